@@ -1,0 +1,308 @@
+//! [`Error`]: what can go wrong with a secret, in terms a caller can act on.
+
+use std::time::Duration;
+
+use crate::{KeyProblem, VersionId};
+
+/// The boxed cause carried by [`Error::Backend`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything a [`SecretStore`](crate::SecretStore) can fail with.
+///
+/// Each variant says what the caller can do: retry ([`Unavailable`](Self::Unavailable)), fix
+/// credentials ([`Unauthenticated`](Self::Unauthenticated)), re-read and try again
+/// ([`Conflict`](Self::Conflict)), and so on. Backends convert their own errors into these at
+/// the `SecretStore` boundary.
+///
+/// No message ever contains a secret value or a token: messages carry the key name, the
+/// backend, the operation and (for HTTP backends) the status, nothing read from a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The secret, or the requested version of it, does not exist or is not readable now.
+    #[error("secret {key:?}{} {}", version_text(version.as_ref()), if *deleted { "is deleted" } else { "not found" })]
+    NotFound {
+        /// The key asked for.
+        key: String,
+        /// The version asked for, if one was.
+        version: Option<VersionId>,
+        /// True when the secret (or version) exists but is soft-deleted, and `undelete` could
+        /// bring it back; false when it never existed or was purged or destroyed.
+        deleted: bool,
+    },
+
+    /// The key name breaks the rules of [`SecretKey`](crate::SecretKey) or of the backend.
+    #[error("invalid secret key {key:?}: {problem}")]
+    InvalidKey {
+        /// The refused name.
+        key: String,
+        /// Which rule it breaks.
+        problem: KeyProblem,
+    },
+
+    /// The value cannot be used as asked (not UTF-8, missing JSON field, too large).
+    #[error("invalid value: {message}")]
+    InvalidValue {
+        /// What is wrong, without the value.
+        message: String,
+    },
+
+    /// No valid credentials: missing, expired or revoked token, wrong keys.
+    #[error("{backend}: not authenticated: {message}")]
+    Unauthenticated {
+        /// The backend that refused.
+        backend: &'static str,
+        /// What the backend said, without the credential.
+        message: String,
+    },
+
+    /// The credentials are valid but do not allow this operation on this secret.
+    #[error("{backend}: permission denied{}: {message}", key_text(key.as_deref()))]
+    PermissionDenied {
+        /// The backend that refused.
+        backend: &'static str,
+        /// The key, when the operation was on one secret.
+        key: Option<String>,
+        /// What the backend said.
+        message: String,
+    },
+
+    /// A conditional write lost: another writer changed the secret first.
+    #[error("conflict writing {key:?}: {message}")]
+    Conflict {
+        /// The key written.
+        key: String,
+        /// What did not match.
+        message: String,
+    },
+
+    /// The backend cannot be reached or cannot serve now (sealed Vault, 5xx, connection
+    /// refused, timeout, lock held too long). Retrying later may succeed.
+    #[error("{backend} unavailable: {message}")]
+    Unavailable {
+        /// The backend that is unavailable.
+        backend: &'static str,
+        /// What happened.
+        message: String,
+        /// How long the server asked us to wait, when it said.
+        retry_after: Option<Duration>,
+    },
+
+    /// Encrypted data could not be decrypted: the key is wrong or the data was modified.
+    ///
+    /// The two cannot be told apart (an AEAD gives one answer for both, on purpose).
+    #[error("cannot decrypt {what}: wrong key, or the data was modified")]
+    Decrypt {
+        /// What was being decrypted, such as the store's file name.
+        what: String,
+    },
+
+    /// The configuration is missing or wrong (no address, unreadable key file, bad option).
+    #[error("configuration error: {message}")]
+    Config {
+        /// What to fix.
+        message: String,
+    },
+
+    /// The backend does not have this capability (see [`Capabilities`](crate::Capabilities)).
+    #[error("{backend} does not support {operation}")]
+    Unsupported {
+        /// The backend.
+        backend: &'static str,
+        /// The operation, such as `undelete`.
+        operation: &'static str,
+    },
+
+    /// Any other failure of the backend: I/O, a malformed response, an unexpected status.
+    #[error("{backend}: {message}")]
+    Backend {
+        /// The backend.
+        backend: &'static str,
+        /// What happened.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+fn version_text(version: Option<&VersionId>) -> String {
+    version.map_or_else(String::new, |v| format!(" version {v}"))
+}
+
+fn key_text(key: Option<&str>) -> String {
+    key.map_or_else(String::new, |k| format!(" on {k:?}"))
+}
+
+/// The variant of an [`Error`] without its fields: for exit codes, metrics labels and
+/// audit outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::NotFound`].
+    NotFound,
+    /// [`Error::InvalidKey`].
+    InvalidKey,
+    /// [`Error::InvalidValue`].
+    InvalidValue,
+    /// [`Error::Unauthenticated`].
+    Unauthenticated,
+    /// [`Error::PermissionDenied`].
+    PermissionDenied,
+    /// [`Error::Conflict`].
+    Conflict,
+    /// [`Error::Unavailable`].
+    Unavailable,
+    /// [`Error::Decrypt`].
+    Decrypt,
+    /// [`Error::Config`].
+    Config,
+    /// [`Error::Unsupported`].
+    Unsupported,
+    /// [`Error::Backend`].
+    Backend,
+}
+
+impl ErrorKind {
+    /// A short lowercase name, stable for metrics labels and audit lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::InvalidKey => "invalid_key",
+            Self::InvalidValue => "invalid_value",
+            Self::Unauthenticated => "unauthenticated",
+            Self::PermissionDenied => "permission_denied",
+            Self::Conflict => "conflict",
+            Self::Unavailable => "unavailable",
+            Self::Decrypt => "decrypt",
+            Self::Config => "config",
+            Self::Unsupported => "unsupported",
+            Self::Backend => "backend",
+        }
+    }
+}
+
+impl Error {
+    /// Which kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::InvalidKey { .. } => ErrorKind::InvalidKey,
+            Self::InvalidValue { .. } => ErrorKind::InvalidValue,
+            Self::Unauthenticated { .. } => ErrorKind::Unauthenticated,
+            Self::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            Self::Conflict { .. } => ErrorKind::Conflict,
+            Self::Unavailable { .. } => ErrorKind::Unavailable,
+            Self::Decrypt { .. } => ErrorKind::Decrypt,
+            Self::Config { .. } => ErrorKind::Config,
+            Self::Unsupported { .. } => ErrorKind::Unsupported,
+            Self::Backend { .. } => ErrorKind::Backend,
+        }
+    }
+
+    /// True when the same call may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+
+    /// True for [`Error::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
+    }
+
+    /// [`Error::NotFound`] for the current version of `key`.
+    pub fn not_found(key: impl AsRef<str>) -> Self {
+        Self::NotFound {
+            key: key.as_ref().to_owned(),
+            version: None,
+            deleted: false,
+        }
+    }
+
+    /// [`Error::InvalidKey`].
+    pub fn invalid_key(key: impl AsRef<str>, problem: KeyProblem) -> Self {
+        Self::InvalidKey {
+            key: key.as_ref().to_owned(),
+            problem,
+        }
+    }
+
+    /// [`Error::Config`].
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::Config {
+            message: message.into(),
+        }
+    }
+
+    /// [`Error::Unavailable`] without a server-given retry delay.
+    pub fn unavailable(backend: &'static str, message: impl Into<String>) -> Self {
+        Self::Unavailable {
+            backend,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// [`Error::Backend`] with an underlying cause.
+    pub fn backend(
+        backend: &'static str,
+        message: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Self::Backend {
+            backend,
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// [`Error::Unsupported`].
+    pub fn unsupported(backend: &'static str, operation: &'static str) -> Self {
+        Self::Unsupported { backend, operation }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_read_well() {
+        let table: Vec<(Error, &str)> = vec![
+            (Error::not_found("app/db"), r#"secret "app/db" not found"#),
+            (
+                Error::NotFound {
+                    key: "app/db".into(),
+                    version: Some(VersionId::from(2)),
+                    deleted: true,
+                },
+                r#"secret "app/db" version 2 is deleted"#,
+            ),
+            (
+                Error::PermissionDenied {
+                    backend: "vault",
+                    key: Some("x".into()),
+                    message: "403".into(),
+                },
+                r#"vault: permission denied on "x": 403"#,
+            ),
+            (
+                Error::Decrypt {
+                    what: "store.srv".into(),
+                },
+                "cannot decrypt store.srv: wrong key, or the data was modified",
+            ),
+            (Error::unsupported("env", "put"), "env does not support put"),
+        ];
+        for (err, want) in table {
+            assert_eq!(err.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn only_unavailable_is_retryable() {
+        assert!(Error::unavailable("vault", "sealed").is_retryable());
+        assert!(!Error::not_found("k").is_retryable());
+        assert_eq!(Error::config("x").kind().as_str(), "config");
+    }
+}

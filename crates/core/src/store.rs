@@ -1,0 +1,204 @@
+//! [`SecretStore`]: the one trait every backend implements.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::{Error, PutOptions, Secret, SecretKey, SecretValue, VersionId, VersionInfo};
+
+/// What a backend can do beyond the required operations.
+///
+/// Calling an operation a backend lacks returns [`Error::Unsupported`]; this struct lets a
+/// caller find out beforehand (the CLI uses it to explain, a migration to plan).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// `put`, `delete` work (false for read-only stores such as the environment).
+    pub write: bool,
+    /// Old versions can be read (`get_version`, `versions`).
+    pub versions: bool,
+    /// `delete` is recoverable and `undelete` works.
+    pub undelete: bool,
+    /// `purge` removes a secret and its history for good.
+    pub purge: bool,
+    /// `put_with` honours a [`Precondition`](crate::Precondition).
+    pub check_and_set: bool,
+    /// `put_with` stores [`Metadata`](crate::Metadata).
+    pub metadata: bool,
+}
+
+impl Capabilities {
+    /// Nothing beyond reads.
+    pub const READ_ONLY: Self = Self {
+        write: false,
+        versions: false,
+        undelete: false,
+        purge: false,
+        check_and_set: false,
+        metadata: false,
+    };
+
+    /// Everything.
+    pub const ALL: Self = Self {
+        write: true,
+        versions: true,
+        undelete: true,
+        purge: true,
+        check_and_set: true,
+        metadata: true,
+    };
+}
+
+/// A place secrets live: Vault, AWS Secrets Manager, an encrypted file, the environment.
+///
+/// The trait is object safe; an application usually holds an `Arc<dyn SecretStore>`, and
+/// `Arc<S>` and `Box<S>` are stores themselves. Every method takes `&self`: stores are shared
+/// between tasks and synchronise inside.
+///
+/// ```
+/// use std::sync::Arc;
+/// use strongroom_core::{SecretKey, SecretStore};
+///
+/// async fn database_url(store: &dyn SecretStore) -> Result<String, strongroom_core::Error> {
+///     let secret = store.get(&SecretKey::new("app/db/url")?).await?;
+///     Ok(secret.value.expose_str()?.to_owned())
+/// }
+///
+/// fn hold(_store: Arc<dyn SecretStore>) {}
+/// ```
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// A short stable name for logs, metrics and errors: `vault`, `aws`, `local`, `env`.
+    fn backend(&self) -> &'static str;
+
+    /// What this backend supports beyond the required operations.
+    fn capabilities(&self) -> Capabilities;
+
+    /// The current version of `key`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] (with `deleted: true` when soft-deleted), or any transport,
+    /// authentication or decryption error of the backend.
+    async fn get(&self, key: &SecretKey) -> Result<Secret, Error>;
+
+    /// A given version of `key`.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get); [`Error::Unsupported`] where versions are not kept.
+    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error>;
+
+    /// Writes a new version of `key` and returns its identifier.
+    ///
+    /// # Errors
+    /// As [`put_with`](Self::put_with).
+    async fn put(&self, key: &SecretKey, value: SecretValue) -> Result<VersionId, Error> {
+        self.put_with(key, value, &PutOptions::default()).await
+    }
+
+    /// Writes a new version of `key` under `options` (check-and-set, metadata).
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the precondition does not hold; [`Error::Unsupported`] when an
+    /// option is not supported (see [`Capabilities`]) or the store is read-only.
+    async fn put_with(
+        &self,
+        key: &SecretKey,
+        value: SecretValue,
+        options: &PutOptions,
+    ) -> Result<VersionId, Error>;
+
+    /// Deletes `key`: softly where the backend can (recoverable with
+    /// [`undelete`](Self::undelete)), for good otherwise.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such secret.
+    async fn delete(&self, key: &SecretKey) -> Result<(), Error>;
+
+    /// The keys whose names start with `prefix` (a plain string prefix; `""` lists all),
+    /// sorted, without deleted ones.
+    ///
+    /// # Errors
+    /// Transport, authentication or decryption errors of the backend.
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error>;
+
+    /// The version history of `key`, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::Unsupported`] where versions are not kept.
+    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error>;
+
+    /// Restores a soft-deleted `key`.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] unless [`Capabilities::undelete`].
+    async fn undelete(&self, key: &SecretKey) -> Result<(), Error> {
+        let _ = key;
+        Err(Error::unsupported(self.backend(), "undelete"))
+    }
+
+    /// Removes `key` and all its versions for good.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] unless [`Capabilities::purge`].
+    async fn purge(&self, key: &SecretKey) -> Result<(), Error> {
+        let _ = key;
+        Err(Error::unsupported(self.backend(), "purge"))
+    }
+
+    /// Reads several secrets; one result per key, in order.
+    ///
+    /// Backends with a batch call override this; the default reads one at a time.
+    async fn get_many(&self, keys: &[SecretKey]) -> Vec<Result<Secret, Error>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await);
+        }
+        out
+    }
+}
+
+macro_rules! forward_store {
+    ($($ptr:ident),*) => {$(
+        #[async_trait]
+        impl<S: SecretStore + ?Sized> SecretStore for $ptr<S> {
+            fn backend(&self) -> &'static str {
+                (**self).backend()
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+            async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+                (**self).get(key).await
+            }
+            async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error> {
+                (**self).get_version(key, version).await
+            }
+            async fn put(&self, key: &SecretKey, value: SecretValue) -> Result<VersionId, Error> {
+                (**self).put(key, value).await
+            }
+            async fn put_with(&self, key: &SecretKey, value: SecretValue, options: &PutOptions) -> Result<VersionId, Error> {
+                (**self).put_with(key, value, options).await
+            }
+            async fn delete(&self, key: &SecretKey) -> Result<(), Error> {
+                (**self).delete(key).await
+            }
+            async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+                (**self).list(prefix).await
+            }
+            async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+                (**self).versions(key).await
+            }
+            async fn undelete(&self, key: &SecretKey) -> Result<(), Error> {
+                (**self).undelete(key).await
+            }
+            async fn purge(&self, key: &SecretKey) -> Result<(), Error> {
+                (**self).purge(key).await
+            }
+            async fn get_many(&self, keys: &[SecretKey]) -> Vec<Result<Secret, Error>> {
+                (**self).get_many(keys).await
+            }
+        }
+    )*};
+}
+
+forward_store!(Arc, Box);
