@@ -1,0 +1,196 @@
+//! The command line, as clap parses it. docs/cli.md is the user-facing description.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Store, read, version and rotate secrets.
+///
+/// The local backend (an AES-256-GCM encrypted file) is the default: nothing needs to run.
+#[derive(Debug, Parser)]
+#[command(name = "strongroom", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes, before or after its name.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// The store: the encrypted file (local), the directory (dir) or the variable prefix (env).
+    #[arg(long, global = true, env = "STRONGROOM_STORE", value_name = "PATH")]
+    pub(crate) store: Option<PathBuf>,
+
+    /// Which kind of store to use.
+    #[arg(long, global = true, env = "STRONGROOM_BACKEND", value_enum, default_value_t = Backend::Local)]
+    pub(crate) backend: Backend,
+
+    /// The master key file of the local store (32 raw bytes or base64, mode 0600).
+    #[arg(long, global = true, env = "STRONGROOM_KEY_FILE", value_name = "PATH")]
+    pub(crate) key_file: Option<PathBuf>,
+
+    /// Output format of read commands.
+    #[arg(long, global = true, env = "STRONGROOM_OUTPUT", value_enum, default_value_t = Output::Text)]
+    pub(crate) output: Output,
+}
+
+/// The kinds of store the CLI can open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Backend {
+    /// An AES-256-GCM encrypted file: read-write, versioned.
+    Local,
+    /// Environment variables (`app/db_password` is `APP_DB_PASSWORD`); read-only.
+    Env,
+    /// One file per secret under a directory, like a Kubernetes secret volume; read-only.
+    Dir,
+}
+
+/// How read commands print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    /// For people: values raw, lists one per line.
+    Text,
+    /// One JSON document, for scripts.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a new local store and its master key.
+    Init {
+        /// Protect the store with a passphrase (STRONGROOM_PASSPHRASE or asked) instead of a key file.
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Write a new version of a secret; the value comes from stdin unless given otherwise.
+    Put(Put),
+    /// Print a secret's value.
+    Get {
+        /// The secret's name, like app/db/password.
+        key: String,
+        /// A given version instead of the current one.
+        #[arg(long)]
+        version: Option<String>,
+        /// Print one field of a value that is a JSON object.
+        #[arg(long, value_name = "FIELD")]
+        json_field: Option<String>,
+    },
+    /// List secret names starting with a prefix.
+    #[command(alias = "list")]
+    Ls {
+        /// A plain string prefix (`app/` or `app/d`); all names when absent.
+        #[arg(default_value = "")]
+        prefix: String,
+    },
+    /// Delete a secret (recoverable with `restore` unless --purge).
+    Rm {
+        /// The secret's name.
+        key: String,
+        /// Remove the secret and all its versions for good.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Bring back a deleted secret.
+    Restore {
+        /// The secret's name.
+        key: String,
+    },
+    /// Show a secret's version history.
+    Versions {
+        /// The secret's name.
+        key: String,
+    },
+    /// Write a new random value (base64) as the secret's next version.
+    Rotate {
+        /// The secret's name.
+        key: String,
+        /// How many random bytes (before base64).
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(8..=4096))]
+        bytes: u16,
+    },
+    /// Re-encrypt the local store under a new master key or passphrase.
+    Rekey {
+        /// Use a new passphrase (STRONGROOM_NEW_PASSPHRASE or asked) instead of a new key file.
+        #[arg(long, conflicts_with = "new_key_file")]
+        passphrase: bool,
+        /// Where to write the new key file (default: replace the current key file).
+        #[arg(long, value_name = "PATH")]
+        new_key_file: Option<PathBuf>,
+    },
+}
+
+/// `put`'s options.
+#[derive(Debug, Args)]
+pub(crate) struct Put {
+    /// The secret's name.
+    pub(crate) key: String,
+    /// Read the value from this file, byte for byte.
+    #[arg(long, value_name = "PATH", conflicts_with = "value")]
+    pub(crate) file: Option<PathBuf>,
+    /// The value itself. Other users can see it in the process list: prefer stdin.
+    #[arg(long)]
+    pub(crate) value: Option<String>,
+    /// Keep the trailing newline of a value read from stdin.
+    #[arg(long)]
+    pub(crate) keep_newline: bool,
+    /// Only write if the secret does not exist yet.
+    #[arg(long, conflicts_with = "if_version")]
+    pub(crate) if_absent: bool,
+    /// Only write if the current version is this one.
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) if_version: Option<String>,
+    /// Set the secret's description.
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+    /// Set a tag (repeatable).
+    #[arg(long = "tag", value_name = "NAME=VALUE", value_parser = parse_tag)]
+    pub(crate) tags: Vec<(String, String)>,
+}
+
+fn parse_tag(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err("a tag is NAME=VALUE".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_command() {
+        for argv in [
+            &["strongroom", "--store", "/s", "--output", "json", "ls"][..],
+            &["strongroom", "ls", "--store", "/s", "--output", "json"][..],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            assert_eq!(
+                cli.global.store.as_deref(),
+                Some(std::path::Path::new("/s"))
+            );
+            assert_eq!(cli.global.output, Output::Json);
+        }
+    }
+
+    #[test]
+    fn bad_tags_and_sizes_are_usage_errors() {
+        for argv in [
+            &["strongroom", "put", "k", "--tag", "novalue"][..],
+            &["strongroom", "rotate", "k", "--bytes", "4"][..],
+            &["strongroom", "put", "k", "--value", "v", "--file", "f"][..],
+        ] {
+            let err = Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{argv:?}");
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! `strongroom`: store, read, version and rotate secrets from a shell.
+//!
+//! The commands, options, environment variables and exit codes are described in
+//! docs/cli.md. Errors are printed as one line on stderr and never contain a secret.
+
+mod args;
+mod commands;
+mod exit;
+mod keys;
+mod output;
+mod store;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            report(&strongroom_core::Error::backend(
+                "cli",
+                "cannot start the runtime",
+                err,
+            ));
+            return ExitCode::from(exit::OTHER);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report(&err);
+            exit::code(&err)
+        }
+    }
+}
+
+/// Prints `err` and its causes on one line.
+#[allow(clippy::print_stderr, reason = "the CLI reports errors on stderr")]
+fn report(err: &strongroom_core::Error) {
+    let mut line = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    eprintln!("strongroom: error: {line}");
+}

@@ -1,0 +1,156 @@
+//! Crash-safe file replacement and the writer lock.
+//!
+//! A store file is never written in place: the new content goes to a temporary file in the
+//! same directory, which is flushed to disk and renamed over the old one, and then the
+//! directory itself is flushed so the rename survives a power cut. A crash at any instant
+//! leaves either the old file or the new one, never a mix.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Replaces `path` with `contents` atomically; the file gets mode 0600 on Unix.
+pub(crate) fn replace(path: &Path, contents: &[u8]) -> io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = parent(path);
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+
+    let written = (|| {
+        let mut file = create_private(&temp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if let Err(err) = written {
+        // Best effort: the temp file holds only ciphertext, but leaving it would litter.
+        let _ = fs::remove_file(&temp);
+        return Err(err);
+    }
+    sync_dir(dir)
+}
+
+/// Creates a new file that only its owner can read and write.
+pub(crate) fn create_private(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Flushes a directory's entries (the rename) to disk. Only Unix can open a directory for
+/// this; elsewhere the rename's durability is the file system's.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// An exclusive advisory lock on `<store>.lock`, held until dropped.
+///
+/// The lock lives in a file of its own because the store file is replaced on every write:
+/// a lock on it would be a lock on a file that no longer has that name.
+#[derive(Debug)]
+pub(crate) struct WriterLock {
+    _file: File,
+}
+
+/// Why a lock could not be taken.
+#[derive(Debug)]
+pub(crate) enum LockError {
+    Io(io::Error),
+    Timeout(Duration),
+}
+
+impl WriterLock {
+    /// Waits up to `timeout` for the lock on `path`.
+    pub(crate) fn acquire(path: &Path, timeout: Duration) -> Result<Self, LockError> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path).map_err(LockError::Io)?;
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self { _file: file }),
+                Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(TryLockError::WouldBlock) => return Err(LockError::Timeout(start.elapsed())),
+                Err(TryLockError::Error(err)) => return Err(LockError::Io(err)),
+            }
+        }
+    }
+}
+
+/// `<path>.lock`.
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_swaps_content_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.enc");
+        replace(&path, b"one").unwrap();
+        replace(&path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["store.enc"]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn replace_into_a_missing_directory_fails_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing").join("store.enc");
+        assert!(replace(&path, b"x").is_err());
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_second_lock_waits_then_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(&dir.path().join("store.enc"));
+        let held = WriterLock::acquire(&path, Duration::from_secs(1)).unwrap();
+        match WriterLock::acquire(&path, Duration::from_millis(30)) {
+            Err(LockError::Timeout(waited)) => assert!(waited >= Duration::from_millis(30)),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        drop(held);
+        WriterLock::acquire(&path, Duration::from_millis(30)).unwrap();
+    }
+}

@@ -1,0 +1,433 @@
+//! [`FileStore`]: secrets in one AES-256-GCM encrypted file.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use strongroom_core::{
+    Capabilities, Error, PutOptions, Secret, SecretKey, SecretStore, SecretValue, VersionId,
+    VersionInfo,
+};
+use strongroom_envelope::WrappingKey;
+
+use crate::atomic::{self, LockError, WriterLock};
+use crate::document::Document;
+
+/// The backend name in errors, logs and metrics.
+pub(crate) const BACKEND: &str = "local";
+
+/// How many versions of each secret a store keeps unless told otherwise.
+pub const DEFAULT_KEEP_VERSIONS: usize = 10;
+
+/// How long a write waits for another writer before giving up with
+/// [`Error::Unavailable`] unless told otherwise.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Secrets in one encrypted file, with versions, soft delete and check-and-set.
+///
+/// Every operation reads the file afresh, so several processes can share one store: writers
+/// take an exclusive lock on `<file>.lock`, read, change and atomically replace the file;
+/// readers need no lock because the file is only ever replaced whole. The whole file is one
+/// [envelope](strongroom_envelope), so its size and the number of secrets are visible on
+/// disk, but no name, value or metadata is.
+///
+/// Operations run on tokio's blocking thread pool (file I/O and fsync block), so they need a
+/// tokio runtime.
+///
+/// ```no_run
+/// use strongroom_envelope::MasterKey;
+/// use strongroom_local::FileStore;
+/// use strongroom_core::{SecretKey, SecretStore};
+///
+/// # async fn run() -> Result<(), strongroom_core::Error> {
+/// let key = MasterKey::from_file("/etc/myapp/master.key").map_err(strongroom_local::key_error)?;
+/// let store = FileStore::builder("/var/lib/myapp/secrets.enc")
+///     .keep_versions(5)
+///     .create_if_missing(true)
+///     .open(key)?;
+/// let version = store.put(&SecretKey::new("app/token")?, "t0k3n".into()).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct FileStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    lock_path: PathBuf,
+    key: RwLock<Arc<WrappingKey>>,
+    keep_versions: usize,
+    lock_timeout: Duration,
+}
+
+impl fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileStore")
+            .field("path", &self.inner.path)
+            .field("keep_versions", &self.inner.keep_versions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for opening or creating a [`FileStore`]; see [`FileStore::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct FileStoreBuilder {
+    path: PathBuf,
+    keep_versions: usize,
+    lock_timeout: Duration,
+    create_if_missing: bool,
+}
+
+impl FileStoreBuilder {
+    /// How many versions of each secret to keep (at least 1; default
+    /// [`DEFAULT_KEEP_VERSIONS`]). Older ones are dropped on the next write of that secret.
+    pub fn keep_versions(mut self, keep: usize) -> Self {
+        self.keep_versions = keep.max(1);
+        self
+    }
+
+    /// How long a write waits for the lock held by another writer (default
+    /// [`DEFAULT_LOCK_TIMEOUT`]).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Create an empty store when the file does not exist (default: it must exist).
+    pub fn create_if_missing(mut self, create: bool) -> Self {
+        self.create_if_missing = create;
+        self
+    }
+
+    /// Opens the store, checking that `key` decrypts it.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when there is no store file (and `create_if_missing` is off),
+    /// [`Error::Decrypt`] for a wrong key or a modified file, [`Error::Backend`] for I/O
+    /// errors and files that are not strongroom stores.
+    pub fn open(self, key: impl Into<WrappingKey>) -> Result<FileStore, Error> {
+        let store = self.build(key.into());
+        let inner = &store.inner;
+        match inner.load() {
+            Ok(_) => Ok(store),
+            Err(LoadError::Missing) if self.create_if_missing => {
+                inner.create_empty()?;
+                Ok(store)
+            }
+            Err(LoadError::Missing) => Err(Error::config(format!(
+                "no store at {}; create one with `strongroom init` or FileStore::create",
+                inner.path.display()
+            ))),
+            Err(LoadError::Other(err)) => Err(err),
+        }
+    }
+
+    /// Creates a new, empty store; refuses to replace an existing one.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a store already exists there; [`Error::Backend`] for I/O errors.
+    pub fn create(self, key: impl Into<WrappingKey>) -> Result<FileStore, Error> {
+        let store = self.build(key.into());
+        store.inner.create_empty()?;
+        Ok(store)
+    }
+
+    fn build(&self, key: WrappingKey) -> FileStore {
+        FileStore {
+            inner: Arc::new(Inner {
+                lock_path: atomic::lock_path(&self.path),
+                path: self.path.clone(),
+                key: RwLock::new(Arc::new(key)),
+                keep_versions: self.keep_versions,
+                lock_timeout: self.lock_timeout,
+            }),
+        }
+    }
+}
+
+impl FileStore {
+    /// Options for opening or creating the store at `path`.
+    pub fn builder(path: impl Into<PathBuf>) -> FileStoreBuilder {
+        FileStoreBuilder {
+            path: path.into(),
+            keep_versions: DEFAULT_KEEP_VERSIONS,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            create_if_missing: false,
+        }
+    }
+
+    /// Opens the existing store at `path` with default options.
+    ///
+    /// # Errors
+    /// As [`FileStoreBuilder::open`].
+    pub fn open(path: impl Into<PathBuf>, key: impl Into<WrappingKey>) -> Result<Self, Error> {
+        Self::builder(path).open(key)
+    }
+
+    /// Creates a new, empty store at `path` with default options.
+    ///
+    /// # Errors
+    /// As [`FileStoreBuilder::create`].
+    pub fn create(path: impl Into<PathBuf>, key: impl Into<WrappingKey>) -> Result<Self, Error> {
+        Self::builder(path).create(key)
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Re-wraps the store under `new_key` and uses it from now on.
+    ///
+    /// Only the data key in the file's header is re-encrypted (see strongroom-envelope), and
+    /// the file is replaced atomically: a crash leaves it readable with the old key or the new
+    /// one. Other processes holding the old key can no longer read the store.
+    ///
+    /// # Errors
+    /// As a write: [`Error::Decrypt`] if the current key no longer opens the file.
+    pub async fn rotate_key(&self, new_key: impl Into<WrappingKey>) -> Result<(), Error> {
+        let new_key = Arc::new(new_key.into());
+        self.blocking(move |inner| inner.rotate_key(new_key)).await
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Inner) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || op(&inner))
+            .await
+            .map_err(|join| Error::backend(BACKEND, "a store operation panicked", join))?
+    }
+}
+
+/// Why a store file could not be read: missing files are the one case `open` treats apart.
+enum LoadError {
+    Missing,
+    Other(Error),
+}
+
+impl From<LoadError> for Error {
+    fn from(err: LoadError) -> Self {
+        match err {
+            LoadError::Missing => Error::Backend {
+                backend: BACKEND,
+                message: "the store file has disappeared".to_owned(),
+                source: None,
+            },
+            LoadError::Other(err) => err,
+        }
+    }
+}
+
+impl Inner {
+    fn key(&self) -> Arc<WrappingKey> {
+        Arc::clone(
+            &self
+                .key
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    fn load(&self) -> Result<Document, LoadError> {
+        let sealed = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(LoadError::Missing),
+            Err(err) => return Err(LoadError::Other(self.io_error("read", err))),
+        };
+        self.decode(&sealed, &self.key()).map_err(LoadError::Other)
+    }
+
+    fn decode(&self, sealed: &[u8], key: &WrappingKey) -> Result<Document, Error> {
+        let json = strongroom_envelope::open(key, sealed).map_err(|e| self.envelope_error(e))?;
+        Document::from_json(&json).map_err(|problem| Error::Backend {
+            backend: BACKEND,
+            message: format!("{} is not a valid store: {problem}", self.path.display()),
+            source: None,
+        })
+    }
+
+    fn save(&self, doc: &Document, key: &WrappingKey) -> Result<(), Error> {
+        let sealed =
+            strongroom_envelope::seal(key, &doc.to_json()).map_err(|e| self.envelope_error(e))?;
+        atomic::replace(&self.path, &sealed).map_err(|e| self.io_error("write", e))
+    }
+
+    fn lock(&self) -> Result<WriterLock, Error> {
+        WriterLock::acquire(&self.lock_path, self.lock_timeout).map_err(|err| match err {
+            LockError::Timeout(waited) => Error::Unavailable {
+                backend: BACKEND,
+                message: format!(
+                    "another writer has held {} for {waited:.1?}",
+                    self.lock_path.display()
+                ),
+                retry_after: None,
+            },
+            LockError::Io(err) => self.io_error("lock", err),
+        })
+    }
+
+    fn create_empty(&self) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        if self.path.exists() {
+            return Err(Error::config(format!(
+                "a store already exists at {}; refusing to replace it",
+                self.path.display()
+            )));
+        }
+        self.save(&Document::default(), &self.key())
+    }
+
+    fn read<T>(&self, op: impl FnOnce(&Document) -> Result<T, Error>) -> Result<T, Error> {
+        op(&self.load()?)
+    }
+
+    /// Read-modify-write under the writer lock; nothing is written when `op` fails.
+    fn write<T>(&self, op: impl FnOnce(&mut Document) -> Result<T, Error>) -> Result<T, Error> {
+        let _lock = self.lock()?;
+        let mut doc = self.load()?;
+        let out = op(&mut doc)?;
+        self.save(&doc, &self.key())?;
+        Ok(out)
+    }
+
+    fn rotate_key(&self, new_key: Arc<WrappingKey>) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        let sealed = std::fs::read(&self.path).map_err(|e| self.io_error("read", e))?;
+        let rewrapped = strongroom_envelope::rewrap(&self.key(), &new_key, &sealed)
+            .map_err(|e| self.envelope_error(e))?;
+        atomic::replace(&self.path, &rewrapped).map_err(|e| self.io_error("write", e))?;
+        *self
+            .key
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = new_key;
+        Ok(())
+    }
+
+    fn io_error(&self, op: &str, err: io::Error) -> Error {
+        let what = if op == "lock" {
+            &self.lock_path
+        } else {
+            &self.path
+        };
+        Error::backend(BACKEND, format!("cannot {op} {}", what.display()), err)
+    }
+
+    fn envelope_error(&self, err: strongroom_envelope::Error) -> Error {
+        match err {
+            strongroom_envelope::Error::Decrypt => Error::Decrypt {
+                what: self.path.display().to_string(),
+            },
+            other => Error::backend(
+                BACKEND,
+                format!("{} is not a strongroom store", self.path.display()),
+                other,
+            ),
+        }
+    }
+}
+
+#[async_trait]
+impl SecretStore for FileStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+
+    async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+        let key = key.clone();
+        self.blocking(move |inner| inner.read(|doc| doc.get(&key)))
+            .await
+    }
+
+    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error> {
+        let (key, version) = (key.clone(), version.clone());
+        self.blocking(move |inner| inner.read(|doc| doc.get_version(&key, &version)))
+            .await
+    }
+
+    async fn put_with(
+        &self,
+        key: &SecretKey,
+        value: SecretValue,
+        options: &PutOptions,
+    ) -> Result<VersionId, Error> {
+        let (key, options) = (key.clone(), options.clone());
+        self.blocking(move |inner| {
+            let keep = inner.keep_versions;
+            inner.write(|doc| doc.put(&key, value, &options, SystemTime::now(), keep))
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &SecretKey) -> Result<(), Error> {
+        let key = key.clone();
+        self.blocking(move |inner| inner.write(|doc| doc.delete(&key, SystemTime::now())))
+            .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+        let prefix = prefix.to_owned();
+        self.blocking(move |inner| inner.read(|doc| Ok(doc.list(&prefix))))
+            .await
+    }
+
+    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+        let key = key.clone();
+        self.blocking(move |inner| inner.read(|doc| doc.versions(&key)))
+            .await
+    }
+
+    async fn undelete(&self, key: &SecretKey) -> Result<(), Error> {
+        let key = key.clone();
+        self.blocking(move |inner| inner.write(|doc| doc.undelete(&key)))
+            .await
+    }
+
+    async fn purge(&self, key: &SecretKey) -> Result<(), Error> {
+        let key = key.clone();
+        self.blocking(move |inner| inner.write(|doc| doc.purge(&key)))
+            .await
+    }
+
+    async fn get_many(&self, keys: &[SecretKey]) -> Vec<Result<Secret, Error>> {
+        // One read and one decryption of the file for the whole batch.
+        let keys = keys.to_vec();
+        let keys_again = keys.clone();
+        let count = keys.len();
+        let batch = self
+            .blocking(move |inner| {
+                let doc = inner.load()?;
+                Ok(keys.iter().map(|key| doc.get(key)).collect::<Vec<_>>())
+            })
+            .await;
+        match batch {
+            Ok(results) => results,
+            Err(_) => {
+                // The store itself failed (unreadable, wrong key): give every key its own,
+                // properly typed error rather than a copy of one message.
+                let mut results = Vec::with_capacity(count);
+                for key in keys_again {
+                    results.push(self.get(&key).await);
+                }
+                results
+            }
+        }
+    }
+}
+
+/// Converts an envelope error from loading a master key (a key file, an environment
+/// variable) into a [`strongroom_core::Error::Config`], so applications deal in one error type.
+#[allow(clippy::needless_pass_by_value, reason = "made for `map_err(key_error)`")]
+pub fn key_error(err: strongroom_envelope::Error) -> Error {
+    Error::config(err.to_string())
+}
