@@ -427,7 +427,10 @@ impl SecretStore for FileStore {
 
 /// Converts an envelope error from loading a master key (a key file, an environment
 /// variable) into a [`strongroom_core::Error::Config`], so applications deal in one error type.
-#[allow(clippy::needless_pass_by_value, reason = "made for `map_err(key_error)`")]
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "made for `map_err(key_error)`"
+)]
 pub fn key_error(err: strongroom_envelope::Error) -> Error {
     Error::config(err.to_string())
 }
