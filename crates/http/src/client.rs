@@ -1,0 +1,586 @@
+//! The client, its builder, and one request's life: attempts, deadlines, retries.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::Instant;
+
+use crate::error::{Error, Phase};
+use crate::response::Response;
+use crate::retry::{Idempotent, Jitter, Retry, RetryPolicy, full_jitter, is_retryable_status};
+use crate::tls::TlsSettings;
+
+/// Default time to open a TCP connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default time for one attempt, from sending the request to the last byte of the body.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default largest response body read: 4 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Default time an idle pooled connection is kept.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Header names whose values are credentials. Their values are marked sensitive, so that
+/// HTTP/2 never puts them in its compression table and `http`'s `Debug` prints `Sensitive`.
+const SENSITIVE_HEADERS: [&str; 7] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-vault-token",
+    "x-amz-security-token",
+    "x-aws-ec2-metadata-token",
+    "x-aws-ec2-metadata-token-ttl-seconds",
+];
+
+type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// An HTTP/1.1 and HTTP/2 client over rustls, with timeouts, capped bodies and retries.
+///
+/// Cloning is cheap and clones share one connection pool. Requests must run inside a Tokio
+/// runtime with the time driver enabled. Redirects are never followed: a 3xx comes back as
+/// a [`Response`] like any other status.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: HyperClient,
+    request_timeout: Duration,
+    max_body_bytes: usize,
+    retry: RetryPolicy,
+    user_agent: HeaderValue,
+    https_only: bool,
+    jitter: Jitter,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("request_timeout", &self.inner.request_timeout)
+            .field("max_body_bytes", &self.inner.max_body_bytes)
+            .field("retry", &self.inner.retry)
+            .field("https_only", &self.inner.https_only)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures an [`HttpClient`]; every setting has a default (see the `DEFAULT_*` constants
+/// and [`RetryPolicy::default`]). Files are read by [`build`](Self::build).
+#[derive(Clone, Debug)]
+pub struct ClientBuilder {
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    max_body_bytes: usize,
+    retry: RetryPolicy,
+    tls: TlsSettings,
+    user_agent: String,
+    http2: bool,
+    https_only: bool,
+    pool_idle_timeout: Duration,
+    pool_max_idle_per_host: usize,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            retry: RetryPolicy::default(),
+            tls: TlsSettings {
+                webpki_roots: true,
+                ..TlsSettings::default()
+            },
+            user_agent: concat!("strongroom-http/", env!("CARGO_PKG_VERSION")).to_owned(),
+            http2: true,
+            https_only: false,
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            pool_max_idle_per_host: 8,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Time allowed to open a TCP connection (default 2 s). A timeout here is retryable.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for one attempt, connecting, sending, and reading the whole body
+    /// (default 5 s). The retry policy's `max_total` also caps it.
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Largest response body read (default 4 MiB); a longer one is an
+    /// [`Error::BodyTooLarge`].
+    #[must_use]
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
+    /// How retries are spaced and bounded (default [`RetryPolicy::default`]).
+    #[must_use]
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Also trust the CA certificates in this PEM file (one or more certificates), for
+    /// servers with a private CA (`VAULT_CACERT`). May be called several times.
+    #[must_use]
+    pub fn add_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.ca_files.push(path.into());
+        self
+    }
+
+    /// Whether to trust the Mozilla root certificates bundled from `webpki-roots` (default
+    /// yes). Turn off to trust only the CA files added.
+    #[must_use]
+    pub fn webpki_roots(mut self, enabled: bool) -> Self {
+        self.tls.webpki_roots = enabled;
+        self
+    }
+
+    /// Present a client certificate (mTLS): a PEM certificate chain, leaf first, and its PEM
+    /// private key (PKCS#8, PKCS#1 or SEC1). The key file's bytes are zeroized once parsed.
+    #[must_use]
+    pub fn client_identity_pem(
+        mut self,
+        cert_path: impl Into<PathBuf>,
+        key_path: impl Into<PathBuf>,
+    ) -> Self {
+        self.tls.identity = Some((cert_path.into(), key_path.into()));
+        self
+    }
+
+    /// The `User-Agent` sent when a request has none (default `strongroom-http/<version>`).
+    #[must_use]
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Whether HTTP/2 may be negotiated over TLS (ALPN; default yes). Plain `http` always
+    /// speaks HTTP/1.1.
+    #[must_use]
+    pub fn http2(mut self, enabled: bool) -> Self {
+        self.http2 = enabled;
+        self
+    }
+
+    /// Refuse plain `http` URIs (default: both allowed, since dev servers and loopback
+    /// services speak plain HTTP).
+    #[must_use]
+    pub fn https_only(mut self, enabled: bool) -> Self {
+        self.https_only = enabled;
+        self
+    }
+
+    /// How long an idle pooled connection is kept (default 90 s).
+    #[must_use]
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// Most idle connections kept per host (default 8).
+    #[must_use]
+    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
+        self.pool_max_idle_per_host = max;
+        self
+    }
+
+    /// Reads the CA and identity files and builds the client.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file when a CA bundle, certificate or key cannot be read
+    /// or parsed, when no root would be trusted, or when the user agent is not a valid
+    /// header value.
+    pub fn build(self) -> Result<HttpClient, Error> {
+        let user_agent = HeaderValue::from_str(&self.user_agent)
+            .map_err(|e| Error::config_with(None, "user agent is not a valid header value", e))?;
+        let tls_config = self.tls.build()?;
+
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(self.connect_timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config)
+            .https_or_http();
+        let connector = if self.http2 {
+            https.enable_http1().enable_http2().wrap_connector(http)
+        } else {
+            https.enable_http1().wrap_connector(http)
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .pool_max_idle_per_host(self.pool_max_idle_per_host)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+
+        Ok(HttpClient {
+            inner: Arc::new(Inner {
+                client,
+                request_timeout: self.request_timeout,
+                max_body_bytes: self.max_body_bytes,
+                retry: self.retry,
+                user_agent,
+                https_only: self.https_only,
+                jitter: Jitter::from_system(),
+            }),
+        })
+    }
+}
+
+/// Where a request goes, as it may be logged: no user info, no query string.
+struct Target {
+    authority: String,
+    host: String,
+    path: String,
+}
+
+impl Target {
+    fn of(uri: &Uri, https_only: bool) -> Result<Self, Error> {
+        let invalid = |reason: &str| Error::InvalidRequest {
+            reason: reason.to_owned(),
+        };
+        match uri.scheme_str() {
+            Some("https") => {}
+            Some("http") if https_only => {
+                return Err(invalid("plain http is refused by this client (https_only)"));
+            }
+            Some("http") => {}
+            Some(_) => return Err(invalid("the URI scheme must be http or https")),
+            None => return Err(invalid("the URI must be absolute (scheme and host)")),
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| invalid("the URI must be absolute (scheme and host)"))?;
+        // Credentials in a URI would end up in logs and error messages; they belong in a
+        // header, where they are marked sensitive.
+        if authority.as_str().contains('@') {
+            return Err(invalid(
+                "credentials in the URI are not supported; send them in a header",
+            ));
+        }
+        Ok(Self {
+            authority: authority.as_str().to_owned(),
+            host: authority.host().to_owned(),
+            path: uri.path().to_owned(),
+        })
+    }
+}
+
+/// The parts of a request kept to rebuild it for each attempt.
+struct Prepared {
+    method: Method,
+    uri: Uri,
+    version: http::Version,
+    headers: HeaderMap,
+    extensions: http::Extensions,
+    body: Bytes,
+}
+
+impl Prepared {
+    fn request(&self) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.version_mut() = self.version;
+        *request.headers_mut() = self.headers.clone();
+        *request.extensions_mut() = self.extensions.clone();
+        request
+    }
+}
+
+impl HttpClient {
+    /// A builder with the defaults.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client with every default (webpki roots, 2 s connect, 5 s request, 4 MiB bodies,
+    /// 3 attempts).
+    ///
+    /// # Errors
+    /// Only if the default TLS configuration cannot be built, which does not happen in
+    /// practice.
+    pub fn new() -> Result<Self, Error> {
+        Self::builder().build()
+    }
+
+    /// The largest body this client reads.
+    pub fn max_body_bytes(&self) -> usize {
+        self.inner.max_body_bytes
+    }
+
+    /// The retry policy this client follows.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.inner.retry
+    }
+
+    /// Sends a request, retrying retryable failures when the request is safe to repeat
+    /// ([`Retry::Auto`]: idempotent methods, or requests carrying [`Idempotent`]).
+    ///
+    /// # Errors
+    /// See [`Error`]; an HTTP status is never an error.
+    pub async fn send(&self, request: Request<Bytes>) -> Result<Response, Error> {
+        self.send_with(request, Retry::Auto).await
+    }
+
+    /// Sends a request once, without retrying.
+    ///
+    /// # Errors
+    /// See [`Error`]; an HTTP status is never an error.
+    pub async fn send_once(&self, request: Request<Bytes>) -> Result<Response, Error> {
+        self.send_with(request, Retry::Never).await
+    }
+
+    /// Sends a request, retrying as `retry` says. Retryable outcomes are the errors for which
+    /// [`Error::is_retryable`] holds and the statuses for which
+    /// [`is_retryable_status`] does; after the last allowed attempt, or when the next wait
+    /// would overrun the policy's `max_total`, the last outcome is returned as it is (a 503
+    /// stays a `Response`).
+    ///
+    /// # Errors
+    /// See [`Error`]; an HTTP status is never an error.
+    pub async fn send_with(
+        &self,
+        request: Request<Bytes>,
+        retry: Retry,
+    ) -> Result<Response, Error> {
+        let (parts, body) = request.into_parts();
+        let target = Target::of(&parts.uri, self.inner.https_only)?;
+        let marked = parts.extensions.get::<Idempotent>().is_some();
+        let policy = self.inner.retry;
+        let max_attempts = if retry.allows(&parts.method, marked) {
+            policy.max_attempts.max(1)
+        } else {
+            1
+        };
+        let mut headers = parts.headers;
+        for name in SENSITIVE_HEADERS {
+            mark_sensitive(&mut headers, name);
+        }
+        if !headers.contains_key(header::USER_AGENT) {
+            headers.insert(header::USER_AGENT, self.inner.user_agent.clone());
+        }
+        let prepared = Prepared {
+            method: parts.method,
+            uri: parts.uri,
+            version: parts.version,
+            headers,
+            extensions: parts.extensions,
+            body,
+        };
+
+        let started = Instant::now();
+        let budget_end = started + policy.max_total;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let attempt_started = Instant::now();
+            let deadline = (attempt_started + self.inner.request_timeout).min(budget_end);
+            let outcome = self.attempt(&prepared, &target, deadline).await;
+            let elapsed_ms =
+                u64::try_from(attempt_started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            match &outcome {
+                Ok(response) => tracing::debug!(
+                    method = %prepared.method,
+                    host = %target.host,
+                    path = %target.path,
+                    status = response.status.as_u16(),
+                    attempt,
+                    elapsed_ms,
+                    "http attempt"
+                ),
+                Err(error) => tracing::debug!(
+                    method = %prepared.method,
+                    host = %target.host,
+                    path = %target.path,
+                    error = %error,
+                    attempt,
+                    elapsed_ms,
+                    "http attempt"
+                ),
+            }
+
+            let retryable = match &outcome {
+                Ok(response) => is_retryable_status(response.status),
+                Err(error) => error.is_retryable(),
+            };
+            if !retryable || attempt >= max_attempts {
+                return finish(outcome, attempt);
+            }
+            let wait = match &outcome {
+                Ok(response) => response.retry_after(SystemTime::now()),
+                Err(_) => None,
+            }
+            .unwrap_or_else(|| {
+                full_jitter(
+                    policy.backoff_ceiling(attempt),
+                    self.inner.jitter.next_u64(),
+                )
+            });
+            // Waiting past the budget, or waking with no time left for the attempt, would
+            // only turn a clear answer into a timeout.
+            if Instant::now() + wait >= budget_end {
+                return finish(outcome, attempt);
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One attempt: send, wait for the head, read the body under the cap, all by `deadline`.
+    async fn attempt(
+        &self,
+        prepared: &Prepared,
+        target: &Target,
+        deadline: Instant,
+    ) -> Result<Response, Error> {
+        let authority = target.authority.as_str();
+        let timeout = |phase| Error::Timeout {
+            authority: authority.to_owned(),
+            phase,
+        };
+        let sent = tokio::time::timeout_at(deadline, self.inner.client.request(prepared.request()));
+        let response = match sent.await {
+            Err(_) => return Err(timeout(Phase::Response)),
+            Ok(Err(e)) => return Err(Error::from_client(authority, e)),
+            Ok(Ok(response)) => response,
+        };
+        let (parts, body) = response.into_parts();
+        let limit = self.inner.max_body_bytes;
+        let too_large = || Error::BodyTooLarge {
+            authority: authority.to_owned(),
+            limit,
+        };
+        // A declared length over the cap fails at once, without reading anything. HEAD
+        // responses declare the length of a body they do not send.
+        if prepared.method != Method::HEAD
+            && declared_length(&parts.headers).is_some_and(|len| len > limit as u64)
+        {
+            return Err(too_large());
+        }
+        let body =
+            match tokio::time::timeout_at(deadline, Limited::new(body, limit).collect()).await {
+                Err(_) => return Err(timeout(Phase::Body)),
+                Ok(Err(e)) if e.is::<LengthLimitError>() => return Err(too_large()),
+                Ok(Err(e)) => return Err(Error::from_body(authority, e)),
+                Ok(Ok(collected)) => collected.to_bytes(),
+            };
+        Ok(Response {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            body,
+            attempts: 1,
+        })
+    }
+}
+
+fn finish(outcome: Result<Response, Error>, attempts: u32) -> Result<Response, Error> {
+    outcome.map(|mut response| {
+        response.attempts = attempts;
+        response
+    })
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Marks every value of header `name` sensitive.
+fn mark_sensitive(headers: &mut HeaderMap, name: &'static str) {
+    let name = HeaderName::from_static(name);
+    if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
+        for value in entry.iter_mut() {
+            value.set_sensitive(true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_strips_query_and_refuses_bad_uris() {
+        let target = Target::of(
+            &"https://vault.example:8200/v1/kv/data/a?token=x"
+                .parse()
+                .unwrap(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(target.authority, "vault.example:8200");
+        assert_eq!(target.host, "vault.example");
+        assert_eq!(target.path, "/v1/kv/data/a");
+
+        let refused = [
+            ("/relative", false),
+            ("ftp://host/x", false),
+            ("http://host/x", true),
+            ("https://user:pa55word@host/x", false),
+        ];
+        for (uri, https_only) in refused {
+            let err = Target::of(&uri.parse().unwrap(), https_only)
+                .err()
+                .expect(uri);
+            assert!(matches!(err, Error::InvalidRequest { .. }), "{uri}");
+            assert!(!err.to_string().contains("pa55word"));
+        }
+    }
+
+    #[test]
+    fn credential_headers_are_marked_sensitive() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-vault-token", HeaderValue::from_static("hvs.one"));
+        headers.append("x-vault-token", HeaderValue::from_static("hvs.two"));
+        headers.insert("accept", HeaderValue::from_static("application/json"));
+        mark_sensitive(&mut headers, "x-vault-token");
+        assert!(
+            headers
+                .get_all("x-vault-token")
+                .iter()
+                .all(HeaderValue::is_sensitive)
+        );
+        assert!(!headers["accept"].is_sensitive());
+        let shown = format!("{headers:?}");
+        assert!(!shown.contains("hvs."), "{shown}");
+    }
+
+    #[test]
+    fn declared_lengths() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(declared_length(&headers), None);
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("10485760"));
+        assert_eq!(declared_length(&headers), Some(10_485_760));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("nope"));
+        assert_eq!(declared_length(&headers), None);
+    }
+}
