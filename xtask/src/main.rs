@@ -1,70 +1,183 @@
 //! `cargo xtask`: the project's automation, run the same way by people and by CI.
 //!
-//! - `cargo xtask ci`: format check, clippy with warnings denied, every test.
+//! - `cargo xtask demo`: builds the CLI and stores and reads a secret in a scratch local
+//!   store under `target/demo` (the README's first command).
+//! - `cargo xtask ci [--runtime R]`: format check, clippy with warnings denied, unit and doc
+//!   tests, then the integration suites against real servers (`itest`).
+//! - `cargo xtask services up|down|status|env [--runtime docker|native|auto]`: the real
+//!   OpenBao, LocalStack and moto servers the suites use (see docs/testing.md).
+//! - `cargo xtask itest [--runtime R] [-- test args]`: services up, the suites, services down.
+//!
+//! Plain std Rust with few dependencies, in the manner of rust-analyzer's xtask: one small
+//! module per command or server; pinned versions all live in `versions.rs`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+mod ci;
+mod demo;
+mod docker;
+mod http;
+mod itest;
+mod layout;
+mod localstack;
+mod lock;
+mod moto;
+mod openbao;
+mod process;
+mod provision;
+mod services;
+mod versions;
+
+use std::process::ExitCode;
 use std::time::Instant;
+
+use services::RuntimeChoice;
+
+const USAGE: &str = "\
+usage:
+  cargo xtask demo
+  cargo xtask ci [--runtime docker|native|auto]
+  cargo xtask services up|down|status|env [--runtime docker|native|auto]
+  cargo xtask itest [--runtime docker|native|auto] [-- <cargo test args>]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("ci") => ci(),
-        _ => {
-            eprintln!("usage: cargo xtask ci");
-            return ExitCode::from(2);
-        }
-    };
-    match result {
+    match dispatch(&args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Failure::Usage(message)) => {
+            eprintln!("xtask: {message}\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(message)) => {
             eprintln!("xtask: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// The repository root: xtask lives one folder below it.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask is inside the workspace")
-        .to_path_buf()
+/// Why a command did not succeed.
+enum Failure {
+    /// The command line was wrong.
+    Usage(String),
+    /// The command ran and failed.
+    Run(String),
 }
 
-fn ci() -> Result<(), String> {
-    let phases: [(&str, &[&str]); 3] = [
-        ("fmt", &["fmt", "--all", "--check"]),
-        (
-            "clippy",
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        ),
-        ("test", &["test", "--workspace"]),
-    ];
-    let mut timings = Vec::new();
-    for (name, args) in phases {
-        let start = Instant::now();
-        let status = Command::new(env!("CARGO"))
-            .args(args)
-            .current_dir(root())
-            .status()
-            .map_err(|e| format!("cannot run cargo {name}: {e}"))?;
-        timings.push((name, start.elapsed()));
-        if !status.success() {
-            return Err(format!("phase {name} failed ({status})"));
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self::Run(message)
+    }
+}
+
+/// The options every command takes, and what follows `--`.
+struct Options {
+    runtime: RuntimeChoice,
+    rest: Vec<String>,
+}
+
+fn options(args: &[String]) -> Result<Options, Failure> {
+    let mut runtime = RuntimeChoice::Auto;
+    let mut iter = args.iter();
+    let mut rest = Vec::new();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--runtime" => {
+                let value = iter
+                    .next()
+                    .ok_or_else(|| Failure::Usage("--runtime needs a value".to_owned()))?;
+                runtime = RuntimeChoice::parse(value).map_err(Failure::Usage)?;
+            }
+            "--" => {
+                rest.extend(iter.by_ref().cloned());
+            }
+            other => {
+                if let Some(value) = other.strip_prefix("--runtime=") {
+                    runtime = RuntimeChoice::parse(value).map_err(Failure::Usage)?;
+                } else {
+                    return Err(Failure::Usage(format!("unexpected argument {other:?}")));
+                }
+            }
         }
     }
-    for (name, took) in timings {
-        println!("xtask ci: {name:<8} {:>7.1}s", took.as_secs_f64());
+    Ok(Options { runtime, rest })
+}
+
+fn dispatch(args: &[String]) -> Result<(), Failure> {
+    let Some((command, rest)) = args.split_first() else {
+        return Err(Failure::Usage("no command given".to_owned()));
+    };
+    match command.as_str() {
+        "ci" => {
+            let opts = options(rest)?;
+            Ok(ci::run(opts.runtime)?)
+        }
+        "demo" => {
+            if let Some(extra) = rest.first() {
+                return Err(Failure::Usage(format!(
+                    "demo takes no arguments, got {extra:?}"
+                )));
+            }
+            Ok(demo::run()?)
+        }
+        "itest" => {
+            let opts = options(rest)?;
+            Ok(itest::run(opts.runtime, &opts.rest)?)
+        }
+        "services" => {
+            let Some((action, rest)) = rest.split_first() else {
+                return Err(Failure::Usage(
+                    "services needs up, down, status or env".to_owned(),
+                ));
+            };
+            let opts = options(rest)?;
+            match action.as_str() {
+                "up" => {
+                    let _lock = lock::acquire()?;
+                    let start = Instant::now();
+                    let up = services::up(opts.runtime)?;
+                    services::print_env(&up.env);
+                    eprintln!(
+                        "services: up in {:.1}s; environment written to {}",
+                        start.elapsed().as_secs_f64(),
+                        layout::env_file().display()
+                    );
+                    Ok(())
+                }
+                "down" => {
+                    let _lock = lock::acquire()?;
+                    Ok(services::down()?)
+                }
+                "status" => Ok(services::status()?),
+                "env" => {
+                    services::print_env(&services::read_env()?);
+                    Ok(())
+                }
+                other => Err(Failure::Usage(format!("unknown services action {other:?}"))),
+            }
+        }
+        other => Err(Failure::Usage(format!("unknown command {other:?}"))),
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn options_parse_runtime_and_test_args() {
+        let opts = options(&strings(&["--runtime", "native", "--", "--nocapture", "x"]))
+            .ok()
+            .unwrap();
+        assert_eq!(
+            opts.runtime,
+            RuntimeChoice::Fixed(services::Runtime::Native)
+        );
+        assert_eq!(opts.rest, strings(&["--nocapture", "x"]));
+        assert!(options(&strings(&["--runtime"])).is_err());
+        assert!(options(&strings(&["--bogus"])).is_err());
+    }
 }

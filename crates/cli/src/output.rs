@@ -105,7 +105,9 @@ impl Printer {
                         _ => "",
                     };
                     let created = v.created.map(rfc3339).unwrap_or_default();
-                    text.push_str(format!("{:<10} {created:<25} {state}", v.version).trim_end());
+                    text.push_str(
+                        format!("{:<10} {created:<25} {state}", v.version.as_str()).trim_end(),
+                    );
                     text.push('\n');
                 }
                 text

@@ -1,0 +1,17 @@
+//! Shared plumbing of strongroom's real-server integration suites.
+//!
+//! The suites in `tests/itest/` talk to real OpenBao, LocalStack and moto servers that
+//! `cargo xtask itest` starts, seeds and stops. [`ItestEnv::load`] gives a suite the
+//! addresses and credentials of those servers: from the process environment when xtask set
+//! it, otherwise from `target/xtask/services.env` (written by `cargo xtask services up`).
+//! With neither, it panics with a message naming `cargo xtask itest`: a suite that needs a
+//! server never passes by skipping.
+//!
+//! ```no_run
+//! let env = strongroom_itests::ItestEnv::load();
+//! assert!(env.vault_addr.starts_with("http://127.0.0.1:"));
+//! ```
+
+mod env;
+
+pub use env::{ENV_FILE_VAR, EnvError, ItestEnv};

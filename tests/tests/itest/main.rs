@@ -1,0 +1,7 @@
+//! The one integration-test binary: every real-server suite is a module here, so `cargo test`
+//! links one binary. Run it with `cargo xtask itest`, which starts, seeds and stops the servers.
+//!
+//! - `services`: raw HTTP round trips proving each server is what it claims to be.
+
+mod raw;
+mod services;

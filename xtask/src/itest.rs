@@ -1,0 +1,77 @@
+//! `cargo xtask itest [-- test args]`: services up, the strongroom-itests package with their
+//! environment, services down, even when the tests fail or Ctrl-C is pressed.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::layout;
+use crate::services::{self, RuntimeChoice};
+
+/// The package holding the suites.
+pub(crate) const PACKAGE: &str = "strongroom-itests";
+
+/// Set by the Ctrl-C handler; checked between steps.
+fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&flag);
+    // The terminal sends SIGINT to the whole foreground group: `cargo test` stops by itself,
+    // and this handler keeps xtask alive long enough to stop the servers (which run in their
+    // own process groups and never see the signal).
+    ctrlc::set_handler(move || seen.store(true, Ordering::SeqCst))
+        .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    Ok(flag)
+}
+
+/// Runs the suites; `test_args` go to `cargo test` after `--`.
+pub(crate) fn run(choice: RuntimeChoice, test_args: &[String]) -> Result<(), String> {
+    let interrupted = interrupt_flag()?;
+    let _lock = crate::lock::acquire()?;
+    let up = services::up(choice)?;
+    let outcome = if interrupted.load(Ordering::SeqCst) {
+        Err("interrupted".to_owned())
+    } else {
+        run_tests(&up.env, test_args)
+    };
+    // A server that died mid-run explains failures better than the tests' connection errors.
+    let problems = services::problems();
+    for problem in &problems {
+        eprintln!("itest: {problem}");
+    }
+    if up.started {
+        services::down()?;
+    } else {
+        eprintln!("itest: the servers were already running before itest; leaving them up");
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        return Err("interrupted by Ctrl-C; servers stopped".to_owned());
+    }
+    outcome?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err("a server died or became unhealthy during the run".to_owned())
+    }
+}
+
+fn run_tests(
+    env: &std::collections::BTreeMap<String, String>,
+    test_args: &[String],
+) -> Result<(), String> {
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .args(["test", "-p", PACKAGE])
+        .current_dir(layout::root())
+        .envs(env);
+    if !test_args.is_empty() {
+        command.arg("--").args(test_args);
+    }
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo test -p {PACKAGE} failed ({status})"))
+    }
+}

@@ -1,0 +1,59 @@
+//! LocalStack community in host mode (no container): Secrets Manager and STS on one port.
+//!
+//! LocalStack does not check SigV4 signatures (moto does that, see [`crate::moto`]); the
+//! suites use it for Secrets Manager behaviour. Nothing needs seeding.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::http;
+use crate::process::Launch;
+
+/// How to start LocalStack on `port`, keeping its state under `volume`.
+pub(crate) fn launch(venv: &Path, port: u16, volume: &Path) -> Launch {
+    let mut env = BTreeMap::new();
+    let mut set = |k: &str, v: String| env.insert(k.to_owned(), v);
+    set("GATEWAY_LISTEN", format!("127.0.0.1:{port}"));
+    set("LOCALSTACK_HOST", format!("127.0.0.1:{port}"));
+    set("SERVICES", "secretsmanager,sts".to_owned());
+    set("LOCALSTACK_VOLUME_DIR", volume.display().to_string());
+    // Loopback only: no analytics, no certificate download, no DNS server on port 53.
+    set("DISABLE_EVENTS", "1".to_owned());
+    set("SKIP_SSL_CERT_DOWNLOAD", "1".to_owned());
+    set("SKIP_INFRA_DOWNLOADS", "1".to_owned());
+    set("DNS_ADDRESS", "0".to_owned());
+    Launch {
+        program: venv.join("bin/python"),
+        args: vec!["-m".into(), "localstack.runtime.main".into()],
+        env,
+        log: crate::layout::log_file("localstack"),
+    }
+}
+
+/// Healthy once `/_localstack/health` answers 200 and lists Secrets Manager.
+pub(crate) fn healthy(addr: SocketAddr) -> bool {
+    http::request(addr, "GET", "/_localstack/health", &[], "")
+        .is_ok_and(|r| r.status == 200 && r.body.contains("secretsmanager"))
+}
+
+/// The environment the suites read about LocalStack.
+pub(crate) fn env(addr: SocketAddr) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    env.insert(
+        "STRONGROOM_ITEST_AWS_ENDPOINT".to_owned(),
+        format!("http://{addr}"),
+    );
+    // LocalStack accepts any key pair; these are the ones its docs use.
+    env.insert(
+        "STRONGROOM_ITEST_AWS_ACCESS_KEY_ID".to_owned(),
+        "test".to_owned(),
+    );
+    env.insert(
+        "STRONGROOM_ITEST_AWS_SECRET_ACCESS_KEY".to_owned(),
+        "test".to_owned(),
+    );
+    env.insert("AWS_REGION".to_owned(), crate::moto::REGION.to_owned());
+    env.insert("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned());
+    env
+}

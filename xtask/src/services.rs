@@ -1,0 +1,641 @@
+//! `cargo xtask services up|down|status|env`: the real servers the integration suites use.
+//!
+//! `up` provisions what is missing, starts OpenBao, LocalStack and moto on free loopback
+//! ports, waits (bounded) until each is healthy, seeds them, then writes
+//! target/xtask/services.env and prints it. `down` stops exactly what `up` recorded.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::process::{self, Launch};
+use crate::provision::{self, Venv};
+use crate::{docker, layout, localstack, moto, openbao, versions};
+
+/// Where the servers run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Runtime {
+    /// Processes on this machine, from venvs under target/xtask/.
+    Native,
+    /// Containers from docker/compose.yaml.
+    Docker,
+}
+
+/// What `--runtime` asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RuntimeChoice {
+    Auto,
+    Fixed(Runtime),
+}
+
+impl RuntimeChoice {
+    /// Parses the value of `--runtime`.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" => Ok(Self::Auto),
+            "native" => Ok(Self::Fixed(Runtime::Native)),
+            "docker" => Ok(Self::Fixed(Runtime::Docker)),
+            other => Err(format!(
+                "unknown runtime {other:?}: use docker, native or auto"
+            )),
+        }
+    }
+}
+
+/// The three servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Service {
+    OpenBao,
+    LocalStack,
+    Moto,
+}
+
+impl Service {
+    /// Every server, in start order (the slowest first, so the others start meanwhile).
+    pub(crate) const ALL: [Self; 3] = [Self::LocalStack, Self::OpenBao, Self::Moto];
+
+    /// Name in messages, logs, state and compose.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::OpenBao => "openbao",
+            Self::LocalStack => "localstack",
+            Self::Moto => "moto",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    fn venv(self) -> Venv {
+        match self {
+            Self::OpenBao => Venv {
+                name: "openbao",
+                pins: versions::OPENBAO_PIP,
+                needs_python: None,
+            },
+            Self::LocalStack => Venv {
+                name: "localstack",
+                pins: versions::LOCALSTACK_PIP,
+                needs_python: Some(versions::PYTHON_VERSION),
+            },
+            Self::Moto => Venv {
+                name: "moto",
+                pins: versions::MOTO_PIP,
+                needs_python: None,
+            },
+        }
+    }
+
+    fn healthy(self, addr: SocketAddr) -> bool {
+        match self {
+            Self::OpenBao => openbao::healthy(addr),
+            Self::LocalStack => localstack::healthy(addr),
+            Self::Moto => moto::healthy(addr),
+        }
+    }
+
+    /// Bounded health wait: LocalStack imports a lot of Python on a cold start.
+    fn health_timeout(self) -> Duration {
+        match self {
+            Self::OpenBao => Duration::from_secs(60),
+            Self::LocalStack => Duration::from_secs(180),
+            Self::Moto => Duration::from_secs(90),
+        }
+    }
+}
+
+/// One started server as recorded in the state file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Running {
+    pub(crate) service: Service,
+    /// Process (group) id; 0 on the docker runtime, where compose owns the processes.
+    pub(crate) pid: u32,
+    pub(crate) port: u16,
+    /// Text `/proc/<pid>/cmdline` must contain for the PID to be trusted.
+    pub(crate) marker: String,
+}
+
+impl Running {
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+}
+
+/// Everything `up` recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct State {
+    pub(crate) runtime: Runtime,
+    pub(crate) servers: Vec<Running>,
+}
+
+impl State {
+    fn render(&self) -> String {
+        let runtime = match self.runtime {
+            Runtime::Native => "native",
+            Runtime::Docker => "docker",
+        };
+        let mut text = format!("runtime {runtime}\n");
+        for s in &self.servers {
+            text.push_str(&format!(
+                "server {} {} {} {}\n",
+                s.service.name(),
+                s.pid,
+                s.port,
+                s.marker
+            ));
+        }
+        text
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let mut lines = text.lines();
+        let runtime = match lines.next()?.strip_prefix("runtime ")? {
+            "native" => Runtime::Native,
+            "docker" => Runtime::Docker,
+            _ => return None,
+        };
+        let mut servers = Vec::new();
+        for line in lines {
+            let mut parts = line.strip_prefix("server ")?.splitn(4, ' ');
+            servers.push(Running {
+                service: Service::from_name(parts.next()?)?,
+                pid: parts.next()?.parse().ok()?,
+                port: parts.next()?.parse().ok()?,
+                marker: parts.next()?.to_owned(),
+            });
+        }
+        Some(Self { runtime, servers })
+    }
+
+    fn load() -> Option<Self> {
+        Self::parse(&std::fs::read_to_string(layout::state_file()).ok()?)
+    }
+
+    fn save(&self) -> Result<(), String> {
+        layout::ensure_dir(&layout::xtask_dir())?;
+        let path = layout::state_file();
+        std::fs::write(&path, self.render())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+}
+
+/// Whether a recorded server's process is still there.
+fn alive(runtime: Runtime, server: &Running) -> bool {
+    match runtime {
+        Runtime::Native => process::is_ours(server.pid, &server.marker),
+        Runtime::Docker => docker::running(server.service),
+    }
+}
+
+/// A free loopback port: bind port 0 and let the kernel choose. Ports in `avoid` (ones a
+/// server already failed to bind) are skipped.
+pub(crate) fn free_port(avoid: &[u16]) -> Result<u16, String> {
+    for _ in 0..20 {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .map_err(|e| format!("cannot bind a loopback port: {e}"))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        if !avoid.contains(&port) {
+            return Ok(port);
+        }
+    }
+    Err("no free loopback port found".to_owned())
+}
+
+/// Why a wait for health ended without it.
+enum Unhealthy {
+    /// The process is gone; `bind` says whether its log blames the port.
+    Died {
+        bind: bool,
+    },
+    TimedOut,
+}
+
+/// Polls until `service` answers healthy, the process dies, or the timeout passes.
+fn wait_healthy(runtime: Runtime, server: &Running) -> Result<(), Unhealthy> {
+    let deadline = Instant::now() + server.service.health_timeout();
+    loop {
+        if server.service.healthy(server.addr()) {
+            return Ok(());
+        }
+        if !alive(runtime, server) {
+            let log = std::fs::read_to_string(layout::log_file(server.service.name()))
+                .unwrap_or_default()
+                .to_lowercase();
+            let bind = log.contains("address already in use") || log.contains("address in use");
+            return Err(Unhealthy::Died { bind });
+        }
+        if Instant::now() > deadline {
+            return Err(Unhealthy::TimedOut);
+        }
+        sleep(Duration::from_millis(250));
+    }
+}
+
+/// The tail of a server's log, wherever the runtime keeps it.
+fn logs(runtime: Runtime, service: Service) -> String {
+    match runtime {
+        Runtime::Native => process::log_tail(&layout::log_file(service.name()), 30),
+        Runtime::Docker => docker::log_tail(service),
+    }
+}
+
+/// What `up` found or made.
+pub(crate) struct Up {
+    /// The environment the suites read.
+    pub(crate) env: BTreeMap<String, String>,
+    /// False when the servers were already running and were left as they were.
+    pub(crate) started: bool,
+}
+
+/// `services up`: reuse healthy running servers, or start and seed new ones.
+pub(crate) fn up(choice: RuntimeChoice) -> Result<Up, String> {
+    if let Some(state) = State::load() {
+        let healthy = !state.servers.is_empty()
+            && state
+                .servers
+                .iter()
+                .all(|s| alive(state.runtime, s) && s.service.healthy(s.addr()));
+        if healthy && let Ok(env) = read_env() {
+            eprintln!(
+                "services: already running ({}), reusing them",
+                layout::state_file().display()
+            );
+            return Ok(Up {
+                env,
+                started: false,
+            });
+        }
+        eprintln!("services: stopping the leftovers of an earlier run");
+        down()?;
+    }
+    let runtime = match choice {
+        RuntimeChoice::Fixed(runtime) => runtime,
+        RuntimeChoice::Auto => match docker::usable() {
+            Ok(()) => {
+                eprintln!("services: runtime auto -> docker (engine answers, images present)");
+                Runtime::Docker
+            }
+            Err(why) => {
+                eprintln!("services: runtime auto -> native ({why})");
+                Runtime::Native
+            }
+        },
+    };
+    let _ = std::fs::remove_file(layout::env_file());
+    let result = match runtime {
+        Runtime::Native => up_native(),
+        Runtime::Docker => up_docker(),
+    };
+    match result {
+        Ok(env) => {
+            write_env(&env)?;
+            Ok(Up { env, started: true })
+        }
+        Err(e) => {
+            // Stop whatever this attempt already started; report the first error.
+            if let Err(down_error) = down() {
+                eprintln!("services: cleanup after the failure: {down_error}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Provisions the venvs (in parallel: mostly waiting on PyPI), then starts the servers.
+fn up_native() -> Result<BTreeMap<String, String>, String> {
+    let started = Instant::now();
+    let venvs: Vec<Result<(PathBuf, bool), String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = Service::ALL
+            .into_iter()
+            .map(|s| scope.spawn(move || provision::ensure(&s.venv())))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("provisioning thread panicked".to_owned()))
+            })
+            .collect()
+    });
+    let mut dirs = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (service, venv) in Service::ALL.into_iter().zip(venvs) {
+        match venv {
+            Ok((dir, reused)) => {
+                eprintln!(
+                    "services: {} venv {} ({})",
+                    service.name(),
+                    if reused { "reused" } else { "installed" },
+                    dir.display()
+                );
+                dirs.insert(service.name(), dir);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("\n"));
+    }
+    eprintln!(
+        "services: provisioned in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let token = openbao::random_token()?;
+    let bao = openbao::binary(&dirs["openbao"])?;
+    let home = layout::xtask_dir().join("openbao-home");
+    let volume = layout::xtask_dir().join("localstack-volume");
+    layout::ensure_dir(&home)?;
+    layout::ensure_dir(&volume)?;
+    let launch = |service: Service, port: u16| -> Launch {
+        match service {
+            Service::OpenBao => openbao::launch(&bao, port, &token, &home),
+            Service::LocalStack => localstack::launch(&dirs["localstack"], port, &volume),
+            Service::Moto => moto::launch(&dirs["moto"], port),
+        }
+    };
+
+    let mut state = State {
+        runtime: Runtime::Native,
+        servers: Vec::new(),
+    };
+    let mut taken = Vec::new();
+    for service in Service::ALL {
+        let port = free_port(&taken)?;
+        taken.push(port);
+        let spec = launch(service, port);
+        let pid = process::spawn(&spec)?;
+        state.servers.push(Running {
+            service,
+            pid,
+            port,
+            marker: spec.program.display().to_string(),
+        });
+        // Recorded at once, so `down` can stop it even if a later step fails.
+        state.save()?;
+    }
+    for index in 0..state.servers.len() {
+        let mut attempts = 0;
+        loop {
+            let server = state.servers[index].clone();
+            let name = server.service.name();
+            match wait_healthy(Runtime::Native, &server) {
+                Ok(()) => {
+                    eprintln!(
+                        "services: {name} healthy on 127.0.0.1:{} (pid {})",
+                        server.port, server.pid
+                    );
+                    break;
+                }
+                Err(Unhealthy::Died { bind: true }) if attempts < 3 => {
+                    // Another program took the port between our probe and the bind.
+                    attempts += 1;
+                    taken.push(server.port);
+                    let port = free_port(&taken)?;
+                    eprintln!(
+                        "services: {name} could not bind {}, retrying on {port}",
+                        server.port
+                    );
+                    let spec = launch(server.service, port);
+                    let pid = process::spawn(&spec)?;
+                    state.servers[index].pid = pid;
+                    state.servers[index].port = port;
+                    state.save()?;
+                }
+                Err(Unhealthy::Died { .. }) => {
+                    return Err(format!(
+                        "{name} exited before it became healthy\n{}",
+                        logs(Runtime::Native, server.service)
+                    ));
+                }
+                Err(Unhealthy::TimedOut) => {
+                    return Err(format!(
+                        "{name} did not become healthy within {}s\n{}",
+                        server.service.health_timeout().as_secs(),
+                        logs(Runtime::Native, server.service)
+                    ));
+                }
+            }
+        }
+    }
+    seed(&state, &token)
+}
+
+/// Starts the compose project on free ports and waits for it.
+fn up_docker() -> Result<BTreeMap<String, String>, String> {
+    let token = openbao::random_token()?;
+    let mut ports = BTreeMap::new();
+    let mut taken = Vec::new();
+    for service in Service::ALL {
+        let port = free_port(&taken)?;
+        taken.push(port);
+        ports.insert(service.name(), port);
+    }
+    let state = State {
+        runtime: Runtime::Docker,
+        servers: Service::ALL
+            .into_iter()
+            .map(|service| Running {
+                service,
+                pid: 0,
+                port: ports[service.name()],
+                marker: "compose".to_owned(),
+            })
+            .collect(),
+    };
+    state.save()?;
+    docker::up(&ports, &token)?;
+    for server in &state.servers {
+        let name = server.service.name();
+        match wait_healthy(Runtime::Docker, server) {
+            Ok(()) => eprintln!(
+                "services: {name} healthy on 127.0.0.1:{} (docker)",
+                server.port
+            ),
+            Err(_) => {
+                return Err(format!(
+                    "{name} did not become healthy\n{}",
+                    logs(Runtime::Docker, server.service)
+                ));
+            }
+        }
+    }
+    seed(&state, &token)
+}
+
+/// Seeds every server and gathers the suites' environment.
+fn seed(state: &State, token: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut env = BTreeMap::new();
+    for server in &state.servers {
+        let more = match server.service {
+            Service::OpenBao => openbao::seed(server.addr(), token, &layout::xtask_dir())?,
+            Service::LocalStack => localstack::env(server.addr()),
+            Service::Moto => moto::seed(server.addr())?,
+        };
+        env.extend(more);
+    }
+    env.insert(
+        "STRONGROOM_ITEST_ENV".to_owned(),
+        layout::env_file().display().to_string(),
+    );
+    Ok(env)
+}
+
+/// Writes the env file the suites fall back to: `KEY=VALUE` lines.
+fn write_env(env: &BTreeMap<String, String>) -> Result<(), String> {
+    let mut text = String::from(
+        "# Written by `cargo xtask services up`; read by the strongroom-itests suites.\n",
+    );
+    for (key, value) in env {
+        text.push_str(&format!("{key}={value}\n"));
+    }
+    let path = layout::env_file();
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Reads the env file back.
+pub(crate) fn read_env() -> Result<BTreeMap<String, String>, String> {
+    let path = layout::env_file();
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: {e} (run `cargo xtask services up`)", path.display()))?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}
+
+/// Prints the environment as `KEY=VALUE` lines (what `services up` and `services env` show).
+pub(crate) fn print_env(env: &BTreeMap<String, String>) {
+    for (key, value) in env {
+        println!("{key}={value}");
+    }
+}
+
+/// `services down`: stops exactly what the state file recorded.
+pub(crate) fn down() -> Result<(), String> {
+    let Some(state) = State::load() else {
+        eprintln!("services: nothing recorded, nothing to stop");
+        return Ok(());
+    };
+    match state.runtime {
+        Runtime::Native => {
+            for server in &state.servers {
+                let name = server.service.name();
+                if process::stop(server.pid, &server.marker)? {
+                    eprintln!("services: stopped {name} (pid {})", server.pid);
+                } else {
+                    eprintln!("services: {name} (pid {}) was not running", server.pid);
+                }
+            }
+        }
+        Runtime::Docker => docker::down()?,
+    }
+    let _ = std::fs::remove_file(layout::env_file());
+    std::fs::remove_file(layout::state_file())
+        .map_err(|e| format!("cannot remove {}: {e}", layout::state_file().display()))
+}
+
+/// Servers that were recorded but are gone or unhealthy, with their log tails.
+pub(crate) fn problems() -> Vec<String> {
+    let Some(state) = State::load() else {
+        return vec!["no services are recorded as running".to_owned()];
+    };
+    state
+        .servers
+        .iter()
+        .filter_map(|s| {
+            let name = s.service.name();
+            if !alive(state.runtime, s) {
+                Some(format!(
+                    "{name} (pid {}) has exited\n{}",
+                    s.pid,
+                    logs(state.runtime, s.service)
+                ))
+            } else if !s.service.healthy(s.addr()) {
+                Some(format!(
+                    "{name} is running but not healthy\n{}",
+                    logs(state.runtime, s.service)
+                ))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// `services status`: one line per server; an error when any is down.
+pub(crate) fn status() -> Result<(), String> {
+    let Some(state) = State::load() else {
+        println!("services: not running");
+        return Ok(());
+    };
+    for s in &state.servers {
+        let health = if !alive(state.runtime, s) {
+            "exited"
+        } else if s.service.healthy(s.addr()) {
+            "healthy"
+        } else {
+            "unhealthy"
+        };
+        println!(
+            "{:<11} {:?} pid {:<7} http://{}  {health}",
+            s.service.name(),
+            state.runtime,
+            s.pid,
+            s.addr()
+        );
+    }
+    let problems = problems();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips() {
+        let state = State {
+            runtime: Runtime::Native,
+            servers: vec![Running {
+                service: Service::Moto,
+                pid: 42,
+                port: 4242,
+                marker: "/a b/venvs/moto/bin/python".to_owned(),
+            }],
+        };
+        assert_eq!(State::parse(&state.render()), Some(state));
+        assert_eq!(State::parse("runtime elsewhere\n"), None);
+    }
+
+    #[test]
+    fn a_port_in_use_is_skipped() {
+        let held = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let busy = held.local_addr().unwrap().port();
+        for _ in 0..50 {
+            let port = free_port(&[]).unwrap();
+            assert_ne!(port, busy);
+        }
+        let avoid = free_port(&[]).unwrap();
+        assert_ne!(free_port(&[avoid]).unwrap(), avoid);
+    }
+
+    #[test]
+    fn runtime_choice_parses() {
+        assert_eq!(RuntimeChoice::parse("auto"), Ok(RuntimeChoice::Auto));
+        assert_eq!(
+            RuntimeChoice::parse("docker"),
+            Ok(RuntimeChoice::Fixed(Runtime::Docker))
+        );
+        assert!(RuntimeChoice::parse("podman").is_err());
+    }
+}
