@@ -1,0 +1,98 @@
+//! A TTL cache over any strongroom [`SecretStore`](strongroom_core::SecretStore):
+//! [`CachedStore`] wraps a store and is one itself, so an application reads secrets on a hot
+//! path without asking Vault or AWS every time.
+//!
+//! It is built on [quick_cache] and adds what a secrets cache needs: a TTL, a bound on entries
+//! or bytes, single flight for concurrent misses (errors included), stale-if-error while the
+//! backend is unavailable, refresh-ahead for hot keys, optional negative caching, invalidation
+//! on writes made through it, [`CacheStats`], and a feed of [`Change`]s.
+//! [`CachedStore::get_with_status`] tells the caller whether a read was a hit, a miss or
+//! stale, for audit trails.
+//!
+//! ```
+//! use std::time::Duration;
+//! use strongroom_cache::{CacheConfig, CacheStatus, CachedStore};
+//! use strongroom_core::{SecretKey, SecretStore, SecretValue};
+//! # use strongroom_core::*;
+//! # /// A one-secret store, to have something to cache.
+//! # struct One(std::sync::Mutex<SecretValue>);
+//! # #[async_trait]
+//! # impl SecretStore for One {
+//! #     fn backend(&self) -> &'static str { "one" }
+//! #     fn capabilities(&self) -> Capabilities { Capabilities::READ_ONLY }
+//! #     async fn get(&self, key: &SecretKey) -> Result<Secret> {
+//! #         let value = self.0.lock().unwrap().clone();
+//! #         Ok(Secret::new(key.clone(), value, VersionId::from(1)))
+//! #     }
+//! #     async fn get_version(&self, key: &SecretKey, _: &VersionId) -> Result<Secret> { self.get(key).await }
+//! #     async fn put_with(&self, _: &SecretKey, value: SecretValue, _: &PutOptions) -> Result<VersionId> {
+//! #         *self.0.lock().unwrap() = value;
+//! #         Ok(VersionId::from(1))
+//! #     }
+//! #     async fn delete(&self, _: &SecretKey) -> Result<()> { Err(Error::unsupported("one", "delete")) }
+//! #     async fn list(&self, _: &str) -> Result<Vec<SecretKey>> { Ok(Vec::new()) }
+//! #     async fn versions(&self, _: &SecretKey) -> Result<Vec<VersionInfo>> { Ok(Vec::new()) }
+//! # }
+//! # let backend = One(std::sync::Mutex::new(SecretValue::from("first")));
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let config = CacheConfig::builder()
+//!     .ttl(Duration::from_secs(60))
+//!     .max_entries(1_000)
+//!     .max_stale(Duration::from_secs(600))
+//!     .refresh_ahead(0.2)
+//!     .build()?;
+//! let store = CachedStore::with_config(backend, config);
+//! let key = SecretKey::new("app/db/password")?;
+//!
+//! let (secret, status) = store.get_with_status(&key).await;
+//! assert_eq!((secret?.value.expose_str()?, status), ("first", CacheStatus::Miss));
+//! let again = store.get(&key).await?; // from the cache
+//! assert_eq!(again.value.expose_str()?, "first");
+//!
+//! store.put(&key, SecretValue::from("second")).await?; // invalidates the key
+//! assert_eq!(store.get(&key).await?.value.expose_str()?, "second");
+//! assert_eq!((store.stats().hits, store.stats().misses), (1, 2));
+//! # Ok::<(), strongroom_core::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! `CachedStore<Arc<dyn SecretStore>>` works as well, for a backend chosen at run time.
+//!
+//! # Decisions
+//!
+//! - **Single flight is this crate's own**, a map of in-flight loads whose outcome every
+//!   waiting reader shares. quick_cache's
+//!   `get_value_or_guard_async` does not fit: an expired entry is still resident, so it yields
+//!   the old value rather than a guard, and a guard dropped after a failed load wakes waiters
+//!   one at a time to retry, which is N backend calls for N readers of a failing key. Errors
+//!   are shared with the readers that waited, never cached (except `NotFound` with negative
+//!   caching on).
+//! - **A `put` invalidates rather than inserts**: the backend's read answer carries the
+//!   creation time and metadata that a `put` does not return, and a concurrent writer may
+//!   already have superseded the write. The next read loads the truth.
+//! - **Versions are cached per (key, version) with the normal TTL**: their value never changes,
+//!   but they can be deleted or destroyed elsewhere; the TTL bounds how long that goes
+//!   unseen. `list` and `versions` are never cached.
+//! - **Time comes from a coarse clock** by default ([`Clock::coarse`]): reading
+//!   `Instant::now()` costs as much as a whole hit. One bound applies at a time ([`Bound`]).
+//! - **Stale serving and negative caching are off by default**: serving a secret past its TTL
+//!   or hiding a new one is a choice the application makes.
+//! - **A hit** takes quick_cache's shard read lock and nothing else, allocates nothing, and
+//!   bumps a per-thread counter; [`CachedStore::get_if_cached`] is the same without a future.
+
+mod change;
+mod clock;
+mod config;
+mod entry;
+mod error;
+mod flight;
+mod stats;
+mod store;
+
+pub use change::{CHANGE_CAPACITY, Change, ChangeCause};
+pub use clock::{COARSE_RESOLUTION, Clock, ManualClock};
+pub use config::{Bound, CacheConfig, CacheConfigBuilder, DEFAULT_MAX_ENTRIES, DEFAULT_TTL};
+pub use error::ConfigError;
+pub use stats::CacheStats;
+pub use store::{CacheStatus, CachedStore};

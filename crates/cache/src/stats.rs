@@ -1,0 +1,148 @@
+//! Counters of what the cache did, and the [`CacheStats`] snapshot a caller reads.
+//!
+//! A hit must not make two threads fight over one cache line, so each counter is striped:
+//! every thread adds to its own padded stripe, and a snapshot sums the stripes.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// What one counter counts; the index into a stripe.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Counter {
+    Hits,
+    Misses,
+    StaleServed,
+    Loads,
+    LoadErrors,
+    Evictions,
+    NegativeHits,
+    Refreshes,
+}
+
+const COUNTERS: usize = 8;
+const MAX_STRIPES: usize = 64;
+
+/// One thread's share of the counters, on a cache line (two, for adjacent-line prefetch) of its own.
+#[repr(align(128))]
+#[derive(Default)]
+struct Stripe([AtomicU64; COUNTERS]);
+
+/// Striped counters; see the module docs.
+pub(crate) struct Counters {
+    stripes: Box<[Stripe]>,
+    mask: usize,
+}
+
+thread_local! {
+    /// This thread's stripe number, handed out round robin on first use.
+    static STRIPE: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    };
+}
+
+impl Counters {
+    pub(crate) fn new() -> Self {
+        let threads = std::thread::available_parallelism().map_or(4, usize::from);
+        let stripes = threads.next_power_of_two().clamp(1, MAX_STRIPES);
+        Self {
+            stripes: (0..stripes).map(|_| Stripe::default()).collect(),
+            mask: stripes - 1,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, counter: Counter) {
+        let stripe = STRIPE.with(|s| *s) & self.mask;
+        self.stripes[stripe].0[counter as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sum(&self, counter: Counter) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s.0[counter as usize].load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// A snapshot of a cache's counters, from [`CachedStore::stats`](crate::CachedStore::stats).
+///
+/// Every read of the current version counts once as a hit, a negative hit or a miss. A miss
+/// waits for a backend load (its own, or one already running for the same key); when that
+/// load fails with `Unavailable` and an expired entry is still within `max_stale`, the miss is
+/// also counted in `stale_served`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Reads answered from a fresh cached value.
+    pub hits: u64,
+    /// Reads that had to wait for the backend.
+    pub misses: u64,
+    /// Misses answered with an expired value because the backend was unavailable.
+    pub stale_served: u64,
+    /// Backend reads the cache made: misses after single flight, plus background refreshes.
+    pub loads: u64,
+    /// Backend reads that failed (`NotFound` included).
+    pub load_errors: u64,
+    /// Entries dropped to stay within the bound (not counting invalidations and `clear`).
+    pub evictions: u64,
+    /// Reads answered with a cached `NotFound`.
+    pub negative_hits: u64,
+    /// Background refresh-ahead reloads started.
+    pub refreshes: u64,
+    /// Entries in the cache now (expired ones included until replaced or evicted).
+    pub entries: u64,
+    /// Their total weight: bytes of key and value, or the entry count, as configured.
+    pub weight: u64,
+}
+
+impl CacheStats {
+    /// The share of reads answered from the cache (hits and negative hits), 0.0 to 1.0;
+    /// 0.0 before the first read.
+    pub fn hit_rate(&self) -> f64 {
+        let answered = self.hits + self.negative_hits;
+        let total = answered + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            // u64 -> f64 loses precision only past 2^53 reads, where a ratio does not care.
+            #[allow(clippy::cast_precision_loss)]
+            let rate = answered as f64 / total as f64;
+            rate
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn striped_counters_sum_across_threads() {
+        let counters = Counters::new();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..1000 {
+                        counters.add(Counter::Hits);
+                    }
+                    counters.add(Counter::Misses);
+                });
+            }
+        });
+        assert_eq!(counters.sum(Counter::Hits), 4000);
+        assert_eq!(counters.sum(Counter::Misses), 4);
+        assert_eq!(counters.sum(Counter::Loads), 0);
+    }
+
+    #[test]
+    fn hit_rate() {
+        assert!(CacheStats::default().hit_rate().abs() < f64::EPSILON);
+        let stats = CacheStats {
+            hits: 6,
+            negative_hits: 2,
+            misses: 2,
+            ..CacheStats::default()
+        };
+        assert!((stats.hit_rate() - 0.8).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,647 @@
+//! [`CachedStore`]: the cache itself, and its [`SecretStore`] implementation.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Equivalent, OptionsBuilder};
+use strongroom_core::{
+    Capabilities, Error, PutOptions, Result, Secret, SecretKey, SecretStore, SecretValue,
+    VersionId, VersionInfo,
+};
+
+use crate::change::{CHANGE_CAPACITY, Change, ChangeCause};
+use crate::clock::nanos;
+use crate::entry::{Answer, Entry, EvictionCounter, LatestQuery, Slot, Weigher};
+use crate::flight::{Flight, Outcome, duplicate};
+use crate::stats::{Counter, Counters};
+use crate::{Bound, CacheConfig, CacheStats, Clock};
+
+/// Where a read's answer came from; for audit events and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CacheStatus {
+    /// A fresh cached value.
+    Hit,
+    /// The backend was asked (by this read, or by a load this read waited for).
+    Miss,
+    /// The backend was unavailable and an expired value within `max_stale` was served.
+    Stale,
+    /// A cached `NotFound`.
+    NegativeHit,
+}
+
+impl CacheStatus {
+    /// A short lowercase name, stable for metrics labels and audit lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Stale => "stale",
+            Self::NegativeHit => "negative_hit",
+        }
+    }
+
+    /// True when the backend was not asked (`Hit`, `NegativeHit`).
+    pub fn is_cached(self) -> bool {
+        matches!(self, Self::Hit | Self::NegativeHit)
+    }
+}
+
+impl fmt::Display for CacheStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+type EntryCache = Cache<Slot, Entry, Weigher, DefaultHashBuilder, EvictionCounter>;
+
+/// A [`SecretStore`] that caches the reads of another one.
+///
+/// - **TTL**: a value read from the backend is served for [`CacheConfig::ttl`] (default 300 s).
+/// - **Bound**: at most so many entries or bytes ([`Bound`]); quick_cache's S3-FIFO-like policy
+///   picks what to evict.
+/// - **Single flight**: concurrent reads of a key that is not cached (or expired) make one
+///   backend call; every reader gets its result, an error included.
+/// - **Stale-if-error**: when that call fails with [`Error::Unavailable`], an expired value
+///   younger than TTL + `max_stale` is served instead ([`CacheStatus::Stale`]).
+/// - **Refresh-ahead**: a hit in the last part of the TTL starts one background reload of that
+///   key; readers keep getting the cached value meanwhile, then the new one, without a miss.
+/// - **Negative caching** of `NotFound` for the current version, with its own short TTL.
+/// - **Writes through this object invalidate**: `put` drops the key's current-version entry;
+///   `delete`, `undelete` and `purge` drop every entry of the key. A `put` does not insert the
+///   value it wrote: the backend's answer to a read also carries the creation time and metadata
+///   a `put` does not return, and a concurrent writer may already have superseded it; the next
+///   read loads what the backend really holds. A load that was running when the write finished
+///   still answers its waiting readers but is not cached.
+/// - **Versions**: `get_version` is cached per (key, version) with the same TTL (a version's
+///   value never changes, but it can be deleted or destroyed elsewhere, and the TTL bounds how
+///   long that goes unnoticed). `list` and `versions` are not cached.
+///
+/// Values stay the backend's zeroizing [`SecretValue`]s: a hit hands out a clone of the
+/// [`Secret`], which shares the value's allocation rather than copying the bytes.
+///
+/// Clones share one cache. A hit takes no lock but quick_cache's shard read lock, allocates
+/// nothing and bumps a per-thread counter.
+pub struct CachedStore<S> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S> Clone for CachedStore<S> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+struct Shared<S> {
+    inner: S,
+    cache: EntryCache,
+    flights: Mutex<HashMap<Slot, Arc<Flight>>>,
+    counters: Arc<Counters>,
+    clock: Clock,
+    config: CacheConfig,
+    /// Config durations in clock ticks (nanoseconds).
+    ttl: u64,
+    negative_ttl: Option<u64>,
+    max_stale: u64,
+    refresh_after: Option<u64>,
+    /// How long to wait before trying a failed refresh again.
+    refresh_retry: u64,
+    next_load: AtomicU64,
+    /// Whether any `get_version` entry was ever cached: until then invalidating a key need
+    /// not scan the cache for its versions.
+    versions_cached: AtomicBool,
+    /// Changes for subscribers; sending costs nothing when there are none.
+    changes: tokio::sync::broadcast::Sender<Change>,
+}
+
+/// A fresh entry found by a lookup.
+enum Fresh {
+    Found { secret: Secret, refresh_due: bool },
+    Missing { deleted: bool },
+}
+
+impl<S: SecretStore + 'static> CachedStore<S> {
+    /// Caches `inner` with the default [`CacheConfig`].
+    pub fn new(inner: S) -> Self {
+        Self::with_config(inner, CacheConfig::default())
+    }
+
+    /// Caches `inner` as `config` says.
+    pub fn with_config(inner: S, config: CacheConfig) -> Self {
+        let counters = Arc::new(Counters::new());
+        let (weight_capacity, estimated_items, by_bytes) = match config.bound() {
+            Bound::Entries(n) => (n, n, false),
+            Bound::Bytes {
+                max_bytes,
+                estimated_entries,
+            } => (max_bytes, estimated_entries, true),
+        };
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(usize::try_from(estimated_items).unwrap_or(usize::MAX))
+            .weight_capacity(weight_capacity)
+            .build()
+            .expect("both capacities are set");
+        let cache = Cache::with_options(
+            options,
+            Weigher { by_bytes },
+            DefaultHashBuilder::default(),
+            EvictionCounter(Arc::clone(&counters)),
+        );
+        let ttl = nanos(config.ttl());
+        let refresh_after = config.refresh_after().map(nanos);
+        let refresh_retry = refresh_after
+            .map_or(0, |after| (ttl - after.min(ttl)) / 4)
+            .max(1);
+        let shared = Shared {
+            clock: config.clock().clone(),
+            ttl,
+            negative_ttl: config.negative_ttl().map(nanos),
+            max_stale: nanos(config.max_stale()),
+            refresh_after,
+            refresh_retry,
+            config,
+            inner,
+            cache,
+            flights: Mutex::new(HashMap::new()),
+            counters,
+            next_load: AtomicU64::new(1),
+            versions_cached: AtomicBool::new(false),
+            changes: tokio::sync::broadcast::channel(CHANGE_CAPACITY).0,
+        };
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// The current version of `key`, and where the answer came from.
+    ///
+    /// This is [`SecretStore::get`] with the [`CacheStatus`] an audit trail wants. The cache
+    /// is looked up when this is called, not when the future is first polled: a hit is then a
+    /// ready future that allocates nothing, and only a miss boxes the load's state.
+    pub fn get_with_status<'a>(
+        &'a self,
+        key: &'a SecretKey,
+    ) -> impl Future<Output = (Result<Secret>, CacheStatus)> + Send + 'a {
+        let hit = self.get_if_cached(key);
+        async move {
+            match hit {
+                Some(answer) => answer,
+                None => Box::pin(self.read(Slot::Latest(key.clone()))).await,
+            }
+        }
+    }
+
+    /// The answer for `key` if the cache has a fresh one (`Hit` or `NegativeHit`), without
+    /// awaiting anything; `None` (and nothing counted) otherwise.
+    #[inline]
+    pub fn get_if_cached(&self, key: &SecretKey) -> Option<(Result<Secret>, CacheStatus)> {
+        let fresh = self.shared.fresh(&LatestQuery(key))?;
+        Some(self.answer(key, fresh))
+    }
+
+    /// Version `version` of `key`, and where the answer came from.
+    pub async fn get_version_with_status(
+        &self,
+        key: &SecretKey,
+        version: &VersionId,
+    ) -> (Result<Secret>, CacheStatus) {
+        let slot = Slot::Version(key.clone(), version.clone());
+        if let Some(Fresh::Found { secret, .. }) = self.shared.fresh(&slot) {
+            self.shared.counters.add(Counter::Hits);
+            return (Ok(secret), CacheStatus::Hit);
+        }
+        self.read(slot).await
+    }
+
+    /// Drops everything cached for `key` (current version and versions), and makes any load
+    /// of it now running leave no entry behind.
+    pub fn invalidate(&self, key: &SecretKey) {
+        self.shared.invalidate(key, true);
+    }
+
+    /// Drops every entry; loads now running leave no entry behind.
+    pub fn clear(&self) {
+        let shared = &self.shared;
+        let mut flights = shared.lock_flights();
+        for flight in flights.values() {
+            flight.invalidate();
+        }
+        flights.clear();
+        shared.cache.clear();
+        shared.versions_cached.store(false, Ordering::Relaxed);
+    }
+
+    /// Receives every [`Change`] from now on: successful writes through this cache, and
+    /// changes its loads discover (a refresh-ahead or a reload after the TTL that finds another
+    /// version or value, or finds the secret gone). Changes made elsewhere to keys that are not
+    /// cached, or not read again, are not seen: this is not a watch on the backend.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.shared.changes.subscribe()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> CacheStats {
+        let c = &self.shared.counters;
+        CacheStats {
+            hits: c.sum(Counter::Hits),
+            misses: c.sum(Counter::Misses),
+            stale_served: c.sum(Counter::StaleServed),
+            loads: c.sum(Counter::Loads),
+            load_errors: c.sum(Counter::LoadErrors),
+            evictions: c.sum(Counter::Evictions),
+            negative_hits: c.sum(Counter::NegativeHits),
+            refreshes: c.sum(Counter::Refreshes),
+            entries: u64::try_from(self.shared.cache.len()).unwrap_or(u64::MAX),
+            weight: self.shared.cache.weight(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &CacheConfig {
+        &self.shared.config
+    }
+
+    /// The store being cached. Writes made directly to it bypass invalidation.
+    pub fn inner(&self) -> &S {
+        &self.shared.inner
+    }
+
+    /// Turns a fresh entry into a reader's answer, counting it.
+    #[inline]
+    fn answer(&self, key: &SecretKey, fresh: Fresh) -> (Result<Secret>, CacheStatus) {
+        let counters = &self.shared.counters;
+        match fresh {
+            Fresh::Found {
+                secret,
+                refresh_due,
+            } => {
+                counters.add(Counter::Hits);
+                if refresh_due {
+                    self.start_refresh(key);
+                }
+                (Ok(secret), CacheStatus::Hit)
+            }
+            Fresh::Missing { deleted } => {
+                counters.add(Counter::NegativeHits);
+                let err = Error::NotFound {
+                    key: key.as_str().to_owned(),
+                    version: None,
+                    deleted,
+                };
+                (Err(err), CacheStatus::NegativeHit)
+            }
+        }
+    }
+
+    /// The slow path: join the slot's flight (or start one) and wait for its outcome.
+    async fn read(&self, slot: Slot) -> (Result<Secret>, CacheStatus) {
+        let shared = &*self.shared;
+        let flight = {
+            let mut flights = shared.lock_flights();
+            // A load may have finished between the lookup and taking the lock: it inserts its
+            // entry before leaving the map, so looking again under the lock cannot miss it.
+            if let Some(fresh) = shared.fresh(&slot) {
+                drop(flights);
+                return self.answer(slot.key(), fresh);
+            }
+            Arc::clone(flights.entry(slot.clone()).or_default())
+        };
+        shared.counters.add(Counter::Misses);
+        let outcome = flight
+            .outcome
+            .get_or_init(|| shared.load(&slot, &flight))
+            .await;
+        match outcome {
+            Outcome::Loaded(secret) => (Ok(secret.clone()), CacheStatus::Miss),
+            Outcome::Stale(secret) => {
+                shared.counters.add(Counter::StaleServed);
+                (Ok(secret.clone()), CacheStatus::Stale)
+            }
+            Outcome::Failed(err) => (Err(duplicate(err)), CacheStatus::Miss),
+        }
+    }
+
+    /// Starts one background reload of `key`, unless one is running or there is no runtime.
+    #[cold]
+    #[inline(never)]
+    fn start_refresh(&self, key: &SecretKey) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let slot = Slot::Latest(key.clone());
+        let flight = {
+            // A busy lock means another reader is in there, most likely starting this very
+            // refresh; the next hit in the window looks again, so skipping loses nothing.
+            let Ok(mut flights) = self.shared.flights.try_lock() else {
+                return;
+            };
+            if flights.contains_key(&slot) {
+                return;
+            }
+            let flight = Arc::new(Flight::default());
+            flights.insert(slot.clone(), Arc::clone(&flight));
+            flight
+        };
+        self.shared.counters.add(Counter::Refreshes);
+        let shared = Arc::clone(&self.shared);
+        runtime.spawn(async move {
+            flight
+                .outcome
+                .get_or_init(|| shared.load(&slot, &flight))
+                .await;
+        });
+    }
+}
+
+impl<S: SecretStore> Shared<S> {
+    fn lock_flights(&self) -> MutexGuard<'_, HashMap<Slot, Arc<Flight>>> {
+        // The map stays consistent even if a holder panicked: every change is one call.
+        self.flights.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The fresh entry for `query`, if any.
+    #[inline]
+    fn fresh<Q: std::hash::Hash + Equivalent<Slot> + ?Sized>(&self, query: &Q) -> Option<Fresh> {
+        let now = self.clock.now();
+        let entry = self.cache.get(query)?;
+        if now >= entry.expires {
+            return None;
+        }
+        Some(match entry.answer {
+            Answer::Found(secret) => Fresh::Found {
+                secret,
+                refresh_due: now >= entry.refresh,
+            },
+            Answer::Missing { deleted } => Fresh::Missing { deleted },
+        })
+    }
+
+    /// The one backend call of a flight: reads, updates the cache, removes the flight from the
+    /// map, and returns what every reader of the flight gets.
+    async fn load(&self, slot: &Slot, flight: &Arc<Flight>) -> Outcome {
+        self.counters.add(Counter::Loads);
+        let result = match slot {
+            Slot::Latest(key) => self.inner.get(key).await,
+            Slot::Version(key, version) => self.inner.get_version(key, version).await,
+        };
+        let now = self.clock.now();
+        let load = self.next_load.fetch_add(1, Ordering::Relaxed);
+
+        // Cache changes and the flight's removal happen under the map lock, so that an
+        // invalidation either comes before (and the flight is flagged) or after (and removes
+        // what was inserted).
+        let mut flights = self.lock_flights();
+        let current = !flight.is_invalidated();
+        let outcome = match result {
+            Ok(secret) => {
+                if current {
+                    let refresh = match (slot, self.refresh_after) {
+                        (Slot::Latest(_), Some(after)) => now.saturating_add(after),
+                        _ => u64::MAX,
+                    };
+                    if matches!(slot, Slot::Version(..)) {
+                        self.versions_cached.store(true, Ordering::Relaxed);
+                    }
+                    if let (Slot::Latest(key), Some(previous)) = (slot, self.cache.peek(slot)) {
+                        self.discovered(key, &previous, Some(&secret));
+                    }
+                    let entry = Entry {
+                        answer: Answer::Found(secret.clone()),
+                        expires: now.saturating_add(self.ttl),
+                        refresh,
+                        load,
+                    };
+                    self.cache.insert(slot.clone(), entry);
+                }
+                tracing::debug!(key = %slot.key(), backend = self.inner.backend(), "cache load");
+                Outcome::Loaded(secret)
+            }
+            Err(err) => {
+                self.counters.add(Counter::LoadErrors);
+                tracing::debug!(
+                    key = %slot.key(),
+                    backend = self.inner.backend(),
+                    error = %err,
+                    "cache load failed"
+                );
+                self.after_failed_load(slot, &err, now, load, current)
+                    .unwrap_or_else(|| Outcome::Failed(Arc::new(err)))
+            }
+        };
+        if flights.get(slot).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+            flights.remove(slot);
+        }
+        outcome
+    }
+
+    /// Updates the cache after a failed load (the map lock is held); returns a stale value
+    /// to serve instead of the error, if one may be.
+    fn after_failed_load(
+        &self,
+        slot: &Slot,
+        err: &Error,
+        now: u64,
+        load: u64,
+        current: bool,
+    ) -> Option<Outcome> {
+        let previous = self.cache.peek(slot);
+        if err.is_not_found() {
+            if current {
+                if let (Slot::Latest(key), Some(previous)) = (slot, &previous) {
+                    self.discovered(key, previous, None);
+                }
+                match (slot, self.negative_ttl) {
+                    (Slot::Latest(_), Some(negative_ttl)) => {
+                        let deleted = matches!(err, Error::NotFound { deleted: true, .. });
+                        let entry = Entry {
+                            answer: Answer::Missing { deleted },
+                            expires: now.saturating_add(negative_ttl),
+                            refresh: u64::MAX,
+                            load,
+                        };
+                        self.cache.insert(slot.clone(), entry);
+                    }
+                    // The secret is gone: whatever was cached for it must not be served.
+                    _ => {
+                        self.cache.remove(slot);
+                    }
+                }
+            }
+            return None;
+        }
+        let previous = previous?;
+        let Answer::Found(secret) = &previous.answer else {
+            return None;
+        };
+        let stale_until = previous.expires.saturating_add(self.max_stale);
+        if current {
+            if now < previous.expires {
+                // A refresh-ahead failed while the entry is still fresh: keep it, and wait a
+                // while before the next refresh so a failing backend is not asked on every hit.
+                let mut retry = previous.clone();
+                retry.refresh = now.saturating_add(self.refresh_retry);
+                let _ = self.cache.replace(slot.clone(), retry, true);
+            } else if now >= stale_until {
+                // Too old to ever be served again: let it go (and its value be zeroized).
+                let load = previous.load;
+                self.cache.remove_if(slot, |e| e.load == load);
+            }
+        }
+        let stale = err.is_retryable() && now < stale_until;
+        if stale {
+            tracing::warn!(
+                key = %slot.key(),
+                backend = self.inner.backend(),
+                "backend unavailable: serving a stale cached value"
+            );
+        }
+        stale.then(|| Outcome::Stale(secret.clone()))
+    }
+
+    /// Tells subscribers when a load finds something else than the cached entry held.
+    fn discovered(&self, key: &SecretKey, previous: &Entry, now: Option<&Secret>) {
+        let Answer::Found(old) = &previous.answer else {
+            return;
+        };
+        let changed = now.is_none_or(|new| new.version != old.version || new.value != old.value);
+        if changed && self.changes.receiver_count() > 0 {
+            let _ = self.changes.send(Change {
+                key: key.clone(),
+                version: now.map(|new| new.version.clone()),
+                previous: Some(old.version.clone()),
+                cause: ChangeCause::Discovered,
+            });
+        }
+    }
+
+    /// Tells subscribers about a successful write through the cache; call before invalidating.
+    fn written(&self, key: &SecretKey, version: Option<VersionId>, cause: ChangeCause) {
+        if self.changes.receiver_count() == 0 {
+            return;
+        }
+        let previous = match self.cache.peek(&LatestQuery(key)) {
+            Some(Entry {
+                answer: Answer::Found(old),
+                ..
+            }) => Some(old.version),
+            _ => None,
+        };
+        let _ = self.changes.send(Change {
+            key: key.clone(),
+            version,
+            previous,
+            cause,
+        });
+    }
+
+    /// Drops the key's current-version entry, and with `versions` its version entries, and
+    /// flags loads of them that are running.
+    fn invalidate(&self, key: &SecretKey, versions: bool) {
+        let mut flights = self.lock_flights();
+        flights.retain(|slot, flight| {
+            let hit = match slot {
+                Slot::Latest(k) => k == key,
+                Slot::Version(k, _) => versions && k == key,
+            };
+            if hit {
+                flight.invalidate();
+            }
+            !hit
+        });
+        self.cache.remove(&LatestQuery(key));
+        if versions && self.versions_cached.load(Ordering::Relaxed) {
+            self.cache
+                .retain(|slot, _| !matches!(slot, Slot::Version(k, _) if k == key));
+        }
+    }
+}
+
+impl<S: SecretStore> fmt::Debug for CachedStore<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Entries are never listed: counts and settings only.
+        let shared = &self.shared;
+        f.debug_struct("CachedStore")
+            .field("backend", &shared.inner.backend())
+            .field("config", &shared.config)
+            .field("entries", &shared.cache.len())
+            .field("weight", &shared.cache.weight())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl<S: SecretStore + 'static> SecretStore for CachedStore<S> {
+    fn backend(&self) -> &'static str {
+        self.shared.inner.backend()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.shared.inner.capabilities()
+    }
+
+    async fn get(&self, key: &SecretKey) -> Result<Secret> {
+        self.get_with_status(key).await.0
+    }
+
+    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret> {
+        self.get_version_with_status(key, version).await.0
+    }
+
+    async fn put_with(
+        &self,
+        key: &SecretKey,
+        value: SecretValue,
+        options: &PutOptions,
+    ) -> Result<VersionId> {
+        let result = self.shared.inner.put_with(key, value, options).await;
+        if let Ok(version) = &result {
+            self.shared
+                .written(key, Some(version.clone()), ChangeCause::Put);
+        }
+        // Even a failed write may have reached the backend (a timeout after sending), so the
+        // cached value is dropped either way. Older versions do not change: they stay cached.
+        self.shared.invalidate(key, false);
+        result
+    }
+
+    async fn delete(&self, key: &SecretKey) -> Result<()> {
+        let result = self.shared.inner.delete(key).await;
+        if result.is_ok() {
+            self.shared.written(key, None, ChangeCause::Delete);
+        }
+        self.shared.invalidate(key, true);
+        result
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>> {
+        self.shared.inner.list(prefix).await
+    }
+
+    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>> {
+        self.shared.inner.versions(key).await
+    }
+
+    async fn undelete(&self, key: &SecretKey) -> Result<()> {
+        let result = self.shared.inner.undelete(key).await;
+        if result.is_ok() {
+            self.shared.written(key, None, ChangeCause::Undelete);
+        }
+        self.shared.invalidate(key, true);
+        result
+    }
+
+    async fn purge(&self, key: &SecretKey) -> Result<()> {
+        let result = self.shared.inner.purge(key).await;
+        if result.is_ok() {
+            self.shared.written(key, None, ChangeCause::Purge);
+        }
+        self.shared.invalidate(key, true);
+        result
+    }
+}

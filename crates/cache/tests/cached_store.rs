@@ -1,0 +1,882 @@
+//! Behaviour of `CachedStore` over a counting in-memory store: single flight, TTL,
+//! stale-if-error, refresh-ahead, negative caching, invalidation, bounds, redaction.
+//!
+//! `CountingStore` is a test double of the `SecretStore` trait (not of a server): a map that
+//! counts backend reads, can be switched to fail, and can be held at a gate or slowed with a
+//! tokio sleep so that concurrent readers really overlap.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use strongroom_cache::{
+    CacheConfig, CacheStatus, CachedStore, Change, ChangeCause, Clock, ManualClock,
+};
+use strongroom_core::{
+    Capabilities, Error, PutOptions, Result, Secret, SecretKey, SecretStore, SecretValue,
+    VersionId, VersionInfo, async_trait,
+};
+use tokio::sync::RwLock;
+
+const OK: u8 = 0;
+const UNAVAILABLE: u8 = 1;
+const DENIED: u8 = 2;
+
+#[derive(Default)]
+struct CountingStore {
+    data: Mutex<BTreeMap<SecretKey, Vec<SecretValue>>>,
+    gets: AtomicUsize,
+    version_gets: AtomicUsize,
+    mode: AtomicU8,
+    delay_ms: AtomicU64,
+    /// Reads wait here after reading the map: a test holds the write side to keep loads in flight.
+    gate: RwLock<()>,
+}
+
+impl CountingStore {
+    fn set(&self, key: &SecretKey, value: &str) {
+        self.data
+            .lock()
+            .unwrap()
+            .entry(key.clone())
+            .or_default()
+            .push(SecretValue::from(value));
+    }
+    fn gets(&self) -> usize {
+        self.gets.load(Ordering::SeqCst)
+    }
+    fn fail(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+    fn delay(&self, ms: u64) {
+        self.delay_ms.store(ms, Ordering::SeqCst);
+    }
+    fn error(&self, key: &SecretKey) -> Option<Error> {
+        match self.mode.load(Ordering::SeqCst) {
+            UNAVAILABLE => Some(Error::unavailable("counting", "switched off")),
+            DENIED => Some(Error::PermissionDenied {
+                backend: "counting",
+                key: Some(key.to_string()),
+                message: "switched off".into(),
+            }),
+            _ => None,
+        }
+    }
+    async fn pause(&self) {
+        let ms = self.delay_ms.load(Ordering::SeqCst);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        drop(self.gate.read().await);
+    }
+}
+
+#[async_trait]
+impl SecretStore for CountingStore {
+    fn backend(&self) -> &'static str {
+        "counting"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+    async fn get(&self, key: &SecretKey) -> Result<Secret> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        let found = self.data.lock().unwrap().get(key).map(|versions| {
+            let n = versions.len();
+            Secret::new(
+                key.clone(),
+                versions[n - 1].clone(),
+                VersionId::from(n as u64),
+            )
+        });
+        let error = self.error(key);
+        self.pause().await;
+        match (error, found) {
+            (Some(err), _) => Err(err),
+            (None, Some(secret)) => Ok(secret),
+            (None, None) => Err(Error::not_found(key)),
+        }
+    }
+    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret> {
+        self.version_gets.fetch_add(1, Ordering::SeqCst);
+        if let Some(err) = self.error(key) {
+            return Err(err);
+        }
+        let index = version
+            .as_u64()
+            .and_then(|v| usize::try_from(v).ok())
+            .unwrap_or(0);
+        let data = self.data.lock().unwrap();
+        let value = data
+            .get(key)
+            .and_then(|versions| versions.get(index.wrapping_sub(1)))
+            .ok_or_else(|| Error::NotFound {
+                key: key.to_string(),
+                version: Some(version.clone()),
+                deleted: false,
+            })?;
+        Ok(Secret::new(key.clone(), value.clone(), version.clone()))
+    }
+    async fn put_with(
+        &self,
+        key: &SecretKey,
+        value: SecretValue,
+        _: &PutOptions,
+    ) -> Result<VersionId> {
+        let mut data = self.data.lock().unwrap();
+        let versions = data.entry(key.clone()).or_default();
+        versions.push(value);
+        Ok(VersionId::from(versions.len() as u64))
+    }
+    async fn delete(&self, key: &SecretKey) -> Result<()> {
+        self.data
+            .lock()
+            .unwrap()
+            .remove(key)
+            .map(drop)
+            .ok_or_else(|| Error::not_found(key))
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>> {
+        let data = self.data.lock().unwrap();
+        Ok(data
+            .keys()
+            .filter(|k| k.has_prefix(prefix))
+            .cloned()
+            .collect())
+    }
+    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>> {
+        let data = self.data.lock().unwrap();
+        let versions = data.get(key).ok_or_else(|| Error::not_found(key))?;
+        let n = versions.len();
+        Ok((1..=n)
+            .map(|i| VersionInfo::new(VersionId::from(i as u64), None, i == n))
+            .collect())
+    }
+}
+
+fn key(name: &str) -> SecretKey {
+    SecretKey::new(name).unwrap()
+}
+
+fn text(secret: &Secret) -> &str {
+    secret.value.expose_str().unwrap()
+}
+
+/// A cache over a fresh counting store with a manual clock.
+fn cached(
+    builder: strongroom_cache::CacheConfigBuilder,
+) -> (
+    CachedStore<Arc<CountingStore>>,
+    Arc<CountingStore>,
+    ManualClock,
+) {
+    let clock = ManualClock::new();
+    let store = Arc::new(CountingStore::default());
+    let config = builder.clock(clock.clock()).build().unwrap();
+    (
+        CachedStore::with_config(Arc::clone(&store), config),
+        store,
+        clock,
+    )
+}
+
+/// Waits until `done` holds, polling; fails the test after five seconds.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..5000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_cold_reads_make_one_backend_call() {
+    let (cache, store, _) = cached(CacheConfig::builder());
+    let k = key("app/db/password");
+    store.set(&k, "s3cret");
+    let hold = store.gate.write().await;
+
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let (cache, k) = (cache.clone(), k.clone());
+            tokio::spawn(async move { cache.get_with_status(&k).await })
+        })
+        .collect();
+    // Every reader has joined the one load before the backend is allowed to answer.
+    eventually("1000 readers to wait", || cache.stats().misses == 1000).await;
+    assert_eq!(store.gets(), 1);
+    drop(hold);
+
+    for task in tasks {
+        let (result, status) = task.await.unwrap();
+        assert_eq!(text(&result.unwrap()), "s3cret");
+        assert_eq!(status, CacheStatus::Miss);
+    }
+    assert_eq!(store.gets(), 1, "single flight made more than one call");
+    let stats = cache.stats();
+    assert_eq!((stats.loads, stats.misses, stats.hits), (1, 1000, 0));
+
+    let (again, status) = cache.get_with_status(&k).await;
+    assert_eq!(text(&again.unwrap()), "s3cret");
+    assert_eq!(status, CacheStatus::Hit);
+    assert_eq!(store.gets(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_reads_of_a_failing_key_make_one_call_and_all_see_the_error() {
+    let (cache, store, _) = cached(CacheConfig::builder());
+    let k = key("app/down");
+    store.set(&k, "unused");
+    store.fail(UNAVAILABLE);
+    // A slow backend (a real tokio sleep), and the gate held until every reader has joined,
+    // so that a busy machine spawning the tasks slowly cannot let the load finish early.
+    store.delay(50);
+    let hold = store.gate.write().await;
+
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let (cache, k) = (cache.clone(), k.clone());
+            tokio::spawn(async move { cache.get(&k).await })
+        })
+        .collect();
+    eventually("1000 readers to wait", || cache.stats().misses == 1000).await;
+    drop(hold);
+    for task in tasks {
+        let err = task.await.unwrap().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Unavailable {
+                    backend: "counting",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        store.gets(),
+        1,
+        "readers retried the failing backend one after another"
+    );
+    let stats = cache.stats();
+    assert_eq!((stats.loads, stats.load_errors, stats.misses), (1, 1, 1000));
+
+    // The error was not cached: the next read asks again, and sees the recovery.
+    store.fail(OK);
+    store.delay(0);
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "unused");
+    assert_eq!(store.gets(), 2);
+}
+
+#[tokio::test]
+async fn values_expire_after_the_ttl() {
+    let (cache, store, clock) = cached(CacheConfig::builder().ttl(SECS(10)));
+    let k = key("app/token");
+    store.set(&k, "one");
+
+    assert_eq!(cache.get_with_status(&k).await.1, CacheStatus::Miss);
+    store.set(&k, "two"); // behind the cache's back
+    clock.advance(SECS(9));
+    let (secret, status) = cache.get_with_status(&k).await;
+    assert_eq!((text(&secret.unwrap()), status), ("one", CacheStatus::Hit));
+    assert_eq!(store.gets(), 1);
+
+    clock.advance(SECS(1));
+    let (secret, status) = cache.get_with_status(&k).await;
+    assert_eq!((text(&secret.unwrap()), status), ("two", CacheStatus::Miss));
+    assert_eq!(store.gets(), 2);
+    let (secret, status) = cache.get_with_status(&k).await;
+    assert_eq!((text(&secret.unwrap()), status), ("two", CacheStatus::Hit));
+    assert_eq!(store.gets(), 2);
+}
+
+#[tokio::test]
+async fn the_default_coarse_clock_expires_entries_in_real_time() {
+    let store = Arc::new(CountingStore::default());
+    let config = CacheConfig::builder()
+        .ttl(Duration::from_millis(50))
+        .clock(Clock::coarse())
+        .build()
+        .unwrap();
+    let cache = CachedStore::with_config(Arc::clone(&store), config);
+    let k = key("app/short");
+    store.set(&k, "v");
+    cache.get(&k).await.unwrap();
+    cache.get(&k).await.unwrap();
+    assert_eq!(store.gets(), 1);
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    cache.get(&k).await.unwrap();
+    assert_eq!(store.gets(), 2);
+}
+
+#[tokio::test]
+async fn stale_values_are_served_while_the_backend_is_unavailable_until_max_stale() {
+    let (cache, store, clock) = cached(CacheConfig::builder().ttl(SECS(10)).max_stale(SECS(30)));
+    let k = key("app/db");
+    store.set(&k, "cached");
+    cache.get(&k).await.unwrap();
+
+    store.fail(UNAVAILABLE);
+    clock.advance(SECS(15));
+    let (secret, status) = cache.get_with_status(&k).await;
+    assert_eq!(
+        (text(&secret.unwrap()), status),
+        ("cached", CacheStatus::Stale)
+    );
+    clock.advance(SECS(24)); // 39 s old: 10 s TTL + 29 s
+    let (secret, status) = cache.get_with_status(&k).await;
+    assert_eq!(
+        (text(&secret.unwrap()), status),
+        ("cached", CacheStatus::Stale)
+    );
+    assert_eq!(cache.stats().stale_served, 2);
+    assert_eq!(
+        store.gets(),
+        3,
+        "each stale read still asked the backend first"
+    );
+
+    clock.advance(SECS(1)); // 40 s: past TTL + max_stale
+    let (result, status) = cache.get_with_status(&k).await;
+    assert!(matches!(result, Err(Error::Unavailable { .. })));
+    assert_eq!(status, CacheStatus::Miss);
+    assert_eq!(cache.stats().stale_served, 2);
+    assert_eq!(
+        cache.stats().entries,
+        0,
+        "a value too old to serve was kept"
+    );
+
+    // Recovery: the backend answers again and the cache fills.
+    store.fail(OK);
+    assert_eq!(cache.get_with_status(&k).await.1, CacheStatus::Miss);
+    assert_eq!(cache.get_with_status(&k).await.1, CacheStatus::Hit);
+}
+
+#[tokio::test]
+async fn only_unavailable_falls_back_to_stale_and_only_when_enabled() {
+    let (cache, store, clock) = cached(CacheConfig::builder().ttl(SECS(10)).max_stale(SECS(30)));
+    let k = key("app/db");
+    store.set(&k, "cached");
+    cache.get(&k).await.unwrap();
+    clock.advance(SECS(11));
+    store.fail(DENIED);
+    assert!(matches!(
+        cache.get(&k).await,
+        Err(Error::PermissionDenied { .. })
+    ));
+
+    let (off, store, clock) = cached(CacheConfig::builder().ttl(SECS(10)));
+    store.set(&k, "cached");
+    off.get(&k).await.unwrap();
+    clock.advance(SECS(11));
+    store.fail(UNAVAILABLE);
+    assert!(matches!(off.get(&k).await, Err(Error::Unavailable { .. })));
+    assert_eq!(off.stats().stale_served, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_readers_of_an_expired_key_all_get_the_stale_value_from_one_call() {
+    let (cache, store, clock) = cached(CacheConfig::builder().ttl(SECS(10)).max_stale(SECS(60)));
+    let k = key("app/db");
+    store.set(&k, "old");
+    cache.get(&k).await.unwrap();
+    clock.advance(SECS(20));
+    store.fail(UNAVAILABLE);
+    let hold = store.gate.write().await;
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (cache, k) = (cache.clone(), k.clone());
+            tokio::spawn(async move { cache.get_with_status(&k).await })
+        })
+        .collect();
+    eventually("100 readers to wait", || cache.stats().misses == 101).await;
+    drop(hold);
+    for task in tasks {
+        let (secret, status) = task.await.unwrap();
+        assert_eq!(
+            (text(&secret.unwrap()), status),
+            ("old", CacheStatus::Stale)
+        );
+    }
+    assert_eq!(store.gets(), 2);
+    assert_eq!(cache.stats().stale_served, 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_ahead_reloads_once_in_the_background() {
+    let (cache, store, clock) = cached(CacheConfig::builder().ttl(SECS(10)).refresh_ahead(0.2));
+    let k = key("app/hot");
+    store.set(&k, "v1");
+    cache.get(&k).await.unwrap();
+    store.set(&k, "v2");
+
+    clock.advance(SECS(7)); // before the last 20 %: a plain hit
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
+    assert_eq!(cache.stats().refreshes, 0);
+
+    clock.advance(Duration::from_millis(1500)); // 8.5 s: in the refresh window
+    let hold = store.gate.write().await;
+    for _ in 0..200 {
+        let (secret, status) = cache.get_with_status(&k).await;
+        assert_eq!((text(&secret.unwrap()), status), ("v1", CacheStatus::Hit));
+    }
+    eventually("the refresh to reach the backend", || store.gets() == 2).await;
+    drop(hold);
+    eventually("the refresh to land", || {
+        cache
+            .get_if_cached(&k)
+            .is_some_and(|(s, _)| text(&s.unwrap()) == "v2")
+    })
+    .await;
+
+    let (secret, status) = cache.get_with_status(&k).await;
+    assert_eq!((text(&secret.unwrap()), status), ("v2", CacheStatus::Hit));
+    let stats = cache.stats();
+    assert_eq!(stats.refreshes, 1, "more than one refresh for one key");
+    assert_eq!(stats.misses, 1, "a read missed despite refresh-ahead");
+    assert_eq!(store.gets(), 2);
+
+    // The refreshed entry has a whole new TTL: 9 s later it is still a hit, no refresh yet.
+    clock.advance(SECS(7));
+    assert_eq!(cache.get_with_status(&k).await.1, CacheStatus::Hit);
+    assert_eq!(cache.stats().refreshes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_refresh_keeps_the_value_and_does_not_retry_on_every_hit() {
+    let (cache, store, clock) = cached(CacheConfig::builder().ttl(SECS(100)).refresh_ahead(0.2));
+    let k = key("app/hot");
+    store.set(&k, "v1");
+    cache.get(&k).await.unwrap();
+    store.fail(UNAVAILABLE);
+    clock.advance(SECS(85));
+    cache.get(&k).await.unwrap();
+    eventually("the refresh to fail", || cache.stats().load_errors == 1).await;
+    for _ in 0..100 {
+        let (secret, status) = cache.get_with_status(&k).await;
+        assert_eq!((text(&secret.unwrap()), status), ("v1", CacheStatus::Hit));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(store.gets(), 2, "a failing backend was asked on every hit");
+    // After the retry delay (a quarter of the 20 s window) one more refresh is tried.
+    store.fail(OK);
+    store.set(&k, "v2");
+    clock.advance(SECS(6));
+    cache.get(&k).await.unwrap();
+    eventually("the second refresh", || store.gets() == 3).await;
+    eventually("the new value", || {
+        cache
+            .get_if_cached(&k)
+            .is_some_and(|(s, _)| text(&s.unwrap()) == "v2")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_see_writes_and_what_loads_discover() {
+    let (cache, store, clock) = cached(CacheConfig::builder().ttl(SECS(10)).refresh_ahead(0.2));
+    let mut changes = cache.subscribe();
+    let k = key("app/watched");
+    let change = |version: Option<u64>, previous: Option<u64>, cause| {
+        (
+            k.clone(),
+            version.map(VersionId::from),
+            previous.map(VersionId::from),
+            cause,
+        )
+    };
+    let fields = |c: Change| (c.key, c.version, c.previous, c.cause);
+
+    cache.put(&k, SecretValue::from("v1")).await.unwrap();
+    assert_eq!(
+        fields(changes.recv().await.unwrap()),
+        change(Some(1), None, ChangeCause::Put)
+    );
+    cache.get(&k).await.unwrap();
+    cache.put(&k, SecretValue::from("v2")).await.unwrap();
+    assert_eq!(
+        fields(changes.recv().await.unwrap()),
+        change(Some(2), Some(1), ChangeCause::Put)
+    );
+
+    // Someone else writes v3; the refresh-ahead finds it.
+    cache.get(&k).await.unwrap();
+    store.set(&k, "v3");
+    clock.advance(SECS(9));
+    cache.get(&k).await.unwrap();
+    let found = tokio::time::timeout(SECS(5), changes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        fields(found),
+        change(Some(3), Some(2), ChangeCause::Discovered)
+    );
+
+    // A reload after the TTL that finds the same version is not a change; one that finds the
+    // secret gone is.
+    clock.advance(SECS(11));
+    cache.get(&k).await.unwrap();
+    store.data.lock().unwrap().clear();
+    clock.advance(SECS(11));
+    assert!(cache.get(&k).await.is_err());
+    let gone = changes.recv().await.unwrap();
+    assert!(!format!("{gone:?}").contains("v3"), "{gone:?}");
+    assert_eq!(fields(gone), change(None, Some(3), ChangeCause::Discovered));
+
+    cache.put(&k, SecretValue::from("again")).await.unwrap();
+    cache.delete(&k).await.unwrap();
+    assert_eq!(changes.recv().await.unwrap().cause, ChangeCause::Put);
+    assert_eq!(
+        fields(changes.recv().await.unwrap()),
+        change(None, None, ChangeCause::Delete)
+    );
+    assert!(changes.try_recv().is_err(), "an unexpected change was sent");
+}
+
+#[tokio::test]
+async fn not_found_is_cached_only_when_asked_and_only_for_its_ttl() {
+    let (cache, store, clock) = cached(CacheConfig::builder().ttl(SECS(300)).negative_ttl(SECS(5)));
+    let k = key("app/later");
+    let (result, status) = cache.get_with_status(&k).await;
+    assert!(matches!(
+        result,
+        Err(Error::NotFound { deleted: false, .. })
+    ));
+    assert_eq!(status, CacheStatus::Miss);
+    store.set(&k, "now-here");
+    let (result, status) = cache.get_with_status(&k).await;
+    assert!(matches!(result, Err(Error::NotFound { ref key, .. }) if key == "app/later"));
+    assert_eq!(status, CacheStatus::NegativeHit);
+    assert_eq!(store.gets(), 1);
+    assert_eq!(cache.stats().negative_hits, 1);
+    clock.advance(SECS(5));
+    let (result, status) = cache.get_with_status(&k).await;
+    assert_eq!(
+        (text(&result.unwrap()), status),
+        ("now-here", CacheStatus::Miss)
+    );
+
+    // Off by default: every read of a missing key asks the backend.
+    let (off, store, _) = cached(CacheConfig::builder());
+    for _ in 0..3 {
+        assert!(off.get(&k).await.unwrap_err().is_not_found());
+    }
+    assert_eq!(store.gets(), 3);
+    assert_eq!(off.stats().negative_hits, 0);
+}
+
+#[tokio::test]
+async fn a_put_of_a_missing_key_replaces_its_negative_entry() {
+    let (cache, _, _) = cached(CacheConfig::builder().negative_ttl(SECS(60)));
+    let k = key("app/new");
+    assert!(cache.get(&k).await.is_err());
+    cache.put(&k, SecretValue::from("created")).await.unwrap();
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "created");
+}
+
+#[tokio::test]
+async fn writes_through_the_cache_invalidate_it() {
+    let (cache, store, _) = cached(CacheConfig::builder());
+    let k = key("app/rotated");
+    let version = cache.put(&k, SecretValue::from("v1")).await.unwrap();
+    assert_eq!(version, VersionId::from(1));
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
+    assert_eq!(store.gets(), 1);
+
+    cache.put(&k, SecretValue::from("v2")).await.unwrap();
+    let secret = cache.get(&k).await.unwrap();
+    assert_eq!(
+        (text(&secret), secret.version.clone()),
+        ("v2", VersionId::from(2))
+    );
+    assert_eq!(store.gets(), 2);
+
+    cache.delete(&k).await.unwrap();
+    assert!(cache.get(&k).await.unwrap_err().is_not_found());
+
+    // A write straight to the backend is not seen until invalidate() or clear().
+    store.set(&k, "direct");
+    cache.get(&k).await.unwrap();
+    store.set(&k, "direct-2");
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "direct");
+    cache.invalidate(&k);
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "direct-2");
+    store.set(&k, "direct-3");
+    cache.clear();
+    assert_eq!(cache.stats().entries, 0);
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "direct-3");
+
+    // A failed write still invalidates: it may have reached the backend.
+    assert_eq!(cache.stats().entries, 1);
+    assert!(matches!(
+        cache.undelete(&k).await,
+        Err(Error::Unsupported { .. })
+    ));
+    assert_eq!(cache.stats().entries, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_racing_a_write_is_not_cached() {
+    let (cache, store, _) = cached(CacheConfig::builder());
+    let k = key("app/race");
+    store.set(&k, "old");
+    let hold = store.gate.write().await;
+    let reader = {
+        let (cache, k) = (cache.clone(), k.clone());
+        tokio::spawn(async move { cache.get(&k).await })
+    };
+    eventually("the load to read the old value", || store.gets() == 1).await;
+    cache.put(&k, SecretValue::from("new")).await.unwrap();
+    drop(hold);
+    // The reader started before the write finished: the old value is a fair answer for it.
+    assert_eq!(text(&reader.await.unwrap().unwrap()), "old");
+    // But it must not have been cached over the write.
+    let (secret, status) = cache.get_with_status(&k).await;
+    assert_eq!((text(&secret.unwrap()), status), ("new", CacheStatus::Miss));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_loader_hands_the_load_to_a_waiter() {
+    let (cache, store, _) = cached(CacheConfig::builder());
+    let k = key("app/cancel");
+    store.set(&k, "v");
+    let hold = store.gate.write().await;
+    let first = {
+        let (cache, k) = (cache.clone(), k.clone());
+        tokio::spawn(async move { cache.get(&k).await })
+    };
+    eventually("the first load", || store.gets() == 1).await;
+    let second = {
+        let (cache, k) = (cache.clone(), k.clone());
+        tokio::spawn(async move { cache.get(&k).await })
+    };
+    eventually("the second reader to wait", || cache.stats().misses == 2).await;
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    drop(hold);
+    assert_eq!(text(&second.await.unwrap().unwrap()), "v");
+    assert_eq!(store.gets(), 2);
+    assert_eq!(cache.get_with_status(&k).await.1, CacheStatus::Hit);
+}
+
+#[tokio::test]
+async fn versions_are_cached_per_version_and_dropped_on_delete() {
+    let (cache, store, _) = cached(CacheConfig::builder());
+    let k = key("app/versioned");
+    cache.put(&k, SecretValue::from("first")).await.unwrap();
+    cache.put(&k, SecretValue::from("second")).await.unwrap();
+    let v1 = VersionId::from(1);
+    for _ in 0..3 {
+        let (secret, _) = cache.get_version_with_status(&k, &v1).await;
+        assert_eq!(text(&secret.unwrap()), "first");
+    }
+    assert_eq!(store.version_gets.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        cache.get_version_with_status(&k, &v1).await.1,
+        CacheStatus::Hit
+    );
+    // A put leaves older versions cached: they do not change.
+    cache.put(&k, SecretValue::from("third")).await.unwrap();
+    assert_eq!(text(&cache.get_version(&k, &v1).await.unwrap()), "first");
+    assert_eq!(store.version_gets.load(Ordering::SeqCst), 1);
+    // list and versions pass through.
+    assert_eq!(cache.list("app/").await.unwrap(), vec![k.clone()]);
+    assert_eq!(cache.versions(&k).await.unwrap().len(), 3);
+    // A delete drops them.
+    cache.delete(&k).await.unwrap();
+    assert!(cache.get_version(&k, &v1).await.unwrap_err().is_not_found());
+    assert_eq!(store.version_gets.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_byte_bound_evicts() {
+    let (cache, store, _) = cached(CacheConfig::builder().max_entries(64).max_bytes(4096));
+    let keys: Vec<_> = (0..100).map(|i| key(&format!("app/k{i:03}"))).collect();
+    for k in &keys {
+        store.set(k, &"x".repeat(200));
+    }
+    for k in &keys {
+        cache.get(k).await.unwrap();
+    }
+    let stats = cache.stats();
+    assert!(stats.weight <= 4096, "{stats:?}");
+    assert!(stats.evictions > 0, "{stats:?}");
+    assert!(stats.entries < 100 && stats.entries > 0, "{stats:?}");
+    assert_eq!(stats.loads, 100);
+
+    let (by_count, store, _) = cached(CacheConfig::builder().max_entries(10));
+    for k in &keys {
+        store.set(k, "v");
+        by_count.get(k).await.unwrap();
+    }
+    let stats = by_count.stats();
+    assert!(stats.entries <= 10 && stats.evictions >= 90, "{stats:?}");
+}
+
+#[tokio::test]
+async fn nothing_prints_a_secret_value() {
+    let (cache, store, clock) = cached(
+        CacheConfig::builder()
+            .ttl(SECS(1))
+            .max_stale(SECS(10))
+            .negative_ttl(SECS(1)),
+    );
+    let k = key("app/visible-name");
+    store.set(&k, "hunter2-very-secret");
+    let secret = cache.get(&k).await.unwrap();
+    let (hit, status) = cache.get_with_status(&k).await;
+    clock.advance(SECS(2));
+    store.fail(UNAVAILABLE);
+    let (stale, _) = cache.get_with_status(&k).await;
+    let texts = [
+        format!("{cache:?}"),
+        format!("{cache:#?}"),
+        format!("{secret:?}"),
+        format!("{hit:?} {status} {status:?}"),
+        format!("{stale:?}"),
+        format!("{:?}", cache.stats()),
+        format!("{:?}", cache.config()),
+    ];
+    for text in &texts {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    assert!(
+        texts[0].contains("counting") && texts[0].contains("entries"),
+        "{}",
+        texts[0]
+    );
+    store.fail(DENIED);
+    clock.advance(SECS(20));
+    let err = cache.get(&k).await.unwrap_err();
+    assert!(!format!("{err} {err:?}").contains("hunter2"));
+}
+
+#[tokio::test]
+async fn works_over_a_trait_object_and_as_one() {
+    let store = Arc::new(CountingStore::default());
+    let k = key("app/dyn");
+    store.set(&k, "v");
+    let backend: Arc<dyn SecretStore> = store.clone();
+    let cache: CachedStore<Arc<dyn SecretStore>> = CachedStore::new(backend);
+    let as_dyn: Box<dyn SecretStore> = Box::new(cache.clone());
+    assert_eq!(as_dyn.backend(), "counting");
+    assert_eq!(as_dyn.capabilities(), Capabilities::ALL);
+    assert_eq!(text(&as_dyn.get(&k).await.unwrap()), "v");
+    let many = as_dyn
+        .get_many(&[k.clone(), k.clone(), key("app/none")])
+        .await;
+    assert!(many[0].is_ok() && many[1].is_ok() && many[2].is_err());
+    assert_eq!(store.gets(), 2, "get_many did not go through the cache");
+    assert_eq!(cache.stats().hits, 2);
+}
+
+#[tokio::test]
+async fn a_hit_shares_the_value_instead_of_copying_it() {
+    let (cache, store, _) = cached(CacheConfig::builder());
+    let k = key("app/shared");
+    store.set(&k, "bytes");
+    let a = cache.get(&k).await.unwrap();
+    let b = cache.get(&k).await.unwrap();
+    assert!(std::ptr::eq(
+        a.value.expose().as_ptr(),
+        b.value.expose().as_ptr()
+    ));
+}
+
+#[tokio::test]
+async fn hit_rate_counts_hits_against_misses() {
+    let (cache, store, _) = cached(CacheConfig::builder());
+    let k = key("app/rate");
+    store.set(&k, "v");
+    for _ in 0..4 {
+        cache.get(&k).await.unwrap();
+    }
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses), (3, 1));
+    assert!((stats.hit_rate() - 0.75).abs() < 1e-9);
+}
+
+/// One step of the model-based property below.
+#[derive(Debug, Clone)]
+enum Op {
+    Get(u8),
+    Put(u8, u8),
+    Delete(u8),
+    GetVersion(u8, u8),
+    Advance(u16),
+    Invalidate(u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..4u8).prop_map(Op::Get),
+        2 => (0..4u8, any::<u8>()).prop_map(|(k, v)| Op::Put(k, v)),
+        1 => (0..4u8).prop_map(Op::Delete),
+        1 => (0..4u8, 1..4u8).prop_map(|(k, v)| Op::GetVersion(k, v)),
+        1 => (0..20_000u16).prop_map(Op::Advance),
+        1 => (0..4u8).prop_map(Op::Invalidate),
+    ]
+}
+
+/// The answer of a read, comparable across stores.
+fn seen(result: Result<Secret>) -> std::result::Result<(String, VersionId), bool> {
+    result
+        .map(|s| (text(&s).to_owned(), s.version))
+        .map_err(|e| e.is_not_found())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// When every write goes through the cache, every read answers exactly what the backend
+    /// would, whatever the TTLs, the bound and the order of operations.
+    #[test]
+    fn reads_through_the_cache_match_the_backend(
+        ops in proptest::collection::vec(op(), 1..60),
+        negative in any::<bool>(),
+        max_entries in 1..8u64,
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let mut builder = CacheConfig::builder().ttl(SECS(10)).max_entries(max_entries);
+            if negative {
+                builder = builder.negative_ttl(SECS(3));
+            }
+            let (cache, store, clock) = cached(builder);
+            let keys: Vec<_> = (0..4).map(|i| key(&format!("p/{i}"))).collect();
+            for op in ops {
+                match op {
+                    Op::Get(k) => {
+                        let k = &keys[usize::from(k)];
+                        let want = seen(store.get(k).await);
+                        prop_assert_eq!(seen(cache.get(k).await), want);
+                    }
+                    Op::GetVersion(k, v) => {
+                        let (k, v) = (&keys[usize::from(k)], VersionId::from(u64::from(v)));
+                        let want = seen(store.get_version(k, &v).await);
+                        prop_assert_eq!(seen(cache.get_version(k, &v).await), want);
+                    }
+                    Op::Put(k, v) => {
+                        cache.put(&keys[usize::from(k)], SecretValue::from(v.to_string())).await.unwrap();
+                    }
+                    Op::Delete(k) => {
+                        let _ = cache.delete(&keys[usize::from(k)]).await;
+                    }
+                    Op::Advance(ms) => clock.advance(Duration::from_millis(u64::from(ms))),
+                    Op::Invalidate(k) => cache.invalidate(&keys[usize::from(k)]),
+                }
+            }
+            Ok(())
+        })?;
+    }
+}
