@@ -2,6 +2,8 @@
 //!
 //! - `cargo xtask demo`: builds the CLI and stores and reads a secret in a scratch local
 //!   store under `target/demo` (the README's first command).
+//! - `cargo xtask crash [--kills N]`: kill -9 the local store's writers N times and check
+//!   the store after each kill (docs/reliability.md).
 //! - `cargo xtask ci [--runtime R]`: format check, clippy with warnings denied, unit and doc
 //!   tests, then the integration suites against real servers (`itest`).
 //! - `cargo xtask services up|down|status|env [--runtime docker|native|auto]`: the real
@@ -14,6 +16,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod ci;
+mod crash;
 mod demo;
 mod docker;
 mod http;
@@ -36,6 +39,7 @@ use services::RuntimeChoice;
 const USAGE: &str = "\
 usage:
   cargo xtask demo
+  cargo xtask crash [--kills N]
   cargo xtask ci [--runtime docker|native|auto]
   cargo xtask services up|down|status|env [--runtime docker|native|auto]
   cargo xtask itest [--runtime docker|native|auto] [-- <cargo test args>]";
@@ -110,6 +114,16 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
         "ci" => {
             let opts = options(rest)?;
             Ok(ci::run(opts.runtime)?)
+        }
+        "crash" => {
+            let kills = match rest {
+                [] => crash::DEFAULT_KILLS,
+                [flag, n] if flag == "--kills" => n
+                    .parse()
+                    .map_err(|_| Failure::Usage(format!("--kills needs a number, got {n:?}")))?,
+                other => return Err(Failure::Usage(format!("unexpected arguments {other:?}"))),
+            };
+            Ok(crash::run(kills)?)
         }
         "demo" => {
             if let Some(extra) = rest.first() {

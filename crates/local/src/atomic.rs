@@ -36,6 +36,29 @@ pub(crate) fn replace(path: &Path, contents: &[u8]) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// Removes temporary files a crashed writer left beside `path`.
+///
+/// Only call this while holding the [`WriterLock`]: temporary files are written only under
+/// the lock, so any that exist then belong to a writer that died before renaming its file.
+/// Returns how many were removed.
+pub(crate) fn remove_stale_temps(path: &Path) -> io::Result<usize> {
+    let prefix = format!(
+        ".{}.",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let mut removed = 0;
+    for entry in fs::read_dir(parent(path))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Creates a new file that only its owner can read and write.
 pub(crate) fn create_private(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
@@ -131,6 +154,27 @@ mod tests {
             let mode = fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn stale_temp_files_of_this_store_only_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.enc");
+        for name in [
+            ".store.enc.123.0.tmp",
+            ".store.enc.9.7.tmp",
+            ".other.enc.1.1.tmp",
+            "store.enc",
+        ] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(&path).unwrap(), 2);
+        let mut left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".other.enc.1.1.tmp", "store.enc"]);
     }
 
     #[test]

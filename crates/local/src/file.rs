@@ -259,7 +259,22 @@ impl Inner {
         atomic::replace(&self.path, &sealed).map_err(|e| self.io_error("write", e))
     }
 
+    /// Takes the writer lock, then clears what a writer that crashed mid-write left behind.
     fn lock(&self) -> Result<WriterLock, Error> {
+        let lock = self.acquire_lock()?;
+        match atomic::remove_stale_temps(&self.path) {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::debug!(removed, store = %self.path.display(), "removed temporary files of a crashed write");
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, store = %self.path.display(), "cannot remove temporary files of a crashed write");
+            }
+        }
+        Ok(lock)
+    }
+
+    fn acquire_lock(&self) -> Result<WriterLock, Error> {
         WriterLock::acquire(&self.lock_path, self.lock_timeout).map_err(|err| match err {
             LockError::Timeout(waited) => Error::Unavailable {
                 backend: BACKEND,

@@ -1,0 +1,266 @@
+//! Crash safety of the file store under `kill -9`.
+//!
+//! Writer processes put numbered values and print each acknowledged number; the test kills
+//! them with SIGKILL at random instants, and after every kill opens the store and checks
+//! that it decrypts, that every acknowledged put is there, and that nothing but the one put
+//! in flight at the kill can be newer than the last acknowledgement.
+//!
+//! `cargo test` runs a short round; `STRONGROOM_CRASH_KILLS=500 cargo test -p
+//! strongroom-local --release --test crash -- --nocapture` (what `cargo xtask crash` runs)
+//! gives the figures in docs/reliability.md.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use strongroom_core::{SecretKey, SecretStore};
+use strongroom_envelope::MasterKey;
+use strongroom_local::FileStore;
+
+const WRITER_ENV: &str = "STRONGROOM_CRASH_WRITER";
+const KILLS_ENV: &str = "STRONGROOM_CRASH_KILLS";
+/// Each writer spreads its numbers over this many keys, so the file holds several secrets
+/// of different sizes and old versions get pruned.
+const KEYS_PER_WRITER: u64 = 8;
+
+fn key(writer: &str, n: u64) -> SecretKey {
+    SecretKey::new(format!("{writer}/k{}", n % KEYS_PER_WRITER)).unwrap()
+}
+
+/// `n`'s value: its number, then padding whose length varies so the file size changes.
+fn value(writer: &str, n: u64) -> String {
+    format!(
+        "{writer}:{n}:{}",
+        "x".repeat(usize::try_from(n % 300).unwrap())
+    )
+}
+
+fn number_of(value: &str) -> u64 {
+    value.split(':').nth(1).unwrap().parse().unwrap()
+}
+
+/// The writer: puts n, n+1, ... forever, printing `ack <n>` after each put returns.
+#[test]
+fn crash_writer_child() {
+    let Ok(spec) = std::env::var(WRITER_ENV) else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let [store_path, key_path, writer, start] = parts[..] else {
+        panic!("bad spec {spec}")
+    };
+    let mut n: u64 = start.parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = FileStore::open(store_path, MasterKey::from_file(key_path).unwrap()).unwrap();
+        let mut out = std::io::stdout().lock();
+        loop {
+            store
+                .put(&key(writer, n), value(writer, n).into())
+                .await
+                .unwrap();
+            writeln!(out, "ack {n}").unwrap();
+            out.flush().unwrap();
+            n += 1;
+        }
+    });
+}
+
+/// What the parent knows of one writer.
+#[derive(Default)]
+struct Writer {
+    /// The highest acknowledged number; the next writer process starts after it.
+    acked: Option<u64>,
+}
+
+/// A small xorshift: the kill instants need to vary, not to be unpredictable.
+struct Jitter(u64);
+
+impl Jitter {
+    fn next_ms(&mut self, max: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % max
+    }
+}
+
+fn run_crash_round(writers: &[&str], kills: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = dir.path().join("crash.enc");
+    let key_path = dir.path().join("crash.key");
+    let master = MasterKey::generate().unwrap();
+    master.write_new_file(&key_path).unwrap();
+    let store = FileStore::create(&store_path, master.clone()).unwrap();
+    drop(store);
+
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap();
+    let seed = (now.as_secs() ^ (u64::from(now.subsec_nanos()) << 20)) | 1;
+    let mut jitter = Jitter(seed);
+    let mut state: BTreeMap<&str, Writer> =
+        writers.iter().map(|w| (*w, Writer::default())).collect();
+    let (mut corrupt, mut lost, mut acks) = (0usize, 0usize, 0u64);
+    let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+
+    for _ in 0..kills {
+        let mut children = Vec::new();
+        for (name, writer) in &state {
+            let start = writer.acked.map_or(0, |n| n + 1);
+            let mut child = Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "crash_writer_child",
+                    "--test-threads",
+                    "1",
+                    "--nocapture",
+                    "--quiet",
+                ])
+                .env(
+                    WRITER_ENV,
+                    format!(
+                        "{}|{}|{name}|{start}",
+                        store_path.display(),
+                        key_path.display()
+                    ),
+                )
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let stdout = child.stdout.take().unwrap();
+            let reader = std::thread::spawn(move || {
+                BufReader::new(stdout)
+                    .lines()
+                    .map_while(Result::ok)
+                    .filter_map(|line| line.strip_prefix("ack ").map(|n| n.parse::<u64>().unwrap()))
+                    .collect::<Vec<_>>()
+            });
+            children.push((*name, child, reader));
+        }
+        std::thread::sleep(Duration::from_millis(5 + jitter.next_ms(60)));
+        for (name, mut child, reader) in children {
+            child.kill().unwrap(); // SIGKILL on Unix
+            child.wait().unwrap();
+            let seen = reader.join().unwrap();
+            acks += u64::try_from(seen.len()).unwrap();
+            if let Some(last) = seen.last() {
+                state.get_mut(name).unwrap().acked = Some(*last);
+            }
+        }
+
+        // After every kill: the store opens, decrypts, and holds exactly what was promised.
+        let store = match FileStore::open(&store_path, master.clone()) {
+            Ok(store) => store,
+            Err(err) => {
+                corrupt += 1;
+                eprintln!("store does not open after a kill: {err}");
+                continue;
+            }
+        };
+        for (name, writer) in &state {
+            let Some(acked) = writer.acked else { continue };
+            lost += runtime.block_on(check_writer(&store, name, acked));
+        }
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert!(
+            leftovers <= 4,
+            "temporary files pile up: {leftovers} entries"
+        );
+    }
+
+    eprintln!(
+        "crash: {kills} kills of {} writer process(es), {acks} acknowledged puts, {corrupt} corrupt, \
+         {lost} lost, {:.1?} (seed {seed})",
+        writers.len(),
+        started.elapsed()
+    );
+    assert_eq!((corrupt, lost), (0, 0));
+}
+
+/// Checks one writer's keys against its last acknowledged number; returns how many
+/// acknowledged puts are missing or wrong.
+async fn check_writer(store: &FileStore, name: &str, acked: u64) -> usize {
+    let mut problems = 0;
+    for slot in 0..KEYS_PER_WRITER.min(acked + 1) {
+        // The last acknowledged number that went to this key.
+        let expected = acked - (acked + KEYS_PER_WRITER - slot) % KEYS_PER_WRITER;
+        let current = match store.get(&key(name, expected)).await {
+            Ok(secret) => secret,
+            Err(err) => {
+                eprintln!("{name}: acknowledged put {expected} is missing: {err}");
+                problems += 1;
+                continue;
+            }
+        };
+        let text = current.value.expose_str().unwrap();
+        let found = number_of(text);
+        // Either the acknowledged value, or the one put that completed just before the kill
+        // but was not acknowledged yet.
+        let in_flight = acked + 1;
+        let allowed =
+            found == expected || (found == in_flight && in_flight % KEYS_PER_WRITER == slot);
+        if !allowed || text != value(name, found) {
+            eprintln!(
+                "{name}/k{slot}: expected {expected} (or {in_flight} in flight), found {found}"
+            );
+            problems += 1;
+        }
+    }
+    problems
+}
+
+fn kills(default: usize) -> usize {
+    std::env::var(KILLS_ENV).map_or(default, |v| v.parse().unwrap())
+}
+
+#[test]
+fn a_writer_killed_at_random_instants_loses_nothing_acknowledged() {
+    run_crash_round(&["solo"], kills(40));
+}
+
+#[test]
+fn two_writers_killed_at_random_instants_lose_nothing_acknowledged() {
+    run_crash_round(&["left", "right"], kills(25));
+}
+
+#[test]
+fn the_store_file_is_never_partially_written() {
+    // A reader that opens the file while writers are being killed sees a complete store
+    // every time: the file is only ever replaced by rename.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.enc");
+    let master = MasterKey::generate().unwrap();
+    FileStore::create(&path, master.clone()).unwrap();
+    let writer = {
+        let (path, master) = (path.clone(), master.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let store = FileStore::open(&path, master).unwrap();
+                for n in 0..150u64 {
+                    store.put(&key("w", n), value("w", n).into()).await.unwrap();
+                }
+            });
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() {
+        let bytes = std::fs::read(&path).unwrap();
+        strongroom_envelope::open(&master.clone().into(), &bytes).unwrap();
+        reads += 1;
+    }
+    writer.join().unwrap();
+    assert!(reads > 0);
+    assert!(Path::new(&path).exists());
+}
