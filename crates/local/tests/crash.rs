@@ -9,6 +9,11 @@
 //! strongroom-local --release --test crash -- --nocapture` (what `cargo xtask crash` runs)
 //! gives the figures in docs/reliability.md.
 
+#![allow(
+    clippy::print_stderr,
+    reason = "the figures and the failures are the output of this test"
+)]
+
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
