@@ -23,13 +23,13 @@ use zeroize::Zeroizing;
 const FORMAT: u32 = 1;
 
 /// All secrets of one store file.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Document {
     secrets: BTreeMap<SecretKey, Entry>,
 }
 
 /// One secret: its kept versions (oldest first, the last is current) and its state.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Entry {
     /// The number the next version gets. Never reused, even after old versions are pruned,
     /// so a version id always names the same value.
@@ -40,7 +40,7 @@ struct Entry {
     versions: Vec<Version>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Version {
     number: u64,
     created_ms: u64,

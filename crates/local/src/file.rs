@@ -1,7 +1,8 @@
 //! [`FileStore`]: secrets in one AES-256-GCM encrypted file.
 
 use std::fmt;
-use std::io;
+use std::fs::File;
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -15,6 +16,7 @@ use strongroom_envelope::WrappingKey;
 
 use crate::atomic::{self, LockError, WriterLock};
 use crate::document::Document;
+use crate::snapshot::{Snapshot, Stamp};
 
 /// The backend name in errors, logs and metrics.
 pub(crate) const BACKEND: &str = "local";
@@ -62,6 +64,8 @@ struct Inner {
     key: RwLock<Arc<WrappingKey>>,
     keep_versions: usize,
     lock_timeout: Duration,
+    /// The last state read or written by this handle; see [`crate::snapshot`].
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
 }
 
 impl fmt::Debug for FileStore {
@@ -145,6 +149,7 @@ impl FileStoreBuilder {
                 key: RwLock::new(Arc::new(key)),
                 keep_versions: self.keep_versions,
                 lock_timeout: self.lock_timeout,
+                snapshot: RwLock::new(None),
             }),
         }
     }
@@ -195,6 +200,18 @@ impl FileStore {
         self.blocking(move |inner| inner.rotate_key(new_key)).await
     }
 
+    /// Runs `op` on the current document: at once when the snapshot is fresh (a `stat`, no
+    /// decryption), on the blocking pool when the file must be read.
+    async fn read<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Document) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        if let Ok(Some(doc)) = self.inner.fresh() {
+            return op(&doc);
+        }
+        self.blocking(move |inner| op(&*inner.load()?)).await
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         op: impl FnOnce(&Inner) -> Result<T, Error> + Send + 'static,
@@ -235,13 +252,62 @@ impl Inner {
         )
     }
 
-    fn load(&self) -> Result<Document, LoadError> {
-        let sealed = match std::fs::read(&self.path) {
-            Ok(bytes) => bytes,
+    /// The current document: the snapshot when the file has not changed since it was taken
+    /// (one `stat`), else the file read and decrypted afresh.
+    fn load(&self) -> Result<Arc<Document>, LoadError> {
+        if let Some(doc) = self.fresh()? {
+            return Ok(doc);
+        }
+        let mut file = match File::open(&self.path) {
+            Ok(file) => file,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(LoadError::Missing),
             Err(err) => return Err(LoadError::Other(self.io_error("read", err))),
         };
-        self.decode(&sealed, &self.key()).map_err(LoadError::Other)
+        let read = |file: &mut File| -> io::Result<(Stamp, Vec<u8>)> {
+            let stamp = Stamp::of(&file.metadata()?);
+            let mut sealed = Vec::new();
+            file.read_to_end(&mut sealed)?;
+            Ok((stamp, sealed))
+        };
+        let (stamp, sealed) =
+            read(&mut file).map_err(|e| LoadError::Other(self.io_error("read", e)))?;
+        let doc = Arc::new(
+            self.decode(&sealed, &self.key())
+                .map_err(LoadError::Other)?,
+        );
+        self.remember(Snapshot::new(file, stamp, Arc::clone(&doc)));
+        Ok(doc)
+    }
+
+    /// The snapshot's document if the file is still the one it was taken from.
+    fn fresh(&self) -> Result<Option<Arc<Document>>, LoadError> {
+        let meta = match std::fs::metadata(&self.path) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(LoadError::Missing),
+            Err(err) => return Err(LoadError::Other(self.io_error("read", err))),
+        };
+        let snapshot = self
+            .snapshot
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(snapshot
+            .as_ref()
+            .filter(|s| s.stamp == Stamp::of(&meta))
+            .map(|s| Arc::clone(&s.doc)))
+    }
+
+    fn remember(&self, snapshot: Snapshot) {
+        *self
+            .snapshot
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(snapshot));
+    }
+
+    fn forget(&self) {
+        *self
+            .snapshot
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     fn decode(&self, sealed: &[u8], key: &WrappingKey) -> Result<Document, Error> {
@@ -299,16 +365,17 @@ impl Inner {
         self.save(&Document::default(), &self.key())
     }
 
-    fn read<T>(&self, op: impl FnOnce(&Document) -> Result<T, Error>) -> Result<T, Error> {
-        op(&self.load()?)
-    }
-
     /// Read-modify-write under the writer lock; nothing is written when `op` fails.
     fn write<T>(&self, op: impl FnOnce(&mut Document) -> Result<T, Error>) -> Result<T, Error> {
         let _lock = self.lock()?;
-        let mut doc = self.load()?;
+        let mut doc = Document::clone(&*self.load()?);
         let out = op(&mut doc)?;
         self.save(&doc, &self.key())?;
+        // Still under the lock, so the file at the path is the one just written.
+        match File::open(&self.path).and_then(|file| Ok((Stamp::of(&file.metadata()?), file))) {
+            Ok((stamp, file)) => self.remember(Snapshot::new(file, stamp, Arc::new(doc))),
+            Err(_) => self.forget(),
+        }
         Ok(out)
     }
 
@@ -318,6 +385,7 @@ impl Inner {
         let rewrapped = strongroom_envelope::rewrap(&self.key(), &new_key, &sealed)
             .map_err(|e| self.envelope_error(e))?;
         atomic::replace(&self.path, &rewrapped).map_err(|e| self.io_error("write", e))?;
+        self.forget();
         *self
             .key
             .write()
@@ -360,14 +428,12 @@ impl SecretStore for FileStore {
 
     async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
         let key = key.clone();
-        self.blocking(move |inner| inner.read(|doc| doc.get(&key)))
-            .await
+        self.read(move |doc| doc.get(&key)).await
     }
 
     async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error> {
         let (key, version) = (key.clone(), version.clone());
-        self.blocking(move |inner| inner.read(|doc| doc.get_version(&key, &version)))
-            .await
+        self.read(move |doc| doc.get_version(&key, &version)).await
     }
 
     async fn put_with(
@@ -392,14 +458,12 @@ impl SecretStore for FileStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
         let prefix = prefix.to_owned();
-        self.blocking(move |inner| inner.read(|doc| Ok(doc.list(&prefix))))
-            .await
+        self.read(move |doc| Ok(doc.list(&prefix))).await
     }
 
     async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
         let key = key.clone();
-        self.blocking(move |inner| inner.read(|doc| doc.versions(&key)))
-            .await
+        self.read(move |doc| doc.versions(&key)).await
     }
 
     async fn undelete(&self, key: &SecretKey) -> Result<(), Error> {

@@ -33,6 +33,7 @@ mod dir;
 mod document;
 mod env;
 mod file;
+mod snapshot;
 
 pub use dir::{DirStore, MAX_FILE_BYTES};
 pub use env::{ENV_VERSION, EnvStore};

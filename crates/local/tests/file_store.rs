@@ -361,3 +361,21 @@ fn spawn_writer(store: &Path, key: &Path, name: &str) -> std::process::Child {
         .spawn()
         .unwrap()
 }
+
+#[tokio::test]
+async fn a_handle_sees_what_another_handle_wrote() {
+    // Reads are served from the last decrypted state while the file is unchanged; a write by
+    // anyone else replaces the file, and the next read notices.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.enc");
+    let master = MasterKey::generate().unwrap();
+    let reader = FileStore::create(&path, master.clone()).unwrap();
+    let writer = FileStore::open(&path, master).unwrap();
+    for n in 0..20 {
+        writer.put(&key("k"), format!("v{n}").into()).await.unwrap();
+        let seen = reader.get(&key("k")).await.unwrap();
+        assert_eq!(seen.value.expose_str().unwrap(), format!("v{n}"));
+    }
+    writer.delete(&key("k")).await.unwrap();
+    assert!(matches!(reader.get(&key("k")).await, Err(Error::NotFound { deleted: true, .. })));
+}
