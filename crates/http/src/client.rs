@@ -59,8 +59,47 @@ struct Inner {
     max_body_bytes: usize,
     retry: RetryPolicy,
     user_agent: HeaderValue,
-    https_only: bool,
+    plain_http: PlainHttp,
     jitter: Jitter,
+}
+
+/// Where plain (unencrypted) `http` may go. Tokens travel in headers, so plain HTTP to a
+/// remote host would expose them to the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PlainHttp {
+    /// Only `https`.
+    Never,
+    /// `http` only to this machine (`localhost`, 127.0.0.0/8, `::1`) and link-local
+    /// addresses (169.254.0.0/16, `fe80::/10`: the EC2 and ECS metadata services, which speak
+    /// only HTTP). The default: dev servers and local agents work, remote hosts need TLS.
+    #[default]
+    LocalOnly,
+    /// `http` anywhere. For networks the operator trusts; say so explicitly.
+    Anywhere,
+}
+
+impl PlainHttp {
+    fn allows(self, host: &str) -> bool {
+        match self {
+            Self::Never => false,
+            Self::Anywhere => true,
+            Self::LocalOnly => is_local_host(host),
+        }
+    }
+}
+
+/// True for loopback and link-local hosts, named or numeric.
+fn is_local_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_link_local(),
+        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || ip.is_unicast_link_local(),
+        Err(_) => false,
+    }
 }
 
 impl fmt::Debug for HttpClient {
@@ -69,7 +108,7 @@ impl fmt::Debug for HttpClient {
             .field("request_timeout", &self.inner.request_timeout)
             .field("max_body_bytes", &self.inner.max_body_bytes)
             .field("retry", &self.inner.retry)
-            .field("https_only", &self.inner.https_only)
+            .field("plain_http", &self.inner.plain_http)
             .finish_non_exhaustive()
     }
 }
@@ -85,7 +124,7 @@ pub struct ClientBuilder {
     tls: TlsSettings,
     user_agent: String,
     http2: bool,
-    https_only: bool,
+    plain_http: PlainHttp,
     pool_idle_timeout: Duration,
     pool_max_idle_per_host: usize,
 }
@@ -103,7 +142,7 @@ impl Default for ClientBuilder {
             },
             user_agent: concat!("strongroom-http/", env!("CARGO_PKG_VERSION")).to_owned(),
             http2: true,
-            https_only: false,
+            plain_http: PlainHttp::default(),
             pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
             pool_max_idle_per_host: 8,
         }
@@ -184,12 +223,22 @@ impl ClientBuilder {
         self
     }
 
-    /// Refuse plain `http` URIs (default: both allowed, since dev servers and loopback
-    /// services speak plain HTTP).
+    /// Where plain `http` URIs are allowed (default [`PlainHttp::LocalOnly`]). A refused
+    /// request fails with [`Error::InvalidRequest`] before anything is sent.
     #[must_use]
-    pub fn https_only(mut self, enabled: bool) -> Self {
-        self.https_only = enabled;
+    pub fn plain_http(mut self, policy: PlainHttp) -> Self {
+        self.plain_http = policy;
         self
+    }
+
+    /// Shorthand: `true` is [`PlainHttp::Never`], `false` the default [`PlainHttp::LocalOnly`].
+    #[must_use]
+    pub fn https_only(self, enabled: bool) -> Self {
+        self.plain_http(if enabled {
+            PlainHttp::Never
+        } else {
+            PlainHttp::LocalOnly
+        })
     }
 
     /// How long an idle pooled connection is kept (default 90 s).
@@ -243,7 +292,7 @@ impl ClientBuilder {
                 max_body_bytes: self.max_body_bytes,
                 retry: self.retry,
                 user_agent,
-                https_only: self.https_only,
+                plain_http: self.plain_http,
                 jitter: Jitter::from_system(),
             }),
         })
@@ -258,14 +307,16 @@ struct Target {
 }
 
 impl Target {
-    fn of(uri: &Uri, https_only: bool) -> Result<Self, Error> {
+    fn of(uri: &Uri, plain_http: PlainHttp) -> Result<Self, Error> {
         let invalid = |reason: &str| Error::InvalidRequest {
             reason: reason.to_owned(),
         };
         match uri.scheme_str() {
             Some("https") => {}
-            Some("http") if https_only => {
-                return Err(invalid("plain http is refused by this client (https_only)"));
+            Some("http") if !plain_http.allows(uri.host().unwrap_or_default()) => {
+                return Err(invalid(
+                    "plain http to a host that is not local is refused: use https, or allow it with PlainHttp::Anywhere",
+                ));
             }
             Some("http") => {}
             Some(_) => return Err(invalid("the URI scheme must be http or https")),
@@ -368,7 +419,7 @@ impl HttpClient {
         retry: Retry,
     ) -> Result<Response, Error> {
         let (parts, body) = request.into_parts();
-        let target = Target::of(&parts.uri, self.inner.https_only)?;
+        let target = Target::of(&parts.uri, self.inner.plain_http)?;
         let marked = parts.extensions.get::<Idempotent>().is_some();
         let policy = self.inner.retry;
         let max_attempts = if retry.allows(&parts.method, marked) {
@@ -534,7 +585,7 @@ mod tests {
             &"https://vault.example:8200/v1/kv/data/a?token=x"
                 .parse()
                 .unwrap(),
-            false,
+            PlainHttp::LocalOnly,
         )
         .unwrap();
         assert_eq!(target.authority, "vault.example:8200");
@@ -542,17 +593,42 @@ mod tests {
         assert_eq!(target.path, "/v1/kv/data/a");
 
         let refused = [
-            ("/relative", false),
-            ("ftp://host/x", false),
-            ("http://host/x", true),
-            ("https://user:pa55word@host/x", false),
+            ("/relative", PlainHttp::Anywhere),
+            ("ftp://host/x", PlainHttp::Anywhere),
+            ("http://127.0.0.1/x", PlainHttp::Never),
+            ("http://vault.example/x", PlainHttp::LocalOnly),
+            ("http://10.0.0.1:8200/x", PlainHttp::LocalOnly),
+            ("https://user:pa55word@host/x", PlainHttp::Anywhere),
         ];
-        for (uri, https_only) in refused {
-            let err = Target::of(&uri.parse().unwrap(), https_only)
-                .err()
-                .expect(uri);
+        for (uri, policy) in refused {
+            let err = Target::of(&uri.parse().unwrap(), policy).err().expect(uri);
             assert!(matches!(err, Error::InvalidRequest { .. }), "{uri}");
             assert!(!err.to_string().contains("pa55word"));
+        }
+    }
+
+    #[test]
+    fn plain_http_goes_only_where_it_is_allowed() {
+        let table = [
+            ("http://127.0.0.1:8200/x", PlainHttp::LocalOnly, true),
+            ("http://127.9.9.9/x", PlainHttp::LocalOnly, true),
+            ("http://localhost:4566/x", PlainHttp::LocalOnly, true),
+            ("http://[::1]:8200/x", PlainHttp::LocalOnly, true),
+            ("http://169.254.169.254/latest", PlainHttp::LocalOnly, true),
+            ("http://169.254.170.2/v2/creds", PlainHttp::LocalOnly, true),
+            ("http://[fe80::1]/x", PlainHttp::LocalOnly, true),
+            ("http://vault.internal:8200/x", PlainHttp::LocalOnly, false),
+            ("http://192.168.1.10/x", PlainHttp::LocalOnly, false),
+            ("http://vault.internal:8200/x", PlainHttp::Anywhere, true),
+            ("http://localhost/x", PlainHttp::Never, false),
+            ("https://vault.internal/x", PlainHttp::Never, true),
+        ];
+        for (uri, policy, allowed) in table {
+            assert_eq!(
+                Target::of(&uri.parse().unwrap(), policy).is_ok(),
+                allowed,
+                "{uri} {policy:?}"
+            );
         }
     }
 

@@ -8,8 +8,9 @@
 //!   cheap to clone.
 //! - TLS by rustls with the `ring` provider: the Mozilla roots from `webpki-roots`, plus CA
 //!   bundles from PEM files ([`ClientBuilder::add_ca_file`]), plus an optional client
-//!   certificate for mTLS ([`ClientBuilder::client_identity_pem`]). Plain `http` is allowed
-//!   for loopback and dev servers unless [`ClientBuilder::https_only`] is set.
+//!   certificate for mTLS ([`ClientBuilder::client_identity_pem`]). Plain `http` goes only
+//!   to loopback and link-local hosts (dev servers, the EC2/ECS metadata services) unless
+//!   [`ClientBuilder::plain_http`] says otherwise.
 //! - A connect timeout (2 s) and a whole-request timeout (5 s) covering the body too.
 //! - Response bodies read in full up to a cap (4 MiB); past it, [`Error::BodyTooLarge`].
 //! - Retries for retryable failures only (connection refused or reset, timeouts, 429, 500,
@@ -54,7 +55,7 @@ mod tls;
 
 pub use client::{
     ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_POOL_IDLE_TIMEOUT,
-    DEFAULT_REQUEST_TIMEOUT, HttpClient,
+    DEFAULT_REQUEST_TIMEOUT, HttpClient, PlainHttp,
 };
 pub use error::{BoxError, Error, Phase};
 pub use response::Response;
