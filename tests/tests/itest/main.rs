@@ -5,3 +5,4 @@
 
 mod raw;
 mod services;
+mod vault;

@@ -1,0 +1,728 @@
+//! [`VaultClient`]: the address, namespace, token and HTTP client every request goes through.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, StatusCode};
+use serde_json::Value;
+use strongroom_core::Error;
+use strongroom_http::{ClientBuilder, HttpClient, Idempotent, RetryPolicy};
+
+use crate::auth::{AppRole, Auth, Kubernetes, Token};
+use crate::error::{self, Context, malformed};
+use crate::json;
+use crate::kv2::Kv2;
+use crate::lifecycle::{RenewPolicy, TokenManager, TokenStats};
+use crate::path::{clean_mount, encode_path};
+
+/// The base URL and HTTP client: how one request reaches Vault.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    base: Arc<str>,
+    http: HttpClient,
+}
+
+/// One request to Vault, before the token is attached. Cloning shares the body.
+#[derive(Clone)]
+pub(crate) struct Call {
+    method: Method,
+    /// The path after `/v1/`, already encoded.
+    path: String,
+    query: Option<String>,
+    body: Option<Bytes>,
+    content_type: &'static str,
+    namespace: Option<Arc<str>>,
+    idempotent: bool,
+    sensitive: bool,
+}
+
+impl Call {
+    pub(crate) fn new(method: Method, path: String) -> Self {
+        Self {
+            method,
+            path,
+            query: None,
+            body: None,
+            content_type: "application/json",
+            namespace: None,
+            idempotent: false,
+            sensitive: false,
+        }
+    }
+
+    pub(crate) fn query(mut self, query: String) -> Self {
+        self.query = Some(query);
+        self
+    }
+
+    pub(crate) fn json(mut self, body: &Value) -> Self {
+        self.body = Some(json::to_bytes(body));
+        self
+    }
+
+    /// A body holding a secret: wiped once the last copy of the call is dropped.
+    pub(crate) fn sensitive_body(mut self, body: Bytes) -> Self {
+        self.body = Some(body);
+        self.sensitive = true;
+        self
+    }
+
+    pub(crate) fn content_type(mut self, content_type: &'static str) -> Self {
+        self.content_type = content_type;
+        self
+    }
+
+    pub(crate) fn namespace(mut self, namespace: Option<Arc<str>>) -> Self {
+        self.namespace = namespace;
+        self
+    }
+
+    /// Safe to send twice: the HTTP layer may retry it after a connection failure or a 5xx.
+    pub(crate) fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if self.sensitive
+            && let Some(body) = self.body.take()
+        {
+            json::wipe(body);
+        }
+    }
+}
+
+/// Vault's answer, any status. The body is wiped on drop when no one else holds it.
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    body: Bytes,
+    retry_after: Option<Duration>,
+}
+
+impl Answer {
+    /// `self` when 2xx, otherwise the mapped error.
+    pub(crate) fn check(self, ctx: &Context<'_>, redact: Option<&str>) -> Result<Self, Error> {
+        if self.status.is_success() {
+            Ok(self)
+        } else {
+            Err(self.error(ctx, redact))
+        }
+    }
+
+    /// The body (shared, not copied).
+    pub(crate) fn body(&self) -> Bytes {
+        self.body.clone()
+    }
+
+    /// The mapped error of a non-2xx answer.
+    pub(crate) fn error(&self, ctx: &Context<'_>, redact: Option<&str>) -> Error {
+        error::from_status(self.status, &self.body, self.retry_after, ctx, redact)
+    }
+
+    /// The body as JSON (`null` for an empty body, as with 204).
+    pub(crate) fn json(&self, ctx: &Context<'_>) -> Result<Value, Error> {
+        if self.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        // serde_json's message names a line and column, never the content.
+        serde_json::from_slice(&self.body)
+            .map_err(|e| malformed(ctx, &format!("invalid JSON ({e})")))
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        json::wipe(std::mem::take(&mut self.body));
+    }
+}
+
+impl Transport {
+    /// Sends `call` with `token` (if any). Transport failures become `Unavailable` or
+    /// `Backend`; statuses are left to the caller.
+    pub(crate) async fn send(
+        &self,
+        call: &Call,
+        token: Option<&Token>,
+        ctx: &Context<'_>,
+    ) -> Result<Answer, Error> {
+        let mut uri = format!("{}/v1/{}", self.base, call.path);
+        if let Some(query) = &call.query {
+            uri.push('?');
+            uri.push_str(query);
+        }
+        let mut builder = Request::builder()
+            .method(call.method.clone())
+            .uri(uri)
+            .header("x-vault-request", "true");
+        if let Some(token) = token {
+            let mut value =
+                HeaderValue::from_str(token.expose()).map_err(|_| Error::Unauthenticated {
+                    backend: crate::BACKEND,
+                    message: "the Vault token holds characters not allowed in a header".to_owned(),
+                })?;
+            value.set_sensitive(true);
+            builder = builder.header("x-vault-token", value);
+        }
+        if let Some(namespace) = &call.namespace {
+            builder = builder.header("x-vault-namespace", namespace.as_ref());
+        }
+        let body = match &call.body {
+            Some(body) => {
+                builder = builder.header(CONTENT_TYPE, call.content_type);
+                body.clone()
+            }
+            None => Bytes::new(),
+        };
+        if call.idempotent {
+            builder = builder.extension(Idempotent);
+        }
+        let request = builder
+            .body(body)
+            .map_err(|e| error::malformed(ctx, &format!("cannot build the request ({e})")))?;
+        let response = self
+            .http
+            .send(request)
+            .await
+            .map_err(|e| error::from_http(e, ctx))?;
+        let retry_after = response.retry_after(SystemTime::now());
+        Ok(Answer {
+            status: response.status,
+            body: response.body,
+            retry_after,
+        })
+    }
+}
+
+/// Builds a [`VaultClient`].
+///
+/// Only the address and an auth method are required. TLS and timeouts go to the shared
+/// `strongroom-http` client ([`http`](Self::http) gives full control of it).
+#[derive(Debug)]
+pub struct VaultClientBuilder {
+    address: Option<String>,
+    namespace: Option<String>,
+    auth: Option<Auth>,
+    auth_namespace: Option<Option<String>>,
+    http: ClientBuilder,
+    renew: RenewPolicy,
+}
+
+impl Default for VaultClientBuilder {
+    fn default() -> Self {
+        Self {
+            address: None,
+            namespace: None,
+            auth: None,
+            auth_namespace: None,
+            http: HttpClient::builder()
+                .user_agent(concat!("strongroom-vault/", env!("CARGO_PKG_VERSION"))),
+            renew: RenewPolicy::default(),
+        }
+    }
+}
+
+impl VaultClientBuilder {
+    /// The server, such as `https://vault.example.com:8200` (`VAULT_ADDR`).
+    #[must_use]
+    pub fn address(mut self, address: impl Into<String>) -> Self {
+        self.address = Some(address.into());
+        self
+    }
+
+    /// The Vault Enterprise / OpenBao namespace every request is sent in
+    /// (`X-Vault-Namespace`, `VAULT_NAMESPACE`).
+    #[must_use]
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// How to authenticate.
+    #[must_use]
+    pub fn auth(mut self, auth: impl Into<Auth>) -> Self {
+        self.auth = Some(auth.into());
+        self
+    }
+
+    /// A static token (`VAULT_TOKEN`).
+    #[must_use]
+    pub fn token(self, token: impl Into<Token>) -> Self {
+        self.auth(Auth::Token(token.into()))
+    }
+
+    /// AppRole login.
+    #[must_use]
+    pub fn approle(self, approle: AppRole) -> Self {
+        self.auth(approle)
+    }
+
+    /// Kubernetes login.
+    #[must_use]
+    pub fn kubernetes(self, kubernetes: Kubernetes) -> Self {
+        self.auth(kubernetes)
+    }
+
+    /// The namespace logins, renewals and token lookups are sent in, when the auth method
+    /// is mounted elsewhere than [`namespace`](Self::namespace) (`None`: the root
+    /// namespace). Default: the client's namespace, like the `vault` CLI.
+    #[must_use]
+    pub fn auth_namespace(mut self, namespace: Option<&str>) -> Self {
+        self.auth_namespace = Some(namespace.map(str::to_owned));
+        self
+    }
+
+    /// When the token is renewed (default: at two thirds of its TTL).
+    #[must_use]
+    pub fn renew_policy(mut self, policy: RenewPolicy) -> Self {
+        self.renew = policy;
+        self
+    }
+
+    /// Also trust the CA certificates in this PEM file (`VAULT_CACERT`).
+    #[must_use]
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.http = self.http.add_ca_file(path);
+        self
+    }
+
+    /// Present a client certificate (`VAULT_CLIENT_CERT`, `VAULT_CLIENT_KEY`).
+    #[must_use]
+    pub fn client_identity(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.http = self.http.client_identity_pem(cert, key);
+        self
+    }
+
+    /// Time for one attempt of one request (default 5 s).
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.request_timeout(timeout);
+        self
+    }
+
+    /// Time to open a connection (default 2 s).
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.connect_timeout(timeout);
+        self
+    }
+
+    /// Retries of failed reads and other idempotent requests (writes are never retried).
+    #[must_use]
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.http = self.http.retry_policy(policy);
+        self
+    }
+
+    /// Replaces the HTTP client settings altogether.
+    #[must_use]
+    pub fn http(mut self, builder: ClientBuilder) -> Self {
+        self.http = builder;
+        self
+    }
+
+    /// Checks the settings, reads the TLS files and builds the client. No request is sent:
+    /// the first login happens with the first request (or [`VaultClient::login`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a missing or malformed address, a missing auth method, an
+    /// invalid namespace or auth mount, or an unreadable CA or client certificate file.
+    pub fn build(self) -> Result<VaultClient, Error> {
+        let address = self.address.ok_or_else(|| {
+            Error::config("no Vault address: set VAULT_ADDR or call VaultClientBuilder::address")
+        })?;
+        let base = parse_address(&address)?;
+        let auth = self.auth.ok_or_else(|| {
+            Error::config(
+                "no Vault auth method: set VAULT_TOKEN, VAULT_ROLE_ID/VAULT_SECRET_ID or \
+                 VAULT_K8S_ROLE, or call VaultClientBuilder::auth",
+            )
+        })?;
+        match &auth {
+            Auth::Token(token) if token.is_empty() => {
+                return Err(Error::config("the Vault token is empty"));
+            }
+            Auth::AppRole(a) => {
+                clean_mount(a.mount_path())?;
+            }
+            Auth::Kubernetes(k) => {
+                clean_mount(k.mount_path())?;
+            }
+            Auth::Token(_) => {}
+        }
+        let namespace = self.namespace.map(|ns| check_namespace(&ns)).transpose()?;
+        let auth_namespace = match self.auth_namespace {
+            Some(explicit) => explicit.map(|ns| check_namespace(&ns)).transpose()?,
+            None => namespace.clone(),
+        };
+        let http = self
+            .http
+            .build()
+            .map_err(|e| Error::config(format!("Vault HTTP client: {e}")))?;
+        let transport = Transport {
+            base: base.into(),
+            http,
+        };
+        let tokens = TokenManager::new(auth, transport.clone(), auth_namespace, self.renew);
+        Ok(VaultClient {
+            shared: Arc::new(Shared { transport, tokens }),
+            namespace,
+        })
+    }
+}
+
+fn parse_address(address: &str) -> Result<String, Error> {
+    let trimmed = address.trim().trim_end_matches('/');
+    // An address with user info may hold a password: then it is not repeated.
+    let shown = if trimmed.contains('@') {
+        "(with user info)"
+    } else {
+        trimmed
+    };
+    let bad = |why: &str| Error::config(format!("invalid Vault address {shown:?}: {why}"));
+    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+        return Err(bad("it must start with http:// or https://"));
+    }
+    let uri: http::Uri = trimmed.parse().map_err(|_| bad("not a valid URL"))?;
+    if uri.authority().is_none_or(|a| a.as_str().contains('@')) {
+        return Err(bad("it must name a host, without credentials"));
+    }
+    if uri.query().is_some() {
+        return Err(bad("it cannot have a query string"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn check_namespace(namespace: &str) -> Result<Arc<str>, Error> {
+    let trimmed = namespace.trim_matches('/');
+    if trimmed.is_empty() {
+        return Err(Error::config("the Vault namespace is empty"));
+    }
+    encode_path(trimmed)
+        .map_err(|e| Error::config(format!("invalid Vault namespace {namespace:?}: {e}")))?;
+    Ok(trimmed.into())
+}
+
+struct Shared {
+    transport: Transport,
+    tokens: Arc<TokenManager>,
+}
+
+impl Drop for Shared {
+    /// The renewal task holds the token manager; stop it with the last client handle.
+    fn drop(&mut self) {
+        self.tokens.stop();
+    }
+}
+
+/// A Vault/OpenBao client: one server, one auth method, one token kept fresh.
+///
+/// Cheap to clone; clones (and [`with_namespace`](Self::with_namespace) views) share the
+/// connection pool, the token and its renewal task, which stops when the last handle drops.
+///
+/// Every request:
+/// - carries the current token, logging in first if there is none or it has expired;
+/// - on a 403, checks the token with `lookup-self`: when the token itself is bad (expired,
+///   revoked) and the auth method can log in, logs in once (concurrent callers share that
+///   one login) and retries the request once; otherwise the 403 is `PermissionDenied`, or
+///   `Unauthenticated` for a bad static token.
+#[derive(Clone)]
+pub struct VaultClient {
+    shared: Arc<Shared>,
+    namespace: Option<Arc<str>>,
+}
+
+impl fmt::Debug for VaultClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultClient")
+            .field("address", &self.shared.transport.base)
+            .field("namespace", &self.namespace)
+            .field("auth", &self.shared.tokens.auth_method())
+            .finish_non_exhaustive()
+    }
+}
+
+impl VaultClient {
+    /// A builder.
+    pub fn builder() -> VaultClientBuilder {
+        VaultClientBuilder::default()
+    }
+
+    /// The server's base address.
+    pub fn address(&self) -> &str {
+        &self.shared.transport.base
+    }
+
+    /// The namespace requests are sent in.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// The same client (same token, same pool) sending requests in another namespace
+    /// (`None`: the root namespace).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid namespace name.
+    pub fn with_namespace(&self, namespace: Option<&str>) -> Result<Self, Error> {
+        Ok(Self {
+            shared: Arc::clone(&self.shared),
+            namespace: namespace.map(check_namespace).transpose()?,
+        })
+    }
+
+    /// The KV v2 engine mounted at `mount` (such as `secret`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an empty or malformed mount path.
+    pub fn kv2(&self, mount: &str) -> Result<Kv2, Error> {
+        Ok(Kv2::new(self.clone(), clean_mount(mount)?))
+    }
+
+    /// Logins, renewals and their failures so far: for health checks and tests.
+    pub fn stats(&self) -> TokenStats {
+        self.shared.tokens.stats()
+    }
+
+    /// Logs in now (or, for a static token, does nothing), so that bad credentials show at
+    /// start-up rather than at the first read.
+    ///
+    /// # Errors
+    /// `Unauthenticated` when the credentials are refused; `Unavailable`, `Config`.
+    pub async fn login(&self) -> Result<(), Error> {
+        self.shared.tokens.token().await.map(drop)
+    }
+
+    /// `auth/token/lookup-self`: what the server knows of the current token. A cheap
+    /// health check that proves both reachability and a valid token.
+    ///
+    /// # Errors
+    /// `Unauthenticated` for a bad token, `Unavailable` when Vault cannot answer.
+    pub async fn lookup_self(&self) -> Result<TokenInfo, Error> {
+        let ctx = Context::op("token lookup-self");
+        let call = Call::new(Method::GET, "auth/token/lookup-self".to_owned());
+        let answer = self.execute(call, &ctx).await?;
+        let mut value = answer.json(&ctx)?;
+        let info = TokenInfo::from_lookup(&value);
+        json::scrub(&mut value);
+        info.ok_or_else(|| malformed(&ctx, "no data in lookup-self"))
+    }
+
+    /// Revokes the current token (`auth/token/revoke-self`), for a clean shutdown. A client
+    /// that can log in gets a new token at its next request.
+    ///
+    /// # Errors
+    /// As any request.
+    pub async fn revoke_self(&self) -> Result<(), Error> {
+        let ctx = Context::op("token revoke-self");
+        let call = Call::new(Method::POST, "auth/token/revoke-self".to_owned()).idempotent();
+        let current = self.shared.tokens.token().await?;
+        let call = call.namespace(self.shared.tokens.auth_namespace());
+        self.shared
+            .transport
+            .send(&call, Some(&current.token), &ctx)
+            .await?
+            .check(&ctx, Some(current.token.expose()))?;
+        Ok(())
+    }
+
+    /// Any Vault API call, for what this crate has no method for: `path` is relative to
+    /// `/v1/` (`sys/policies/acl/app`), checked and percent-encoded segment by segment;
+    /// `body` is sent as JSON. Returns the answer's JSON (`null` for 204).
+    ///
+    /// `GET`, `PUT`, `DELETE` and `LIST`-style reads are retried on transient failures;
+    /// `POST` is not.
+    ///
+    /// # Errors
+    /// As for every request (see [the crate docs](crate#errors)).
+    pub async fn request_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, Error> {
+        let ctx = Context::op("request");
+        let mut call = Call::new(method, encode_path(path.trim_matches('/'))?);
+        if let Some(body) = body {
+            call = call.json(body);
+        }
+        self.execute(call, &ctx).await?.json(&ctx)
+    }
+
+    /// Sends `call` in this client's namespace with the current token; on a 403 caused by a
+    /// bad token, logs in once and retries once. Returns 2xx answers; every other status is
+    /// mapped to an error, except that a 404 comes back too when `keep_404`.
+    pub(crate) async fn execute_keeping_404(
+        &self,
+        call: Call,
+        ctx: &Context<'_>,
+        keep_404: bool,
+    ) -> Result<Answer, Error> {
+        let call = call.namespace(self.namespace.clone());
+        let tokens = &self.shared.tokens;
+        let current = tokens.token().await?;
+        let answer = self
+            .shared
+            .transport
+            .send(&call, Some(&current.token), ctx)
+            .await?;
+        let (answer, token) = if answer.status == StatusCode::FORBIDDEN {
+            if tokens.is_valid(&current).await {
+                (answer, current)
+            } else if tokens.can_login() {
+                let fresh = tokens.relogin(Some(current.generation)).await?;
+                tokens.count_retry_after_403();
+                tracing::debug!(
+                    operation = ctx.operation,
+                    "vault token was refused; logged in again, retrying once"
+                );
+                let answer = self
+                    .shared
+                    .transport
+                    .send(&call, Some(&fresh.token), ctx)
+                    .await?;
+                (answer, fresh)
+            } else {
+                return Err(Error::Unauthenticated {
+                    backend: crate::BACKEND,
+                    message: format!(
+                        "{}: the Vault token is invalid, expired or revoked",
+                        ctx.operation
+                    ),
+                });
+            }
+        } else {
+            (answer, current)
+        };
+        if keep_404 && answer.status == StatusCode::NOT_FOUND {
+            return Ok(answer);
+        }
+        answer.check(ctx, Some(token.token.expose()))
+    }
+
+    /// [`execute_keeping_404`](Self::execute_keeping_404) mapping 404 to `NotFound`.
+    pub(crate) async fn execute(&self, call: Call, ctx: &Context<'_>) -> Result<Answer, Error> {
+        self.execute_keeping_404(call, ctx, false).await
+    }
+}
+
+/// What `lookup-self` says about a token; nothing secret (no token, no accessor).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenInfo {
+    /// The token's display name (`approle`, `token`, `root`).
+    pub display_name: String,
+    /// Its policies.
+    pub policies: Vec<String>,
+    /// Time left; `None` for a token that never expires.
+    pub ttl: Option<Duration>,
+    /// Whether it can be renewed.
+    pub renewable: bool,
+    /// The token type (`service`, `batch`).
+    pub token_type: String,
+}
+
+impl TokenInfo {
+    fn from_lookup(value: &Value) -> Option<Self> {
+        let data = value.get("data")?;
+        let text = |name: &str| {
+            data.get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Some(Self {
+            display_name: text("display_name"),
+            policies: data
+                .get("policies")
+                .and_then(Value::as_array)
+                .map(|p| {
+                    p.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ttl: data
+                .get("ttl")
+                .and_then(Value::as_u64)
+                .filter(|t| *t > 0)
+                .map(Duration::from_secs),
+            renewable: data
+                .get("renewable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            token_type: text("type"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strongroom_core::ErrorKind;
+
+    #[test]
+    fn addresses_are_checked() {
+        assert_eq!(
+            parse_address("http://127.0.0.1:8200/").unwrap(),
+            "http://127.0.0.1:8200"
+        );
+        assert_eq!(
+            parse_address(" https://vault.example.com ").unwrap(),
+            "https://vault.example.com"
+        );
+        for bad in [
+            "",
+            "127.0.0.1:8200",
+            "ftp://x",
+            "http://user:pw@host",
+            "http://h/?a=1",
+        ] {
+            let err = parse_address(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
+            assert!(!err.to_string().contains("pw@"), "{err}");
+        }
+    }
+
+    #[test]
+    fn builder_requires_address_and_auth() {
+        let err = VaultClient::builder().token("t").build().unwrap_err();
+        assert!(err.to_string().contains("VAULT_ADDR"), "{err}");
+        let err = VaultClient::builder()
+            .address("http://127.0.0.1:1")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("VAULT_TOKEN"), "{err}");
+        let err = VaultClient::builder()
+            .address("http://127.0.0.1:1")
+            .token("")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        let err = VaultClient::builder()
+            .address("http://127.0.0.1:1")
+            .token("t")
+            .namespace("a/../b")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+    }
+
+    #[test]
+    fn debug_shows_no_token() {
+        let client = VaultClient::builder()
+            .address("http://127.0.0.1:1")
+            .token("hvs.debug-secret")
+            .namespace("team-a")
+            .build()
+            .unwrap();
+        let text = format!("{client:?}");
+        assert!(!text.contains("debug-secret"), "{text}");
+        assert!(text.contains("team-a") && text.contains("token"), "{text}");
+    }
+}

@@ -1,0 +1,134 @@
+//! A Vault / OpenBao client for strongroom: KV v2 on any mount, token, AppRole and
+//! Kubernetes auth, and a token kept alive in the background.
+//!
+//! - [`VaultClient`]: address, namespace (`X-Vault-Namespace`), auth, TLS and timeouts
+//!   (through `strongroom-http`: retries of idempotent requests only, with backoff and
+//!   jitter). Its token is renewed at a fraction of its TTL ([`RenewPolicy`]), replaced by a
+//!   new login when renewal is refused or the max TTL is near, and on a 403 caused by an
+//!   expired or revoked token the client logs in once (concurrent callers share that login)
+//!   and retries the request once. [`VaultClient::stats`] counts logins and renewals.
+//! - [`Kv2`]: read latest or a version, write with check-and-set, JSON merge patch, soft
+//!   delete (latest or versions), undelete, destroy, metadata read/write/delete, list and
+//!   recursive walk.
+//! - [`VaultStore`]: the [`SecretStore`](strongroom_core::SecretStore) on one mount, with a
+//!   builder and [`VaultStore::from_env`].
+//!
+//! Tokens, secret ids and JWTs are zeroized and print as `[REDACTED]`; no error message or
+//! tracing event holds a token or a secret value.
+//!
+//! ```no_run
+//! use strongroom_core::{SecretKey, SecretStore, SecretValue};
+//! use strongroom_vault::VaultStore;
+//!
+//! # async fn run() -> Result<(), strongroom_core::Error> {
+//! // VAULT_ADDR, VAULT_TOKEN (or AppRole / Kubernetes variables), VAULT_KV_MOUNT...
+//! let store = VaultStore::from_env()?;
+//! let key = SecretKey::new("app/db/password")?;
+//! let version = store.put(&key, SecretValue::from("s3cret")).await?;
+//! assert_eq!(store.get(&key).await?.version, version);
+//! # Ok(()) }
+//! ```
+//!
+//! # Values in KV v2
+//!
+//! A [`SecretValue`](strongroom_core::SecretValue) is stored as the data map
+//! `{"value": "<text>"}`, or `{"value_base64": "<base64>"}` when it is not UTF-8 (see
+//! [`SecretData`]). Secrets with several fields are read and written whole with
+//! [`VaultStore::read_data`] / [`VaultStore::write_data`] or [`Kv2`]. Description and tags
+//! ([`Metadata`](strongroom_core::Metadata)) live in the secret's custom metadata: the
+//! `description` key plus one key per tag.
+//!
+//! # Setups
+//!
+//! Every setup needs a policy on the KV v2 paths it uses. For a store on `secret/` under
+//! `app/`:
+//!
+//! ```hcl
+//! path "secret/data/app/*"     { capabilities = ["create", "read", "update", "patch", "delete"] }
+//! path "secret/metadata/app/*" { capabilities = ["read", "list", "update", "delete"] }
+//! path "secret/metadata/"      { capabilities = ["list"] }   # list("") from the root
+//! path "secret/delete/app/*"   { capabilities = ["update"] } # delete given versions
+//! path "secret/undelete/app/*" { capabilities = ["update"] } # undelete
+//! path "secret/destroy/app/*"  { capabilities = ["update"] } # destroy versions
+//! ```
+//!
+//! `update` on metadata is only needed to write description/tags; `delete` on metadata
+//! only for `purge`. Tokens need the `default` policy too (`lookup-self`, `renew-self`).
+//!
+//! **Token** (`VAULT_TOKEN`): `vault token create -policy=app -period=24h` gives a
+//! periodic token that the client renews for as long as it runs.
+//!
+//! ```no_run
+//! # fn f() -> Result<(), strongroom_core::Error> {
+//! let client = strongroom_vault::VaultClient::builder()
+//!     .address("https://vault.example.com:8200")
+//!     .token("hvs.…")
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! **AppRole** (`VAULT_ROLE_ID`, `VAULT_SECRET_ID` or `VAULT_SECRET_ID_FILE`):
+//! `vault auth enable approle`,
+//! `vault write auth/approle/role/app token_policies=app token_ttl=1h token_max_ttl=24h`,
+//! then `vault read auth/approle/role/app/role-id` and
+//! `vault write -f auth/approle/role/app/secret-id`.
+//!
+//! ```no_run
+//! use strongroom_vault::{AppRole, Credential, VaultClient};
+//! # fn f() -> Result<(), strongroom_core::Error> {
+//! let client = VaultClient::builder()
+//!     .address("https://vault.example.com:8200")
+//!     .approle(AppRole::new(
+//!         Credential::value("role-id"),
+//!         Credential::file("/run/secrets/secret-id"),
+//!     ))
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! **Kubernetes** (`VAULT_K8S_ROLE`, optional `VAULT_K8S_TOKEN_PATH`, `VAULT_K8S_MOUNT`):
+//! `vault auth enable kubernetes`, `vault write auth/kubernetes/config
+//! kubernetes_host=https://$KUBERNETES_SERVICE_HOST`, and
+//! `vault write auth/kubernetes/role/app bound_service_account_names=app
+//! bound_service_account_namespaces=prod token_policies=app token_ttl=1h`.
+//!
+//! ```no_run
+//! use strongroom_vault::{Kubernetes, VaultClient};
+//! # fn f() -> Result<(), strongroom_core::Error> {
+//! let client = VaultClient::builder()
+//!     .address("https://vault.vault.svc:8200")
+//!     .kubernetes(Kubernetes::new("app"))
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Errors
+//!
+//! Everything returns [`strongroom_core::Error`]: 404 is `NotFound` (with `deleted: true`
+//! for a soft-deleted version), 403 is `PermissionDenied` (`Unauthenticated` when the token
+//! itself is bad), a check-and-set mismatch is `Conflict`, a sealed or standby server, 5xx,
+//! 429, refused connections and timeouts are `Unavailable`. Messages keep the server's
+//! `errors` text and the key, never a token or a value.
+
+#![forbid(unsafe_code)]
+
+mod auth;
+mod client;
+mod data;
+mod error;
+mod json;
+mod kv2;
+mod lifecycle;
+mod path;
+mod store;
+
+pub use auth::{AppRole, Auth, Credential, DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH, Kubernetes, Token};
+pub use client::{TokenInfo, VaultClient, VaultClientBuilder};
+pub use data::{SecretData, VALUE_BASE64_FIELD, VALUE_FIELD};
+pub use error::BACKEND;
+pub use kv2::{Kv2, KvMetadata, KvSecret, MetadataUpdate, VersionMetadata};
+pub use lifecycle::{RenewPolicy, TokenStats};
+pub use path::{clean_mount, encode_folder, encode_path};
+pub use store::{DEFAULT_KV_MOUNT, DESCRIPTION_KEY, VaultStore, VaultStoreBuilder};
+/// Re-exported: [`VaultClient::request_json`] takes a method, the builder a retry policy.
+pub use strongroom_http::{RetryPolicy, http::Method};

@@ -1,0 +1,593 @@
+//! [`VaultStore`]: strongroom's [`SecretStore`] on one KV v2 mount.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+use strongroom_core::{
+    Capabilities, Error, Metadata, Precondition, PutOptions, Secret, SecretKey, SecretStore,
+    SecretValue, VersionId, VersionInfo, async_trait,
+};
+
+use crate::auth::{AppRole, Auth, Credential, Kubernetes, Token};
+use crate::client::{VaultClient, VaultClientBuilder};
+use crate::data::SecretData;
+use crate::kv2::{Kv2, KvMetadata, MetadataUpdate, VersionMetadata};
+use crate::path::{encode_key, split_prefix};
+
+/// The default KV v2 mount (`VAULT_KV_MOUNT`).
+pub const DEFAULT_KV_MOUNT: &str = "secret";
+/// The custom-metadata key holding [`Metadata::description`].
+pub const DESCRIPTION_KEY: &str = "description";
+
+/// Vault's KV v2 engine as a [`SecretStore`].
+///
+/// - `get`/`get_version` read `{"value": …}` (or `value_base64`) from the version's data;
+///   the version is the KV version number; `created` and description/tags come along.
+/// - `put_with`: [`Precondition::Absent`] is `cas=0`, [`Precondition::Version`] is
+///   `cas=<n>`; a lost race is `Conflict`. [`Metadata`] is written to custom metadata
+///   (`description` plus one key per tag) after the value.
+/// - `delete` soft-deletes the latest version; `undelete` restores the current version;
+///   `purge` deletes the metadata and every version.
+/// - `list(prefix)` walks the folder part of the prefix recursively and filters, leaving
+///   out secrets whose current version is deleted or destroyed (one metadata read per key).
+/// - `versions` comes from the metadata, oldest first.
+#[derive(Clone, Debug)]
+pub struct VaultStore {
+    kv: Kv2,
+}
+
+impl VaultStore {
+    /// A store on `mount` of `client`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad mount path.
+    pub fn new(client: &VaultClient, mount: &str) -> Result<Self, Error> {
+        Ok(Self {
+            kv: client.kv2(mount)?,
+        })
+    }
+
+    /// A builder: a [`VaultClientBuilder`] plus the mount.
+    pub fn builder() -> VaultStoreBuilder {
+        VaultStoreBuilder::default()
+    }
+
+    /// A store configured from the environment, like the `vault` CLI:
+    ///
+    /// | Variable | Meaning |
+    /// |---|---|
+    /// | `VAULT_ADDR` | server address (required) |
+    /// | `VAULT_NAMESPACE` | namespace for every request |
+    /// | `VAULT_CACERT` | PEM CA bundle to trust as well |
+    /// | `VAULT_CLIENT_CERT`, `VAULT_CLIENT_KEY` | PEM client certificate and key (mTLS) |
+    /// | `VAULT_KV_MOUNT` | KV v2 mount (default `secret`) |
+    /// | `VAULT_ROLE_ID` (or `VAULT_ROLE_ID_FILE`), `VAULT_SECRET_ID` (or `VAULT_SECRET_ID_FILE`) | AppRole login |
+    /// | `VAULT_APPROLE_MOUNT` | AppRole mount (default `approle`) |
+    /// | `VAULT_K8S_ROLE` | Kubernetes login as this role |
+    /// | `VAULT_K8S_TOKEN_PATH` | service-account JWT file (default the pod's) |
+    /// | `VAULT_K8S_MOUNT` | Kubernetes auth mount (default `kubernetes`) |
+    /// | `VAULT_TOKEN` | static token |
+    ///
+    /// Auth is AppRole when a role id is set, else Kubernetes when `VAULT_K8S_ROLE` is set,
+    /// else the token from `VAULT_TOKEN`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable when `VAULT_ADDR` is unset, no auth method is
+    /// configured, or a setting is malformed.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) with variables from `lookup` (for tests, or a config
+    /// file mapped to the same names).
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let (builder, mount) = builder_from_lookup(&lookup)?;
+        Self::new(&builder.build()?, &mount)
+    }
+
+    /// The KV v2 engine underneath, for everything the trait does not cover.
+    pub fn kv(&self) -> &Kv2 {
+        &self.kv
+    }
+
+    /// The client underneath (stats, `lookup_self`, other mounts).
+    pub fn client(&self) -> &VaultClient {
+        self.kv.client()
+    }
+
+    /// The whole data map of the current version of `key`, for multi-field secrets.
+    ///
+    /// # Errors
+    /// As [`get`](SecretStore::get).
+    pub async fn read_data(&self, key: &SecretKey) -> Result<SecretData, Error> {
+        encode_key(key)?;
+        Ok(self.kv.read(key.as_str()).await?.data)
+    }
+
+    /// Writes a whole data map as a new version of `key`; returns its version.
+    ///
+    /// # Errors
+    /// As [`put_with`](SecretStore::put_with).
+    pub async fn write_data(
+        &self,
+        key: &SecretKey,
+        data: &SecretData,
+        options: &PutOptions,
+    ) -> Result<VersionId, Error> {
+        self.write_map(key, data.expose(), options).await
+    }
+
+    async fn write_map(
+        &self,
+        key: &SecretKey,
+        data: &Map<String, Value>,
+        options: &PutOptions,
+    ) -> Result<VersionId, Error> {
+        encode_key(key)?;
+        let cas = match &options.precondition {
+            None => None,
+            Some(Precondition::Absent) => Some(0),
+            Some(Precondition::Version(v)) => Some(version_number(key, v)?),
+            Some(_) => return Err(Error::unsupported(crate::BACKEND, "this precondition")),
+        };
+        let custom = options.metadata.as_ref().map(custom_metadata).transpose()?;
+        let written = self
+            .kv
+            .write(key.as_str(), &SecretData::from_map(data.clone()), cas)
+            .await?;
+        if let Some(custom) = custom {
+            self.kv
+                .write_metadata(key.as_str(), &MetadataUpdate::custom(custom))
+                .await?;
+        }
+        Ok(VersionId::from(written.version))
+    }
+
+    fn secret(key: &SecretKey, data: &SecretData, meta: &VersionMetadata) -> Result<Secret, Error> {
+        let mut secret = Secret::new(
+            key.clone(),
+            data.to_value().map_err(|e| match e {
+                Error::InvalidValue { message } => Error::InvalidValue {
+                    message: format!("{key}: {message}"),
+                },
+                other => other,
+            })?,
+            VersionId::from(meta.version),
+        )
+        .metadata(metadata_of(&meta.custom_metadata));
+        if let Some(created) = meta.created_time {
+            secret = secret.created(created);
+        }
+        Ok(secret)
+    }
+
+    async fn metadata_of_key(&self, key: &SecretKey) -> Result<KvMetadata, Error> {
+        self.kv.read_metadata(key.as_str()).await
+    }
+
+    /// Traces one store operation (never the value).
+    fn traced<T>(&self, op: &'static str, key: &str, started: Instant, result: &Result<T, Error>) {
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match result {
+            Ok(_) => tracing::debug!(
+                backend = crate::BACKEND,
+                mount = self.kv.mount(),
+                operation = op,
+                key,
+                outcome = "ok",
+                latency_ms,
+                "secret access"
+            ),
+            Err(e) => tracing::debug!(
+                backend = crate::BACKEND,
+                mount = self.kv.mount(),
+                operation = op,
+                key,
+                outcome = e.kind().as_str(),
+                latency_ms,
+                "secret access"
+            ),
+        }
+    }
+}
+
+fn version_number(key: &SecretKey, version: &VersionId) -> Result<u64, Error> {
+    version
+        .as_u64()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Error::InvalidValue {
+            message: format!("{key}: Vault versions are positive integers, not {version:?}"),
+        })
+}
+
+/// `description` plus one entry per tag.
+fn custom_metadata(metadata: &Metadata) -> Result<BTreeMap<String, String>, Error> {
+    let mut custom = BTreeMap::new();
+    if let Some(description) = &metadata.description {
+        custom.insert(DESCRIPTION_KEY.to_owned(), description.clone());
+    }
+    for (name, value) in &metadata.tags {
+        if name == DESCRIPTION_KEY {
+            return Err(Error::InvalidValue {
+                message: format!(
+                    "a tag cannot be named {DESCRIPTION_KEY:?}: Vault custom metadata keeps the description there"
+                ),
+            });
+        }
+        custom.insert(name.clone(), value.clone());
+    }
+    Ok(custom)
+}
+
+fn metadata_of(custom: &BTreeMap<String, String>) -> Metadata {
+    let mut metadata = Metadata::default();
+    for (name, value) in custom {
+        if name == DESCRIPTION_KEY {
+            metadata.description = Some(value.clone());
+        } else {
+            metadata = metadata.tag(name.clone(), value.clone());
+        }
+    }
+    metadata
+}
+
+#[async_trait]
+impl SecretStore for VaultStore {
+    fn backend(&self) -> &'static str {
+        crate::BACKEND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+
+    async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+        let started = Instant::now();
+        let result = async {
+            encode_key(key)?;
+            let read = self.kv.read(key.as_str()).await?;
+            Self::secret(key, &read.data, &read.metadata)
+        }
+        .await;
+        self.traced("get", key.as_str(), started, &result);
+        result
+    }
+
+    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error> {
+        let started = Instant::now();
+        let result = async {
+            encode_key(key)?;
+            let n = version_number(key, version)?;
+            let read = self.kv.read_version(key.as_str(), n).await?;
+            Self::secret(key, &read.data, &read.metadata)
+        }
+        .await;
+        self.traced("get_version", key.as_str(), started, &result);
+        result
+    }
+
+    async fn put_with(
+        &self,
+        key: &SecretKey,
+        value: SecretValue,
+        options: &PutOptions,
+    ) -> Result<VersionId, Error> {
+        let started = Instant::now();
+        let data = SecretData::from_value(&value);
+        drop(value);
+        let result = self.write_map(key, data.expose(), options).await;
+        self.traced("put", key.as_str(), started, &result);
+        result
+    }
+
+    async fn delete(&self, key: &SecretKey) -> Result<(), Error> {
+        let started = Instant::now();
+        let result = async {
+            encode_key(key)?;
+            // Vault answers 204 for a path that never existed; the trait promises NotFound.
+            self.metadata_of_key(key).await?;
+            self.kv.delete_latest(key.as_str()).await
+        }
+        .await;
+        self.traced("delete", key.as_str(), started, &result);
+        result
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+        let started = Instant::now();
+        let result = async {
+            let (folder, _) = split_prefix(prefix);
+            let mut keys = Vec::new();
+            for path in self.kv.walk(folder).await? {
+                if !path.starts_with(prefix) {
+                    continue;
+                }
+                let Ok(key) = SecretKey::new(path.as_str()) else {
+                    // A name strongroom cannot represent (written by another tool).
+                    tracing::debug!(
+                        backend = crate::BACKEND,
+                        "skipping a Vault path that is not a valid key"
+                    );
+                    continue;
+                };
+                let live = match self.kv.read_metadata(&path).await {
+                    Ok(meta) => meta
+                        .current()
+                        .is_some_and(|v| !v.destroyed && !v.is_deleted()),
+                    // Purged between the list and now.
+                    Err(Error::NotFound { .. }) => false,
+                    Err(e) => return Err(e),
+                };
+                if live {
+                    keys.push(key);
+                }
+            }
+            keys.sort();
+            Ok(keys)
+        }
+        .await;
+        self.traced("list", prefix, started, &result);
+        result
+    }
+
+    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+        let started = Instant::now();
+        let result = async {
+            encode_key(key)?;
+            let meta = self.metadata_of_key(key).await?;
+            Ok(meta
+                .versions
+                .values()
+                .map(|v| {
+                    let mut info = VersionInfo::new(
+                        VersionId::from(v.version),
+                        v.created_time,
+                        v.version == meta.current_version,
+                    );
+                    info.deleted = v.is_deleted();
+                    info.destroyed = v.destroyed;
+                    info
+                })
+                .collect())
+        }
+        .await;
+        self.traced("versions", key.as_str(), started, &result);
+        result
+    }
+
+    async fn undelete(&self, key: &SecretKey) -> Result<(), Error> {
+        let started = Instant::now();
+        let result = async {
+            encode_key(key)?;
+            let meta = self.metadata_of_key(key).await?;
+            if meta.current_version == 0 {
+                return Err(Error::not_found(key));
+            }
+            self.kv
+                .undelete_versions(key.as_str(), &[meta.current_version])
+                .await
+        }
+        .await;
+        self.traced("undelete", key.as_str(), started, &result);
+        result
+    }
+
+    async fn purge(&self, key: &SecretKey) -> Result<(), Error> {
+        let started = Instant::now();
+        let result = async {
+            encode_key(key)?;
+            self.metadata_of_key(key).await?;
+            self.kv.delete_metadata(key.as_str()).await
+        }
+        .await;
+        self.traced("purge", key.as_str(), started, &result);
+        result
+    }
+}
+
+/// Builds a [`VaultStore`]: client settings plus the mount.
+#[derive(Debug, Default)]
+pub struct VaultStoreBuilder {
+    client: VaultClientBuilder,
+    mount: Option<String>,
+}
+
+impl VaultStoreBuilder {
+    /// The KV v2 mount (default `secret`).
+    #[must_use]
+    pub fn mount(mut self, mount: impl Into<String>) -> Self {
+        self.mount = Some(mount.into());
+        self
+    }
+
+    /// Changes the client settings (address, auth, namespace, TLS, timeouts).
+    #[must_use]
+    pub fn client(
+        mut self,
+        configure: impl FnOnce(VaultClientBuilder) -> VaultClientBuilder,
+    ) -> Self {
+        self.client = configure(self.client);
+        self
+    }
+
+    /// Builds the client and the store.
+    ///
+    /// # Errors
+    /// As [`VaultClientBuilder::build`].
+    pub fn build(self) -> Result<VaultStore, Error> {
+        let mount = self.mount.unwrap_or_else(|| DEFAULT_KV_MOUNT.to_owned());
+        VaultStore::new(&self.client.build()?, &mount)
+    }
+}
+
+/// The client builder and mount that the environment describes.
+fn builder_from_lookup(
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(VaultClientBuilder, String), Error> {
+    let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let address = get("VAULT_ADDR").ok_or_else(|| {
+        Error::config(
+            "VAULT_ADDR is not set: set it to the Vault server's address, such as \
+             https://vault.example.com:8200",
+        )
+    })?;
+    let mut builder = VaultClient::builder().address(address);
+    if let Some(namespace) = get("VAULT_NAMESPACE") {
+        builder = builder.namespace(namespace);
+    }
+    if let Some(ca) = get("VAULT_CACERT") {
+        builder = builder.ca_file(PathBuf::from(ca));
+    }
+    match (get("VAULT_CLIENT_CERT"), get("VAULT_CLIENT_KEY")) {
+        (Some(cert), Some(key)) => builder = builder.client_identity(cert, key),
+        (None, None) => {}
+        _ => {
+            return Err(Error::config(
+                "VAULT_CLIENT_CERT and VAULT_CLIENT_KEY must be set together",
+            ));
+        }
+    }
+    let role_id = get("VAULT_ROLE_ID")
+        .map(Credential::value)
+        .or_else(|| get("VAULT_ROLE_ID_FILE").map(Credential::file));
+    let secret_id = get("VAULT_SECRET_ID")
+        .map(Credential::value)
+        .or_else(|| get("VAULT_SECRET_ID_FILE").map(Credential::file));
+    let auth: Auth = if let Some(role_id) = role_id {
+        let approle = match secret_id {
+            Some(secret_id) => AppRole::new(role_id, secret_id),
+            None => AppRole::role_id_only(role_id),
+        };
+        approle
+            .mount(get("VAULT_APPROLE_MOUNT").unwrap_or_else(|| "approle".to_owned()))
+            .into()
+    } else if let Some(role) = get("VAULT_K8S_ROLE") {
+        let mut k8s = Kubernetes::new(role);
+        if let Some(path) = get("VAULT_K8S_TOKEN_PATH") {
+            k8s = k8s.jwt_file(path);
+        }
+        if let Some(mount) = get("VAULT_K8S_MOUNT") {
+            k8s = k8s.mount(mount);
+        }
+        k8s.into()
+    } else if let Some(token) = lookup("VAULT_TOKEN").filter(|t| !t.trim().is_empty()) {
+        Token::new(token.trim().to_owned()).into()
+    } else {
+        return Err(Error::config(
+            "no Vault credentials: set VAULT_TOKEN, VAULT_ROLE_ID and VAULT_SECRET_ID \
+             (AppRole), or VAULT_K8S_ROLE (Kubernetes)",
+        ));
+    };
+    let mount = get("VAULT_KV_MOUNT").unwrap_or_else(|| DEFAULT_KV_MOUNT.to_owned());
+    Ok((builder.auth(auth), mount))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strongroom_core::ErrorKind;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn from_env_needs_vault_addr() {
+        let err = VaultStore::from_lookup(lookup(&[("VAULT_TOKEN", "hvs.x")])).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("VAULT_ADDR"), "{err}");
+    }
+
+    #[test]
+    fn from_env_needs_credentials() {
+        let err = VaultStore::from_lookup(lookup(&[("VAULT_ADDR", "http://127.0.0.1:8200")]))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("VAULT_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn from_env_picks_the_auth_method_and_mount() {
+        let store = VaultStore::from_lookup(lookup(&[
+            ("VAULT_ADDR", "http://127.0.0.1:8200"),
+            ("VAULT_TOKEN", "hvs.env-token-secret"),
+            ("VAULT_NAMESPACE", "team-a"),
+            ("VAULT_KV_MOUNT", "kv-team"),
+        ]))
+        .unwrap();
+        assert_eq!(store.kv().mount(), "kv-team");
+        assert_eq!(store.client().namespace(), Some("team-a"));
+        let shown = format!("{store:?}");
+        assert!(
+            shown.contains("token") && !shown.contains("env-token-secret"),
+            "{shown}"
+        );
+
+        let store = VaultStore::from_lookup(lookup(&[
+            ("VAULT_ADDR", "http://127.0.0.1:8200"),
+            ("VAULT_TOKEN", "hvs.ignored"),
+            ("VAULT_ROLE_ID", "role"),
+            ("VAULT_SECRET_ID", "approle-secret-id-value"),
+        ]))
+        .unwrap();
+        let shown = format!("{store:?}");
+        assert!(
+            shown.contains("approle") && !shown.contains("approle-secret-id-value"),
+            "{shown}"
+        );
+        assert_eq!(store.kv().mount(), "secret");
+
+        let store = VaultStore::from_lookup(lookup(&[
+            ("VAULT_ADDR", "http://127.0.0.1:8200"),
+            ("VAULT_K8S_ROLE", "app"),
+            ("VAULT_K8S_MOUNT", "k8s-east"),
+        ]))
+        .unwrap();
+        assert!(format!("{store:?}").contains("kubernetes"));
+
+        let err = VaultStore::from_lookup(lookup(&[
+            ("VAULT_ADDR", "http://127.0.0.1:8200"),
+            ("VAULT_TOKEN", "t"),
+            ("VAULT_CLIENT_CERT", "/c.pem"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("VAULT_CLIENT_KEY"), "{err}");
+    }
+
+    #[test]
+    fn metadata_maps_to_custom_metadata_and_back() {
+        let meta = Metadata::with_description("primary db").tag("team", "core");
+        let custom = custom_metadata(&meta).unwrap();
+        assert_eq!(custom["description"], "primary db");
+        assert_eq!(custom["team"], "core");
+        assert_eq!(metadata_of(&custom), meta);
+        let bad = Metadata::default().tag("description", "x");
+        assert_eq!(
+            custom_metadata(&bad).unwrap_err().kind(),
+            ErrorKind::InvalidValue
+        );
+    }
+
+    #[test]
+    fn versions_must_be_numbers() {
+        let key = SecretKey::new("app/x").unwrap();
+        assert_eq!(version_number(&key, &VersionId::from(3)).unwrap(), 3);
+        for bad in ["0", "abc", "-1"] {
+            assert_eq!(
+                version_number(&key, &VersionId::from(bad))
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::InvalidValue
+            );
+        }
+    }
+}
