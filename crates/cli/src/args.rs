@@ -19,7 +19,8 @@ pub(crate) struct Cli {
 /// Options every command takes, before or after its name.
 #[derive(Debug, Args)]
 pub(crate) struct Global {
-    /// The store: the encrypted file (local), the directory (dir) or the variable prefix (env).
+    /// The store: the encrypted file (local), the directory (dir) or the variable prefix (env);
+    /// the vault backend reads its settings from VAULT_* variables instead.
     #[arg(long, global = true, env = "STRONGROOM_STORE", value_name = "PATH")]
     pub(crate) store: Option<PathBuf>,
 
@@ -45,6 +46,9 @@ pub(crate) enum Backend {
     Env,
     /// One file per secret under a directory, like a Kubernetes secret volume; read-only.
     Dir,
+    /// Vault or OpenBao KV v2, configured by VAULT_ADDR, VAULT_TOKEN (or AppRole/Kubernetes
+    /// variables), VAULT_NAMESPACE, VAULT_KV_MOUNT.
+    Vault,
 }
 
 /// How read commands print.

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use strongroom_core::{Error, SecretStore};
 use strongroom_local::{DirStore, EnvStore, FileStore};
+use strongroom_vault::VaultStore;
 
 use crate::args::{Backend, Global};
 use crate::keys;
@@ -40,6 +41,7 @@ pub(crate) fn open(global: &Global) -> Result<Box<dyn SecretStore>, Error> {
                 .ok_or_else(|| Error::config("the dir backend needs --store DIRECTORY"))?;
             Ok(Box::new(DirStore::new(dir)?))
         }
+        Backend::Vault => Ok(Box::new(VaultStore::from_env()?)),
     }
 }
 

@@ -1,0 +1,131 @@
+//! The `strongroom` binary against the real servers, the way an operator would point it at
+//! a Vault: the same commands as on the local store, configured by VAULT_* variables.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use strongroom_itests::ItestEnv;
+
+use crate::raw;
+
+/// Builds the CLI once per test run (the tests package cannot depend on a binary crate) and
+/// returns its path.
+fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "strongroom-cli"])
+            .current_dir(root)
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building strongroom-cli failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| root.join("target"), |dir| root.join(dir));
+        target.join("debug").join("strongroom")
+    })
+}
+
+fn vault_cli(env: &ItestEnv, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(binary())
+        .args(["--backend", "vault"])
+        .args(args)
+        .env_clear()
+        .env("VAULT_ADDR", &env.vault_addr)
+        .env("VAULT_TOKEN", &env.vault_token)
+        .env("VAULT_KV_MOUNT", &env.vault_kv_mount)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start strongroom");
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn ok(env: &ItestEnv, args: &[&str]) -> String {
+    let out = vault_cli(env, args, None);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_cli_reads_writes_and_versions_secrets_in_vault() {
+    let env = ItestEnv::load();
+    let prefix = raw::unique("cli");
+    let key = format!("{prefix}/db/password");
+
+    let put = vault_cli(&env, &["put", &key], Some("from-stdin\n"));
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    assert_eq!(String::from_utf8(put.stdout).unwrap(), "1\n");
+    assert_eq!(ok(&env, &["put", &key, "--value", "second"]), "2\n");
+    assert_eq!(ok(&env, &["get", &key]), "second");
+    assert_eq!(ok(&env, &["get", &key, "--version", "1"]), "from-stdin");
+    assert_eq!(ok(&env, &["ls", &format!("{prefix}/")]), format!("{key}\n"));
+
+    let versions: serde_json::Value =
+        serde_json::from_str(&ok(&env, &["versions", &key, "--output", "json"])).unwrap();
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+
+    let stale = vault_cli(
+        &env,
+        &["put", &key, "--value", "x", "--if-version", "1"],
+        None,
+    );
+    assert_eq!(
+        stale.status.code(),
+        Some(6),
+        "a stale check-and-set is a conflict"
+    );
+
+    ok(&env, &["rm", &key]);
+    assert_eq!(vault_cli(&env, &["get", &key], None).status.code(), Some(3));
+    ok(&env, &["restore", &key]);
+    assert_eq!(ok(&env, &["get", &key]), "second");
+    ok(&env, &["rm", &key, "--purge"]);
+    assert_eq!(vault_cli(&env, &["get", &key], None).status.code(), Some(3));
+}
+
+#[test]
+fn the_cli_says_what_is_missing_and_never_prints_the_token() {
+    let env = ItestEnv::load();
+    let out = Command::new(binary())
+        .args(["--backend", "vault", "get", "x"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("VAULT_ADDR"));
+
+    let denied = Command::new(binary())
+        .args(["--backend", "vault", "get", "x"])
+        .env_clear()
+        .env("VAULT_ADDR", &env.vault_addr)
+        .env("VAULT_TOKEN", "s.not-a-real-token-42")
+        .output()
+        .unwrap();
+    assert_eq!(
+        denied.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&denied.stderr).contains("not-a-real-token-42"));
+}
