@@ -1,0 +1,506 @@
+//! [`Config`]: which backend to use and how to cache, audit and mirror it, from a TOML file
+//! or the environment. The file format is documented in `docs/facade.md`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use strongroom_cache::CacheConfig;
+use strongroom_core::Error;
+
+/// The environment variable naming a TOML config file; when set, [`Config::from_env`] reads
+/// that file and nothing else.
+pub const CONFIG_VAR: &str = "STRONGROOM_CONFIG";
+
+/// Everything [`Secrets::from_config`](crate::Secrets::from_config) needs.
+///
+/// ```
+/// use strongroom_facade::{BackendConfig, Config};
+///
+/// let config = Config::from_toml_str(r#"
+///     [backend]
+///     kind = "local"
+///     path = "/var/lib/myapp/secrets.enc"
+///     key_file = "/etc/myapp/master.key"
+///
+///     [cache]
+///     ttl_secs = 60
+///
+///     [audit]
+///     file = "/var/log/myapp/secrets-audit.jsonl"
+/// "#)?;
+/// assert!(matches!(config.backend, BackendConfig::Local(_)));
+/// # Ok::<(), strongroom_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// The primary store.
+    pub backend: BackendConfig,
+    /// The cache in front of it.
+    #[serde(default)]
+    pub cache: CacheSettings,
+    /// Where audit lines go besides tracing.
+    #[serde(default)]
+    pub audit: AuditSettings,
+    /// The local encrypted copy of every secret read, served while the primary is down.
+    #[serde(default)]
+    pub mirror: Option<MirrorSettings>,
+    /// Health probe settings.
+    #[serde(default)]
+    pub health: HealthSettings,
+}
+
+impl Config {
+    /// A configuration for `backend` with default cache, no audit file and no mirror.
+    pub fn new(backend: BackendConfig) -> Self {
+        Self {
+            backend,
+            cache: CacheSettings::default(),
+            audit: AuditSettings::default(),
+            mirror: None,
+            health: HealthSettings::default(),
+        }
+    }
+
+    /// Parses a TOML document.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the line and field that is wrong.
+    pub fn from_toml_str(text: &str) -> Result<Self, Error> {
+        toml::from_str(text).map_err(|e| Error::config(format!("invalid configuration: {e}")))
+    }
+
+    /// Reads and parses a TOML file.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the file cannot be read or parsed.
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(format!("cannot read configuration {}: {e}", path.display()))
+        })?;
+        toml::from_str(&text)
+            .map_err(|e| Error::config(format!("invalid configuration {}: {e}", path.display())))
+    }
+
+    /// The configuration the process environment describes; see
+    /// [`from_env_with`](Self::from_env_with).
+    ///
+    /// # Errors
+    /// As [`from_env_with`](Self::from_env_with).
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_env_with(|name| std::env::var(name).ok())
+    }
+
+    /// The configuration described by the variables `lookup` returns (the process
+    /// environment for [`from_env`](Self::from_env); a map in tests).
+    ///
+    /// - `STRONGROOM_CONFIG`: a TOML file; when set, the other variables are ignored.
+    /// - `STRONGROOM_BACKEND`: `local` (default), `env`, `dir`, `vault` or `aws`.
+    /// - `STRONGROOM_STORE`: the store file (`local`), the directory (`dir`) or the variable
+    ///   prefix (`env`). Vault and AWS read their own conventional variables (`VAULT_ADDR`,
+    ///   `AWS_REGION`, ...) when the store is opened.
+    /// - `STRONGROOM_KEY_FILE`: the master key file of a local store; otherwise
+    ///   `STRONGROOM_MASTER_KEY` (base64), `STRONGROOM_PASSPHRASE`, then `<store>.key`.
+    /// - `STRONGROOM_CACHE_TTL`, `STRONGROOM_CACHE_MAX_STALE` (seconds),
+    ///   `STRONGROOM_CACHE_MAX_ENTRIES`.
+    /// - `STRONGROOM_AUDIT_FILE`: append audit lines to this file.
+    /// - `STRONGROOM_MIRROR`: keep the local mirror in this file, under the key from
+    ///   `STRONGROOM_MIRROR_KEY_FILE`, else `STRONGROOM_MASTER_KEY`, else `<mirror>.key`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown backend, a missing `STRONGROOM_STORE`, or a number
+    /// that does not parse.
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        if let Some(path) = var(CONFIG_VAR) {
+            return Self::from_toml_file(path);
+        }
+        let store = var("STRONGROOM_STORE");
+        let need_store = |what: &str| {
+            store.clone().ok_or_else(|| {
+                Error::config(format!(
+                    "STRONGROOM_STORE must name the {what} (or set {CONFIG_VAR})"
+                ))
+            })
+        };
+        let backend = match var("STRONGROOM_BACKEND").as_deref().unwrap_or("local") {
+            "local" => BackendConfig::Local(LocalConfig::new(
+                need_store("local store file")?,
+                KeySource {
+                    key_file: var("STRONGROOM_KEY_FILE").map(PathBuf::from),
+                    ..KeySource::default()
+                },
+            )),
+            "env" => BackendConfig::Env(EnvConfig {
+                prefix: store.clone(),
+            }),
+            "dir" => BackendConfig::Dir(DirConfig {
+                path: need_store("secrets directory")?.into(),
+            }),
+            "vault" => BackendConfig::Vault(VaultConfig::default()),
+            "aws" => BackendConfig::Aws(AwsConfig::default()),
+            other => {
+                return Err(Error::config(format!(
+                    "STRONGROOM_BACKEND={other:?}: expected local, env, dir, vault or aws"
+                )));
+            }
+        };
+        let number = |name: &str| -> Result<Option<u64>, Error> {
+            var(name)
+                .map(|v| {
+                    v.parse::<u64>().map_err(|_| {
+                        Error::config(format!("{name} must be a whole number, got {v:?}"))
+                    })
+                })
+                .transpose()
+        };
+        let cache = CacheSettings {
+            ttl_secs: number("STRONGROOM_CACHE_TTL")?,
+            max_stale_secs: number("STRONGROOM_CACHE_MAX_STALE")?,
+            max_entries: number("STRONGROOM_CACHE_MAX_ENTRIES")?,
+            ..CacheSettings::default()
+        };
+        let audit = AuditSettings {
+            file: var("STRONGROOM_AUDIT_FILE").map(PathBuf::from),
+        };
+        let mirror = var("STRONGROOM_MIRROR").map(|path| {
+            MirrorSettings::new(
+                path,
+                KeySource {
+                    key_file: var("STRONGROOM_MIRROR_KEY_FILE").map(PathBuf::from),
+                    ..KeySource::default()
+                },
+            )
+        });
+        Ok(Self {
+            backend,
+            cache,
+            audit,
+            mirror,
+            health: HealthSettings::default(),
+        })
+    }
+}
+
+/// Which store holds the secrets; the `kind` field of the `[backend]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum BackendConfig {
+    /// The encrypted file store (strongroom-local's `FileStore`).
+    Local(LocalConfig),
+    /// Read-only environment variables (`EnvStore`).
+    Env(EnvConfig),
+    /// Read-only directory of files (`DirStore`).
+    Dir(DirConfig),
+    /// Vault or OpenBao KV v2 (needs the `vault` feature).
+    Vault(VaultConfig),
+    /// AWS Secrets Manager (needs the `aws` feature).
+    Aws(AwsConfig),
+}
+
+impl BackendConfig {
+    /// The backend's short name: `local`, `env`, `dir`, `vault`, `aws`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Local(_) => "local",
+            Self::Env(_) => "env",
+            Self::Dir(_) => "dir",
+            Self::Vault(_) => "vault",
+            Self::Aws(_) => "aws",
+        }
+    }
+}
+
+/// Where the master key of an encrypted file comes from. Set at most one field; with none,
+/// the usual sources are tried in order: `STRONGROOM_MASTER_KEY` (base64),
+/// `STRONGROOM_PASSPHRASE`, then the file `<store>.key`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeySource {
+    /// A file holding the base64 master key.
+    pub key_file: Option<PathBuf>,
+    /// An environment variable holding the base64 master key.
+    pub key_env: Option<String>,
+    /// An environment variable holding the passphrase.
+    pub passphrase_env: Option<String>,
+}
+
+impl KeySource {
+    /// The key in `path`.
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Self {
+            key_file: Some(path.into()),
+            ..Self::default()
+        }
+    }
+
+    /// The base64 key in the environment variable `var`.
+    pub fn env(var: impl Into<String>) -> Self {
+        Self {
+            key_env: Some(var.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// `[backend] kind = "local"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LocalConfig {
+    /// The store file.
+    pub path: PathBuf,
+    /// A file holding the base64 master key.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// An environment variable holding the base64 master key.
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// An environment variable holding the passphrase.
+    #[serde(default)]
+    pub passphrase_env: Option<String>,
+    /// Create an empty store when the file does not exist (default false).
+    #[serde(default)]
+    pub create_if_missing: bool,
+}
+
+impl LocalConfig {
+    /// The store at `path` under the key from `key`.
+    pub fn new(path: impl Into<PathBuf>, key: KeySource) -> Self {
+        Self {
+            path: path.into(),
+            key_file: key.key_file,
+            key_env: key.key_env,
+            passphrase_env: key.passphrase_env,
+            create_if_missing: false,
+        }
+    }
+
+    /// Where its master key comes from.
+    pub fn key_source(&self) -> KeySource {
+        KeySource {
+            key_file: self.key_file.clone(),
+            key_env: self.key_env.clone(),
+            passphrase_env: self.passphrase_env.clone(),
+        }
+    }
+}
+
+/// `[backend] kind = "env"`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EnvConfig {
+    /// Only variables starting with `PREFIX_` are secrets.
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+/// `[backend] kind = "dir"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DirConfig {
+    /// The directory, one file per secret.
+    pub path: PathBuf,
+}
+
+/// `[backend] kind = "vault"`. Unset fields come from `VAULT_ADDR`, `VAULT_TOKEN`,
+/// `VAULT_NAMESPACE`, `VAULT_CACERT`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct VaultConfig {
+    /// `https://vault.example:8200`.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Vault Enterprise / OpenBao namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The KV v2 mount (default `secret`).
+    #[serde(default)]
+    pub mount: Option<String>,
+    /// A path prefix under the mount that every key is relative to.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// A PEM file of CA certificates to trust.
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
+    /// How to log in.
+    #[serde(default)]
+    pub auth: Option<VaultAuthConfig>,
+}
+
+/// How the Vault backend authenticates; the `method` field of `[backend.auth]`.
+/// Credentials are never in the file: the file names where they are.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "method", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum VaultAuthConfig {
+    /// A token from an environment variable (default `VAULT_TOKEN`).
+    Token {
+        /// The variable holding the token.
+        #[serde(default)]
+        token_env: Option<String>,
+    },
+    /// AppRole: a role id and a secret id from an environment variable.
+    AppRole {
+        /// The role id (not a secret by itself).
+        role_id: String,
+        /// The variable holding the secret id.
+        secret_id_env: String,
+        /// The auth mount (default `approle`).
+        #[serde(default)]
+        mount: Option<String>,
+    },
+    /// Kubernetes: the service account token file and a role.
+    Kubernetes {
+        /// The Vault role.
+        role: String,
+        /// The token file (default the in-pod service account token).
+        #[serde(default)]
+        jwt_path: Option<PathBuf>,
+        /// The auth mount (default `kubernetes`).
+        #[serde(default)]
+        mount: Option<String>,
+    },
+}
+
+/// `[backend] kind = "aws"`. Unset fields come from `AWS_REGION` / `AWS_DEFAULT_REGION`,
+/// `AWS_ENDPOINT_URL(_SECRETS_MANAGER)` and the usual credential chain.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AwsConfig {
+    /// `eu-west-1`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// An endpoint URL (LocalStack, a VPC endpoint).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// A name prefix every key is relative to.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// The shared-config profile to use.
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
+/// `[cache]`: every field optional; unset ones keep the facade's defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CacheSettings {
+    /// Seconds a read is served from the cache (default 300).
+    #[serde(default)]
+    pub ttl_secs: Option<u64>,
+    /// At most this many cached entries (default 10,000).
+    #[serde(default)]
+    pub max_entries: Option<u64>,
+    /// At most this many bytes of cached values instead of an entry count.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    /// Seconds past the TTL an entry may be served while the backend is unavailable
+    /// (default [`DEFAULT_MAX_STALE`](crate::DEFAULT_MAX_STALE); 0 turns stale serving off).
+    #[serde(default)]
+    pub max_stale_secs: Option<u64>,
+    /// Fraction of the TTL at whose end a hit reloads in the background (e.g. 0.2).
+    #[serde(default)]
+    pub refresh_ahead: Option<f64>,
+    /// Seconds a `NotFound` is cached (default: not cached).
+    #[serde(default)]
+    pub negative_ttl_secs: Option<u64>,
+}
+
+impl CacheSettings {
+    /// The cache configuration these settings describe.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a zero TTL or bound, or a refresh fraction outside (0, 1).
+    pub fn to_cache_config(&self) -> Result<CacheConfig, Error> {
+        let mut builder = CacheConfig::builder().max_stale(
+            self.max_stale_secs
+                .map_or(crate::DEFAULT_MAX_STALE, Duration::from_secs),
+        );
+        if let Some(ttl) = self.ttl_secs {
+            builder = builder.ttl(Duration::from_secs(ttl));
+        }
+        if let Some(max) = self.max_entries {
+            builder = builder.max_entries(max);
+        }
+        if let Some(max) = self.max_bytes {
+            builder = builder.max_bytes(max);
+        }
+        if let Some(fraction) = self.refresh_ahead {
+            builder = builder.refresh_ahead(fraction);
+        }
+        if let Some(ttl) = self.negative_ttl_secs {
+            builder = builder.negative_ttl(Duration::from_secs(ttl));
+        }
+        Ok(builder.build()?)
+    }
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AuditSettings {
+    /// Append one JSON line per operation to this file.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+/// `[mirror]`: the local encrypted copy of what was read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MirrorSettings {
+    /// The mirror file (created when missing).
+    pub path: PathBuf,
+    /// A file holding the base64 master key.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// An environment variable holding the base64 master key.
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// An environment variable holding the passphrase.
+    #[serde(default)]
+    pub passphrase_env: Option<String>,
+}
+
+impl MirrorSettings {
+    /// The mirror at `path` under the key from `key`.
+    pub fn new(path: impl Into<PathBuf>, key: KeySource) -> Self {
+        Self {
+            path: path.into(),
+            key_file: key.key_file,
+            key_env: key.key_env,
+            passphrase_env: key.passphrase_env,
+        }
+    }
+
+    /// Where its master key comes from.
+    pub fn key_source(&self) -> KeySource {
+        KeySource {
+            key_file: self.key_file.clone(),
+            key_env: self.key_env.clone(),
+            passphrase_env: self.passphrase_env.clone(),
+        }
+    }
+}
+
+/// `[health]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HealthSettings {
+    /// The key the probe reads, expecting it to be absent (default
+    /// [`DEFAULT_HEALTH_KEY`](crate::DEFAULT_HEALTH_KEY)).
+    #[serde(default)]
+    pub probe_key: Option<String>,
+}

@@ -1,0 +1,69 @@
+//! [`Health`]: what [`Secrets::health`](crate::Secrets::health) reports.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The state of a [`Secrets`](crate::Secrets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HealthStatus {
+    /// The primary answers.
+    Healthy,
+    /// The primary is unavailable; reads are served from the cache and mirror, writes fail.
+    Degraded,
+    /// The primary refuses us (credentials, key, configuration), or is unavailable with
+    /// nothing cached or mirrored to fall back on.
+    Unhealthy,
+}
+
+impl HealthStatus {
+    /// `healthy`, `degraded` or `unhealthy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Degraded => "degraded",
+            Self::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+impl fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A health report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Health {
+    /// The verdict.
+    pub status: HealthStatus,
+    /// Why, when not healthy (an error message: never a value).
+    pub reason: Option<String>,
+    /// The primary backend's name.
+    pub backend: &'static str,
+    /// How long the probe took.
+    pub latency: Duration,
+}
+
+impl Health {
+    pub(crate) fn new(
+        status: HealthStatus,
+        reason: Option<String>,
+        backend: &'static str,
+        latency: Duration,
+    ) -> Self {
+        Self {
+            status,
+            reason,
+            backend,
+            latency,
+        }
+    }
+
+    /// True for [`HealthStatus::Healthy`].
+    pub fn is_healthy(&self) -> bool {
+        self.status == HealthStatus::Healthy
+    }
+}

@@ -1,0 +1,103 @@
+//! `Secrets`: the one object an application holds to read, write, rotate and watch its
+//! secrets, whichever store keeps them.
+//!
+//! [`Secrets`] wraps a primary [`SecretStore`](strongroom_core::SecretStore) (the local
+//! encrypted file, the environment, a directory, Vault or AWS Secrets Manager) in a
+//! [`CachedStore`](strongroom_cache::CachedStore) and adds:
+//!
+//! - **an audit trail**: one event per operation (time, operation, key, backend, outcome,
+//!   cache status, latency; never the value) to `tracing` under the target
+//!   [`AUDIT_TARGET`], and optionally as JSON lines appended to a file by a writer thread;
+//! - **metrics** through the `metrics` facade (see [`meter`] for the names), so any exporter works;
+//! - **rotation** ([`Secrets::rotate`], [`Secrets::rotate_every`]) and change notifications
+//!   ([`Secrets::subscribe`]);
+//! - **health** ([`Secrets::health`]) and [`Secrets::stats`];
+//! - **degradation**: while the primary is unavailable, reads come from the cache (stale) and
+//!   a local encrypted mirror of what was read; writes fail with `Unavailable`;
+//! - **configuration** from a TOML file or the environment ([`Config`], documented in
+//!   `docs/facade.md`), and [`StoreSpec`] strings like `local:/path` for tools;
+//! - **migration** between stores ([`migrate`]).
+//!
+//! # Quickstart
+//!
+//! ```
+//! use strongroom_core::SecretKey;
+//! use strongroom_envelope::MasterKey;
+//! use strongroom_facade::Secrets;
+//! use strongroom_local::FileStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), strongroom_core::Error> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("secrets.enc");
+//! // In production: `Secrets::from_env()?` or `Secrets::from_config(&Config::from_toml_file(..)?)?`.
+//! let store = FileStore::create(&path, MasterKey::generate().map_err(strongroom_local::key_error)?)?;
+//! let secrets = Secrets::builder().store(store).build()?;
+//!
+//! let key = SecretKey::new("app/db/password")?; // validate once, reuse on the hot path
+//! secrets.put(&key, "hunter2").await?;
+//! assert_eq!(secrets.get(&key).await?.value.expose_str()?, "hunter2");
+//!
+//! let mut changes = secrets.subscribe(key.clone());
+//! let version = secrets.rotate(&key).await?; // 32 random bytes, base64
+//! assert_eq!(changes.recv().await.unwrap().version, Some(version));
+//! assert_ne!(secrets.get(&key).await?.value.expose_str()?, "hunter2");
+//! # Ok(()) }
+//! ```
+//!
+//! # Decisions
+//!
+//! - **The hot path**: `get(&SecretKey)` on a cache hit looks the key up in the cache,
+//!   bumps a per-thread counter and a statically labelled metric, and returns: no
+//!   allocation, no formatting, no clock read. The audit event and its latency are produced
+//!   only when a tracing subscriber wants [`AUDIT_TARGET`] events or an audit file is set.
+//! - **Errors** are strongroom-core's [`Error`](strongroom_core::Error): an application deals
+//!   in one error type whatever the backend; configuration problems are `Error::Config`.
+//! - **Writes while the primary is down fail** (see [`Secrets`]); the mirror is only ever a
+//!   copy of what the primary said.
+//! - **Vault** is opened behind the `vault` feature (strongroom-vault); without it a
+//!   configuration naming it fails with `Error::Config("built without the vault feature")`.
+//!   **AWS** is not wired yet: its configuration section parses, and opening it fails with
+//!   `Error::Config("built without the aws feature")`.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod audit;
+mod backend;
+mod config;
+mod health;
+mod json;
+mod key_arg;
+pub mod meter;
+mod migrate;
+mod mirror;
+mod prefixed;
+mod rotation;
+mod secrets;
+mod spec;
+mod stats;
+mod subscription;
+#[cfg(feature = "vault")]
+mod vault;
+
+pub use audit::AUDIT_TARGET;
+pub use backend::{MASTER_KEY_VAR, PASSPHRASE_VAR, open_store, wrapping_key};
+pub use config::{
+    AuditSettings, AwsConfig, BackendConfig, CONFIG_VAR, CacheSettings, Config, DirConfig,
+    EnvConfig, HealthSettings, KeySource, LocalConfig, MirrorSettings, VaultAuthConfig,
+    VaultConfig,
+};
+pub use health::{Health, HealthStatus};
+pub use key_arg::IntoSecretKey;
+pub use migrate::{
+    KeyOutcome, MigrationFailure, MigrationOptions, MigrationReport, Progress, migrate,
+};
+pub use mirror::MIRROR_VERSION_TAG;
+pub use prefixed::Prefixed;
+pub use rotation::{DEFAULT_ROTATION_BYTES, Generator, RotationHandle};
+pub use secrets::{DEFAULT_HEALTH_KEY, DEFAULT_MAX_STALE, Secrets, SecretsBuilder};
+pub use spec::StoreSpec;
+pub use stats::Stats;
+pub use strongroom_cache::{CacheConfig, CacheStatus, Change, ChangeCause};
+pub use subscription::Subscription;

@@ -1,0 +1,746 @@
+//! [`Secrets`] and its [`SecretsBuilder`].
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::de::DeserializeOwned;
+use strongroom_cache::{CacheConfig, CacheStatus, CachedStore, Change};
+use strongroom_core::{
+    Capabilities, Error, ErrorKind, PutOptions, Secret, SecretKey, SecretStore, SecretValue,
+    VersionId, VersionInfo,
+};
+use strongroom_local::FileStore;
+use tokio::sync::broadcast;
+
+use crate::audit::{self, AuditFile, Record};
+use crate::backend::{open_mirror, open_store};
+use crate::config::Config;
+use crate::health::{Health, HealthStatus};
+use crate::key_arg::IntoSecretKey;
+use crate::mirror::Mirror;
+use crate::rotation::{Generator, RotationHandle};
+use crate::stats::{Counters, Op, Stats};
+use crate::subscription::Subscription;
+use crate::{json, meter};
+
+/// How long past its TTL a cached secret may be served while the primary is unavailable,
+/// unless the cache configuration says otherwise.
+pub const DEFAULT_MAX_STALE: Duration = Duration::from_secs(3600);
+
+/// The key the health probe reads, expecting `NotFound`.
+pub const DEFAULT_HEALTH_KEY: &str = "strongroom/health-probe";
+
+/// The one object an application holds to read and write its secrets.
+///
+/// A `Secrets` wraps a primary [`SecretStore`] (Vault, AWS, a local file...) in a
+/// [`CachedStore`] and adds an audit trail, metrics, rotation with change notifications,
+/// health, and degradation to a local mirror. Clones share everything (an `Arc` inside).
+///
+/// - **Reads** are served from the cache; a cache hit allocates nothing and awaits nothing.
+/// - **When the primary is unavailable**, reads are served from the cache past their TTL
+///   (up to `max_stale`, default [`DEFAULT_MAX_STALE`]) and then from the mirror, if one is
+///   configured; [`health`](Self::health) says `degraded`; recovery is automatic.
+/// - **Writes while the primary is unavailable fail** with [`Error::Unavailable`]. Accepting
+///   them locally would fork the truth: another instance could write the same key meanwhile,
+///   and replaying the local write later could overwrite a newer value. The application
+///   knows whether retrying later is right; the facade does not guess.
+#[derive(Clone)]
+pub struct Secrets {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) cache: CachedStore<Arc<dyn SecretStore>>,
+    pub(crate) backend: &'static str,
+    audit_file: Option<AuditFile>,
+    mirror: Option<Mirror>,
+    counters: Arc<Counters>,
+    degraded: AtomicBool,
+    health_key: SecretKey,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secrets")
+            .field("backend", &self.inner.backend)
+            .field("cache", &self.inner.cache)
+            .field("audit_file", &self.inner.audit_file.is_some())
+            .field(
+                "mirror",
+                &self.inner.mirror.as_ref().map(|m| m.store().path()),
+            )
+            .field("degraded", &self.is_degraded())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Secrets`]; see [`Secrets::builder`].
+#[must_use]
+pub struct SecretsBuilder {
+    store: Option<Arc<dyn SecretStore>>,
+    cache: Option<CacheConfig>,
+    audit_file: Option<PathBuf>,
+    mirror: Option<FileStore>,
+    health_key: Option<SecretKey>,
+}
+
+impl fmt::Debug for SecretsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretsBuilder")
+            .field(
+                "store",
+                &self.store.as_ref().map(|s| SecretStore::backend(&**s)),
+            )
+            .field("cache", &self.cache)
+            .field("audit_file", &self.audit_file)
+            .field("mirror", &self.mirror)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecretsBuilder {
+    /// The primary store (required). An `Arc<dyn SecretStore>` works too.
+    pub fn store(mut self, store: impl SecretStore + 'static) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The cache configuration (default: [`CacheConfig::default`] with `max_stale`
+    /// [`DEFAULT_MAX_STALE`]).
+    pub fn cache(mut self, config: CacheConfig) -> Self {
+        self.cache = Some(config);
+        self
+    }
+
+    /// Also append audit lines to `path` (JSON lines; created when missing).
+    pub fn audit_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.audit_file = Some(path.into());
+        self
+    }
+
+    /// Keep a local mirror of every secret read in `store`, and serve from it while the
+    /// primary is unavailable. A store opened with `keep_versions(1)` is best: the mirror
+    /// needs the latest value only.
+    pub fn mirror(mut self, store: FileStore) -> Self {
+        self.mirror = Some(store);
+        self
+    }
+
+    /// The key the health probe reads (default [`DEFAULT_HEALTH_KEY`]); it should not exist.
+    pub fn health_key(mut self, key: SecretKey) -> Self {
+        self.health_key = Some(key);
+        self
+    }
+
+    /// Builds the `Secrets`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] without a store, or when the audit file cannot be opened.
+    pub fn build(self) -> Result<Secrets, Error> {
+        let store = self
+            .store
+            .ok_or_else(|| Error::config("Secrets::builder() needs a store"))?;
+        let cache = match self.cache {
+            Some(config) => config,
+            None => CacheConfig::builder()
+                .max_stale(DEFAULT_MAX_STALE)
+                .build()?,
+        };
+        let audit_file = self
+            .audit_file
+            .as_deref()
+            .map(AuditFile::open)
+            .transpose()?;
+        let counters = Arc::new(Counters::new());
+        let mirror = self
+            .mirror
+            .map(|store| Mirror::new(store, Arc::clone(&counters)));
+        let health_key = match self.health_key {
+            Some(key) => key,
+            None => SecretKey::new(DEFAULT_HEALTH_KEY)?,
+        };
+        let backend = store.backend();
+        Ok(Secrets {
+            inner: Arc::new(Inner {
+                cache: CachedStore::with_config(store, cache),
+                backend,
+                audit_file,
+                mirror,
+                counters,
+                degraded: AtomicBool::new(false),
+                health_key,
+            }),
+        })
+    }
+}
+
+impl Secrets {
+    /// A builder; `store` is required.
+    ///
+    /// ```
+    /// use strongroom_facade::Secrets;
+    /// use strongroom_local::EnvStore;
+    ///
+    /// let secrets = Secrets::builder()
+    ///     .store(EnvStore::from_vars([("APP_TOKEN", "t0k3n")]))
+    ///     .build()?;
+    /// # Ok::<(), strongroom_core::Error>(())
+    /// ```
+    pub fn builder() -> SecretsBuilder {
+        SecretsBuilder {
+            store: None,
+            cache: None,
+            audit_file: None,
+            mirror: None,
+            health_key: None,
+        }
+    }
+
+    /// Builds from a [`Config`]: opens the backend, the audit file and the mirror.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for what is missing or wrong; the backend's errors opening it.
+    pub fn from_config(config: &Config) -> Result<Self, Error> {
+        let mut builder = Self::builder()
+            .cache(config.cache.to_cache_config()?)
+            .store(open_store(&config.backend)?);
+        if let Some(path) = &config.audit.file {
+            builder = builder.audit_file(path);
+        }
+        if let Some(mirror) = &config.mirror {
+            builder = builder.mirror(open_mirror(&mirror.path, &mirror.key_source())?);
+        }
+        if let Some(key) = &config.health.probe_key {
+            builder = builder.health_key(SecretKey::new(key.as_str())?);
+        }
+        builder.build()
+    }
+
+    /// Builds from the environment; see [`Config::from_env_with`] for the variables.
+    ///
+    /// # Errors
+    /// As [`Config::from_env`] and [`from_config`](Self::from_config).
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_config(&Config::from_env()?)
+    }
+
+    /// The primary backend's name (`local`, `vault`, ...).
+    pub fn backend(&self) -> &'static str {
+        self.inner.backend
+    }
+
+    /// What the primary backend supports.
+    pub fn capabilities(&self) -> Capabilities {
+        self.inner.cache.capabilities()
+    }
+
+    /// The cache in front of the primary (for `invalidate`, `clear`, its configuration).
+    pub fn cache(&self) -> &CachedStore<Arc<dyn SecretStore>> {
+        &self.inner.cache
+    }
+
+    /// The current version of `key`.
+    ///
+    /// A cache hit returns at once without allocating (pass a `&SecretKey` on a hot path; a
+    /// string is validated on every call). A miss asks the primary (one call however many
+    /// tasks miss together); when the primary is unavailable the answer comes from a stale
+    /// cache entry or the mirror.
+    ///
+    /// # Errors
+    /// The primary's errors ([`Error::NotFound`], ...); [`Error::Unavailable`] when neither
+    /// the cache nor the mirror has the secret.
+    pub async fn get<'k>(&self, key: impl IntoSecretKey<'k>) -> Result<Secret, Error> {
+        let inner = &*self.inner;
+        inner.counters.add(Op::Get);
+        let key = match key.into_secret_key() {
+            Ok(key) => key,
+            Err(err) => return Err(inner.refused("get", err)),
+        };
+        let audited = inner.audit_wanted();
+        let started = audited.then(Instant::now);
+        if let Some((result, status)) = inner.cache.get_if_cached(&key) {
+            inner.hit(&key, &result, status, started);
+            return result;
+        }
+        Box::pin(inner.get_slow(key.into_owned(), started.unwrap_or_else(Instant::now))).await
+    }
+
+    /// Version `version` of `key` (cached per version; no mirror fallback).
+    ///
+    /// # Errors
+    /// As [`SecretStore::get_version`].
+    pub async fn get_version<'k>(
+        &self,
+        key: impl IntoSecretKey<'k>,
+        version: &VersionId,
+    ) -> Result<Secret, Error> {
+        let inner = &*self.inner;
+        inner.counters.add(Op::GetVersion);
+        let key = key
+            .into_secret_key()
+            .map_err(|e| inner.refused("get_version", e))?;
+        let started = Instant::now();
+        let (result, status) = inner.cache.get_version_with_status(&key, version).await;
+        inner.after_backend(&result);
+        inner.finish(
+            "get_version",
+            Some(&key),
+            &result,
+            Some(status.as_str()),
+            started,
+        );
+        result
+    }
+
+    /// The current value of `key` parsed as JSON into `T`.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get); [`Error::InvalidValue`] when the value is not JSON of that
+    /// shape (the message gives the position, never the content).
+    pub async fn get_json<'k, T: DeserializeOwned>(
+        &self,
+        key: impl IntoSecretKey<'k>,
+    ) -> Result<T, Error> {
+        let key = key
+            .into_secret_key()
+            .map_err(|e| self.inner.refused("get", e))?;
+        let secret = self.get(&*key).await?;
+        json::parse(&key, &secret.value)
+    }
+
+    /// The field `field` of the JSON object held by `key`: a string field's text, or the
+    /// JSON text of any other field.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get); [`Error::InvalidValue`] when the value is not a JSON object or
+    /// lacks the field.
+    pub async fn get_field<'k>(
+        &self,
+        key: impl IntoSecretKey<'k>,
+        field: &str,
+    ) -> Result<SecretValue, Error> {
+        let key = key
+            .into_secret_key()
+            .map_err(|e| self.inner.refused("get", e))?;
+        let secret = self.get(&*key).await?;
+        json::field(&key, &secret.value, field)
+    }
+
+    /// Writes a new version of `key`.
+    ///
+    /// # Errors
+    /// As [`SecretStore::put_with`]; [`Error::Unavailable`] while the primary is down (see
+    /// the type's documentation for why writes are not queued).
+    pub async fn put<'k>(
+        &self,
+        key: impl IntoSecretKey<'k>,
+        value: impl Into<SecretValue>,
+    ) -> Result<VersionId, Error> {
+        self.put_with(key, value, &PutOptions::default()).await
+    }
+
+    /// Writes a new version of `key` under `options` (check-and-set, metadata).
+    ///
+    /// # Errors
+    /// As [`put`](Self::put).
+    pub async fn put_with<'k>(
+        &self,
+        key: impl IntoSecretKey<'k>,
+        value: impl Into<SecretValue>,
+        options: &PutOptions,
+    ) -> Result<VersionId, Error> {
+        let inner = &*self.inner;
+        inner.counters.add(Op::Put);
+        let key = key.into_secret_key().map_err(|e| inner.refused("put", e))?;
+        inner.write("put", &key, value.into(), options).await
+    }
+
+    /// Deletes `key` (softly where the backend can), from the mirror too.
+    ///
+    /// # Errors
+    /// As [`SecretStore::delete`].
+    pub async fn delete<'k>(&self, key: impl IntoSecretKey<'k>) -> Result<(), Error> {
+        let inner = &*self.inner;
+        inner.counters.add(Op::Delete);
+        let key = key
+            .into_secret_key()
+            .map_err(|e| inner.refused("delete", e))?;
+        let started = Instant::now();
+        let result = inner.cache.delete(&key).await;
+        inner.after_backend(&result);
+        if let Some(mirror) = &inner.mirror
+            && (result.is_ok() || result.as_ref().is_err_and(Error::is_not_found))
+        {
+            mirror.remove(&key);
+        }
+        inner.finish("delete", Some(&key), &result, None, started);
+        result
+    }
+
+    /// The keys starting with `prefix`, from the primary (never cached).
+    ///
+    /// # Errors
+    /// As [`SecretStore::list`].
+    pub async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+        let inner = &*self.inner;
+        inner.counters.add(Op::List);
+        let started = Instant::now();
+        let result = inner.cache.list(prefix).await;
+        inner.after_backend(&result);
+        inner.finish("list", None, &result, None, started);
+        result
+    }
+
+    /// The version history of `key`, from the primary (never cached).
+    ///
+    /// # Errors
+    /// As [`SecretStore::versions`].
+    pub async fn versions<'k>(
+        &self,
+        key: impl IntoSecretKey<'k>,
+    ) -> Result<Vec<VersionInfo>, Error> {
+        let inner = &*self.inner;
+        inner.counters.add(Op::Versions);
+        let key = key
+            .into_secret_key()
+            .map_err(|e| inner.refused("versions", e))?;
+        let started = Instant::now();
+        let result = inner.cache.versions(&key).await;
+        inner.after_backend(&result);
+        inner.finish("versions", Some(&key), &result, None, started);
+        result
+    }
+
+    /// Rotates `key` to 32 random bytes, base64-encoded (see [`Generator::default`]).
+    ///
+    /// # Errors
+    /// As [`rotate_with`](Self::rotate_with).
+    pub async fn rotate<'k>(&self, key: impl IntoSecretKey<'k>) -> Result<VersionId, Error> {
+        self.rotate_with(key, &Generator::default()).await
+    }
+
+    /// Rotates `key` to a value from `generator`: writes a new version, drops the cached
+    /// one, and notifies subscribers (a [`Change`] with cause `Put`).
+    ///
+    /// # Errors
+    /// The generator's error, or the write's (as [`put`](Self::put)).
+    pub async fn rotate_with<'k>(
+        &self,
+        key: impl IntoSecretKey<'k>,
+        generator: &Generator,
+    ) -> Result<VersionId, Error> {
+        let inner = &*self.inner;
+        inner.counters.add(Op::Rotate);
+        let key = key
+            .into_secret_key()
+            .map_err(|e| inner.refused("rotate", e))?;
+        let value = match generator.generate() {
+            Ok(value) => value,
+            Err(err) => return Err(inner.refused("rotate", err)),
+        };
+        inner
+            .write("rotate", &key, value, &PutOptions::default())
+            .await
+    }
+
+    /// Rotates `key` every `interval` (the first time one interval from now) with the
+    /// default generator, until the returned handle is stopped or dropped.
+    ///
+    /// Needs a tokio runtime. A failed rotation is audited and logged, and the schedule
+    /// goes on.
+    pub fn rotate_every(&self, key: SecretKey, interval: Duration) -> RotationHandle {
+        self.rotate_every_with(key, interval, Generator::default())
+    }
+
+    /// As [`rotate_every`](Self::rotate_every), with `generator`.
+    pub fn rotate_every_with(
+        &self,
+        key: SecretKey,
+        interval: Duration,
+        generator: Generator,
+    ) -> RotationHandle {
+        RotationHandle::start(self.clone(), key, interval, generator)
+    }
+
+    /// Receives the changes to `key` from now on: writes, rotations and deletes through
+    /// this object (and its clones), and changes that cache reloads discover.
+    pub fn subscribe(&self, key: SecretKey) -> Subscription {
+        Subscription::new(key, self.inner.cache.subscribe())
+    }
+
+    /// Receives every change, to any key (see [`subscribe`](Self::subscribe)).
+    pub fn subscribe_all(&self) -> broadcast::Receiver<Change> {
+        self.inner.cache.subscribe()
+    }
+
+    /// Probes the primary with a cheap read of the health key (expected absent) and says
+    /// whether the primary serves (`Healthy`), reads are being served from the cache or
+    /// mirror while it does not (`Degraded`), or nothing can be served (`Unhealthy`).
+    pub async fn health(&self) -> Health {
+        let inner = &*self.inner;
+        let started = Instant::now();
+        let probe = inner.cache.inner().get(&inner.health_key).await;
+        let latency = started.elapsed();
+        let (status, reason) = match probe {
+            Ok(_) | Err(Error::NotFound { .. } | Error::PermissionDenied { .. }) => {
+                // The backend answered: it is reachable and knows who we are.
+                inner.recovered();
+                (HealthStatus::Healthy, None)
+            }
+            Err(err) if err.is_retryable() => {
+                inner.went_down(&err);
+                let fallback = inner.mirror.is_some() || inner.cache.stats().entries > 0;
+                let status = if fallback {
+                    HealthStatus::Degraded
+                } else {
+                    HealthStatus::Unhealthy
+                };
+                let reason = if fallback {
+                    format!("{err}; serving reads from the cache and mirror")
+                } else {
+                    format!("{err}; nothing cached or mirrored to serve")
+                };
+                (status, Some(reason))
+            }
+            Err(err) => (HealthStatus::Unhealthy, Some(err.to_string())),
+        };
+        Health::new(status, reason, inner.backend, latency)
+    }
+
+    /// True while the primary is known to be unavailable (set by any operation or probe
+    /// that found it so, cleared by the next that reached it).
+    pub fn is_degraded(&self) -> bool {
+        self.inner.degraded.load(Ordering::Relaxed)
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let inner = &*self.inner;
+        Stats::collect(inner.cache.stats(), &inner.counters, self.is_degraded())
+    }
+
+    /// Blocks until every audit line emitted so far is written and flushed to the audit
+    /// file (no-op without one). Short: the writer thread only formats and writes.
+    pub fn flush_audit(&self) {
+        if let Some(file) = &self.inner.audit_file {
+            file.flush();
+        }
+    }
+
+    /// Waits until every mirror write queued so far is done (no-op without a mirror).
+    pub async fn sync_mirror(&self) {
+        if let Some(mirror) = &self.inner.mirror {
+            mirror.sync().await;
+        }
+    }
+}
+
+impl Inner {
+    /// True when someone consumes audit events: then hits are timed and audited.
+    #[inline]
+    fn audit_wanted(&self) -> bool {
+        self.audit_file.is_some() || audit::tracing_wants_audit()
+    }
+
+    /// Accounts for a cache hit (or negative hit) of `get`.
+    #[inline]
+    fn hit(
+        &self,
+        key: &SecretKey,
+        result: &Result<Secret, Error>,
+        status: CacheStatus,
+        started: Option<Instant>,
+    ) {
+        let outcome = match result {
+            Ok(_) => {
+                meter::get_hit();
+                "ok"
+            }
+            Err(err) => {
+                self.counters.add(Op::Errors);
+                let outcome = err.kind().as_str();
+                meter::operation("get", outcome, Some(status.as_str()), None);
+                outcome
+            }
+        };
+        if let Some(started) = started {
+            self.emit(
+                "get",
+                Some(key),
+                outcome,
+                Some(status.as_str()),
+                started.elapsed(),
+            );
+        }
+    }
+
+    async fn get_slow(&self, key: SecretKey, started: Instant) -> Result<Secret, Error> {
+        let (result, status) = self.cache.get_with_status(&key).await;
+        let mut label = status.as_str();
+        let result = match result {
+            Ok(secret) => {
+                match status {
+                    CacheStatus::Miss => {
+                        self.recovered();
+                        if let Some(mirror) = &self.mirror {
+                            mirror.record(&secret);
+                        }
+                    }
+                    CacheStatus::Stale => self.went_down_quietly(),
+                    _ => {}
+                }
+                Ok(secret)
+            }
+            Err(err) if err.is_retryable() => {
+                self.went_down(&err);
+                match self.read_mirror(&key).await {
+                    Some(secret) => {
+                        label = "mirror";
+                        Ok(secret)
+                    }
+                    None => Err(err),
+                }
+            }
+            Err(err) => {
+                if err.is_not_found() && status == CacheStatus::Miss {
+                    self.recovered();
+                }
+                Err(err)
+            }
+        };
+        self.finish("get", Some(&key), &result, Some(label), started);
+        result
+    }
+
+    async fn read_mirror(&self, key: &SecretKey) -> Option<Secret> {
+        let mirror = self.mirror.as_ref()?;
+        match mirror.read(key).await {
+            Ok(secret) => {
+                self.counters.add(Op::MirrorReads);
+                tracing::warn!(key = %key, backend = self.backend, "primary unavailable: serving from the mirror");
+                Some(secret)
+            }
+            Err(err) => {
+                if !err.is_not_found() {
+                    self.counters.add(Op::MirrorErrors);
+                    tracing::warn!(key = %key, error = %err, "mirror read failed");
+                }
+                None
+            }
+        }
+    }
+
+    async fn write(
+        &self,
+        op: &'static str,
+        key: &SecretKey,
+        value: SecretValue,
+        options: &PutOptions,
+    ) -> Result<VersionId, Error> {
+        let started = Instant::now();
+        let result = self.cache.put_with(key, value.clone(), options).await;
+        self.after_backend(&result);
+        if let (Ok(version), Some(mirror)) = (&result, &self.mirror) {
+            // The mirror must not keep serving the old value if the primary goes down
+            // before this key is read again.
+            let mut secret =
+                Secret::new(key.clone(), value, version.clone()).created(SystemTime::now());
+            if let Some(metadata) = &options.metadata {
+                secret = secret.metadata(metadata.clone());
+            }
+            mirror.record(&secret);
+        }
+        self.finish(op, Some(key), &result, None, started);
+        result
+    }
+
+    /// Updates the degraded flag from the result of a call that reached the primary.
+    fn after_backend<T>(&self, result: &Result<T, Error>) {
+        match result {
+            Ok(_) => self.recovered(),
+            Err(err) if err.is_retryable() => self.went_down(err),
+            Err(_) => {}
+        }
+    }
+
+    fn went_down(&self, err: &Error) {
+        if !self.degraded.swap(true, Ordering::Relaxed) {
+            tracing::warn!(backend = self.backend, error = %err, "primary unavailable: degraded mode");
+        }
+    }
+
+    fn went_down_quietly(&self) {
+        if !self.degraded.swap(true, Ordering::Relaxed) {
+            tracing::warn!(backend = self.backend, "primary unavailable: degraded mode");
+        }
+    }
+
+    fn recovered(&self) {
+        if self.degraded.load(Ordering::Relaxed) && self.degraded.swap(false, Ordering::Relaxed) {
+            tracing::info!(backend = self.backend, "primary reachable again");
+        }
+    }
+
+    /// Audits an argument error (a bad key, a failing generator) and hands it back.
+    fn refused(&self, op: &'static str, err: Error) -> Error {
+        self.counters.add(Op::Errors);
+        let outcome = err.kind().as_str();
+        meter::operation(op, outcome, None, None);
+        self.emit(op, None, outcome, None, Duration::ZERO);
+        err
+    }
+
+    /// Counts, measures and audits one finished operation.
+    fn finish<T>(
+        &self,
+        op: &'static str,
+        key: Option<&SecretKey>,
+        result: &Result<T, Error>,
+        cache: Option<&'static str>,
+        started: Instant,
+    ) {
+        let latency = started.elapsed();
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(err) => {
+                self.counters.add(Op::Errors);
+                ErrorKind::as_str(err.kind())
+            }
+        };
+        meter::operation(op, outcome, cache, Some(latency));
+        self.emit(op, key, outcome, cache, latency);
+    }
+
+    /// Sends one audit event to tracing and the audit file, if either wants it.
+    fn emit(
+        &self,
+        op: &'static str,
+        key: Option<&SecretKey>,
+        outcome: &'static str,
+        cache: Option<&'static str>,
+        latency: Duration,
+    ) {
+        let to_tracing = audit::tracing_wants_audit();
+        if !to_tracing && self.audit_file.is_none() {
+            return;
+        }
+        let record = Record {
+            time: SystemTime::now(),
+            op,
+            key: key.cloned(),
+            backend: self.backend,
+            outcome,
+            cache,
+            latency,
+        };
+        if to_tracing {
+            audit::trace(&record);
+        }
+        if let Some(file) = &self.audit_file {
+            file.send(record);
+        }
+    }
+}

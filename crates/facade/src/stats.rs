@@ -1,0 +1,119 @@
+//! [`Stats`]: what a [`Secrets`](crate::Secrets) did, with its cache's counters.
+//!
+//! Counters are striped per thread (as strongroom-cache's are) so that two threads reading
+//! hot keys do not fight over one cache line.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use strongroom_cache::CacheStats;
+
+/// What one counter counts; the index into a stripe.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Op {
+    Get,
+    GetVersion,
+    Put,
+    Delete,
+    List,
+    Versions,
+    Rotate,
+    Errors,
+    MirrorReads,
+    MirrorWrites,
+    MirrorErrors,
+}
+
+const COUNTERS: usize = 11;
+const MAX_STRIPES: usize = 64;
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Stripe([AtomicU64; COUNTERS]);
+
+pub(crate) struct Counters {
+    stripes: Box<[Stripe]>,
+    mask: usize,
+}
+
+thread_local! {
+    static STRIPE: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    };
+}
+
+impl Counters {
+    pub(crate) fn new() -> Self {
+        let threads = std::thread::available_parallelism().map_or(4, usize::from);
+        let stripes = threads.next_power_of_two().clamp(1, MAX_STRIPES);
+        Self {
+            stripes: (0..stripes).map(|_| Stripe::default()).collect(),
+            mask: stripes - 1,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, op: Op) {
+        let stripe = STRIPE.with(|s| *s) & self.mask;
+        self.stripes[stripe].0[op as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sum(&self, op: Op) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s.0[op as usize].load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// A snapshot of a [`Secrets`](crate::Secrets)' counters.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// The cache's own counters (hits, misses, stale served, loads, evictions...).
+    pub cache: CacheStats,
+    /// `get` calls (hits included).
+    pub gets: u64,
+    /// `get_version` calls.
+    pub get_versions: u64,
+    /// `put` and `put_with` calls (rotations not included).
+    pub puts: u64,
+    /// `delete` calls.
+    pub deletes: u64,
+    /// `list` calls.
+    pub lists: u64,
+    /// `versions` calls.
+    pub version_lists: u64,
+    /// Rotations, manual and scheduled.
+    pub rotations: u64,
+    /// Operations that returned an error.
+    pub errors: u64,
+    /// Reads answered from the local mirror while the primary was unavailable.
+    pub mirror_reads: u64,
+    /// Secrets written to the mirror.
+    pub mirror_writes: u64,
+    /// Mirror writes or reads that failed.
+    pub mirror_errors: u64,
+    /// True while the primary is unavailable and reads are served from cache or mirror.
+    pub degraded: bool,
+}
+
+impl Stats {
+    pub(crate) fn collect(cache: CacheStats, counters: &Counters, degraded: bool) -> Self {
+        Self {
+            cache,
+            gets: counters.sum(Op::Get),
+            get_versions: counters.sum(Op::GetVersion),
+            puts: counters.sum(Op::Put),
+            deletes: counters.sum(Op::Delete),
+            lists: counters.sum(Op::List),
+            version_lists: counters.sum(Op::Versions),
+            rotations: counters.sum(Op::Rotate),
+            errors: counters.sum(Op::Errors),
+            mirror_reads: counters.sum(Op::MirrorReads),
+            mirror_writes: counters.sum(Op::MirrorWrites),
+            mirror_errors: counters.sum(Op::MirrorErrors),
+            degraded,
+        }
+    }
+}
