@@ -114,6 +114,11 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(8..=4096))]
         bytes: u16,
     },
+    /// Copy every secret from one store to another.
+    ///
+    /// A store is local:PATH, env:[PREFIX], dir:PATH, vault:[MOUNT[/PREFIX]] or aws:[PREFIX];
+    /// remote settings come from the usual VAULT_* / AWS_* variables.
+    Migrate(Migrate),
     /// Re-encrypt the local store under a new master key or passphrase.
     Rekey {
         /// Use a new passphrase (STRONGROOM_NEW_PASSPHRASE or asked) instead of a new key file.
@@ -123,6 +128,26 @@ pub(crate) enum Command {
         #[arg(long, value_name = "PATH")]
         new_key_file: Option<PathBuf>,
     },
+}
+
+/// `migrate`'s options.
+#[derive(Debug, Args)]
+pub(crate) struct Migrate {
+    /// The store to copy from.
+    #[arg(long, value_name = "SPEC")]
+    pub(crate) from: String,
+    /// The store to copy to.
+    #[arg(long, value_name = "SPEC")]
+    pub(crate) to: String,
+    /// Only keys starting with this prefix.
+    #[arg(long, default_value = "")]
+    pub(crate) prefix: String,
+    /// Read and compare everything, write nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Copy every readable version, oldest first, not only the latest.
+    #[arg(long)]
+    pub(crate) all_versions: bool,
 }
 
 /// `put`'s options.

@@ -7,6 +7,7 @@ mod args;
 mod commands;
 mod exit;
 mod keys;
+mod migrate;
 mod output;
 mod store;
 

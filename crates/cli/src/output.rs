@@ -149,7 +149,9 @@ impl Printer {
             Output::Text => format!("{message}\n"),
             Output::Json => {
                 let mut doc = fields;
-                doc["ok"] = Value::Bool(true);
+                if doc.get("ok").is_none() {
+                    doc["ok"] = Value::Bool(true);
+                }
                 format!("{doc}\n")
             }
         };

@@ -371,3 +371,57 @@ fn env_and_dir_backends_read() {
         "t"
     );
 }
+
+#[test]
+fn migrate_copies_between_stores_with_a_dry_run_first() {
+    let source = Home::new();
+    source.init();
+    source.ok(&["put", "app/a", "--value", "a1"]);
+    source.ok(&["put", "app/a", "--value", "a2"]);
+    source.ok(&["put", "app/b", "--value", "b1"]);
+    source.ok(&["put", "other/c", "--value", "c1"]);
+    let target = Home::new();
+    target.init();
+    let from = format!("local:{}", source.store().display());
+    let to = format!("local:{}", target.store().display());
+
+    let dry = json(&source.ok(&[
+        "migrate",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--prefix",
+        "app/",
+        "--dry-run",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(dry["copied"], serde_json::json!(["app/a", "app/b"]));
+    assert_eq!(dry["versions_written"], 0);
+    assert!(target.ok(&["ls"]).is_empty(), "a dry run writes nothing");
+
+    let out = source.run(&["migrate", "--from", &from, "--to", &to, "--all-versions"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("copied 3 secret(s) (4 version(s) written)")
+    );
+    // Without a terminal, one plain line per key on stderr.
+    assert_eq!(
+        stderr(&out)
+            .lines()
+            .filter(|l| l.contains("copied"))
+            .count(),
+        3
+    );
+    assert_eq!(target.ok(&["get", "app/a"]), "a2");
+    assert_eq!(target.ok(&["get", "app/a", "--version", "1"]), "a1");
+    assert_eq!(target.ok(&["get", "other/c"]), "c1");
+
+    // Running it again finds everything in place.
+    let again = json(&source.ok(&["migrate", "--from", &from, "--to", &to, "--output", "json"]));
+    assert_eq!(again["skipped"].as_array().unwrap().len(), 3);
+
+    let bad = source.run(&["migrate", "--from", "ftp:x", "--to", &to]);
+    assert_eq!(bad.status.code(), Some(2));
+}

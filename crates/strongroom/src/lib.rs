@@ -7,6 +7,9 @@
 //! |---|---|---|
 //! | `local` | [`local`]: the encrypted file store, environment and directory stores | yes |
 //! | `envelope` | [`envelope`]: AES-256-GCM envelope, master keys, passphrases | with `local` |
+//! | `vault` | [`vault`]: Vault / OpenBao KV v2, token, AppRole and Kubernetes auth | no |
+//! | `cache` | [`cache`]: `CachedStore`, a TTL cache with single flight over any store | no |
+//! | `facade` | [`facade`]: `Secrets`, the one object an application holds | no |
 //!
 //! The vocabulary every store shares is re-exported at the root from `strongroom-core`:
 //! [`SecretStore`], [`SecretKey`], [`SecretValue`], [`Secret`], [`Error`].
@@ -31,6 +34,33 @@
 //! # fn main() {}
 //! ```
 
+//! With the `facade` feature, an application holds one [`facade::Secrets`]: a store from
+//! configuration (`Secrets::from_env()`, or a TOML file), cached, audited, rotatable.
+//!
+//! ```
+//! # #[cfg(feature = "facade")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use strongroom::SecretKey;
+//! use strongroom::envelope::MasterKey;
+//! use strongroom::facade::Secrets;
+//! use strongroom::local::FileStore;
+//!
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("secrets.enc");
+//! let secrets = Secrets::builder()
+//!     .store(FileStore::create(&path, MasterKey::generate()?)?)
+//!     .build()?;
+//! let key = SecretKey::new("app/db/password")?;
+//! secrets.put(&key, "hunter2").await?;
+//! let mut changes = secrets.subscribe(key.clone());
+//! let version = secrets.rotate(&key).await?;
+//! assert_eq!(changes.recv().await.unwrap().version, Some(version));
+//! # Ok(()) }
+//! # #[cfg(not(feature = "facade"))]
+//! # fn main() {}
+//! ```
+
 pub use strongroom_core::*;
 
 /// The AES-256-GCM envelope: seal bytes under a master key or a passphrase
@@ -45,6 +75,27 @@ pub mod envelope {
 #[cfg(feature = "local")]
 pub mod local {
     pub use strongroom_local::*;
+}
+
+/// Vault / OpenBao: [`VaultStore`](vault::VaultStore), the KV v2 client and its auth methods
+/// (`strongroom-vault`).
+#[cfg(feature = "vault")]
+pub mod vault {
+    pub use strongroom_vault::*;
+}
+
+/// [`CachedStore`](cache::CachedStore): a TTL cache with single flight, stale-if-error and
+/// refresh-ahead over any store (`strongroom-cache`).
+#[cfg(feature = "cache")]
+pub mod cache {
+    pub use strongroom_cache::*;
+}
+
+/// [`Secrets`](facade::Secrets): a store from configuration behind a cache, with audit,
+/// metrics, rotation, change notifications, health and migration (`strongroom-facade`).
+#[cfg(feature = "facade")]
+pub mod facade {
+    pub use strongroom_facade::*;
 }
 
 /// The README's examples are compiled and run as doc tests.
