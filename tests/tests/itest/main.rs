@@ -4,6 +4,7 @@
 //! - `services`: raw HTTP round trips proving each server is what it claims to be.
 
 mod cli;
+mod facade;
 mod raw;
 mod services;
 mod vault;

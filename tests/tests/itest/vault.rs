@@ -644,10 +644,10 @@ fn bao_binary() -> PathBuf {
     bin
 }
 
-/// A private dev server for the seal test; killed on drop.
-struct DevServer {
-    child: Child,
-    addr: String,
+/// A private dev server (in memory) for tests that seal, pause or kill it; killed on drop.
+pub(crate) struct DevServer {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
     unseal_key: String,
     _home: tempfile::TempDir,
 }
@@ -659,7 +659,7 @@ impl Drop for DevServer {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -668,7 +668,11 @@ fn free_port() -> u16 {
 }
 
 fn start_dev_server(root_token: &str) -> DevServer {
-    let port = free_port();
+    start_dev_server_on(free_port(), root_token)
+}
+
+/// A dev server on `port` (to restart one where its clients expect it).
+pub(crate) fn start_dev_server_on(port: u16, root_token: &str) -> DevServer {
     let home = tempfile::tempdir().unwrap();
     let mut child = Command::new(bao_binary())
         .args([
