@@ -99,6 +99,6 @@ pub mod facade {
 }
 
 /// The README's examples are compiled and run as doc tests.
-#[cfg(all(doctest, feature = "local"))]
+#[cfg(all(doctest, feature = "facade", feature = "vault"))]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
