@@ -89,6 +89,7 @@ mod error;
 mod flight;
 mod stats;
 mod store;
+mod striped;
 
 pub use change::{CHANGE_CAPACITY, Change, ChangeCause};
 pub use clock::{COARSE_RESOLUTION, Clock, ManualClock};
@@ -96,3 +97,4 @@ pub use config::{Bound, CacheConfig, CacheConfigBuilder, DEFAULT_MAX_ENTRIES, DE
 pub use error::ConfigError;
 pub use stats::CacheStats;
 pub use store::{CacheStatus, CachedStore};
+pub use striped::StripedCounters;

@@ -3,7 +3,7 @@
 //! A hit must not make two threads fight over one cache line, so each counter is striped:
 //! every thread adds to its own padded stripe, and a snapshot sums the stripes.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::striped::StripedCounters;
 
 /// What one counter counts; the index into a stripe.
 #[derive(Debug, Clone, Copy)]
@@ -19,48 +19,23 @@ pub(crate) enum Counter {
 }
 
 const COUNTERS: usize = 8;
-const MAX_STRIPES: usize = 64;
 
-/// One thread's share of the counters, on a cache line (two, for adjacent-line prefetch) of its own.
-#[repr(align(128))]
+/// The cache's counters, striped per thread (see [`StripedCounters`]).
 #[derive(Default)]
-struct Stripe([AtomicU64; COUNTERS]);
-
-/// Striped counters; see the module docs.
-pub(crate) struct Counters {
-    stripes: Box<[Stripe]>,
-    mask: usize,
-}
-
-thread_local! {
-    /// This thread's stripe number, handed out round robin on first use.
-    static STRIPE: usize = {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    };
-}
+pub(crate) struct Counters(StripedCounters<COUNTERS>);
 
 impl Counters {
     pub(crate) fn new() -> Self {
-        let threads = std::thread::available_parallelism().map_or(4, usize::from);
-        let stripes = threads.next_power_of_two().clamp(1, MAX_STRIPES);
-        Self {
-            stripes: (0..stripes).map(|_| Stripe::default()).collect(),
-            mask: stripes - 1,
-        }
+        Self::default()
     }
 
     #[inline]
     pub(crate) fn add(&self, counter: Counter) {
-        let stripe = STRIPE.with(|s| *s) & self.mask;
-        self.stripes[stripe].0[counter as usize].fetch_add(1, Ordering::Relaxed);
+        self.0.add(counter as usize);
     }
 
     pub(crate) fn sum(&self, counter: Counter) -> u64 {
-        self.stripes
-            .iter()
-            .map(|s| s.0[counter as usize].load(Ordering::Relaxed))
-            .sum()
+        self.0.sum(counter as usize)
     }
 }
 

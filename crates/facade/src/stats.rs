@@ -3,9 +3,7 @@
 //! Counters are striped per thread (as strongroom-cache's are) so that two threads reading
 //! hot keys do not fight over one cache line.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
-use strongroom_cache::CacheStats;
+use strongroom_cache::{CacheStats, StripedCounters};
 
 /// What one counter counts; the index into a stripe.
 #[derive(Debug, Clone, Copy)]
@@ -24,45 +22,23 @@ pub(crate) enum Op {
 }
 
 const COUNTERS: usize = 11;
-const MAX_STRIPES: usize = 64;
 
-#[repr(align(128))]
+/// The facade's operation counters, striped per thread like the cache's.
 #[derive(Default)]
-struct Stripe([AtomicU64; COUNTERS]);
-
-pub(crate) struct Counters {
-    stripes: Box<[Stripe]>,
-    mask: usize,
-}
-
-thread_local! {
-    static STRIPE: usize = {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    };
-}
+pub(crate) struct Counters(StripedCounters<COUNTERS>);
 
 impl Counters {
     pub(crate) fn new() -> Self {
-        let threads = std::thread::available_parallelism().map_or(4, usize::from);
-        let stripes = threads.next_power_of_two().clamp(1, MAX_STRIPES);
-        Self {
-            stripes: (0..stripes).map(|_| Stripe::default()).collect(),
-            mask: stripes - 1,
-        }
+        Self::default()
     }
 
     #[inline]
     pub(crate) fn add(&self, op: Op) {
-        let stripe = STRIPE.with(|s| *s) & self.mask;
-        self.stripes[stripe].0[op as usize].fetch_add(1, Ordering::Relaxed);
+        self.0.add(op as usize);
     }
 
     pub(crate) fn sum(&self, op: Op) -> u64 {
-        self.stripes
-            .iter()
-            .map(|s| s.0[op as usize].load(Ordering::Relaxed))
-            .sum()
+        self.0.sum(op as usize)
     }
 }
 
