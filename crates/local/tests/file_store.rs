@@ -377,5 +377,8 @@ async fn a_handle_sees_what_another_handle_wrote() {
         assert_eq!(seen.value.expose_str().unwrap(), format!("v{n}"));
     }
     writer.delete(&key("k")).await.unwrap();
-    assert!(matches!(reader.get(&key("k")).await, Err(Error::NotFound { deleted: true, .. })));
+    assert!(matches!(
+        reader.get(&key("k")).await,
+        Err(Error::NotFound { deleted: true, .. })
+    ));
 }
