@@ -407,6 +407,16 @@ impl Inner {
             strongroom_envelope::Error::Decrypt => Error::Decrypt {
                 what: self.path.display().to_string(),
             },
+            // Not damage: a newer strongroom wrote it. Say so, so nobody "repairs" the file.
+            strongroom_envelope::Error::UnsupportedVersion { version } => Error::Backend {
+                backend: BACKEND,
+                message: format!(
+                    "{} uses envelope format version {version}, which this strongroom cannot read; \
+                     upgrade strongroom to open it",
+                    self.path.display()
+                ),
+                source: None,
+            },
             other => Error::backend(
                 BACKEND,
                 format!("{} is not a strongroom store", self.path.display()),

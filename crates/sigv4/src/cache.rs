@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use crate::credentials::Credentials;
+use crate::error::CredentialsError;
 use crate::provider::{ProvideCredentials, ProvideFuture};
 use crate::single_flight::{Flight, Outcome, lock};
 
@@ -117,6 +118,14 @@ impl<P: ProvideCredentials + 'static> CachingProvider<P> {
             let now = clock();
             let mut state = lock(&state);
             state.flight = None;
+            // Credentials that are already expired are as good as none: every request signed
+            // with them would be refused one round trip later.
+            let outcome = outcome.and_then(|credentials| match credentials.expiry() {
+                Some(expiry) if credentials.is_expired_at(now) => Err(CredentialsError::Expired {
+                    ago: now.duration_since(expiry).unwrap_or_default(),
+                }),
+                _ => Ok(credentials),
+            });
             match outcome {
                 Ok(credentials) => {
                     tracing::debug!(expiry = ?credentials.expiry(), "refreshed cached credentials");

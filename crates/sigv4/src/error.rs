@@ -77,6 +77,13 @@ pub enum CredentialsError {
         /// How long it was given.
         after: Duration,
     },
+    /// The provider returned credentials whose expiry has already passed: any request
+    /// signed with them would be refused, so they are not handed out.
+    #[error("the credentials provider returned credentials that expired {ago:?} ago")]
+    Expired {
+        /// How long ago they expired.
+        ago: Duration,
+    },
     /// The provider failed: a network error, an error response, a malformed answer.
     #[error("{provider}: failed to load credentials")]
     Provider {

@@ -199,6 +199,11 @@ impl Transport {
     }
 }
 
+/// The largest response the client reads: Vault's and OpenBao's default `max_request_size`
+/// (32 MiB) plus room for the response envelope, so any secret the server accepted can be
+/// read back (a smaller limit once let a 5 MiB write succeed and its read fail).
+pub const MAX_RESPONSE_BYTES: usize = 33 * 1024 * 1024;
+
 /// Builds a [`VaultClient`].
 ///
 /// Only the address and an auth method are required. TLS and timeouts go to the shared
@@ -221,7 +226,8 @@ impl Default for VaultClientBuilder {
             auth: None,
             auth_namespace: None,
             http: HttpClient::builder()
-                .user_agent(concat!("strongroom-vault/", env!("CARGO_PKG_VERSION"))),
+                .user_agent(concat!("strongroom-vault/", env!("CARGO_PKG_VERSION")))
+                .max_body_bytes(MAX_RESPONSE_BYTES),
             renew: RenewPolicy::default(),
         }
     }

@@ -123,7 +123,7 @@ mod path;
 mod store;
 
 pub use auth::{AppRole, Auth, Credential, DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH, Kubernetes, Token};
-pub use client::{TokenInfo, VaultClient, VaultClientBuilder};
+pub use client::{MAX_RESPONSE_BYTES, TokenInfo, VaultClient, VaultClientBuilder};
 pub use data::{SecretData, VALUE_BASE64_FIELD, VALUE_FIELD};
 pub use error::BACKEND;
 pub use kv2::{Kv2, KvMetadata, KvSecret, MetadataUpdate, VersionMetadata};
