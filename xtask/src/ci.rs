@@ -1,15 +1,25 @@
-//! `cargo xtask ci`: format check, clippy with warnings denied, unit and doc tests, then the
-//! real-server suites. Prints how long each phase took, also when one fails.
+//! `cargo xtask ci`: format check, clippy with warnings denied, unit and doc tests, a short
+//! fuzz run of every target (`fuzz.rs`), then the
+//! real-server suites: on the native runtime, then (after building the local images) on the
+//! docker runtime. Prints how long each phase took, also when one fails.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::itest;
-use crate::layout;
-use crate::services::RuntimeChoice;
+use crate::services::{Runtime, RuntimeChoice};
+use crate::{features, fuzz, images, itest, layout};
+
+/// Which runtimes the integration phase uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Suites {
+    /// Native first, then docker: both paths are exercised on every run.
+    Both,
+    /// Only the one asked for with `--runtime`.
+    Only(RuntimeChoice),
+}
 
 /// Runs every phase in order and stops at the first failure.
-pub(crate) fn run(choice: RuntimeChoice) -> Result<(), String> {
+pub(crate) fn run(suites: Suites) -> Result<(), String> {
     let cargo_phases: [(&str, &[&str]); 3] = [
         ("fmt", &["fmt", "--all", "--check"]),
         (
@@ -51,13 +61,43 @@ pub(crate) fn run(choice: RuntimeChoice) -> Result<(), String> {
     }
     if result.is_ok() {
         let start = Instant::now();
-        result = itest::run(choice, &[]).map_err(|e| format!("phase itest failed: {e}"));
-        timings.push(("itest", start.elapsed()));
+        result = features::run().map_err(|e| format!("phase features failed: {e}"));
+        timings.push(("features", start.elapsed()));
+    }
+    if result.is_ok() {
+        // A short run of every fuzz target (cargo xtask fuzz runs longer ones).
+        let start = Instant::now();
+        result = fuzz::run(fuzz::CI_SECONDS, None).map_err(|e| format!("phase fuzz failed: {e}"));
+        timings.push(("fuzz", start.elapsed()));
+    }
+    let itest_phases: Vec<(&str, RuntimeChoice)> = match suites {
+        Suites::Both => vec![
+            ("itest", RuntimeChoice::Fixed(Runtime::Native)),
+            ("itest-docker", RuntimeChoice::Fixed(Runtime::Docker)),
+        ],
+        Suites::Only(choice) => vec![("itest", choice)],
+    };
+    for (name, choice) in itest_phases {
+        if result.is_err() {
+            break;
+        }
+        if choice == RuntimeChoice::Fixed(Runtime::Docker) {
+            // Its own phase, so a cold image build is measured apart from the suites.
+            let start = Instant::now();
+            result = images::run().map_err(|e| format!("phase images failed: {e}"));
+            timings.push(("images", start.elapsed()));
+            if result.is_err() {
+                break;
+            }
+        }
+        let start = Instant::now();
+        result = itest::run(choice, &[]).map_err(|e| format!("phase {name} failed: {e}"));
+        timings.push((name, start.elapsed()));
     }
     let total: Duration = timings.iter().map(|(_, d)| *d).sum();
     for (name, took) in &timings {
-        println!("xtask ci: {name:<8} {:>7.1}s", took.as_secs_f64());
+        println!("xtask ci: {name:<13} {:>7.1}s", took.as_secs_f64());
     }
-    println!("xtask ci: {:<8} {:>7.1}s", "total", total.as_secs_f64());
+    println!("xtask ci: {:<13} {:>7.1}s", "total", total.as_secs_f64());
     result
 }

@@ -1,4 +1,9 @@
-//! Where things live: the repository root and the xtask's folder under `target/`.
+//! Where things live: the repository root and the xtask's folders under `target/`.
+//!
+//! Two folders: the *cache* (`target/xtask`: venvs, image build inputs), shared by every run,
+//! and the *run folder* (state, env file, logs, lock, server data), `target/xtask` too unless
+//! `STRONGROOM_XTASK_DIR` names another one, so two sets of servers can run side by side in
+//! one checkout (each run folder has its own lock, state and containers).
 
 use std::path::{Path, PathBuf};
 
@@ -18,14 +23,27 @@ pub(crate) fn target_dir() -> PathBuf {
     }
 }
 
-/// Everything the xtask provisions or records: venvs, logs, server data, state, env file.
-pub(crate) fn xtask_dir() -> PathBuf {
+/// What the xtask provisions once and reuses: venvs and image build folders.
+pub(crate) fn cache_dir() -> PathBuf {
     target_dir().join("xtask")
+}
+
+/// What one set of servers records: state, env file, logs, lock, server data.
+pub(crate) fn xtask_dir() -> PathBuf {
+    match std::env::var_os("STRONGROOM_XTASK_DIR") {
+        Some(dir) if !dir.is_empty() => root().join(dir),
+        _ => cache_dir(),
+    }
 }
 
 /// The venvs (one per server) live here and survive `services down`.
 pub(crate) fn venv_dir(name: &str) -> PathBuf {
-    xtask_dir().join("venvs").join(name)
+    cache_dir().join("venvs").join(name)
+}
+
+/// Build folders of the local docker images (`cargo xtask images`).
+pub(crate) fn images_dir() -> PathBuf {
+    cache_dir().join("images")
 }
 
 /// One log file per server, rewritten on every start.
@@ -38,7 +56,7 @@ pub(crate) fn env_file() -> PathBuf {
     xtask_dir().join("services.env")
 }
 
-/// What `up` started (runtime, names, PIDs, ports), for `down` and `status`.
+/// What `up` started (runtime, names, PIDs or containers, ports), for `down` and `status`.
 pub(crate) fn state_file() -> PathBuf {
     xtask_dir().join("services.state")
 }

@@ -12,23 +12,30 @@ use crate::process::Launch;
 
 /// How to start LocalStack on `port`, keeping its state under `volume`.
 pub(crate) fn launch(venv: &Path, port: u16, volume: &Path) -> Launch {
-    let mut env = BTreeMap::new();
-    let mut set = |k: &str, v: String| env.insert(k.to_owned(), v);
-    set("GATEWAY_LISTEN", format!("127.0.0.1:{port}"));
-    set("LOCALSTACK_HOST", format!("127.0.0.1:{port}"));
-    set("SERVICES", "secretsmanager,sts".to_owned());
-    set("LOCALSTACK_VOLUME_DIR", volume.display().to_string());
-    // Loopback only: no analytics, no certificate download, no DNS server on port 53.
-    set("DISABLE_EVENTS", "1".to_owned());
-    set("SKIP_SSL_CERT_DOWNLOAD", "1".to_owned());
-    set("SKIP_INFRA_DOWNLOADS", "1".to_owned());
-    set("DNS_ADDRESS", "0".to_owned());
+    let listen = format!("127.0.0.1:{port}");
     Launch {
         program: venv.join("bin/python"),
         args: vec!["-m".into(), "localstack.runtime.main".into()],
-        env,
+        env: server_env(&listen, &listen, &volume.display().to_string()),
         log: crate::layout::log_file("localstack"),
     }
+}
+
+/// LocalStack's settings on either runtime: listen on `listen`, advertise `host` (the
+/// address the suites reach it at), keep state under `volume`.
+pub(crate) fn server_env(listen: &str, host: &str, volume: &str) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let mut set = |k: &str, v: &str| env.insert(k.to_owned(), v.to_owned());
+    set("GATEWAY_LISTEN", listen);
+    set("LOCALSTACK_HOST", host);
+    set("SERVICES", "secretsmanager,sts");
+    set("LOCALSTACK_VOLUME_DIR", volume);
+    // Loopback only: no analytics, no certificate download, no DNS server on port 53.
+    set("DISABLE_EVENTS", "1");
+    set("SKIP_SSL_CERT_DOWNLOAD", "1");
+    set("SKIP_INFRA_DOWNLOADS", "1");
+    set("DNS_ADDRESS", "0");
+    env
 }
 
 /// Healthy once `/_localstack/health` answers 200 and lists Secrets Manager.

@@ -14,13 +14,26 @@ pub(crate) struct ServicesLock {
 /// Takes the lock, waiting (with a message) while another run holds it.
 pub(crate) fn acquire() -> Result<ServicesLock, String> {
     layout::ensure_dir(&layout::xtask_dir())?;
-    let path = layout::xtask_dir().join("services.lock");
-    let file = File::create(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    lock_at(
+        &layout::xtask_dir().join("services.lock"),
+        "`cargo xtask services`/`itest`",
+    )
+}
+
+/// Takes the lock file `name` in the cache folder (shared by every run folder), waiting
+/// while `holder` (as messages name it) holds it.
+pub(crate) fn acquire_file(name: &str, holder: &str) -> Result<ServicesLock, String> {
+    layout::ensure_dir(&layout::cache_dir())?;
+    lock_at(&layout::cache_dir().join(name), holder)
+}
+
+fn lock_at(path: &std::path::Path, holder: &str) -> Result<ServicesLock, String> {
+    let file = File::create(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             eprintln!(
-                "services: another `cargo xtask services`/`itest` run holds {}; waiting",
+                "xtask: another {holder} run holds {}; waiting",
                 path.display()
             );
             file.lock()

@@ -2,12 +2,18 @@
 //!
 //! - `cargo xtask demo`: builds the CLI and stores and reads a secret in a scratch local
 //!   store under `target/demo` (the README's first command).
+//! - `cargo xtask fuzz [--seconds N] [--target NAME]`: runs each cargo-fuzz target in `fuzz/`
+//!   for N seconds (docs/reliability.md).
 //! - `cargo xtask crash [--kills N]`: kill -9 the local store's writers N times and check
 //!   the store after each kill (docs/reliability.md).
 //! - `cargo xtask ci [--runtime R]`: format check, clippy with warnings denied, unit and doc
-//!   tests, then the integration suites against real servers (`itest`).
+//!   tests, then the integration suites against real servers (`itest`): native, then docker
+//!   (only the runtime asked for with `--runtime`).
 //! - `cargo xtask services up|down|status|env [--runtime docker|native|auto]`: the real
 //!   OpenBao, LocalStack and moto servers the suites use (see docs/testing.md).
+//! - `cargo xtask services pause|resume|stop|start|disconnect|connect <server> [--for SECS]`:
+//!   faults for the reliability suites, on either runtime.
+//! - `cargo xtask images`: builds the docker runtime's images locally, without a registry.
 //! - `cargo xtask itest [--runtime R] [-- test args]`: services up, the suites, services down.
 //!
 //! Plain std Rust with few dependencies, in the manner of rust-analyzer's xtask: one small
@@ -15,11 +21,16 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod ci;
 mod crash;
 mod demo;
 mod docker;
+mod faults;
+mod features;
+mod fuzz;
 mod http;
+mod images;
 mod itest;
 mod layout;
 mod localstack;
@@ -40,8 +51,11 @@ const USAGE: &str = "\
 usage:
   cargo xtask demo
   cargo xtask crash [--kills N]
+  cargo xtask fuzz [--seconds N] [--target NAME]
   cargo xtask ci [--runtime docker|native|auto]
-  cargo xtask services up|down|status|env [--runtime docker|native|auto]
+  cargo xtask services up|down|status|env [--runtime docker|native|auto]   (default native)
+  cargo xtask services pause|resume|stop|start|disconnect|connect openbao|localstack|moto [--for SECS]
+  cargo xtask images
   cargo xtask itest [--runtime docker|native|auto] [-- <cargo test args>]";
 
 fn main() -> ExitCode {
@@ -80,7 +94,8 @@ struct Options {
 }
 
 fn options(args: &[String]) -> Result<Options, Failure> {
-    let mut runtime = RuntimeChoice::Auto;
+    // Native by default: the same on every machine; docker and auto are asked for.
+    let mut runtime = RuntimeChoice::Fixed(services::Runtime::Native);
     let mut iter = args.iter();
     let mut rest = Vec::new();
     while let Some(arg) = iter.next() {
@@ -111,9 +126,39 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
         return Err(Failure::Usage("no command given".to_owned()));
     };
     match command.as_str() {
+        "bench" => {
+            let opts = options(rest)?;
+            let args = bench::BenchArgs::parse(&opts.rest).map_err(Failure::Usage)?;
+            Ok(bench::run(opts.runtime, &args)?)
+        }
         "ci" => {
             let opts = options(rest)?;
-            Ok(ci::run(opts.runtime)?)
+            let suites = if rest.is_empty() {
+                ci::Suites::Both
+            } else {
+                ci::Suites::Only(opts.runtime)
+            };
+            Ok(ci::run(suites)?)
+        }
+        "fuzz" => {
+            let mut seconds = fuzz::DEFAULT_SECONDS;
+            let mut target = None;
+            let mut iter = rest.iter();
+            while let Some(flag) = iter.next() {
+                let value = iter
+                    .next()
+                    .ok_or_else(|| Failure::Usage(format!("{flag} needs a value")))?;
+                match flag.as_str() {
+                    "--seconds" => {
+                        seconds = value.parse().map_err(|_| {
+                            Failure::Usage(format!("--seconds needs a number, got {value:?}"))
+                        })?;
+                    }
+                    "--target" => target = Some(value.as_str()),
+                    other => return Err(Failure::Usage(format!("unexpected argument {other:?}"))),
+                }
+            }
+            Ok(fuzz::run(seconds, target)?)
         }
         "crash" => {
             let kills = match rest {
@@ -133,6 +178,14 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
             }
             Ok(demo::run()?)
         }
+        "images" => {
+            if let Some(extra) = rest.first() {
+                return Err(Failure::Usage(format!(
+                    "images takes no arguments, got {extra:?}"
+                )));
+            }
+            Ok(images::run()?)
+        }
         "itest" => {
             let opts = options(rest)?;
             Ok(itest::run(opts.runtime, &opts.rest)?)
@@ -140,9 +193,13 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
         "services" => {
             let Some((action, rest)) = rest.split_first() else {
                 return Err(Failure::Usage(
-                    "services needs up, down, status or env".to_owned(),
+                    "services needs up, down, status, env or a fault".to_owned(),
                 ));
             };
+            if let Some(fault) = faults::Fault::parse(action) {
+                let (service, for_secs) = fault_args(rest)?;
+                return Ok(faults::run(fault, service, for_secs)?);
+            }
             let opts = options(rest)?;
             match action.as_str() {
                 "up" => {
@@ -173,6 +230,25 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
     }
 }
 
+/// `<server> [--for SECS]` of a fault command.
+fn fault_args(args: &[String]) -> Result<(services::Service, Option<f64>), Failure> {
+    let (name, rest) = args
+        .split_first()
+        .ok_or_else(|| Failure::Usage("which server? openbao, localstack or moto".to_owned()))?;
+    let service = services::Service::from_name(name)
+        .ok_or_else(|| Failure::Usage(format!("unknown server {name:?}")))?;
+    match rest {
+        [] => Ok((service, None)),
+        [flag, secs] if flag == "--for" => secs
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| (service, Some(s)))
+            .ok_or_else(|| Failure::Usage(format!("--for needs seconds, got {secs:?}"))),
+        other => Err(Failure::Usage(format!("unexpected arguments {other:?}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +269,21 @@ mod tests {
         assert_eq!(opts.rest, strings(&["--nocapture", "x"]));
         assert!(options(&strings(&["--runtime"])).is_err());
         assert!(options(&strings(&["--bogus"])).is_err());
+        assert_eq!(
+            options(&[]).ok().unwrap().runtime,
+            RuntimeChoice::Fixed(services::Runtime::Native)
+        );
+    }
+
+    #[test]
+    fn fault_args_parse() {
+        let (service, secs) = fault_args(&strings(&["openbao", "--for", "2.5"]))
+            .ok()
+            .unwrap();
+        assert_eq!(service, services::Service::OpenBao);
+        assert_eq!(secs, Some(2.5));
+        assert!(fault_args(&strings(&["vault"])).is_err());
+        assert!(fault_args(&strings(&["moto", "--for", "-1"])).is_err());
+        assert!(fault_args(&strings(&[])).is_err());
     }
 }

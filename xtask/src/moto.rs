@@ -18,11 +18,7 @@ const NO_AUTH_ACTIONS: usize = 4;
 
 /// How to start moto on `port`.
 pub(crate) fn launch(venv: &Path, port: u16) -> Launch {
-    let mut env = BTreeMap::new();
-    env.insert(
-        "INITIAL_NO_AUTH_ACTION_COUNT".to_owned(),
-        NO_AUTH_ACTIONS.to_string(),
-    );
+    let env = server_env();
     Launch {
         program: venv.join("bin/python"),
         args: vec![
@@ -35,6 +31,16 @@ pub(crate) fn launch(venv: &Path, port: u16) -> Launch {
         env,
         log: crate::layout::log_file("moto"),
     }
+}
+
+/// moto's settings on either runtime: the unauthenticated budget our seeding spends.
+pub(crate) fn server_env() -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    env.insert(
+        "INITIAL_NO_AUTH_ACTION_COUNT".to_owned(),
+        NO_AUTH_ACTIONS.to_string(),
+    );
+    env
 }
 
 /// Healthy once moto's own API answers.

@@ -156,6 +156,32 @@ pub(crate) fn seed(
     root: &str,
     key_dir: &Path,
 ) -> Result<BTreeMap<String, String>, String> {
+    seed_with(addr, root, key_dir, None)
+}
+
+/// Seeds a restarted (empty) dev server so that `previous` (the environment of the first
+/// seeding) stays valid: the same AppRole role id and secret id, the same Kubernetes key.
+pub(crate) fn seed_again(
+    addr: SocketAddr,
+    root: &str,
+    previous: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, String> {
+    let key = previous
+        .get("STRONGROOM_ITEST_K8S_SIGNING_KEY")
+        .ok_or("the env file has no STRONGROOM_ITEST_K8S_SIGNING_KEY")?;
+    let key_dir = Path::new(key)
+        .parent()
+        .ok_or("the signing key path has no folder")?
+        .to_path_buf();
+    seed_with(addr, root, &key_dir, Some(previous))
+}
+
+fn seed_with(
+    addr: SocketAddr,
+    root: &str,
+    key_dir: &Path,
+    previous: Option<&BTreeMap<String, String>>,
+) -> Result<BTreeMap<String, String>, String> {
     let none = Value::Null;
     call(
         addr,
@@ -200,6 +226,34 @@ pub(crate) fn seed(
             "token_max_ttl": "1h",
         }),
     )?;
+    if let Some(previous) = previous {
+        let old = |name: &str| {
+            previous
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("the env file has no {name}"))
+        };
+        let (role_id, secret_id) = (
+            old("STRONGROOM_ITEST_APPROLE_ROLE_ID")?,
+            old("STRONGROOM_ITEST_APPROLE_SECRET_ID")?,
+        );
+        call(
+            addr,
+            root,
+            None,
+            "POST",
+            &format!("auth/approle/role/{APPROLE_ROLE}/role-id"),
+            &json!({ "role_id": role_id }),
+        )?;
+        call(
+            addr,
+            root,
+            None,
+            "POST",
+            &format!("auth/approle/role/{APPROLE_ROLE}/custom-secret-id"),
+            &json!({ "secret_id": secret_id }),
+        )?;
+    }
     let role_id = field(
         &call(
             addr,
@@ -211,17 +265,20 @@ pub(crate) fn seed(
         )?,
         "role_id",
     )?;
-    let secret_id = field(
-        &call(
-            addr,
-            root,
-            None,
-            "POST",
-            &format!("auth/approle/role/{APPROLE_ROLE}/secret-id"),
-            &json!({}),
+    let secret_id = match previous.and_then(|p| p.get("STRONGROOM_ITEST_APPROLE_SECRET_ID")) {
+        Some(old) => old.clone(),
+        None => field(
+            &call(
+                addr,
+                root,
+                None,
+                "POST",
+                &format!("auth/approle/role/{APPROLE_ROLE}/secret-id"),
+                &json!({}),
+            )?,
+            "secret_id",
         )?,
-        "secret_id",
-    )?;
+    };
 
     call(
         addr,
@@ -240,7 +297,11 @@ pub(crate) fn seed(
         &json!({"type": "kv", "options": {"version": "2"}}),
     )?;
 
-    let (key_file, public_pem) = signing_key(key_dir)?;
+    let (key_file, public_pem) = if previous.is_some() {
+        existing_signing_key(key_dir)?
+    } else {
+        signing_key(key_dir)?
+    };
     call(
         addr,
         root,
@@ -334,6 +395,19 @@ fn signing_key(dir: &Path) -> Result<(std::path::PathBuf, String), String> {
         .map_err(|_| "cannot load the generated ES256 key".to_owned())?;
     let path = dir.join("k8s-signing-key.pk8");
     write_private(&path, pkcs8.as_ref())?;
+    Ok((path, public_pem(pair.public_key().as_ref())))
+}
+
+/// The key pair [`signing_key`] wrote earlier: its file and public key PEM.
+fn existing_signing_key(dir: &Path) -> Result<(std::path::PathBuf, String), String> {
+    let path = dir.join("k8s-signing-key.pk8");
+    let pkcs8 = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let pair = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        &pkcs8,
+        &SystemRandom::new(),
+    )
+    .map_err(|_| format!("{} is not an ES256 PKCS#8 key", path.display()))?;
     Ok((path, public_pem(pair.public_key().as_ref())))
 }
 

@@ -102,7 +102,7 @@ pub(crate) fn stop(pid: u32, marker: &str) -> Result<bool, String> {
 }
 
 /// Sends `signal` to the process group `pgid` with the `kill` utility (no unsafe libc call).
-fn signal_group(pgid: u32, signal: &str) -> Result<(), String> {
+pub(crate) fn signal_group(pgid: u32, signal: &str) -> Result<(), String> {
     let status = Command::new("kill")
         .args([&format!("-{signal}"), "--", &format!("-{pgid}")])
         .stderr(Stdio::null())

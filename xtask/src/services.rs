@@ -19,7 +19,7 @@ use crate::{docker, layout, localstack, moto, openbao, versions};
 pub(crate) enum Runtime {
     /// Processes on this machine, from venvs under target/xtask/.
     Native,
-    /// Containers from docker/compose.yaml.
+    /// Containers started through the docker CLI (see [`crate::docker`]).
     Docker,
 }
 
@@ -45,7 +45,7 @@ impl RuntimeChoice {
 }
 
 /// The three servers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Service {
     OpenBao,
     LocalStack,
@@ -65,11 +65,13 @@ impl Service {
         }
     }
 
-    fn from_name(name: &str) -> Option<Self> {
+    /// The server called `name` (as in [`Self::name`]).
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.name() == name)
     }
 
-    fn venv(self) -> Venv {
+    /// The venv the native runtime runs it from (OpenBao's only holds the `bao` binary).
+    pub(crate) fn venv(self) -> Venv {
         match self {
             Self::OpenBao => Venv {
                 name: "openbao",
@@ -89,7 +91,8 @@ impl Service {
         }
     }
 
-    fn healthy(self, addr: SocketAddr) -> bool {
+    /// Whether the server at `addr` answers its health check.
+    pub(crate) fn healthy(self, addr: SocketAddr) -> bool {
         match self {
             Self::OpenBao => openbao::healthy(addr),
             Self::LocalStack => localstack::healthy(addr),
@@ -111,15 +114,17 @@ impl Service {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Running {
     pub(crate) service: Service,
-    /// Process (group) id; 0 on the docker runtime, where compose owns the processes.
+    /// Process (group) id; 0 on the docker runtime, where the engine owns the processes.
     pub(crate) pid: u32,
     pub(crate) port: u16,
-    /// Text `/proc/<pid>/cmdline` must contain for the PID to be trusted.
+    /// Native: text `/proc/<pid>/cmdline` must contain for the PID to be trusted.
+    /// Docker: the container's name.
     pub(crate) marker: String,
 }
 
 impl Running {
-    fn addr(&self) -> SocketAddr {
+    /// The loopback address the server is reached at.
+    pub(crate) fn addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
 }
@@ -170,11 +175,13 @@ impl State {
         Some(Self { runtime, servers })
     }
 
-    fn load() -> Option<Self> {
+    /// What the state file records, if anything.
+    pub(crate) fn load() -> Option<Self> {
         Self::parse(&std::fs::read_to_string(layout::state_file()).ok()?)
     }
 
-    fn save(&self) -> Result<(), String> {
+    /// Records the state (at once after each start, so `down` can stop it).
+    pub(crate) fn save(&self) -> Result<(), String> {
         layout::ensure_dir(&layout::xtask_dir())?;
         let path = layout::state_file();
         std::fs::write(&path, self.render())
@@ -182,11 +189,11 @@ impl State {
     }
 }
 
-/// Whether a recorded server's process is still there.
-fn alive(runtime: Runtime, server: &Running) -> bool {
+/// Whether a recorded server's process (or container, paused or not) is still there.
+pub(crate) fn alive(runtime: Runtime, server: &Running) -> bool {
     match runtime {
         Runtime::Native => process::is_ours(server.pid, &server.marker),
-        Runtime::Docker => docker::running(server.service),
+        Runtime::Docker => docker::running(&server.marker),
     }
 }
 
@@ -205,7 +212,7 @@ pub(crate) fn free_port(avoid: &[u16]) -> Result<u16, String> {
 }
 
 /// Why a wait for health ended without it.
-enum Unhealthy {
+pub(crate) enum Unhealthy {
     /// The process is gone; `bind` says whether its log blames the port.
     Died {
         bind: bool,
@@ -214,7 +221,7 @@ enum Unhealthy {
 }
 
 /// Polls until `service` answers healthy, the process dies, or the timeout passes.
-fn wait_healthy(runtime: Runtime, server: &Running) -> Result<(), Unhealthy> {
+pub(crate) fn wait_healthy(runtime: Runtime, server: &Running) -> Result<(), Unhealthy> {
     let deadline = Instant::now() + server.service.health_timeout();
     loop {
         if server.service.healthy(server.addr()) {
@@ -235,10 +242,10 @@ fn wait_healthy(runtime: Runtime, server: &Running) -> Result<(), Unhealthy> {
 }
 
 /// The tail of a server's log, wherever the runtime keeps it.
-fn logs(runtime: Runtime, service: Service) -> String {
+pub(crate) fn logs(runtime: Runtime, server: &Running) -> String {
     match runtime {
-        Runtime::Native => process::log_tail(&layout::log_file(service.name()), 30),
-        Runtime::Docker => docker::log_tail(service),
+        Runtime::Native => process::log_tail(&layout::log_file(server.service.name()), 30),
+        Runtime::Docker => docker::log_tail(&server.marker),
     }
 }
 
@@ -258,9 +265,24 @@ pub(crate) fn up(choice: RuntimeChoice) -> Result<Up, String> {
                 .servers
                 .iter()
                 .all(|s| alive(state.runtime, s) && s.service.healthy(s.addr()));
+        let wanted = match choice {
+            RuntimeChoice::Auto => true,
+            RuntimeChoice::Fixed(runtime) => runtime == state.runtime,
+        };
         if healthy && let Ok(env) = read_env() {
+            if !wanted {
+                // Someone's healthy servers: stopping them would break their run.
+                return Err(format!(
+                    "healthy {} servers from an earlier `services up` are running ({}); stop \
+                     them with `cargo xtask services down`, or set STRONGROOM_XTASK_DIR to \
+                     run another set beside them",
+                    runtime_name(state.runtime),
+                    layout::state_file().display()
+                ));
+            }
             eprintln!(
-                "services: already running ({}), reusing them",
+                "services: already running ({}, {}), reusing them",
+                runtime_name(state.runtime),
                 layout::state_file().display()
             );
             return Ok(Up {
@@ -304,6 +326,32 @@ pub(crate) fn up(choice: RuntimeChoice) -> Result<Up, String> {
     }
 }
 
+/// `native` or `docker`, as the state file and messages spell it.
+pub(crate) fn runtime_name(runtime: Runtime) -> &'static str {
+    match runtime {
+        Runtime::Native => "native",
+        Runtime::Docker => "docker",
+    }
+}
+
+/// How the native runtime starts `service` on `port` (venvs already provisioned).
+pub(crate) fn native_launch(service: Service, port: u16, token: &str) -> Result<Launch, String> {
+    let dir = layout::venv_dir(service.name());
+    Ok(match service {
+        Service::OpenBao => {
+            let home = layout::xtask_dir().join("openbao-home");
+            layout::ensure_dir(&home)?;
+            openbao::launch(&openbao::binary(&dir)?, port, token, &home)
+        }
+        Service::LocalStack => {
+            let volume = layout::xtask_dir().join("localstack-volume");
+            layout::ensure_dir(&volume)?;
+            localstack::launch(&dir, port, &volume)
+        }
+        Service::Moto => moto::launch(&dir, port),
+    })
+}
+
 /// Provisions the venvs (in parallel: mostly waiting on PyPI), then starts the servers.
 fn up_native() -> Result<BTreeMap<String, String>, String> {
     let started = Instant::now();
@@ -320,7 +368,6 @@ fn up_native() -> Result<BTreeMap<String, String>, String> {
             })
             .collect()
     });
-    let mut dirs = BTreeMap::new();
     let mut errors = Vec::new();
     for (service, venv) in Service::ALL.into_iter().zip(venvs) {
         match venv {
@@ -331,7 +378,6 @@ fn up_native() -> Result<BTreeMap<String, String>, String> {
                     if reused { "reused" } else { "installed" },
                     dir.display()
                 );
-                dirs.insert(service.name(), dir);
             }
             Err(e) => errors.push(e),
         }
@@ -345,18 +391,7 @@ fn up_native() -> Result<BTreeMap<String, String>, String> {
     );
 
     let token = openbao::random_token()?;
-    let bao = openbao::binary(&dirs["openbao"])?;
-    let home = layout::xtask_dir().join("openbao-home");
-    let volume = layout::xtask_dir().join("localstack-volume");
-    layout::ensure_dir(&home)?;
-    layout::ensure_dir(&volume)?;
-    let launch = |service: Service, port: u16| -> Launch {
-        match service {
-            Service::OpenBao => openbao::launch(&bao, port, &token, &home),
-            Service::LocalStack => localstack::launch(&dirs["localstack"], port, &volume),
-            Service::Moto => moto::launch(&dirs["moto"], port),
-        }
-    };
+    let launch = |service: Service, port: u16| native_launch(service, port, &token);
 
     let mut state = State {
         runtime: Runtime::Native,
@@ -366,7 +401,7 @@ fn up_native() -> Result<BTreeMap<String, String>, String> {
     for service in Service::ALL {
         let port = free_port(&taken)?;
         taken.push(port);
-        let spec = launch(service, port);
+        let spec = launch(service, port)?;
         let pid = process::spawn(&spec)?;
         state.servers.push(Running {
             service,
@@ -399,7 +434,7 @@ fn up_native() -> Result<BTreeMap<String, String>, String> {
                         "services: {name} could not bind {}, retrying on {port}",
                         server.port
                     );
-                    let spec = launch(server.service, port);
+                    let spec = launch(server.service, port)?;
                     let pid = process::spawn(&spec)?;
                     state.servers[index].pid = pid;
                     state.servers[index].port = port;
@@ -408,14 +443,14 @@ fn up_native() -> Result<BTreeMap<String, String>, String> {
                 Err(Unhealthy::Died { .. }) => {
                     return Err(format!(
                         "{name} exited before it became healthy\n{}",
-                        logs(Runtime::Native, server.service)
+                        logs(Runtime::Native, &server)
                     ));
                 }
                 Err(Unhealthy::TimedOut) => {
                     return Err(format!(
                         "{name} did not become healthy within {}s\n{}",
                         server.service.health_timeout().as_secs(),
-                        logs(Runtime::Native, server.service)
+                        logs(Runtime::Native, &server)
                     ));
                 }
             }
@@ -424,46 +459,123 @@ fn up_native() -> Result<BTreeMap<String, String>, String> {
     seed(&state, &token)
 }
 
-/// Starts the compose project on free ports and waits for it.
+/// Starts the servers as labelled containers on free loopback ports and waits for them.
 fn up_docker() -> Result<BTreeMap<String, String>, String> {
+    let started = Instant::now();
+    let images = docker::prepare()?;
+    eprintln!(
+        "services: docker images ready in {:.1}s ({})",
+        started.elapsed().as_secs_f64(),
+        images
+            .iter()
+            .map(|(service, image)| format!("{}: {image}", service.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let removed = docker::sweep()?;
+    if removed > 0 {
+        eprintln!("services: removed {removed} leftover container(s) of an earlier run");
+    }
+    let run = docker::run_id()?;
     let token = openbao::random_token()?;
-    let mut ports = BTreeMap::new();
+    let mut state = State {
+        runtime: Runtime::Docker,
+        servers: Vec::new(),
+    };
+    // Recorded before anything exists, so `down` knows to sweep the docker labels.
+    state.save()?;
+    docker::create_network(&run)?;
     let mut taken = Vec::new();
     for service in Service::ALL {
-        let port = free_port(&taken)?;
-        taken.push(port);
-        ports.insert(service.name(), port);
-    }
-    let state = State {
-        runtime: Runtime::Docker,
-        servers: Service::ALL
-            .into_iter()
-            .map(|service| Running {
+        let mut attempts = 0;
+        loop {
+            let port = free_port(&taken)?;
+            taken.push(port);
+            let spec = docker::Spec {
+                run: &run,
                 service,
-                pid: 0,
-                port: ports[service.name()],
-                marker: "compose".to_owned(),
-            })
-            .collect(),
-    };
-    state.save()?;
-    docker::up(&ports, &token)?;
+                image: &images[&service],
+                port,
+                env: container_env(service, port),
+                args: container_args(service, &token),
+            };
+            match docker::start(&spec) {
+                Ok(name) => {
+                    state.servers.push(Running {
+                        service,
+                        pid: 0,
+                        port,
+                        marker: name,
+                    });
+                    state.save()?;
+                    break;
+                }
+                // Another program took the port between our probe and docker's bind.
+                Err(e) if attempts < 3 && e.contains("already") => {
+                    attempts += 1;
+                    docker::remove(&docker::container_name(&run, service))?;
+                    eprintln!(
+                        "services: {} could not publish {port}, retrying",
+                        service.name()
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
     for server in &state.servers {
         let name = server.service.name();
         match wait_healthy(Runtime::Docker, server) {
             Ok(()) => eprintln!(
-                "services: {name} healthy on 127.0.0.1:{} (docker)",
-                server.port
+                "services: {name} healthy on 127.0.0.1:{} (container {})",
+                server.port, server.marker
             ),
             Err(_) => {
                 return Err(format!(
                     "{name} did not become healthy\n{}",
-                    logs(Runtime::Docker, server.service)
+                    logs(Runtime::Docker, server)
                 ));
             }
         }
     }
     seed(&state, &token)
+}
+
+/// The environment of a server's container: what the native runtime sets, with the
+/// container's own listen address.
+fn container_env(service: Service, host_port: u16) -> BTreeMap<String, String> {
+    let port = crate::images::container_port(service);
+    match service {
+        Service::OpenBao => BTreeMap::new(),
+        Service::LocalStack => localstack::server_env(
+            &format!("0.0.0.0:{port}"),
+            &format!("127.0.0.1:{host_port}"),
+            "/var/lib/localstack",
+        ),
+        Service::Moto => {
+            let mut env = moto::server_env();
+            // The upstream image reads its port from here; ours passes `-p` too.
+            env.insert("MOTO_PORT".to_owned(), port.to_string());
+            env
+        }
+    }
+}
+
+/// The command arguments of a server's container (after the image's entrypoint).
+fn container_args(service: Service, token: &str) -> Vec<String> {
+    match service {
+        Service::OpenBao => vec![
+            "server".into(),
+            "-dev".into(),
+            format!("-dev-root-token-id={token}"),
+            format!(
+                "-dev-listen-address=0.0.0.0:{}",
+                crate::images::container_port(service)
+            ),
+            "-dev-no-store-token".into(),
+        ],
+        Service::LocalStack | Service::Moto => Vec::new(),
+    }
 }
 
 /// Seeds every server and gathers the suites' environment.
@@ -485,7 +597,7 @@ fn seed(state: &State, token: &str) -> Result<BTreeMap<String, String>, String> 
 }
 
 /// Writes the env file the suites fall back to: `KEY=VALUE` lines.
-fn write_env(env: &BTreeMap<String, String>) -> Result<(), String> {
+pub(crate) fn write_env(env: &BTreeMap<String, String>) -> Result<(), String> {
     let mut text = String::from(
         "# Written by `cargo xtask services up`; read by the strongroom-itests suites.\n",
     );
@@ -533,7 +645,13 @@ pub(crate) fn down() -> Result<(), String> {
                 }
             }
         }
-        Runtime::Docker => docker::down()?,
+        Runtime::Docker => {
+            for server in &state.servers {
+                docker::save_log(&server.marker, server.service);
+            }
+            let removed = docker::sweep()?;
+            eprintln!("services: removed {removed} container(s) and their network");
+        }
     }
     let _ = std::fs::remove_file(layout::env_file());
     std::fs::remove_file(layout::state_file())
@@ -554,12 +672,12 @@ pub(crate) fn problems() -> Vec<String> {
                 Some(format!(
                     "{name} (pid {}) has exited\n{}",
                     s.pid,
-                    logs(state.runtime, s.service)
+                    logs(state.runtime, s)
                 ))
             } else if !s.service.healthy(s.addr()) {
                 Some(format!(
                     "{name} is running but not healthy\n{}",
-                    logs(state.runtime, s.service)
+                    logs(state.runtime, s)
                 ))
             } else {
                 None

