@@ -7,7 +7,9 @@ use std::process::Command;
 use crate::layout;
 
 /// The umbrella crate's features; each is checked alone.
-const FEATURES: &[&str] = &["local", "envelope", "vault", "cache", "facade"];
+const FEATURES: &[&str] = &[
+    "local", "envelope", "vault", "aws", "sigv4", "cache", "facade",
+];
 
 pub(crate) fn run() -> Result<(), String> {
     let mut commands: Vec<Vec<String>> = vec![

@@ -162,6 +162,30 @@ impl StoreBuilder {
     /// [`Error::Config`] for no region, a bad endpoint, a bad prefix or recovery window, or
     /// (with [`check_credentials`](Self::check_credentials)) no credentials.
     pub async fn build(self) -> Result<SecretsManagerStore, Error> {
+        let check = self.check_credentials;
+        let store = self.build_lazy()?;
+        if check {
+            match store.client.credentials_provider().provide_credentials().await {
+                Ok(_) => {}
+                Err(
+                    e @ (CredentialsError::NotLoaded { .. }
+                    | CredentialsError::InvalidConfiguration { .. }
+                    | CredentialsError::Profile(_)),
+                ) => {
+                    return Err(Error::config(format!("AWS Secrets Manager: {e}")));
+                }
+                Err(e) => return Err(AwsError::from(e).into_core(None, None)),
+            }
+        }
+        Ok(store)
+    }
+
+    /// Builds the store without loading credentials (they load on the first call), for
+    /// callers that cannot wait here, such as configuration read at startup.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build), except that missing credentials are found on first use.
+    pub fn build_lazy(self) -> Result<SecretsManagerStore, Error> {
         let days = self
             .recovery_window_days
             .unwrap_or(DEFAULT_RECOVERY_WINDOW_DAYS);
@@ -183,19 +207,6 @@ impl StoreBuilder {
                 .build()
                 .map_err(|e| Error::config(format!("AWS Secrets Manager: {e}")))?,
         };
-        if self.check_credentials {
-            match client.credentials_provider().provide_credentials().await {
-                Ok(_) => {}
-                Err(
-                    e @ (CredentialsError::NotLoaded { .. }
-                    | CredentialsError::InvalidConfiguration { .. }
-                    | CredentialsError::Profile(_)),
-                ) => {
-                    return Err(Error::config(format!("AWS Secrets Manager: {e}")));
-                }
-                Err(e) => return Err(AwsError::from(e).into_core(None, None)),
-            }
-        }
         Ok(SecretsManagerStore {
             client,
             prefix: self.prefix,

@@ -20,7 +20,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 pub(crate) struct Global {
     /// The store: the encrypted file (local), the directory (dir) or the variable prefix (env);
-    /// the vault backend reads its settings from VAULT_* variables instead.
+    /// the vault and aws backends read their settings from VAULT_* / AWS_* variables instead.
     #[arg(long, global = true, env = "STRONGROOM_STORE", value_name = "PATH")]
     pub(crate) store: Option<PathBuf>,
 
@@ -49,6 +49,9 @@ pub(crate) enum Backend {
     /// Vault or OpenBao KV v2, configured by VAULT_ADDR, VAULT_TOKEN (or AppRole/Kubernetes
     /// variables), VAULT_NAMESPACE, VAULT_KV_MOUNT.
     Vault,
+    /// AWS Secrets Manager: region, endpoint and credentials the AWS way (AWS_REGION,
+    /// AWS_PROFILE, the default credential chain...), name prefix STRONGROOM_AWS_PREFIX.
+    Aws,
 }
 
 /// How read commands print.

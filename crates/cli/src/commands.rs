@@ -30,13 +30,13 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
             new_key_file,
         } => rekey(&global, passphrase, new_key_file.as_deref(), &out).await,
         Command::Migrate(args) => crate::migrate::run(args, &out).await,
-        Command::Put(put_args) => put(&*store::open(&global)?, put_args, &out).await,
+        Command::Put(put_args) => put(&*store::open(&global).await?, put_args, &out).await,
         Command::Get {
             key,
             version,
             json_field,
         } => {
-            let store = store::open(&global)?;
+            let store = store::open(&global).await?;
             let key = SecretKey::new(key)?;
             let secret = match version {
                 Some(v) => store.get_version(&key, &VersionId::from(v)).await?,
@@ -47,9 +47,9 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
                 None => out.secret(&secret),
             }
         }
-        Command::Ls { prefix } => out.keys(&store::open(&global)?.list(&prefix).await?),
+        Command::Ls { prefix } => out.keys(&store::open(&global).await?.list(&prefix).await?),
         Command::Rm { key, purge } => {
-            let store = store::open(&global)?;
+            let store = store::open(&global).await?;
             let key = SecretKey::new(key)?;
             if purge {
                 store.purge(&key).await?;
@@ -67,11 +67,12 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Restore { key } => {
             let key = SecretKey::new(key)?;
-            store::open(&global)?.undelete(&key).await?;
+            store::open(&global).await?.undelete(&key).await?;
             out.done(&format!("restored {key}"), json!({ "key": key.as_str() }))
         }
         Command::Versions { key } => out.versions(
-            &store::open(&global)?
+            &store::open(&global)
+                .await?
                 .versions(&SecretKey::new(key)?)
                 .await?,
         ),
@@ -86,7 +87,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
                 )
             })?;
             let value = SecretValue::from(BASE64.encode(&*raw));
-            let version = store::open(&global)?.put(&key, value).await?;
+            let version = store::open(&global).await?.put(&key, value).await?;
             out.written(&key, &version)
         }
     }

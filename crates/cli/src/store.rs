@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use strongroom_aws::SecretsManagerStore;
 use strongroom_core::{Error, SecretStore};
 use strongroom_local::{DirStore, EnvStore, FileStore};
 use strongroom_vault::VaultStore;
@@ -24,7 +25,7 @@ pub(crate) fn local_path(global: &Global) -> Result<PathBuf, Error> {
 }
 
 /// Opens the store for any command but `init` and `rekey`.
-pub(crate) fn open(global: &Global) -> Result<Box<dyn SecretStore>, Error> {
+pub(crate) async fn open(global: &Global) -> Result<Box<dyn SecretStore>, Error> {
     match global.backend {
         Backend::Local => Ok(Box::new(open_local(global)?.0)),
         Backend::Env => {
@@ -42,6 +43,7 @@ pub(crate) fn open(global: &Global) -> Result<Box<dyn SecretStore>, Error> {
             Ok(Box::new(DirStore::new(dir)?))
         }
         Backend::Vault => Ok(Box::new(VaultStore::from_env()?)),
+        Backend::Aws => Ok(Box::new(SecretsManagerStore::from_env().await?)),
     }
 }
 

@@ -42,7 +42,9 @@ pub fn open_store(config: &BackendConfig) -> Result<Arc<dyn SecretStore>, Error>
         BackendConfig::Vault(_) => Err(Error::config(
             "built without the vault feature: enable strongroom-facade's `vault` feature",
         )),
-        // The AWS crate is not part of this build yet: say so rather than guess.
+        #[cfg(feature = "aws")]
+        BackendConfig::Aws(aws) => crate::aws::open(aws),
+        #[cfg(not(feature = "aws"))]
         BackendConfig::Aws(_) => Err(Error::config(
             "built without the aws feature: enable strongroom-facade's `aws` feature",
         )),

@@ -57,13 +57,14 @@
 //!   copy of what the primary said.
 //! - **Vault** is opened behind the `vault` feature (strongroom-vault); without it a
 //!   configuration naming it fails with `Error::Config("built without the vault feature")`.
-//!   **AWS** is not wired yet: its configuration section parses, and opening it fails with
-//!   `Error::Config("built without the aws feature")`.
+//!   **AWS Secrets Manager** likewise behind the `aws` feature (strongroom-aws).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod audit;
+#[cfg(feature = "aws")]
+mod aws;
 mod backend;
 mod config;
 mod health;

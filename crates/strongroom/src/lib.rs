@@ -8,6 +8,8 @@
 //! | `local` | [`local`]: the encrypted file store, environment and directory stores | yes |
 //! | `envelope` | [`envelope`]: AES-256-GCM envelope, master keys, passphrases | with `local` |
 //! | `vault` | [`vault`]: Vault / OpenBao KV v2, token, AppRole and Kubernetes auth | no |
+//! | `aws` | [`aws`]: AWS Secrets Manager, credential providers (and `sigv4`) | no |
+//! | `sigv4` | [`sigv4`]: SigV4 signing and offline credential providers, alone | with `aws` |
 //! | `cache` | [`cache`]: `CachedStore`, a TTL cache with single flight over any store | no |
 //! | `facade` | [`facade`]: `Secrets`, the one object an application holds | no |
 //!
@@ -82,6 +84,20 @@ pub mod local {
 #[cfg(feature = "vault")]
 pub mod vault {
     pub use strongroom_vault::*;
+}
+
+/// AWS Secrets Manager: [`SecretsManagerStore`](aws::SecretsManagerStore), its client, and
+/// the IMDS, ECS, STS, web-identity and profile credential providers (`strongroom-aws`).
+#[cfg(feature = "aws")]
+pub mod aws {
+    pub use strongroom_aws::*;
+}
+
+/// SigV4 request signing with the offline credential providers (`strongroom-sigv4`): sign
+/// any AWS request without the AWS SDK.
+#[cfg(feature = "sigv4")]
+pub mod sigv4 {
+    pub use strongroom_sigv4::*;
 }
 
 /// [`CachedStore`](cache::CachedStore): a TTL cache with single flight, stale-if-error and

@@ -129,3 +129,55 @@ fn the_cli_says_what_is_missing_and_never_prints_the_token() {
     );
     assert!(!String::from_utf8_lossy(&denied.stderr).contains("not-a-real-token-42"));
 }
+
+fn aws_cli(env: &ItestEnv, prefix: &str, args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(["--backend", "aws"])
+        .args(args)
+        .env_clear()
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &env.aws_endpoint)
+        .env("AWS_REGION", &env.aws_region)
+        .env("AWS_ACCESS_KEY_ID", &env.aws_access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &env.aws_secret_access_key)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("STRONGROOM_AWS_PREFIX", prefix)
+        .stdin(Stdio::null())
+        .output()
+        .expect("start strongroom")
+}
+
+#[test]
+fn the_cli_reads_and_writes_secrets_manager() {
+    let env = ItestEnv::load();
+    let prefix = format!("{}/", raw::unique("cli-aws"));
+    let run = |args: &[&str]| {
+        let out = aws_cli(&env, &prefix, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run(&["put", "db/password", "--value", "one"]);
+    run(&["put", "db/password", "--value", "two"]);
+    assert_eq!(run(&["get", "db/password"]), "two");
+    assert_eq!(
+        run(&["get", "db/password", "--version", first.trim()]),
+        "one"
+    );
+    assert_eq!(run(&["ls"]), "db/password\n");
+    let versions: serde_json::Value =
+        serde_json::from_str(&run(&["versions", "db/password", "--output", "json"])).unwrap();
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    run(&["rm", "db/password"]);
+    assert_eq!(
+        aws_cli(&env, &prefix, &["get", "db/password"])
+            .status
+            .code(),
+        Some(3)
+    );
+    run(&["restore", "db/password"]);
+    assert_eq!(run(&["get", "db/password"]), "two");
+    run(&["rm", "db/password", "--purge"]);
+}
