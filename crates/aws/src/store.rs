@@ -165,7 +165,12 @@ impl StoreBuilder {
         let check = self.check_credentials;
         let store = self.build_lazy()?;
         if check {
-            match store.client.credentials_provider().provide_credentials().await {
+            match store
+                .client
+                .credentials_provider()
+                .provide_credentials()
+                .await
+            {
                 Ok(_) => {}
                 Err(
                     e @ (CredentialsError::NotLoaded { .. }
