@@ -50,9 +50,9 @@
 //! let again = store.get(&key).await?; // from the cache
 //! assert_eq!(again.value.expose_str()?, "first");
 //!
-//! store.put(&key, SecretValue::from("second")).await?; // invalidates the key
+//! store.put(&key, SecretValue::from("second")).await?; // caches what it wrote
 //! assert_eq!(store.get(&key).await?.value.expose_str()?, "second");
-//! assert_eq!((store.stats().hits, store.stats().misses), (1, 2));
+//! assert_eq!((store.stats().hits, store.stats().misses), (2, 1));
 //! # Ok::<(), strongroom_core::Error>(())
 //! # }).unwrap();
 //! ```
@@ -68,9 +68,14 @@
 //!   one at a time to retry, which is N backend calls for N readers of a failing key. Errors
 //!   are shared with the readers that waited, never cached (except `NotFound` with negative
 //!   caching on).
-//! - **A `put` invalidates rather than inserts**: the backend's read answer carries the
-//!   creation time and metadata that a `put` does not return, and a concurrent writer may
-//!   already have superseded the write. The next read loads the truth.
+//! - **A successful `put` caches what it wrote** (its version from the backend, the time of
+//!   the write, the metadata it set or the cached one): a process reads its own writes without
+//!   a round trip, and still has a value to serve if the backend goes down right after. A
+//!   concurrent writer elsewhere is seen when the entry expires, as with any cached read.
+//!   **A failed `put` only expires the entry**: the write may have reached the backend (a
+//!   timeout after sending), so the next read asks the backend, and the old value is kept as
+//!   a stale fallback for while the backend is unavailable. Loads racing a write are never
+//!   cached over it.
 //! - **Versions are cached per (key, version) with the normal TTL**: their value never changes,
 //!   but they can be deleted or destroyed elsewhere; the TTL bounds how long that goes
 //!   unseen. `list` and `versions` are never cached.

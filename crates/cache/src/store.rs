@@ -540,6 +540,53 @@ impl<S: SecretStore> Shared<S> {
         });
     }
 
+    /// Caches what a successful `put` wrote as the key's current version.
+    fn remember_written(
+        &self,
+        key: &SecretKey,
+        value: SecretValue,
+        version: &VersionId,
+        options: &PutOptions,
+    ) {
+        let metadata = match (&options.metadata, self.cache.peek(&LatestQuery(key))) {
+            (Some(metadata), _) => Arc::new(metadata.clone()),
+            (
+                None,
+                Some(Entry {
+                    answer: Answer::Found(old),
+                    ..
+                }),
+            ) => Arc::clone(&old.metadata),
+            (None, _) => Arc::default(),
+        };
+        let mut secret =
+            Secret::new(key.clone(), value, version.clone()).created(std::time::SystemTime::now());
+        secret.metadata = metadata;
+        let now = self.clock.now();
+        let entry = Entry {
+            answer: Answer::Found(secret),
+            expires: now.saturating_add(self.ttl),
+            refresh: self
+                .refresh_after
+                .map_or(u64::MAX, |after| now.saturating_add(after)),
+            load: self.next_load.fetch_add(1, Ordering::Relaxed),
+        };
+        self.cache.insert(Slot::Latest(key.clone()), entry);
+    }
+
+    /// Marks the key's current-version entry expired without dropping it: the next read
+    /// goes to the backend, and the entry is served only as a stale fallback.
+    fn expire(&self, key: &SecretKey) {
+        let _flights = self.lock_flights();
+        if let Some(mut entry) = self.cache.peek(&LatestQuery(key)) {
+            let now = self.clock.now();
+            if entry.expires > now {
+                entry.expires = now;
+                self.cache.insert(Slot::Latest(key.clone()), entry);
+            }
+        }
+    }
+
     /// Drops the key's current-version entry, and with `versions` its version entries, and
     /// flags loads of them that are running.
     fn invalidate(&self, key: &SecretKey, versions: bool) {
@@ -599,14 +646,25 @@ impl<S: SecretStore + 'static> SecretStore for CachedStore<S> {
         value: SecretValue,
         options: &PutOptions,
     ) -> Result<VersionId> {
-        let result = self.shared.inner.put_with(key, value, options).await;
-        if let Ok(version) = &result {
-            self.shared
-                .written(key, Some(version.clone()), ChangeCause::Put);
+        let result = self
+            .shared
+            .inner
+            .put_with(key, value.clone(), options)
+            .await;
+        match &result {
+            Ok(version) => {
+                self.shared
+                    .written(key, Some(version.clone()), ChangeCause::Put);
+                // Read your writes: the value just written is the current one. Metadata is
+                // the write's own, else what was cached (a put without metadata keeps it).
+                self.shared.invalidate(key, false);
+                self.shared.remember_written(key, value, version, options);
+            }
+            // A failed write may still have reached the backend (a timeout after sending):
+            // the cached value is no longer trusted as fresh, but it stays as a stale
+            // fallback, so reads keep working while the backend is down.
+            Err(_) => self.shared.expire(key),
         }
-        // Even a failed write may have reached the backend (a timeout after sending), so the
-        // cached value is dropped either way. Older versions do not change: they stay cached.
-        self.shared.invalidate(key, false);
         result
     }
 

@@ -125,6 +125,9 @@ impl SecretStore for CountingStore {
         value: SecretValue,
         _: &PutOptions,
     ) -> Result<VersionId> {
+        if let Some(err) = self.error(key) {
+            return Err(err);
+        }
         let mut data = self.data.lock().unwrap();
         let versions = data.entry(key.clone()).or_default();
         versions.push(value);
@@ -537,7 +540,7 @@ async fn subscribers_see_writes_and_what_loads_discover() {
     assert_eq!(changes.recv().await.unwrap().cause, ChangeCause::Put);
     assert_eq!(
         fields(changes.recv().await.unwrap()),
-        change(None, None, ChangeCause::Delete)
+        change(None, Some(1), ChangeCause::Delete)
     );
     assert!(changes.try_recv().is_err(), "an unexpected change was sent");
 }
@@ -584,14 +587,16 @@ async fn a_put_of_a_missing_key_replaces_its_negative_entry() {
 }
 
 #[tokio::test]
-async fn writes_through_the_cache_invalidate_it() {
+async fn writes_through_the_cache_update_it() {
     let (cache, store, _) = cached(CacheConfig::builder());
     let k = key("app/rotated");
     let version = cache.put(&k, SecretValue::from("v1")).await.unwrap();
     assert_eq!(version, VersionId::from(1));
+    // Read your writes: the written value is cached, with the version the backend gave,
+    // so reading it back costs no backend call.
     assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
     assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
-    assert_eq!(store.gets(), 1);
+    assert_eq!(store.gets(), 0);
 
     cache.put(&k, SecretValue::from("v2")).await.unwrap();
     let secret = cache.get(&k).await.unwrap();
@@ -599,7 +604,7 @@ async fn writes_through_the_cache_invalidate_it() {
         (text(&secret), secret.version.clone()),
         ("v2", VersionId::from(2))
     );
-    assert_eq!(store.gets(), 2);
+    assert_eq!(store.gets(), 0);
 
     cache.delete(&k).await.unwrap();
     assert!(cache.get(&k).await.unwrap_err().is_not_found());
@@ -625,6 +630,34 @@ async fn writes_through_the_cache_invalidate_it() {
     assert_eq!(cache.stats().entries, 0);
 }
 
+#[tokio::test]
+async fn a_failed_write_keeps_the_cached_value_as_a_stale_fallback() {
+    let (cache, store, _) = cached(CacheConfig::builder().ttl(SECS(10)).max_stale(SECS(30)));
+    let k = key("app/fallback");
+    store.set(&k, "cached");
+    cache.get(&k).await.unwrap();
+
+    store.fail(UNAVAILABLE);
+    assert!(cache.put(&k, SecretValue::from("lost")).await.is_err());
+    // The write may have landed, so the next read asks the backend first; the backend is
+    // down, so the cached value is served as stale instead of an error.
+    let (secret, status) = cache.get_with_status(&k).await;
+    assert_eq!(
+        (text(&secret.unwrap()), status),
+        ("cached", CacheStatus::Stale)
+    );
+    assert_eq!(store.gets(), 2);
+
+    // Back up: the backend's answer replaces the fallback.
+    store.fail(OK);
+    store.set(&k, "landed");
+    let (secret, status) = cache.get_with_status(&k).await;
+    assert_eq!(
+        (text(&secret.unwrap()), status),
+        ("landed", CacheStatus::Miss)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_load_racing_a_write_is_not_cached() {
     let (cache, store, _) = cached(CacheConfig::builder());
@@ -640,9 +673,9 @@ async fn a_load_racing_a_write_is_not_cached() {
     drop(hold);
     // The reader started before the write finished: the old value is a fair answer for it.
     assert_eq!(text(&reader.await.unwrap().unwrap()), "old");
-    // But it must not have been cached over the write.
+    // But it must not have been cached over the write: the write's own value is.
     let (secret, status) = cache.get_with_status(&k).await;
-    assert_eq!((text(&secret.unwrap()), status), ("new", CacheStatus::Miss));
+    assert_eq!((text(&secret.unwrap()), status), ("new", CacheStatus::Hit));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
