@@ -21,7 +21,7 @@ enum Answer {
     JsonAsTextPlain,
     /// 200 with an HTML page, as a captive portal or a misrouted proxy gives.
     Html,
-    /// 200, JSON content type, 10 MiB of body.
+    /// 200, JSON content type, a body 1 MiB over what the Vault client reads.
     Huge,
     /// Announces 4096 bytes of body, sends 40, closes the connection.
     CutConnection,
@@ -60,7 +60,7 @@ async fn serve(mut socket: TcpStream, answer: Answer) {
         ),
         Answer::Huge => {
             let mut body = b"{\"data\":{\"data\":{\"value\":\"".to_vec();
-            body.resize(10 * 1024 * 1024, b'a');
+            body.resize(strongroom_vault::MAX_RESPONSE_BYTES + 1024 * 1024, b'a');
             reply("application/json", &body)
         }
         Answer::CutConnection => {
