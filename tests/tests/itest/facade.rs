@@ -3,12 +3,16 @@
 //! the server is back. The server is a private dev server so that pausing and killing it
 //! does not disturb the other suites.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use strongroom_aws::{SecretsManagerClient, SecretsManagerStore};
 use strongroom_core::{ErrorKind, SecretKey, SecretStore};
 use strongroom_envelope::MasterKey;
 use strongroom_facade::{CacheConfig, HealthStatus, MigrationOptions, Secrets, migrate};
+use strongroom_itests::ItestEnv;
 use strongroom_local::FileStore;
+use strongroom_sigv4::{Credentials, StaticProvider};
 use strongroom_vault::{RetryPolicy, VaultClient, VaultStore};
 
 use crate::raw;
@@ -214,4 +218,143 @@ async fn migration_from_a_local_store_to_vault_and_back_keeps_every_value() {
     // A second run has nothing to do.
     let again = migrate(&source, &vault, &all, |_| {}).await.unwrap();
     assert_eq!((again.copied.len(), again.skipped.len()), (0, 13));
+}
+
+/// The three real stores the README's example runs against, each under a fresh prefix.
+fn every_backend(
+    env: &ItestEnv,
+    dir: &std::path::Path,
+) -> Vec<(&'static str, Arc<dyn SecretStore>)> {
+    let local = FileStore::create(dir.join("readme.enc"), MasterKey::generate().unwrap()).unwrap();
+    let vault = VaultStore::new(
+        &VaultClient::builder()
+            .address(&env.vault_addr)
+            .token(env.vault_token.as_str())
+            .build()
+            .unwrap(),
+        &env.vault_kv_mount,
+    )
+    .unwrap();
+    let vault = strongroom_facade::Prefixed::new(vault, &raw::unique("readme")).unwrap();
+    let aws = SecretsManagerStore::builder()
+        .client(
+            SecretsManagerClient::builder()
+                .region(env.aws_region.as_str())
+                .endpoint(env.aws_endpoint.as_str())
+                .credentials(StaticProvider::new(Credentials::new(
+                    env.aws_access_key_id.as_str(),
+                    env.aws_secret_access_key.as_str(),
+                )))
+                .build()
+                .unwrap(),
+        )
+        .prefix(format!("{}/", raw::unique("readme")))
+        .build_lazy()
+        .unwrap();
+    vec![
+        ("local", Arc::new(local)),
+        ("vault", Arc::new(vault)),
+        ("aws", Arc::new(aws)),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_flow_works_on_every_backend() {
+    let env = ItestEnv::load();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, store) in every_backend(&env, dir.path()) {
+        let secrets = Secrets::builder().store(store).build().unwrap();
+        let k = key("app/api-key");
+        secrets.put(&k, "first").await.unwrap();
+        assert_eq!(
+            secrets.get(&k).await.unwrap().value.expose_str().unwrap(),
+            "first",
+            "{name}"
+        );
+
+        let mut changes = secrets.subscribe(k.clone());
+        let version = secrets.rotate(&k).await.unwrap();
+        let change = changes.recv().await.unwrap();
+        assert_eq!(change.version, Some(version.clone()), "{name}");
+        let rotated = secrets.get(&k).await.unwrap();
+        assert_eq!(rotated.version, version, "{name}");
+        assert_ne!(rotated.value.expose_str().unwrap(), "first", "{name}");
+        assert_eq!(
+            secrets.health().await.status,
+            HealthStatus::Healthy,
+            "{name}"
+        );
+        secrets.cache().invalidate(&k);
+        assert_eq!(
+            secrets.get(&k).await.unwrap().version,
+            version,
+            "{name}: the backend agrees"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_local_to_vault_to_aws_to_local_keeps_every_value() {
+    let env = ItestEnv::load();
+    let dir = tempfile::tempdir().unwrap();
+    let stores = every_backend(&env, dir.path());
+    let source = FileStore::create(
+        dir.path().join("chain-source.enc"),
+        MasterKey::generate().unwrap(),
+    )
+    .unwrap();
+    let mut expected = Vec::new();
+    for n in 0..6 {
+        let name = key(&format!("chain/k{n}"));
+        source
+            .put(&name, format!("value-{n}").into())
+            .await
+            .unwrap();
+        expected.push((name, format!("value-{n}")));
+    }
+    source
+        .put(&key("chain/bin"), vec![0u8, 200, 10].into())
+        .await
+        .unwrap();
+
+    // local -> vault -> aws -> a fresh local store, each hop from the previous one.
+    let back = FileStore::create(
+        dir.path().join("chain-back.enc"),
+        MasterKey::generate().unwrap(),
+    )
+    .unwrap();
+    let hops: [&dyn SecretStore; 4] = [&source, &*stores[1].1, &*stores[2].1, &back];
+    let options = MigrationOptions::new().prefix("chain/");
+    for pair in hops.windows(2) {
+        let report = migrate(pair[0], pair[1], &options, |_| {}).await.unwrap();
+        assert!(
+            report.is_success(),
+            "{} -> {}: {:?}",
+            pair[0].backend(),
+            pair[1].backend(),
+            report.failed
+        );
+        assert_eq!(
+            report.copied.len(),
+            7,
+            "{} -> {}",
+            pair[0].backend(),
+            pair[1].backend()
+        );
+    }
+    for store in &hops[1..] {
+        for (name, value) in &expected {
+            let got = store.get(name).await.unwrap();
+            assert_eq!(
+                got.value.expose_str().unwrap(),
+                value,
+                "{name} in {}",
+                store.backend()
+            );
+        }
+        assert_eq!(
+            store.get(&key("chain/bin")).await.unwrap().value.expose(),
+            [0, 200, 10]
+        );
+    }
 }
