@@ -12,11 +12,13 @@ use std::sync::{Arc, Mutex};
 
 use http::Method;
 use serde_json::json;
+use strongroom_aws::{SecretsManagerClient, SecretsManagerStore};
 use strongroom_core::{PutOptions, SecretStore, SecretValue};
 use strongroom_envelope::{MasterKey, Passphrase};
 use strongroom_facade::Secrets;
 use strongroom_itests::ItestEnv;
 use strongroom_local::{DirStore, EnvStore, FileStore};
+use strongroom_sigv4::{Credentials, StaticProvider};
 use strongroom_vault::{AppRole, Credential, RenewPolicy, VaultClient, VaultStore};
 
 use super::key;
@@ -188,6 +190,43 @@ async fn no_secret_reaches_logs_audit_errors_or_debug_output() {
     shown.debug(&approle);
     shown.debug(&approle_store);
 
+    // AWS Secrets Manager: LocalStack for every operation, moto (signatures checked) with a
+    // random secret key to search for, and a wrong key that is refused.
+    let aws_store = |endpoint: &str, key_id: &str, secret: &str| {
+        SecretsManagerStore::builder()
+            .client(
+                SecretsManagerClient::builder()
+                    .region(env.aws_region.as_str())
+                    .endpoint(endpoint)
+                    .credentials(StaticProvider::new(Credentials::new(key_id, secret)))
+                    .build()
+                    .unwrap(),
+            )
+            .prefix(format!("strongroom-itest/{unique}/"))
+            .build_lazy()
+            .unwrap()
+    };
+    let localstack = aws_store(
+        &env.aws_endpoint,
+        &env.aws_access_key_id,
+        &env.aws_secret_access_key,
+    );
+    every_operation(&localstack, "aws", &value, &mut shown).await;
+    shown.debug(&localstack);
+    let moto = aws_store(
+        &env.moto_endpoint,
+        &env.moto_access_key_id,
+        &env.moto_secret_access_key,
+    );
+    every_operation(&moto, "moto", &value, &mut shown).await;
+    shown.debug(&moto);
+    let forged = aws_store(
+        &env.moto_endpoint,
+        &env.moto_access_key_id,
+        "wrong-secret-key-for-leak-test",
+    );
+    shown.result(&forged.get(&key("moto/x")).await);
+
     // The facade with the audit file on, over a file store and over Vault.
     let audit = dir.path().join("audit.jsonl");
     for (name, store) in [
@@ -269,6 +308,11 @@ async fn no_secret_reaches_logs_audit_errors_or_debug_output() {
         ("Vault root token", env.vault_token.clone()),
         ("AppRole secret_id", env.approle_secret_id.clone()),
         ("AppRole token", sample_token.clone()),
+        ("moto secret access key", env.moto_secret_access_key.clone()),
+        (
+            "a refused secret access key",
+            "wrong-secret-key-for-leak-test".to_owned(),
+        ),
     ];
     for (what, needle) in &needles {
         assert!(!everything.contains(needle.as_str()), "the {what} leaked");
