@@ -3,8 +3,7 @@
 //! checks them: a wrong secret key must get `SignatureDoesNotMatch`).
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use strongroom_aws::{
@@ -683,36 +682,10 @@ async fn localstack_assume_role_then_use_session_credentials() {
         .unwrap();
 }
 
-/// A `MakeWriter` collecting everything the fmt subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn tracing_output_holds_no_secret() {
     let env = ItestEnv::load();
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    // A process-wide subscriber: a thread-local one (`set_default`) loses events whose
-    // callsite another test thread registered concurrently (tracing's interest cache), which
-    // made this test flaky. Events of other tests land here too, which only widens the check.
-    tracing::subscriber::set_global_default(subscriber)
-        .expect("no other test installs a global tracing subscriber");
-    tracing::callsite::rebuild_interest_cache();
+    let captured = crate::support::capture();
 
     let value = "tr4cing-s3cret-value-do-not-log";
     // Store operations on LocalStack.
@@ -772,7 +745,7 @@ async fn tracing_output_holds_no_secret() {
         .await
         .unwrap();
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     assert!(
         text.contains("GetSecretValue"),
         "the capture must have seen the calls:\n{text}"

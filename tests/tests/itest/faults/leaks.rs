@@ -8,8 +8,6 @@
 //!
 //! AWS Secrets Manager is not in this run: crates/aws has no Secrets Manager store yet.
 
-use std::sync::{Arc, Mutex};
-
 use http::Method;
 use serde_json::json;
 use strongroom_aws::{SecretsManagerClient, SecretsManagerStore};
@@ -23,27 +21,6 @@ use strongroom_vault::{AppRole, Credential, RenewPolicy, VaultClient, VaultStore
 
 use super::key;
 use crate::raw;
-
-/// A `MakeWriter` appending to a shared buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Self;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 /// Everything shown: results and errors with `{}` and `{:?}`.
 #[derive(Default)]
@@ -110,13 +87,7 @@ async fn every_operation(store: &dyn SecretStore, base: &str, value: &str, shown
 #[expect(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
 async fn no_secret_reaches_logs_audit_errors_or_debug_output() {
     let env = ItestEnv::load();
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = crate::support::capture();
 
     let unique = raw::unique("leak");
     let value = format!("leak-value-{unique}");
@@ -289,7 +260,7 @@ async fn no_secret_reaches_logs_audit_errors_or_debug_output() {
     let sample_token = login["auth"]["client_token"].as_str().unwrap().to_owned();
     let token_prefix = sample_token.split('.').next().unwrap().to_owned() + ".";
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("TRACE") || logs.contains("DEBUG"),
         "no low-level event captured"

@@ -18,8 +18,9 @@ use serde_json::json;
 use strongroom_core::{SecretStore, SecretValue};
 use strongroom_vault::{RetryPolicy, VaultClient, VaultStore};
 
-use super::{Tally, bao_binary, key};
+use super::{Tally, key};
 use crate::raw;
+use crate::support::bao_binary;
 use crate::vault::free_port;
 
 /// One OpenBao process over a data directory that outlives it.
