@@ -2,8 +2,8 @@
 //! environment, services down, even when the tests fail or Ctrl-C is pressed.
 
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use crate::layout;
 use crate::services::{self, RuntimeChoice};
@@ -13,6 +13,12 @@ pub(crate) const PACKAGE: &str = "strongroom-itests";
 
 /// Set by the Ctrl-C handler; checked between steps.
 fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
+    // Installed once per process: `ci` runs the suites twice (native, then docker), and a
+    // second `set_handler` is an error.
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    if let Some(flag) = FLAG.get() {
+        return Ok(Arc::clone(flag));
+    }
     let flag = Arc::new(AtomicBool::new(false));
     let seen = Arc::clone(&flag);
     // The terminal sends SIGINT to the whole foreground group: `cargo test` stops by itself,
@@ -20,7 +26,7 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
     // own process groups and never see the signal).
     ctrlc::set_handler(move || seen.store(true, Ordering::SeqCst))
         .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
-    Ok(flag)
+    Ok(Arc::clone(FLAG.get_or_init(|| flag)))
 }
 
 /// Runs the suites; `test_args` go to `cargo test` after `--`.
