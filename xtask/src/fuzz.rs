@@ -34,6 +34,7 @@ const TARGETS: &[&str] = &[
     "vault_secret_data",
     "sigv4_profile",
     "secret_key",
+    "aws_responses",
 ];
 
 fn cargo_fuzz() -> PathBuf {

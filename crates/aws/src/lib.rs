@@ -113,6 +113,9 @@ mod credentials_json;
 mod ecs;
 mod endpoint;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod imds;
 mod profile;
 mod secretsmanager;

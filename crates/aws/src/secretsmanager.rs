@@ -390,7 +390,7 @@ pub struct SecretVersion {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct WireValue {
+pub(crate) struct WireValue {
     #[serde(rename = "ARN", default)]
     arn: String,
     #[serde(default)]
@@ -405,7 +405,7 @@ struct WireValue {
 }
 
 impl WireValue {
-    fn into_output(self) -> Result<SecretValueOutput, String> {
+    pub(crate) fn into_output(self) -> Result<SecretValueOutput, String> {
         let (value, binary) = match (self.secret_string, self.secret_binary) {
             (Some(text), _) => (SecretValue::from(text.as_bytes()), false),
             (None, Some(b64)) => {

@@ -247,7 +247,10 @@ fn encode_form(pairs: &[(&str, String)]) -> Zeroizing<String> {
 }
 
 /// Reads `<Credentials>` out of an AssumeRole* response.
-fn parse_credentials(operation: &'static str, body: &[u8]) -> Result<Credentials, AwsError> {
+pub(crate) fn parse_credentials(
+    operation: &'static str,
+    body: &[u8],
+) -> Result<Credentials, AwsError> {
     let malformed = |reason: &str| AwsError::Malformed {
         service: SERVICE,
         operation,
