@@ -183,6 +183,7 @@ const CRITERION: &[&str] = &[
     "envelope/ring_envelope_open_64KiB",
     "file_store/get",
     "file_store/hashmap_get",
+    "file_store/stat",
     "file_store/put_disk",
     "file_store/put_tmpfs",
 ];
@@ -366,10 +367,11 @@ fn peer_case(name: &'static str, dependencies: &str) -> BuildCase {
 fn build_cost() -> Result<Value, String> {
     let cases = [
         strongroom_case("strongroom_aws", "aws", "strongroom-aws"),
+        // With their default features: what `cargo add aws-config aws-sdk-secretsmanager`
+        // gives a user.
         peer_case(
             "aws_sdk",
-            r#"aws-config = { version = "1", default-features = false, features = ["behavior-version-latest", "rt-tokio", "default-https-client"] }
-aws-sdk-secretsmanager = { version = "1", default-features = false, features = ["behavior-version-latest", "rt-tokio", "default-https-client"] }"#,
+            "aws-config = \"1\"\naws-sdk-secretsmanager = \"1\"",
         ),
         strongroom_case("strongroom_vault", "vault", "strongroom-vault"),
         peer_case("vaultrs", r#"vaultrs = "0.8""#),
@@ -796,6 +798,18 @@ fn render(results: &Value, aws_note: &Option<String>, skipped_build: bool) -> St
         &fmt_ratio(r),
         "< 10x",
         verdict(r, 10.0, true),
+    ]);
+    let r = ratio(c("file_store/stat"), c("file_store/hashmap_get"));
+    t.row([
+        "of which: one stat of the store file (the revalidation against other processes)",
+        &fmt_ns(c("file_store/stat")),
+        &format!(
+            "HashMap get + clone {}",
+            fmt_ns(c("file_store/hashmap_get"))
+        ),
+        &fmt_ratio(r),
+        "",
+        "",
     ]);
     let disk = c("file_store/put_disk");
     let tmpfs = c("file_store/put_tmpfs");
