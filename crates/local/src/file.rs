@@ -4,8 +4,9 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use strongroom_core::{
@@ -23,6 +24,9 @@ pub(crate) const BACKEND: &str = "local";
 
 /// How many versions of each secret a store keeps unless told otherwise.
 pub const DEFAULT_KEEP_VERSIONS: usize = 10;
+
+/// How long a read trusts the last check that the file is unchanged, unless told otherwise.
+pub const DEFAULT_REVALIDATE_AFTER: Duration = Duration::from_millis(1);
 
 /// How long a write waits for another writer before giving up with
 /// [`Error::Unavailable`] unless told otherwise.
@@ -64,8 +68,11 @@ struct Inner {
     key: RwLock<Arc<WrappingKey>>,
     keep_versions: usize,
     lock_timeout: Duration,
+    revalidate_after: Duration,
     /// The last state read or written by this handle; see [`crate::snapshot`].
     snapshot: RwLock<Option<Arc<Snapshot>>>,
+    /// The zero of the snapshot's `checked` clock.
+    epoch: Instant,
 }
 
 impl fmt::Debug for FileStore {
@@ -84,6 +91,7 @@ pub struct FileStoreBuilder {
     path: PathBuf,
     keep_versions: usize,
     lock_timeout: Duration,
+    revalidate_after: Duration,
     create_if_missing: bool,
 }
 
@@ -99,6 +107,16 @@ impl FileStoreBuilder {
     /// [`DEFAULT_LOCK_TIMEOUT`]).
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long reads trust the last check that no other process replaced the file (default
+    /// [`DEFAULT_REVALIDATE_AFTER`], 1 ms). Each check is a `stat`, which costs more than
+    /// the rest of a read; within the interval a read is answered from memory alone. This
+    /// handle's own writes are always seen at once; another process's within the interval.
+    /// `Duration::ZERO` checks on every read.
+    pub fn revalidate_after(mut self, interval: Duration) -> Self {
+        self.revalidate_after = interval;
         self
     }
 
@@ -149,7 +167,9 @@ impl FileStoreBuilder {
                 key: RwLock::new(Arc::new(key)),
                 keep_versions: self.keep_versions,
                 lock_timeout: self.lock_timeout,
+                revalidate_after: self.revalidate_after,
                 snapshot: RwLock::new(None),
+                epoch: Instant::now(),
             }),
         }
     }
@@ -162,6 +182,7 @@ impl FileStore {
             path: path.into(),
             keep_versions: DEFAULT_KEEP_VERSIONS,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            revalidate_after: DEFAULT_REVALIDATE_AFTER,
             create_if_missing: false,
         }
     }
@@ -206,6 +227,9 @@ impl FileStore {
         &self,
         op: impl FnOnce(&Document) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
+        if let Some(doc) = self.inner.recent() {
+            return op(&doc);
+        }
         if let Ok(Some(doc)) = self.inner.fresh() {
             return op(&doc);
         }
@@ -275,7 +299,7 @@ impl Inner {
             self.decode(&sealed, &self.key())
                 .map_err(LoadError::Other)?,
         );
-        self.remember(Snapshot::new(file, stamp, Arc::clone(&doc)));
+        self.remember(Snapshot::new(file, stamp, Arc::clone(&doc), self.ticks()));
         Ok(doc)
     }
 
@@ -293,7 +317,33 @@ impl Inner {
         Ok(snapshot
             .as_ref()
             .filter(|s| s.stamp == Stamp::of(&meta))
-            .map(|s| Arc::clone(&s.doc)))
+            .map(|s| {
+                s.checked.store(self.ticks(), Ordering::Relaxed);
+                Arc::clone(&s.doc)
+            }))
+    }
+
+    /// The snapshot's document without a `stat`, if the file was found unchanged less than
+    /// `revalidate_after` ago.
+    fn recent(&self) -> Option<Arc<Document>> {
+        let interval = u64::try_from(self.revalidate_after.as_nanos()).unwrap_or(u64::MAX);
+        if interval == 0 {
+            return None;
+        }
+        let snapshot = self
+            .snapshot
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let s = snapshot.as_ref()?;
+        let age = self
+            .ticks()
+            .saturating_sub(s.checked.load(Ordering::Relaxed));
+        (age < interval).then(|| Arc::clone(&s.doc))
+    }
+
+    /// Nanoseconds since this handle was made: the clock of the snapshot's `checked`.
+    fn ticks(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn remember(&self, snapshot: Snapshot) {
@@ -373,7 +423,10 @@ impl Inner {
         self.save(&doc, &self.key())?;
         // Still under the lock, so the file at the path is the one just written.
         match File::open(&self.path).and_then(|file| Ok((Stamp::of(&file.metadata()?), file))) {
-            Ok((stamp, file)) => self.remember(Snapshot::new(file, stamp, Arc::new(doc))),
+            Ok((stamp, file)) => {
+                let checked = self.ticks();
+                self.remember(Snapshot::new(file, stamp, Arc::new(doc), checked));
+            }
             Err(_) => self.forget(),
         }
         Ok(out)

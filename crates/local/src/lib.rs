@@ -38,5 +38,6 @@ mod snapshot;
 pub use dir::{DirStore, MAX_FILE_BYTES};
 pub use env::{ENV_VERSION, EnvStore};
 pub use file::{
-    DEFAULT_KEEP_VERSIONS, DEFAULT_LOCK_TIMEOUT, FileStore, FileStoreBuilder, key_error,
+    DEFAULT_KEEP_VERSIONS, DEFAULT_LOCK_TIMEOUT, DEFAULT_REVALIDATE_AFTER, FileStore,
+    FileStoreBuilder, key_error,
 };

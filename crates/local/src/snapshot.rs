@@ -9,6 +9,7 @@
 
 use std::fs::{File, Metadata};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use crate::document::Document;
 
@@ -47,15 +48,18 @@ impl Stamp {
 pub(crate) struct Snapshot {
     pub(crate) stamp: Stamp,
     pub(crate) doc: Arc<Document>,
+    /// When the file was last found unchanged, in nanoseconds since the store's epoch.
+    pub(crate) checked: AtomicU64,
     /// Held only to pin the inode (see the module docs).
     _file: File,
 }
 
 impl Snapshot {
-    pub(crate) fn new(file: File, stamp: Stamp, doc: Arc<Document>) -> Self {
+    pub(crate) fn new(file: File, stamp: Stamp, doc: Arc<Document>, checked: u64) -> Self {
         Self {
             stamp,
             doc,
+            checked: AtomicU64::new(checked),
             _file: file,
         }
     }

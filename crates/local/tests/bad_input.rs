@@ -114,7 +114,12 @@ async fn a_store_file_damaged_under_an_open_handle_refuses_reads_and_writes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("secrets.enc");
     let (master, original) = store_with_one_secret(&path).await;
-    let store = FileStore::open(&path, master).unwrap();
+    // Checking the file on every read, so the damage is seen by the very next one (by
+    // default a handle re-checks at most every millisecond).
+    let store = FileStore::builder(&path)
+        .revalidate_after(std::time::Duration::ZERO)
+        .open(master)
+        .unwrap();
     assert_eq!(store.get(&key("app/db")).await.unwrap().value, VALUE.into());
     for (what, bytes, kind, must_say) in damages(&original) {
         std::fs::write(&path, &bytes).unwrap();

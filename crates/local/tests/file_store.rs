@@ -92,7 +92,11 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 async fn a_wrong_key_or_a_modified_file_is_refused_without_loss() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("secrets.enc");
-    let store = FileStore::create(&path, MasterKey::generate().unwrap()).unwrap();
+    // Checking the file on every read, so the tampering is seen by the very next one.
+    let store = FileStore::builder(&path)
+        .revalidate_after(Duration::ZERO)
+        .create(MasterKey::generate().unwrap())
+        .unwrap();
     store.put(&key("a"), "x".into()).await.unwrap();
     let original = std::fs::read(&path).unwrap();
 
@@ -365,20 +369,30 @@ fn spawn_writer(store: &Path, key: &Path, name: &str) -> std::process::Child {
 #[tokio::test]
 async fn a_handle_sees_what_another_handle_wrote() {
     // Reads are served from the last decrypted state while the file is unchanged; a write by
-    // anyone else replaces the file, and the next read notices.
+    // anyone else replaces the file, and the next check notices.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.enc");
     let master = MasterKey::generate().unwrap();
-    let reader = FileStore::create(&path, master.clone()).unwrap();
+    FileStore::create(&path, master.clone()).unwrap();
+    let strict = FileStore::builder(&path)
+        .revalidate_after(Duration::ZERO)
+        .open(master.clone())
+        .unwrap();
+    let default = FileStore::open(&path, master.clone()).unwrap();
     let writer = FileStore::open(&path, master).unwrap();
     for n in 0..20 {
         writer.put(&key("k"), format!("v{n}").into()).await.unwrap();
-        let seen = reader.get(&key("k")).await.unwrap();
+        // Checking on every read: seen at once.
+        let seen = strict.get(&key("k")).await.unwrap();
+        assert_eq!(seen.value.expose_str().unwrap(), format!("v{n}"));
+        // Checking at most every millisecond (the default): seen once that has passed.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let seen = default.get(&key("k")).await.unwrap();
         assert_eq!(seen.value.expose_str().unwrap(), format!("v{n}"));
     }
     writer.delete(&key("k")).await.unwrap();
     assert!(matches!(
-        reader.get(&key("k")).await,
+        strict.get(&key("k")).await,
         Err(Error::NotFound { deleted: true, .. })
     ));
 }
