@@ -37,6 +37,12 @@ const LOADED: Duration = Duration::from_secs(2);
 /// `cargo xtask services pause <server> --for <secs>` in the background, through the xtask
 /// binary that `cargo xtask itest` is running from.
 fn pause_in_background(server: &str) -> std::process::Child {
+    fault_in_background("pause", server, PAUSE)
+}
+
+/// `cargo xtask services <fault> <server> --for <secs>` in the background, through the xtask
+/// binary that `cargo xtask itest` is running from.
+fn fault_in_background(fault: &str, server: &str, lasting: Duration) -> std::process::Child {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root.join("target"), |dir| root.join(dir));
@@ -49,14 +55,14 @@ fn pause_in_background(server: &str) -> std::process::Child {
     Command::new(xtask)
         .args([
             "services",
-            "pause",
+            fault,
             server,
             "--for",
-            &PAUSE.as_secs().to_string(),
+            &lasting.as_secs().to_string(),
         ])
         .current_dir(root)
         .spawn()
-        .expect("run xtask services pause")
+        .expect("run xtask services")
 }
 
 fn cache() -> CacheConfig {
@@ -307,4 +313,83 @@ async fn secrets_over_openbao_rides_out_a_pause() {
     // A prefix of its own, through the facade's Prefixed view.
     let scoped = strongroom_facade::Prefixed::new(store, &unique("vault")).unwrap();
     ride_out_a_pause("openbao", Arc::new(scoped)).await;
+}
+
+/// LocalStack stopped (connection refused) and started again: reads go on from the cache,
+/// writes fail fast with Unavailable, nothing hangs, and writes work again once it is back.
+/// LocalStack community keeps its state in memory, so what was stored before the stop is
+/// gone afterwards; that part is checked on OpenBao with raft storage (`faults::restart`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_over_localstack_rides_out_a_stop_and_start() {
+    let _turn = SERIAL.lock().await;
+    let env = ItestEnv::load();
+    let store: Arc<dyn SecretStore> =
+        Arc::new(localstack(&env, &format!("{}/", unique("aws-restart"))));
+    let secrets = Secrets::builder()
+        .store(store)
+        .cache(cache())
+        .build()
+        .unwrap();
+    let keys: Vec<SecretKey> = (0..8)
+        .map(|n| SecretKey::new(format!("k{n}")).unwrap())
+        .collect();
+    let mut writes: Vec<Writes> = Vec::new();
+    for key in &keys {
+        secrets.put(key, "initial").await.unwrap();
+        secrets.get(key).await.unwrap();
+        writes.push(Writes::default());
+    }
+
+    let mut outage = fault_in_background("stop", "localstack", Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let during = load(&secrets, &keys, &mut writes, "stopped", LOADED).await;
+    assert!(
+        outage.wait().unwrap().success(),
+        "xtask services stop/start localstack failed"
+    );
+    let after = load(
+        &secrets,
+        &keys,
+        &mut writes,
+        "restarted",
+        Duration::from_secs(1),
+    )
+    .await;
+
+    eprintln!(
+        "faults: localstack stopped and started, {LOADED:?} of load while down from {} tasks: \
+         {} reads ({} failed), {} writes Unavailable, {} other write errors, slowest call {:?}; \
+         after the restart: {} writes acked, {} other write errors",
+        keys.len(),
+        during.reads,
+        during.reads_failed,
+        during.writes_unavailable,
+        during.writes_other_errors,
+        during.slowest,
+        after.writes_acked,
+        after.writes_other_errors
+    );
+    assert_eq!(
+        during.reads_failed, 0,
+        "reads failed while LocalStack was down"
+    );
+    assert!(during.writes_unavailable > 0, "the outage was never seen");
+    assert_eq!(
+        during.writes_acked, 0,
+        "a write was acknowledged by a stopped server"
+    );
+    assert_eq!(
+        during.writes_other_errors, 0,
+        "a write failed other than Unavailable"
+    );
+    assert!(
+        during.slowest < Duration::from_secs(4),
+        "a call hung for {:?}",
+        during.slowest
+    );
+    assert!(
+        after.writes_acked > 0,
+        "writes did not recover after the restart"
+    );
+    assert_eq!(secrets.health().await.status, HealthStatus::Healthy);
 }
