@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_rustls::HttpsConnector;
@@ -428,9 +428,7 @@ impl HttpClient {
             1
         };
         let mut headers = parts.headers;
-        for name in SENSITIVE_HEADERS {
-            mark_sensitive(&mut headers, name);
-        }
+        mark_sensitive(&mut headers);
         if !headers.contains_key(header::USER_AGENT) {
             headers.insert(header::USER_AGENT, self.inner.user_agent.clone());
         }
@@ -565,11 +563,13 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-/// Marks every value of header `name` sensitive.
-fn mark_sensitive(headers: &mut HeaderMap, name: &'static str) {
-    let name = HeaderName::from_static(name);
-    if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
-        for value in entry.iter_mut() {
+/// Marks every value of the credential headers ([`SENSITIVE_HEADERS`]) sensitive.
+///
+/// One pass over the request's few headers: cheaper than one map lookup per sensitive name,
+/// which cost about 2,300 instructions a request (docs/performance.md).
+fn mark_sensitive(headers: &mut HeaderMap) {
+    for (name, value) in headers.iter_mut() {
+        if SENSITIVE_HEADERS.contains(&name.as_str()) {
             value.set_sensitive(true);
         }
     }
@@ -638,16 +638,21 @@ mod tests {
         headers.append("x-vault-token", HeaderValue::from_static("hvs.one"));
         headers.append("x-vault-token", HeaderValue::from_static("hvs.two"));
         headers.insert("accept", HeaderValue::from_static("application/json"));
-        mark_sensitive(&mut headers, "x-vault-token");
+        headers.insert(
+            "authorization",
+            HeaderValue::from_static("AWS4-HMAC-SHA256 sig"),
+        );
+        mark_sensitive(&mut headers);
         assert!(
             headers
                 .get_all("x-vault-token")
                 .iter()
                 .all(HeaderValue::is_sensitive)
         );
+        assert!(headers["authorization"].is_sensitive());
         assert!(!headers["accept"].is_sensitive());
         let shown = format!("{headers:?}");
-        assert!(!shown.contains("hvs."), "{shown}");
+        assert!(!shown.contains("hvs.") && !shown.contains("sig"), "{shown}");
     }
 
     #[test]
