@@ -208,20 +208,18 @@ async fn load(
     total
 }
 
-/// Pauses `server` under load through `secrets`, then checks: reads never failed (the
-/// cache answers), writes during the pause failed Unavailable within the timeout and never
-/// otherwise, every key's current value is its last acknowledged write (or a later write
-/// whose answer was lost in the pause), and health recovered.
-async fn ride_out_a_pause(server: &str, store: Arc<dyn SecretStore>) {
+/// A `Secrets` over `store` with eight keys written and read once (so each is cached), and
+/// the record of those writes.
+async fn warmed(store: Arc<dyn SecretStore>) -> (Secrets, Vec<SecretKey>, Vec<Writes>) {
     let secrets = Secrets::builder()
-        .store(store.clone())
+        .store(store)
         .cache(cache())
         .build()
         .unwrap();
     let keys: Vec<SecretKey> = (0..8)
         .map(|n| SecretKey::new(format!("k{n}")).unwrap())
         .collect();
-    let mut writes: Vec<Writes> = Vec::new();
+    let mut writes = Vec::new();
     for key in &keys {
         secrets.put(key, "initial").await.unwrap();
         secrets.get(key).await.unwrap();
@@ -230,6 +228,15 @@ async fn ride_out_a_pause(server: &str, store: Arc<dyn SecretStore>) {
             unknown: Vec::new(),
         });
     }
+    (secrets, keys, writes)
+}
+
+/// Pauses `server` under load through `secrets`, then checks: reads never failed (the
+/// cache answers), writes during the pause failed Unavailable within the timeout and never
+/// otherwise, every key's current value is its last acknowledged write (or a later write
+/// whose answer was lost in the pause), and health recovered.
+async fn ride_out_a_pause(server: &str, store: Arc<dyn SecretStore>) {
+    let (secrets, keys, mut writes) = warmed(Arc::clone(&store)).await;
 
     let mut pause = pause_in_background(server);
     // Let the pause take hold, then load through it and past its end.
@@ -325,20 +332,7 @@ async fn secrets_over_localstack_rides_out_a_stop_and_start() {
     let env = ItestEnv::load();
     let store: Arc<dyn SecretStore> =
         Arc::new(localstack(&env, &format!("{}/", unique("aws-restart"))));
-    let secrets = Secrets::builder()
-        .store(store)
-        .cache(cache())
-        .build()
-        .unwrap();
-    let keys: Vec<SecretKey> = (0..8)
-        .map(|n| SecretKey::new(format!("k{n}")).unwrap())
-        .collect();
-    let mut writes: Vec<Writes> = Vec::new();
-    for key in &keys {
-        secrets.put(key, "initial").await.unwrap();
-        secrets.get(key).await.unwrap();
-        writes.push(Writes::default());
-    }
+    let (secrets, keys, mut writes) = warmed(store).await;
 
     let mut outage = fault_in_background("stop", "localstack", Duration::from_secs(5));
     tokio::time::sleep(Duration::from_millis(2500)).await;
