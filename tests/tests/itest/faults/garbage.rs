@@ -1,9 +1,13 @@
-//! Answers no real OpenBao gives, from a small loopback responder: each must reach the
-//! caller as a clear error of the right kind, quickly, with no panic and no hang.
+//! Answers no real OpenBao or Secrets Manager gives, from a small loopback responder: each
+//! must reach the caller as a clear error of the right kind, quickly, with no panic and no
+//! hang.
 
 use std::time::{Duration, Instant};
 
+use strongroom_aws::{SecretsManagerClient, SecretsManagerStore};
 use strongroom_core::{ErrorKind, SecretStore};
+use strongroom_http::HttpClient;
+use strongroom_sigv4::{Credentials, StaticProvider};
 use strongroom_vault::{RetryPolicy, VaultClient, VaultStore};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -156,4 +160,71 @@ async fn a_well_formed_answer_with_the_wrong_content_type_is_read() {
     let secret = store.get(&key("app/garbage")).await.unwrap();
     assert_eq!(secret.value.expose_str().unwrap(), "garbage-test-value");
     server.abort();
+}
+
+fn aws_store(addr: &str, request_timeout: Duration, retry_budget: Duration) -> SecretsManagerStore {
+    let http = HttpClient::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .request_timeout(request_timeout)
+        .retry_policy(RetryPolicy::default().with_max_total(retry_budget))
+        .build()
+        .unwrap();
+    let client = SecretsManagerClient::builder()
+        .region("us-east-1")
+        .endpoint(addr)
+        .credentials(StaticProvider::new(Credentials::new(
+            "AKIDGARBAGE",
+            "garbage-test-secret-key",
+        )))
+        .http_client(http)
+        .build()
+        .unwrap();
+    SecretsManagerStore::builder()
+        .client(client)
+        .build_lazy()
+        .unwrap()
+}
+
+/// The same answers to the Secrets Manager client: every one a clear error of the right
+/// kind, within the retry budget, naming no credential.
+#[tokio::test]
+#[expect(
+    clippy::print_stderr,
+    reason = "the figures docs/reliability.md quotes"
+)]
+async fn garbage_answers_to_secrets_manager_are_clear_errors_within_the_timeout() {
+    let request_timeout = Duration::from_millis(1000);
+    let retry_budget = Duration::from_secs(3);
+    let cases = [
+        (Answer::TruncatedJson, ErrorKind::Backend),
+        (Answer::WrongContentType, ErrorKind::Backend),
+        (Answer::JsonAsTextPlain, ErrorKind::Backend),
+        (Answer::Html, ErrorKind::Backend),
+        (Answer::Huge, ErrorKind::Backend),
+        (Answer::CutConnection, ErrorKind::Unavailable),
+        (Answer::Silent, ErrorKind::Unavailable),
+    ];
+    for (answer, expected) in cases {
+        let (addr, server) = responder(answer).await;
+        let store = aws_store(&addr, request_timeout, retry_budget);
+        let started = Instant::now();
+        let err = store.get(&key("app/garbage")).await.unwrap_err();
+        let took = started.elapsed();
+        eprintln!(
+            "aws garbage {answer:?}: {} after {:.2}s: {err}",
+            err.kind().as_str(),
+            took.as_secs_f64()
+        );
+        assert_eq!(err.kind(), expected, "{answer:?}: {err}");
+        let shown = format!("{err} {err:?}");
+        assert!(
+            !shown.contains("garbage-test-secret-key"),
+            "{answer:?}: the secret key leaked: {shown}"
+        );
+        assert!(
+            took < retry_budget + request_timeout + Duration::from_secs(1),
+            "{answer:?}: took {took:?}"
+        );
+        server.abort();
+    }
 }
