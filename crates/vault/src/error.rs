@@ -8,6 +8,7 @@
 //! | 400 "check-and-set parameter did not match"      | `Conflict`                            |
 //! | 400 other                                        | `InvalidValue`                        |
 //! | 412, 429, 500, 502, 503 (sealed, standby), 504   | `Unavailable` (retryable)             |
+//! | 307/308 from a standby pointing at the active node | `Unavailable` (redirects are not followed) |
 //! | connection refused/reset, timeout                | `Unavailable`                         |
 //! | TLS failure, malformed answer, oversized body    | `Backend`                             |
 //!
@@ -153,6 +154,17 @@ pub(crate) fn from_status(
             message: detail,
         },
         400 | 413 | 422 => Error::InvalidValue { message: detail },
+        // A standby redirects to the active node, also for a moment while a restarted
+        // single node takes over its own lock. Redirects are never followed (a token would
+        // go wherever the Location says), so this is "not now, or not this node".
+        307 | 308 => Error::Unavailable {
+            backend: BACKEND,
+            message: format!(
+                "{detail}: the node is a standby and redirected to the active node; redirects \
+                 are not followed, so point VAULT_ADDR at the active node or a load balancer"
+            ),
+            retry_after,
+        },
         // 412: a performance standby has not caught up yet; 429: rate limited or a
         // standby refusing; 5xx: sealed, standby, or broken. All may pass.
         412 | 429 | 500..=599 => Error::Unavailable {
@@ -220,6 +232,7 @@ mod tests {
             (500, "oops", ErrorKind::Unavailable),
             (429, "", ErrorKind::Unavailable),
             (412, "", ErrorKind::Unavailable),
+            (307, "", ErrorKind::Unavailable),
             (405, "", ErrorKind::Backend),
         ];
         for (status, body, kind) in table {

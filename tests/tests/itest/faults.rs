@@ -20,7 +20,7 @@ mod restart;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use strongroom_core::{ErrorKind, SecretKey};
+use strongroom_core::SecretKey;
 
 fn key(path: &str) -> SecretKey {
     SecretKey::new(path).expect("valid key")
@@ -31,14 +31,22 @@ fn key(path: &str) -> SecretKey {
 struct Tally {
     ok: u64,
     errors: BTreeMap<String, u64>,
+    /// The first message seen of each kind, so an unexpected kind can be explained.
+    examples: BTreeMap<String, String>,
     max_latency: Duration,
 }
 
 impl Tally {
-    fn record(&mut self, outcome: Result<(), ErrorKind>, took: Duration) {
+    fn record(&mut self, outcome: Result<(), &strongroom_core::Error>, took: Duration) {
         match outcome {
             Ok(()) => self.ok += 1,
-            Err(kind) => *self.errors.entry(kind.as_str().to_owned()).or_default() += 1,
+            Err(err) => {
+                let kind = err.kind().as_str().to_owned();
+                self.examples
+                    .entry(kind.clone())
+                    .or_insert_with(|| err.to_string());
+                *self.errors.entry(kind).or_default() += 1;
+            }
         }
         self.max_latency = self.max_latency.max(took);
     }
@@ -47,6 +55,11 @@ impl Tally {
         self.ok += other.ok;
         for (kind, n) in &other.errors {
             *self.errors.entry(kind.clone()).or_default() += n;
+        }
+        for (kind, message) in &other.examples {
+            self.examples
+                .entry(kind.clone())
+                .or_insert_with(|| message.clone());
         }
         self.max_latency = self.max_latency.max(other.max_latency);
     }
