@@ -96,26 +96,63 @@ async fn responder(answer: Answer) -> (String, tokio::task::JoinHandle<()>) {
     (addr, task)
 }
 
-fn store(addr: &str, request_timeout: Duration, retry_budget: Duration) -> VaultStore {
+fn store(addr: &str) -> VaultStore {
     let client = VaultClient::builder()
         .address(addr)
         .token("garbage-test-token")
         .connect_timeout(Duration::from_millis(500))
-        .request_timeout(request_timeout)
-        .retry_policy(RetryPolicy::default().with_max_total(retry_budget))
+        .request_timeout(REQUEST_TIMEOUT)
+        .retry_policy(RetryPolicy::default().with_max_total(RETRY_BUDGET))
         .build()
         .unwrap();
     VaultStore::new(&client, "secret").unwrap()
 }
 
-#[tokio::test]
+/// The request timeout and retry budget every client here gets.
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(1000);
+const RETRY_BUDGET: Duration = Duration::from_secs(3);
+
+/// Serves each answer to a fresh store from `make` and checks that a read fails with the
+/// expected kind, within the retry budget, with none of `secrets` in the error.
 #[expect(
     clippy::print_stderr,
     reason = "the figures docs/reliability.md quotes"
 )]
+async fn each_answer_is_a_clear_error<S: SecretStore>(
+    label: &str,
+    cases: &[(Answer, ErrorKind)],
+    secrets: &[&str],
+    make: impl Fn(&str) -> S,
+) {
+    for &(answer, expected) in cases {
+        let (addr, server) = responder(answer).await;
+        let store = make(&addr);
+        let started = Instant::now();
+        let err = store.get(&key("app/garbage")).await.unwrap_err();
+        let took = started.elapsed();
+        eprintln!(
+            "{label} {answer:?}: {} after {:.2}s: {err}",
+            err.kind().as_str(),
+            took.as_secs_f64()
+        );
+        assert_eq!(err.kind(), expected, "{answer:?}: {err}");
+        let shown = format!("{err} {err:?}");
+        for secret in secrets {
+            assert!(
+                !shown.contains(secret),
+                "{answer:?}: {secret} leaked: {shown}"
+            );
+        }
+        assert!(
+            took < RETRY_BUDGET + REQUEST_TIMEOUT + Duration::from_secs(1),
+            "{answer:?}: took {took:?}"
+        );
+        server.abort();
+    }
+}
+
+#[tokio::test]
 async fn garbage_answers_are_clear_errors_within_the_timeout() {
-    let request_timeout = Duration::from_millis(1000);
-    let retry_budget = Duration::from_secs(3);
     let cases = [
         (Answer::TruncatedJson, ErrorKind::Backend),
         (Answer::WrongContentType, ErrorKind::Backend),
@@ -124,31 +161,13 @@ async fn garbage_answers_are_clear_errors_within_the_timeout() {
         (Answer::CutConnection, ErrorKind::Unavailable),
         (Answer::Silent, ErrorKind::Unavailable),
     ];
-    for (answer, expected) in cases {
-        let (addr, server) = responder(answer).await;
-        let store = store(&addr, request_timeout, retry_budget);
-        let started = Instant::now();
-        let err = store.get(&key("app/garbage")).await.unwrap_err();
-        let took = started.elapsed();
-        eprintln!(
-            "garbage {answer:?}: {} after {:.2}s: {err}",
-            err.kind().as_str(),
-            took.as_secs_f64()
-        );
-        assert_eq!(err.kind(), expected, "{answer:?}: {err}");
-        let shown = format!("{err} {err:?}");
-        for secret in ["garbage-test-token", "garbage-test-value"] {
-            assert!(
-                !shown.contains(secret),
-                "{answer:?}: {secret} leaked: {shown}"
-            );
-        }
-        assert!(
-            took < retry_budget + request_timeout + Duration::from_secs(1),
-            "{answer:?}: took {took:?}"
-        );
-        server.abort();
-    }
+    each_answer_is_a_clear_error(
+        "garbage",
+        &cases,
+        &["garbage-test-token", "garbage-test-value"],
+        store,
+    )
+    .await;
 }
 
 /// The client goes by the body, not the label: a well-formed KV v2 answer served as
@@ -156,17 +175,17 @@ async fn garbage_answers_are_clear_errors_within_the_timeout() {
 #[tokio::test]
 async fn a_well_formed_answer_with_the_wrong_content_type_is_read() {
     let (addr, server) = responder(Answer::JsonAsTextPlain).await;
-    let store = store(&addr, Duration::from_secs(1), Duration::from_secs(3));
+    let store = store(&addr);
     let secret = store.get(&key("app/garbage")).await.unwrap();
     assert_eq!(secret.value.expose_str().unwrap(), "garbage-test-value");
     server.abort();
 }
 
-fn aws_store(addr: &str, request_timeout: Duration, retry_budget: Duration) -> SecretsManagerStore {
+fn aws_store(addr: &str) -> SecretsManagerStore {
     let http = HttpClient::builder()
         .connect_timeout(Duration::from_millis(500))
-        .request_timeout(request_timeout)
-        .retry_policy(RetryPolicy::default().with_max_total(retry_budget))
+        .request_timeout(REQUEST_TIMEOUT)
+        .retry_policy(RetryPolicy::default().with_max_total(RETRY_BUDGET))
         .build()
         .unwrap();
     let client = SecretsManagerClient::builder()
@@ -188,13 +207,7 @@ fn aws_store(addr: &str, request_timeout: Duration, retry_budget: Duration) -> S
 /// The same answers to the Secrets Manager client: every one a clear error of the right
 /// kind, within the retry budget, naming no credential.
 #[tokio::test]
-#[expect(
-    clippy::print_stderr,
-    reason = "the figures docs/reliability.md quotes"
-)]
 async fn garbage_answers_to_secrets_manager_are_clear_errors_within_the_timeout() {
-    let request_timeout = Duration::from_millis(1000);
-    let retry_budget = Duration::from_secs(3);
     let cases = [
         (Answer::TruncatedJson, ErrorKind::Backend),
         (Answer::WrongContentType, ErrorKind::Backend),
@@ -204,27 +217,11 @@ async fn garbage_answers_to_secrets_manager_are_clear_errors_within_the_timeout(
         (Answer::CutConnection, ErrorKind::Unavailable),
         (Answer::Silent, ErrorKind::Unavailable),
     ];
-    for (answer, expected) in cases {
-        let (addr, server) = responder(answer).await;
-        let store = aws_store(&addr, request_timeout, retry_budget);
-        let started = Instant::now();
-        let err = store.get(&key("app/garbage")).await.unwrap_err();
-        let took = started.elapsed();
-        eprintln!(
-            "aws garbage {answer:?}: {} after {:.2}s: {err}",
-            err.kind().as_str(),
-            took.as_secs_f64()
-        );
-        assert_eq!(err.kind(), expected, "{answer:?}: {err}");
-        let shown = format!("{err} {err:?}");
-        assert!(
-            !shown.contains("garbage-test-secret-key"),
-            "{answer:?}: the secret key leaked: {shown}"
-        );
-        assert!(
-            took < retry_budget + request_timeout + Duration::from_secs(1),
-            "{answer:?}: took {took:?}"
-        );
-        server.abort();
-    }
+    each_answer_is_a_clear_error(
+        "aws garbage",
+        &cases,
+        &["garbage-test-secret-key"],
+        aws_store,
+    )
+    .await;
 }
