@@ -8,10 +8,9 @@ use strongroom_core::Error;
 use strongroom_envelope::{Header, MasterKey, Passphrase, WrappingKey};
 use zeroize::Zeroizing;
 
-/// The master key in base64.
-pub(crate) const MASTER_KEY_VAR: &str = "STRONGROOM_MASTER_KEY";
-/// The passphrase of a passphrase-protected store.
-pub(crate) const PASSPHRASE_VAR: &str = "STRONGROOM_PASSPHRASE";
+pub(crate) use strongroom_facade::{MASTER_KEY_VAR, PASSPHRASE_VAR};
+pub(crate) use strongroom_local::{default_key_file, key_error};
+
 /// The new passphrase for `rekey --passphrase`.
 pub(crate) const NEW_PASSPHRASE_VAR: &str = "STRONGROOM_NEW_PASSPHRASE";
 
@@ -21,13 +20,6 @@ pub(crate) enum Source {
     File(PathBuf),
     Env,
     Passphrase,
-}
-
-/// The key file `init` writes beside a store: `<store>.key`.
-pub(crate) fn default_key_file(store: &Path) -> PathBuf {
-    let mut name = store.as_os_str().to_owned();
-    name.push(".key");
-    PathBuf::from(name)
 }
 
 /// The key that opens the existing store at `store`.
@@ -107,10 +99,4 @@ fn non_empty(value: &str, source: &str) -> Result<Passphrase, Error> {
         )));
     }
     Ok(Passphrase::new(value))
-}
-
-/// An envelope key error as a configuration error: the message says which file or variable
-/// and how to fix it, and never holds key material.
-pub(crate) fn key_error(err: strongroom_envelope::Error) -> Error {
-    strongroom_local::key_error(err)
 }

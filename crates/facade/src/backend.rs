@@ -1,11 +1,11 @@
 //! Opening the store a [`BackendConfig`] names, and the master keys of encrypted files.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use strongroom_core::{Error, SecretStore};
 use strongroom_envelope::{MasterKey, Passphrase, WrappingKey};
-use strongroom_local::{DirStore, EnvStore, FileStore, key_error};
+use strongroom_local::{DirStore, EnvStore, FileStore, default_key_file, key_error};
 
 use crate::config::{BackendConfig, KeySource};
 
@@ -84,9 +84,7 @@ pub fn wrapping_key(source: &KeySource, store: &Path) -> Result<WrappingKey, Err
     if std::env::var_os(PASSPHRASE_VAR).is_some() {
         return passphrase_from(PASSPHRASE_VAR);
     }
-    let mut default = store.as_os_str().to_owned();
-    default.push(".key");
-    let default = PathBuf::from(default);
+    let default = default_key_file(store);
     MasterKey::from_file(&default)
         .map(WrappingKey::from)
         .map_err(|err| {

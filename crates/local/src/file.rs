@@ -567,6 +567,14 @@ impl SecretStore for FileStore {
     }
 }
 
+/// The key file that belongs beside a store: `<store>.key` (`strongroom init` writes it there,
+/// and key lookups fall back to it).
+pub fn default_key_file(store: &Path) -> PathBuf {
+    let mut name = store.as_os_str().to_owned();
+    name.push(".key");
+    PathBuf::from(name)
+}
+
 /// Converts an envelope error from loading a master key (a key file, an environment
 /// variable) into a [`strongroom_core::Error::Config`], so applications deal in one error type.
 #[allow(

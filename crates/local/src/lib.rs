@@ -39,5 +39,5 @@ pub use dir::{DirStore, MAX_FILE_BYTES};
 pub use env::{ENV_VERSION, EnvStore};
 pub use file::{
     DEFAULT_KEEP_VERSIONS, DEFAULT_LOCK_TIMEOUT, DEFAULT_REVALIDATE_AFTER, FileStore,
-    FileStoreBuilder, key_error,
+    FileStoreBuilder, default_key_file, key_error,
 };
