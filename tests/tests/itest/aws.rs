@@ -17,7 +17,8 @@ use strongroom_sigv4::{Credentials, StaticProvider};
 
 use crate::raw;
 
-fn localstack(env: &ItestEnv) -> SecretsManagerClient {
+/// A client for the seeded LocalStack (the other suites use it too).
+pub(crate) fn localstack(env: &ItestEnv) -> SecretsManagerClient {
     SecretsManagerClient::builder()
         .region(&env.aws_region)
         .endpoint(&env.aws_endpoint)
@@ -29,7 +30,8 @@ fn localstack(env: &ItestEnv) -> SecretsManagerClient {
         .expect("LocalStack client")
 }
 
-fn moto(env: &ItestEnv, secret_key: &str) -> SecretsManagerClient {
+/// A client for moto, which checks signatures, signing with `secret_key`.
+pub(crate) fn moto(env: &ItestEnv, secret_key: &str) -> SecretsManagerClient {
     SecretsManagerClient::builder()
         .region(&env.aws_region)
         .endpoint(&env.moto_endpoint)

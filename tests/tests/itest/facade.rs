@@ -6,13 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use strongroom_aws::{SecretsManagerClient, SecretsManagerStore};
+use strongroom_aws::SecretsManagerStore;
 use strongroom_core::{ErrorKind, SecretKey, SecretStore};
 use strongroom_envelope::MasterKey;
 use strongroom_facade::{CacheConfig, HealthStatus, MigrationOptions, Secrets, migrate};
 use strongroom_itests::ItestEnv;
 use strongroom_local::FileStore;
-use strongroom_sigv4::{Credentials, StaticProvider};
 use strongroom_vault::{RetryPolicy, VaultClient, VaultStore};
 
 use crate::raw;
@@ -237,17 +236,7 @@ fn every_backend(
     .unwrap();
     let vault = strongroom_facade::Prefixed::new(vault, &raw::unique("readme")).unwrap();
     let aws = SecretsManagerStore::builder()
-        .client(
-            SecretsManagerClient::builder()
-                .region(env.aws_region.as_str())
-                .endpoint(env.aws_endpoint.as_str())
-                .credentials(StaticProvider::new(Credentials::new(
-                    env.aws_access_key_id.as_str(),
-                    env.aws_secret_access_key.as_str(),
-                )))
-                .build()
-                .unwrap(),
-        )
+        .client(crate::aws::localstack(env))
         .prefix(format!("{}/", raw::unique("readme")))
         .build_lazy()
         .unwrap();

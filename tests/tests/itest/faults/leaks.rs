@@ -10,13 +10,12 @@
 
 use http::Method;
 use serde_json::json;
-use strongroom_aws::{SecretsManagerClient, SecretsManagerStore};
+use strongroom_aws::SecretsManagerStore;
 use strongroom_core::{PutOptions, SecretStore, SecretValue};
 use strongroom_envelope::{MasterKey, Passphrase};
 use strongroom_facade::Secrets;
 use strongroom_itests::ItestEnv;
 use strongroom_local::{DirStore, EnvStore, FileStore};
-use strongroom_sigv4::{Credentials, StaticProvider};
 use strongroom_vault::{AppRole, Credential, RenewPolicy, VaultClient, VaultStore};
 
 use super::key;
@@ -163,39 +162,20 @@ async fn no_secret_reaches_logs_audit_errors_or_debug_output() {
 
     // AWS Secrets Manager: LocalStack for every operation, moto (signatures checked) with a
     // random secret key to search for, and a wrong key that is refused.
-    let aws_store = |endpoint: &str, key_id: &str, secret: &str| {
+    let aws_store = |client| {
         SecretsManagerStore::builder()
-            .client(
-                SecretsManagerClient::builder()
-                    .region(env.aws_region.as_str())
-                    .endpoint(endpoint)
-                    .credentials(StaticProvider::new(Credentials::new(key_id, secret)))
-                    .build()
-                    .unwrap(),
-            )
+            .client(client)
             .prefix(format!("strongroom-itest/{unique}/"))
             .build_lazy()
             .unwrap()
     };
-    let localstack = aws_store(
-        &env.aws_endpoint,
-        &env.aws_access_key_id,
-        &env.aws_secret_access_key,
-    );
+    let localstack = aws_store(crate::aws::localstack(&env));
     every_operation(&localstack, "aws", &value, &mut shown).await;
     shown.debug(&localstack);
-    let moto = aws_store(
-        &env.moto_endpoint,
-        &env.moto_access_key_id,
-        &env.moto_secret_access_key,
-    );
+    let moto = aws_store(crate::aws::moto(&env, &env.moto_secret_access_key));
     every_operation(&moto, "moto", &value, &mut shown).await;
     shown.debug(&moto);
-    let forged = aws_store(
-        &env.moto_endpoint,
-        &env.moto_access_key_id,
-        "wrong-secret-key-for-leak-test",
-    );
+    let forged = aws_store(crate::aws::moto(&env, "wrong-secret-key-for-leak-test"));
     shown.result(&forged.get(&key("moto/x")).await);
 
     // The facade with the audit file on, over a file store and over Vault.
