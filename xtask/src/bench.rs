@@ -135,12 +135,6 @@ pub(crate) fn run(choice: RuntimeChoice, args: &BenchArgs) -> Result<(), String>
 // ---------------------------------------------------------------------------------------
 // Running things
 
-fn cargo() -> Command {
-    let mut command = Command::new(env!("CARGO"));
-    command.current_dir(layout::root());
-    command
-}
-
 fn run_ok(command: &mut Command, what: &str) -> Result<String, String> {
     let output = command
         .stderr(Stdio::inherit())
@@ -191,7 +185,7 @@ const CRITERION: &[&str] = &[
 fn run_criterion() -> Result<Value, String> {
     let disk = layout::target_dir().join("bench/disk");
     layout::ensure_dir(&disk)?;
-    let status = cargo()
+    let status = crate::cargo::command()
         .args(["bench", "-p", "strongroom-benches", "--bench", "hot_paths"])
         .env("STRONGROOM_BENCH_DISK_DIR", &disk)
         .stdout(Stdio::inherit())
@@ -220,7 +214,7 @@ fn run_criterion() -> Result<Value, String> {
 
 fn probe(what: &str) -> Result<Value, String> {
     let out = run_ok(
-        cargo()
+        crate::cargo::command()
             .args([
                 "run",
                 "--quiet",
@@ -249,7 +243,7 @@ fn peers_target() -> PathBuf {
 /// saying why strongroom-aws is absent, if it is.
 fn build_peers() -> Result<(PathBuf, Option<String>), String> {
     let build = |features: &[&str]| {
-        let mut command = cargo();
+        let mut command = crate::cargo::command();
         command
             .args(["build", "--release", "--manifest-path"])
             .arg(peers_manifest())
@@ -405,13 +399,13 @@ fn build_cost() -> Result<Value, String> {
         let manifest_path = dir.join("Cargo.toml");
         // Download first, so the timed build compiles only.
         run_ok(
-            cargo()
+            crate::cargo::command()
                 .args(["fetch", "--manifest-path"])
                 .arg(&manifest_path),
             "cargo fetch",
         )?;
         let start = Instant::now();
-        let status = cargo()
+        let status = crate::cargo::command()
             .args(["build", "--release", "--quiet", "--manifest-path"])
             .arg(&manifest_path)
             .arg("--target-dir")
@@ -423,7 +417,7 @@ fn build_cost() -> Result<Value, String> {
             return Err(format!("cold build of {} failed ({status})", case.name));
         }
         let tree = run_ok(
-            cargo()
+            crate::cargo::command()
                 .args([
                     "tree",
                     "--prefix",

@@ -3,11 +3,10 @@
 //! real-server suites: on the native runtime, then (after building the local images) on the
 //! docker runtime. Prints how long each phase took, also when one fails.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::services::{Runtime, RuntimeChoice};
-use crate::{features, fuzz, images, itest, layout};
+use crate::{cargo, features, fuzz, images, itest};
 
 /// Which runtimes the integration phase uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,10 +41,7 @@ pub(crate) fn run(suites: Suites) -> Result<(), String> {
     let mut result = Ok(());
     for (name, args) in cargo_phases {
         let start = Instant::now();
-        let status = Command::new(env!("CARGO"))
-            .args(args)
-            .current_dir(layout::root())
-            .status();
+        let status = cargo::command().args(args).status();
         timings.push((name, start.elapsed()));
         match status {
             Ok(s) if s.success() => {}

@@ -6,18 +6,14 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::layout;
+use crate::{cargo, layout};
 
 /// Builds `strongroom` and runs init, put, get, ls, rotate, versions, rm and restore.
 pub(crate) fn run() -> Result<(), String> {
-    let status = Command::new(cargo())
-        .args(["build", "--quiet", "-p", "strongroom-cli"])
-        .current_dir(layout::root())
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err("building strongroom-cli failed".to_owned());
-    }
+    cargo::run(
+        cargo::command().args(["build", "--quiet", "-p", "strongroom-cli"]),
+        "building strongroom-cli",
+    )?;
     let binary = layout::target_dir().join("debug").join("strongroom");
     let dir = layout::target_dir().join("demo");
     if dir.exists() {
@@ -100,8 +96,4 @@ impl Demo {
             ))
         }
     }
-}
-
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }

@@ -2,9 +2,7 @@
 //! on its own (so `default-features = false, features = ["vault"]` really compiles only
 //! that), and the doc tests, README included, pass with every feature on.
 
-use std::process::Command;
-
-use crate::layout;
+use crate::cargo;
 
 /// The umbrella crate's features; each is checked alone.
 const FEATURES: &[&str] = &[
@@ -12,42 +10,12 @@ const FEATURES: &[&str] = &[
 ];
 
 pub(crate) fn run() -> Result<(), String> {
-    let mut commands: Vec<Vec<String>> = vec![
-        vec!["check", "-p", "strongroom", "--no-default-features"]
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-    ];
+    let check = ["check", "-p", "strongroom", "--no-default-features"];
+    cargo::run(cargo::command().args(check), &check.join(" "))?;
     for feature in FEATURES {
-        commands.push(
-            [
-                "check",
-                "-p",
-                "strongroom",
-                "--no-default-features",
-                "--features",
-                feature,
-            ]
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-        );
+        let alone = [&check[..], &["--features", feature]].concat();
+        cargo::run(cargo::command().args(&alone), &alone.join(" "))?;
     }
-    commands.push(
-        ["test", "-p", "strongroom", "--all-features", "--doc"]
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-    );
-    for args in commands {
-        let status = Command::new(env!("CARGO"))
-            .args(&args)
-            .current_dir(layout::root())
-            .status()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !status.success() {
-            return Err(format!("`cargo {}` failed ({status})", args.join(" ")));
-        }
-    }
-    Ok(())
+    let docs = ["test", "-p", "strongroom", "--all-features", "--doc"];
+    cargo::run(cargo::command().args(docs), &docs.join(" "))
 }

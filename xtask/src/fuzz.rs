@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::layout;
+use crate::{cargo, layout};
 
 /// The cargo-fuzz release installed under `target/tools` (it lives here rather than in
 /// versions.rs because only this command uses it).
@@ -52,24 +52,19 @@ fn install() -> Result<(), String> {
         return Ok(());
     }
     eprintln!("fuzz: installing cargo-fuzz {CARGO_FUZZ_VERSION} into target/tools");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args([
-            "install",
-            "cargo-fuzz",
-            "--locked",
-            "--version",
-            CARGO_FUZZ_VERSION,
-        ])
-        .arg("--root")
-        .arg(layout::target_dir().join("tools"))
-        .status()
-        .map_err(|e| format!("cannot run cargo install: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("cargo install cargo-fuzz failed ({status})"))
-    }
+    cargo::run(
+        cargo::command()
+            .args([
+                "install",
+                "cargo-fuzz",
+                "--locked",
+                "--version",
+                CARGO_FUZZ_VERSION,
+            ])
+            .arg("--root")
+            .arg(layout::target_dir().join("tools")),
+        "cargo install cargo-fuzz",
+    )
 }
 
 /// `cargo fuzz <sub> --fuzz-dir fuzz -s none --debug-assertions --target-dir target/fuzz`.

@@ -1,11 +1,10 @@
 //! `cargo xtask itest [-- test args]`: services up, the strongroom-itests package with their
 //! environment, services down, even when the tests fail or Ctrl-C is pressed.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use crate::layout;
+use crate::cargo;
 use crate::services::{self, RuntimeChoice};
 
 /// The package holding the suites.
@@ -64,20 +63,10 @@ fn run_tests(
     env: &std::collections::BTreeMap<String, String>,
     test_args: &[String],
 ) -> Result<(), String> {
-    let mut command = Command::new(env!("CARGO"));
-    command
-        .args(["test", "-p", PACKAGE])
-        .current_dir(layout::root())
-        .envs(env);
+    let mut command = cargo::command();
+    command.args(["test", "-p", PACKAGE]).envs(env);
     if !test_args.is_empty() {
         command.arg("--").args(test_args);
     }
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run cargo test: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("cargo test -p {PACKAGE} failed ({status})"))
-    }
+    cargo::run(&mut command, &format!("cargo test -p {PACKAGE}"))
 }

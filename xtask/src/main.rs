@@ -22,6 +22,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod cargo;
 mod ci;
 mod crash;
 mod demo;
