@@ -1,6 +1,7 @@
 //! The `features` phase of `cargo xtask ci`: each cargo feature of the umbrella crate builds
 //! on its own (so `default-features = false, features = ["vault"]` really compiles only
-//! that), and the doc tests, README included, pass with every feature on.
+//! that), the HTTP client's tests pass with its opt-in `http2` feature, and the doc tests,
+//! README included, pass with every feature on.
 
 use crate::cargo;
 
@@ -16,6 +17,9 @@ pub(crate) fn run() -> Result<(), String> {
         let alone = [&check[..], &["--features", feature]].concat();
         cargo::run(cargo::command().args(&alone), &alone.join(" "))?;
     }
+    // HTTP/2 is opt-in, so the workspace test run never enables it: its TLS tests run here.
+    let http2 = ["test", "-p", "strongroom-http", "--features", "http2"];
+    cargo::run(cargo::command().args(http2), &http2.join(" "))?;
     let docs = ["test", "-p", "strongroom", "--all-features", "--doc"];
     cargo::run(cargo::command().args(docs), &docs.join(" "))
 }

@@ -43,7 +43,8 @@ const SENSITIVE_HEADERS: [&str; 7] = [
 
 type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// An HTTP/1.1 and HTTP/2 client over rustls, with timeouts, capped bodies and retries.
+/// An HTTP/1.1 client (HTTP/2 too with the `http2` feature) over rustls, with timeouts,
+/// capped bodies and retries.
 ///
 /// Cloning is cheap and clones share one connection pool. Requests must run inside a Tokio
 /// runtime with the time driver enabled. Redirects are never followed: a 3xx comes back as
@@ -123,6 +124,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     tls: TlsSettings,
     user_agent: String,
+    #[cfg(feature = "http2")]
     http2: bool,
     plain_http: PlainHttp,
     pool_idle_timeout: Duration,
@@ -141,6 +143,7 @@ impl Default for ClientBuilder {
                 ..TlsSettings::default()
             },
             user_agent: concat!("strongroom-http/", env!("CARGO_PKG_VERSION")).to_owned(),
+            #[cfg(feature = "http2")]
             http2: true,
             plain_http: PlainHttp::default(),
             pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
@@ -215,8 +218,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether HTTP/2 may be negotiated over TLS (ALPN; default yes). Plain `http` always
-    /// speaks HTTP/1.1.
+    /// Whether HTTP/2 may be negotiated over TLS (ALPN; default yes with the `http2`
+    /// feature, which this method needs). Plain `http` always speaks HTTP/1.1.
+    #[cfg(feature = "http2")]
     #[must_use]
     pub fn http2(mut self, enabled: bool) -> Self {
         self.http2 = enabled;
@@ -273,11 +277,14 @@ impl ClientBuilder {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config)
             .https_or_http();
+        #[cfg(feature = "http2")]
         let connector = if self.http2 {
             https.enable_http1().enable_http2().wrap_connector(http)
         } else {
             https.enable_http1().wrap_connector(http)
         };
+        #[cfg(not(feature = "http2"))]
+        let connector = https.enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(self.pool_idle_timeout)
             .pool_max_idle_per_host(self.pool_max_idle_per_host)

@@ -4,8 +4,8 @@
 //! that timeouts, retries, TLS trust and body limits are written once and behave the same
 //! for both. The client is general: it knows nothing of Vault or AWS.
 //!
-//! - HTTP/1.1 and HTTP/2 (negotiated by ALPN over TLS), one connection pool per client,
-//!   cheap to clone.
+//! - HTTP/1.1, and HTTP/2 negotiated by ALPN over TLS with the `http2` feature; one
+//!   connection pool per client, cheap to clone.
 //! - TLS by rustls with the `ring` provider: the Mozilla roots from `webpki-roots`, plus CA
 //!   bundles from PEM files ([`ClientBuilder::add_ca_file`]), plus an optional client
 //!   certificate for mTLS ([`ClientBuilder::client_identity_pem`]). Plain `http` goes only

@@ -6,8 +6,6 @@ use std::time::SystemTime;
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use strongroom_core::Error;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::client::{Call, VaultClient};
 use crate::data::SecretData;
@@ -464,9 +462,8 @@ fn time_field(value: &Value, name: &str) -> Option<SystemTime> {
     if text.is_empty() {
         return None;
     }
-    OffsetDateTime::parse(text, &Rfc3339)
-        .ok()
-        .map(SystemTime::from)
+    // Vault and OpenBao write UTC (`...Z`); another offset would be unparsed, not misread.
+    humantime::parse_rfc3339(text).ok()
 }
 
 fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
@@ -517,9 +514,8 @@ mod tests {
 
     #[test]
     fn future_deletion_time_is_not_deleted_yet() {
-        let later = OffsetDateTime::from(SystemTime::now() + Duration::from_secs(3600))
-            .format(&Rfc3339)
-            .unwrap();
+        let later =
+            humantime::format_rfc3339(SystemTime::now() + Duration::from_secs(3600)).to_string();
         let v = VersionMetadata::from_json(&json!({"version": 1, "deletion_time": later}), None);
         assert!(!v.is_deleted());
     }

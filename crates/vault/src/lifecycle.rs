@@ -365,9 +365,9 @@ impl TokenManager {
                 changed.await;
                 continue;
             };
-            tokio::select! {
-                () = tokio::time::sleep_until(at) => {}
-                () = &mut changed => continue,
+            // A token swapped in meanwhile restarts the wait; only the deadline renews.
+            if tokio::time::timeout_at(at, &mut changed).await.is_ok() {
+                continue;
             }
             if !self.refresh(&current).await {
                 // Failed: wait a little so a down server does not get a login storm, but
