@@ -23,9 +23,13 @@ use zeroize::Zeroizing;
 const FORMAT: u32 = 1;
 
 /// All secrets of one store file.
+///
+/// Entries are shared, never changed in place: an operation that changes a secret puts a new
+/// [`Entry`] under its key. So cloning a document, which every write does to keep the state
+/// readers see intact until the new file is in place, copies pointers, not secrets.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Document {
-    secrets: BTreeMap<SecretKey, Entry>,
+    secrets: BTreeMap<SecretKey, Arc<Entry>>,
 }
 
 /// One secret: its kept versions (oldest first, the last is current) and its state.
@@ -117,12 +121,15 @@ impl Document {
             _ => {}
         }
 
-        let entry = self.secrets.entry(key.clone()).or_insert_with(|| Entry {
-            next: 1,
-            deleted_ms: None,
-            metadata: Arc::default(),
-            versions: Vec::new(),
-        });
+        let mut entry = existing.map_or_else(
+            || Entry {
+                next: 1,
+                deleted_ms: None,
+                metadata: Arc::default(),
+                versions: Vec::new(),
+            },
+            |e| Entry::clone(e),
+        );
         let number = entry.next;
         entry.next += 1;
         entry.deleted_ms = None;
@@ -136,21 +143,25 @@ impl Document {
         });
         let excess = entry.versions.len().saturating_sub(keep.max(1));
         entry.versions.drain(..excess);
+        self.secrets.insert(key.clone(), Arc::new(entry));
         Ok(number.into())
     }
 
     /// Soft-deletes `key`: it disappears from reads and lists until [`undelete`](Self::undelete).
     pub(crate) fn delete(&mut self, key: &SecretKey, now: SystemTime) -> Result<(), Error> {
-        let entry = self.live_mut(key)?;
+        let mut entry = Entry::clone(self.live(key, None)?);
         entry.deleted_ms = Some(millis(now));
+        self.secrets.insert(key.clone(), Arc::new(entry));
         Ok(())
     }
 
     /// Brings back a soft-deleted `key` with all its kept versions.
     pub(crate) fn undelete(&mut self, key: &SecretKey) -> Result<(), Error> {
-        match self.secrets.get_mut(key) {
+        match self.secrets.get(key) {
             Some(entry) if entry.deleted_ms.is_some() => {
+                let mut entry = Entry::clone(entry);
                 entry.deleted_ms = None;
+                self.secrets.insert(key.clone(), Arc::new(entry));
                 Ok(())
             }
             Some(_) => Err(Error::Conflict {
@@ -212,14 +223,6 @@ impl Document {
         }
     }
 
-    fn live_mut(&mut self, key: &SecretKey) -> Result<&mut Entry, Error> {
-        match self.secrets.get_mut(key) {
-            Some(entry) if entry.deleted_ms.is_none() => Ok(entry),
-            Some(_) => Err(not_found(key, None, true)),
-            None => Err(not_found(key, None, false)),
-        }
-    }
-
     /// The document as JSON, in a buffer that is zeroized when dropped.
     pub(crate) fn to_json(&self) -> Zeroizing<Vec<u8>> {
         // Sized up front so the buffer does not reallocate, which would leave copies of
@@ -272,7 +275,7 @@ impl Document {
             let entry = entry
                 .into_entry()
                 .map_err(|problem| format!("secret {key:?}: {problem}"))?;
-            secrets.insert(key, entry);
+            secrets.insert(key, Arc::new(entry));
         }
         Ok(Self { secrets })
     }
@@ -313,7 +316,7 @@ impl Serialize for WireOut<'_> {
             format: u32,
             secrets: Secrets<'a>,
         }
-        struct Secrets<'a>(&'a BTreeMap<SecretKey, Entry>);
+        struct Secrets<'a>(&'a BTreeMap<SecretKey, Arc<Entry>>);
         impl Serialize for Secrets<'_> {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 let mut map = serializer.serialize_map(Some(self.0.len()))?;
