@@ -1,7 +1,8 @@
 //! The two primitives every section uses, over ring: AES-256-GCM and the system RNG.
 //!
-//! ring does not zeroize its expanded AES key schedule; the raw key bytes this crate holds
-//! are zeroized, and each ring key lives only for one call.
+//! ring does not zeroize its expanded AES key schedule. The raw key bytes this crate holds
+//! are zeroized; a wrapping key's ring key lives only for the one call that wraps or unwraps,
+//! and a data key's lives in its [`DataKey`](crate::DataKey), which overwrites it on drop.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -9,8 +10,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::error::Error;
 use crate::format::{KEY_LEN, NONCE_LEN, TAG_LEN};
 
-/// A ring AES-256-GCM key from raw bytes.
-fn aead_key(key: &[u8; KEY_LEN]) -> Result<LessSafeKey, Error> {
+/// A ring AES-256-GCM key from raw bytes: the key schedule and GHASH table.
+pub(crate) fn aead_key(key: &[u8; KEY_LEN]) -> Result<LessSafeKey, Error> {
     // Cannot fail for 32 bytes; reported as a key length problem rather than a panic.
     let unbound =
         UnboundKey::new(&AES_256_GCM, key).map_err(|_| Error::KeyLength { len: KEY_LEN })?;

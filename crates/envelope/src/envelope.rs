@@ -1,34 +1,34 @@
-//! [`seal`], [`open`] and [`rewrap`]: the envelope operations.
+//! [`seal`], [`open`] and [`rewrap`]: the envelope operations, built on [`DataKey`] (one
+//! code path for data keys in envelopes and on their own).
 
 use ring::rand::SystemRandom;
-use zeroize::{Zeroize, Zeroizing};
 
-use crate::cipher::{self, fill_random, random_nonce};
+use crate::cipher::random_nonce;
+use crate::data_key::{DataKey, Wrap};
 use crate::error::Error;
-use crate::format::{
-    self, Header, KEY_LEN, NONCE_LEN, Parts, Scheme, TAG_LEN, WRAPPED_KEY_LEN, payload_aad,
-};
+use crate::format::{self, Kind, NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
+use crate::plaintext::Plaintext;
 use crate::wrapping_key::WrappingKey;
 
 /// Encrypts `plaintext` into a new envelope.
 ///
 /// A fresh random 32-byte data key encrypts the payload under a fresh random nonce; the data
 /// key is then wrapped by `key` under another fresh nonce. A [`Passphrase`](crate::Passphrase)
-/// reuses its cached salt and derived key when it has one (see its docs).
+/// reuses its cached salt and derived key when it has one (see its docs). To encrypt many
+/// values under one data key, use a [`DataKey`] instead.
 ///
 /// # Errors
 /// [`Error::Random`] if the system RNG fails; [`Error::InvalidIterations`] for a passphrase
 /// whose iteration count `open` would refuse.
 pub fn seal(key: &WrappingKey, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
     let rng = SystemRandom::new();
-    let wrap = Wrap::for_seal(key, &rng)?;
-    let mut data_key = Zeroizing::new([0u8; KEY_LEN]);
-    fill_random(&rng, &mut data_key[..])?;
+    let wrap = Wrap::for_seal(Kind::Envelope, key, &rng)?;
+    let data_key = DataKey::generate_with(&rng)?;
     let payload_nonce = random_nonce(&rng)?;
     seal_with(&wrap, &data_key, payload_nonce, plaintext)
 }
 
-/// Decrypts an envelope, returning the plaintext in a zeroizing buffer.
+/// Decrypts an envelope, returning the plaintext in a buffer that is wiped when dropped.
 ///
 /// A passphrase envelope is opened with the iteration count and salt in its header.
 ///
@@ -36,10 +36,10 @@ pub fn seal(key: &WrappingKey, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
 /// [`Error::Decrypt`] when the key is wrong (including a master key for a passphrase
 /// envelope, or the reverse) or any byte was modified; [`Error::Malformed`] or
 /// [`Error::UnsupportedVersion`] when the bytes are not a readable envelope.
-pub fn open(key: &WrappingKey, envelope: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+pub fn open(key: &WrappingKey, envelope: &[u8]) -> Result<Plaintext, Error> {
     let parts = format::split(envelope)?;
-    let data_key = unwrap_data_key(key, &parts)?;
-    open_payload(&data_key, &parts)
+    let data_key = DataKey::unwrap_parts(key, &parts.key)?;
+    data_key.open_payload(Kind::Envelope, &parts.payload, &[])
 }
 
 /// Re-wraps an envelope's data key from `old` to `new`, leaving the payload untouched.
@@ -54,74 +54,14 @@ pub fn open(key: &WrappingKey, envelope: &[u8]) -> Result<Zeroizing<Vec<u8>>, Er
 /// As [`open`] for the old envelope and `old`; as [`seal`] for `new`.
 pub fn rewrap(old: &WrappingKey, new: &WrappingKey, envelope: &[u8]) -> Result<Vec<u8>, Error> {
     let parts = format::split(envelope)?;
-    let data_key = unwrap_data_key(old, &parts)?;
-    drop(open_payload(&data_key, &parts)?);
+    let data_key = DataKey::unwrap_parts(old, &parts.key)?;
+    drop(data_key.open_payload(Kind::Envelope, &parts.payload, &[])?);
     let rng = SystemRandom::new();
-    let wrap = Wrap::for_seal(new, &rng)?;
+    let wrap = Wrap::for_seal(Kind::Envelope, new, &rng)?;
     let mut out = Vec::with_capacity(envelope.len() + WRAPPED_KEY_LEN);
-    wrap.write_header_and_key(&data_key, &mut out)?;
-    out.extend_from_slice(parts.payload);
+    data_key.write_wrapped(&wrap, &mut out)?;
+    out.extend_from_slice(parts.payload.bytes);
     Ok(out)
-}
-
-/// Everything needed to write the header and wrapped data key of a new envelope.
-struct Wrap {
-    /// The header to write (its bytes are the AAD of the wrapped key).
-    header: Header,
-    /// The master key, or the key derived from the passphrase.
-    key: Zeroizing<[u8; KEY_LEN]>,
-    /// The nonce for wrapping the data key.
-    nonce: [u8; NONCE_LEN],
-}
-
-impl Wrap {
-    /// The wrap for a new envelope under `key`, with a fresh nonce.
-    fn for_seal(key: &WrappingKey, rng: &SystemRandom) -> Result<Wrap, Error> {
-        let (header, key) = match key {
-            WrappingKey::Master(master) => {
-                let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-                bytes.copy_from_slice(master.bytes());
-                (Header::new(Scheme::Master), bytes)
-            }
-            WrappingKey::Passphrase(passphrase) => {
-                let derived = passphrase.key_for_seal(rng)?;
-                let scheme = Scheme::Passphrase {
-                    iterations: derived.iterations,
-                    salt: derived.salt,
-                };
-                (Header::new(scheme), derived.key)
-            }
-        };
-        Ok(Wrap {
-            header,
-            key,
-            nonce: random_nonce(rng)?,
-        })
-    }
-
-    /// Appends the header and the wrapped `data_key` to `out`.
-    fn write_header_and_key(
-        &self,
-        data_key: &[u8; KEY_LEN],
-        out: &mut Vec<u8>,
-    ) -> Result<(), Error> {
-        let header = self.header.encode();
-        out.extend_from_slice(&header);
-        out.extend_from_slice(&self.nonce);
-        let start = out.len();
-        out.extend_from_slice(data_key);
-        match cipher::seal_in_place(&self.key, self.nonce, &header, &mut out[start..]) {
-            Ok(tag) => {
-                out.extend_from_slice(&tag);
-                Ok(())
-            }
-            Err(e) => {
-                // Never leave the plain data key in a buffer the caller may keep.
-                out.zeroize();
-                Err(e)
-            }
-        }
-    }
 }
 
 /// Builds an envelope from given key material and randomness: `seal` with its random
@@ -129,77 +69,17 @@ impl Wrap {
 /// docs/envelope-format.md comes from here).
 fn seal_with(
     wrap: &Wrap,
-    data_key: &[u8; KEY_LEN],
+    data_key: &DataKey,
     payload_nonce: [u8; NONCE_LEN],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(
         format::MAX_HEADER_LEN + WRAPPED_KEY_LEN + NONCE_LEN + plaintext.len() + TAG_LEN,
     );
-    wrap.write_header_and_key(data_key, &mut out)?;
-    out.extend_from_slice(&payload_nonce);
-    let start = out.len();
-    out.extend_from_slice(plaintext);
-    let aad = payload_aad(&payload_nonce);
-    match cipher::seal_in_place(data_key, payload_nonce, &aad, &mut out[start..]) {
-        Ok(tag) => {
-            out.extend_from_slice(&tag);
-            Ok(out)
-        }
-        Err(e) => {
-            // The buffer still holds plaintext: wipe it before dropping.
-            out.zeroize();
-            Err(e)
-        }
-    }
-}
-
-/// Unwraps the data key of a split envelope with `key`.
-fn unwrap_data_key(
-    key: &WrappingKey,
-    parts: &Parts<'_>,
-) -> Result<Zeroizing<[u8; KEY_LEN]>, Error> {
-    let wrapping = match (key, parts.header.scheme()) {
-        (WrappingKey::Master(master), Scheme::Master) => {
-            let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-            bytes.copy_from_slice(master.bytes());
-            bytes
-        }
-        (WrappingKey::Passphrase(passphrase), Scheme::Passphrase { iterations, salt }) => {
-            passphrase.key_for_open(&salt, iterations)
-        }
-        // The wrong kind of key is a wrong key; checked before any PBKDF2 work.
-        _ => return Err(Error::Decrypt),
-    };
-    let mut buf = Zeroizing::new([0u8; KEY_LEN + TAG_LEN]);
-    if parts.wrapped_key.len() != buf.len() {
-        return Err(Error::Malformed {
-            reason: "bad wrapped data key length",
-        });
-    }
-    buf.copy_from_slice(parts.wrapped_key);
-    let plain = cipher::open_in_place(
-        &wrapping,
-        parts.wrap_nonce,
-        parts.header_bytes,
-        &mut buf[..],
-    )?;
-    let mut data_key = Zeroizing::new([0u8; KEY_LEN]);
-    if plain.len() != KEY_LEN {
-        return Err(Error::Decrypt);
-    }
-    data_key.copy_from_slice(plain);
-    Ok(data_key)
-}
-
-/// Decrypts the payload of a split envelope with its data key.
-fn open_payload(data_key: &[u8; KEY_LEN], parts: &Parts<'_>) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let mut buf = Zeroizing::new(parts.payload_sealed.to_vec());
-    let aad = payload_aad(&parts.payload_nonce);
-    let len = cipher::open_in_place(data_key, parts.payload_nonce, &aad, &mut buf[..])?.len();
-    // Zeroizing<Vec> wipes the whole capacity on drop, including the cut-off tag bytes.
-    buf.truncate(len);
-    Ok(buf)
+    data_key.write_wrapped(wrap, &mut out)?;
+    // The envelope's payload has no context: its AAD is magic, version and nonce.
+    data_key.seal_payload(Kind::Envelope, payload_nonce, &[], plaintext, &mut out)?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -208,8 +88,10 @@ mod tests {
 
     use proptest::prelude::*;
 
+    use zeroize::Zeroizing;
+
     use super::*;
-    use crate::format::SALT_LEN;
+    use crate::format::{Header, SALT_LEN, Scheme};
     use crate::test_hex;
     use crate::{MasterKey, Passphrase};
 
@@ -244,6 +126,10 @@ mod tests {
         std::array::from_fn(|i| start + u8::try_from(i).unwrap())
     }
 
+    fn vector_data_key() -> DataKey {
+        DataKey::from_bytes(&run::<32>(0x20)).unwrap()
+    }
+
     fn vector_master_key() -> WrappingKey {
         MasterKey::from_bytes(&run::<32>(0x00)).unwrap().into()
     }
@@ -271,11 +157,12 @@ mod tests {
     fn master_key_test_vector_is_reproduced_and_opens() {
         let expected = test_hex::decode(MASTER_VECTOR);
         let wrap = Wrap {
-            header: Header::new(Scheme::Master),
+            header: Header::new(Kind::Envelope, Scheme::Master),
             key: Zeroizing::new(run::<32>(0x00)),
             nonce: run::<12>(0x40),
         };
-        let sealed = seal_with(&wrap, &run::<32>(0x20), run::<12>(0x50), VECTOR_PLAINTEXT).unwrap();
+        let sealed =
+            seal_with(&wrap, &vector_data_key(), run::<12>(0x50), VECTOR_PLAINTEXT).unwrap();
         assert_eq!(sealed, expected);
         let opened = open(&vector_master_key(), &expected).unwrap();
         assert_eq!(&opened[..], VECTOR_PLAINTEXT);
@@ -297,14 +184,18 @@ mod tests {
             test_hex::decode("c6975bda14560eb6b65a1375cc41032202e86658910b059b12535b1854b28058")
         );
         let wrap = Wrap {
-            header: Header::new(Scheme::Passphrase {
-                iterations: NonZeroU32::new(1000).unwrap(),
-                salt,
-            }),
+            header: Header::new(
+                Kind::Envelope,
+                Scheme::Passphrase {
+                    iterations: NonZeroU32::new(1000).unwrap(),
+                    salt,
+                },
+            ),
             key: derived,
             nonce: run::<12>(0x70),
         };
-        let sealed = seal_with(&wrap, &run::<32>(0x20), run::<12>(0x80), VECTOR_PLAINTEXT).unwrap();
+        let sealed =
+            seal_with(&wrap, &vector_data_key(), run::<12>(0x80), VECTOR_PLAINTEXT).unwrap();
         assert_eq!(sealed, expected);
         // A fresh Passphrase (empty cache) opens it too.
         let opened = open(&vector_passphrase().into(), &expected).unwrap();

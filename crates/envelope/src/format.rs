@@ -1,5 +1,6 @@
-//! The byte layout of an envelope: constants, the [`Header`], and splitting an envelope into
-//! its sections with every length checked before any slicing.
+//! The byte layouts of this crate: constants, the [`Header`], and splitting an envelope, a
+//! wrapped data key or a sealed message into its sections with every length checked before
+//! any slicing.
 //!
 //! docs/envelope-format.md is the specification; this module is its one implementation.
 
@@ -10,6 +11,11 @@ use crate::passphrase::MAX_ITERATIONS;
 
 /// The first four bytes of every envelope.
 pub const MAGIC: [u8; 4] = *b"SREN";
+/// The first four bytes of a wrapped data key ([`DataKey::wrap`](crate::DataKey::wrap)).
+pub const WRAPPED_KEY_MAGIC: [u8; 4] = *b"SRDK";
+/// The first four bytes of a message sealed under a data key
+/// ([`DataKey::seal`](crate::DataKey::seal)).
+pub const SEALED_MAGIC: [u8; 4] = *b"SRDM";
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u8 = 1;
 /// Length of a master key, a data key and a derived key: AES-256.
@@ -35,8 +41,69 @@ const KDF_PARAMS_LEN: usize = 4 + SALT_LEN;
 pub(crate) const MAX_HEADER_LEN: usize = FIXED_LEN + KDF_PARAMS_LEN;
 /// The smallest payload section: a nonce and the tag of an empty plaintext.
 const MIN_PAYLOAD_LEN: usize = NONCE_LEN + TAG_LEN;
-/// Length of the payload's additional authenticated data: magic, version, payload nonce.
+/// Length of a payload's fixed additional authenticated data: magic, version, payload nonce.
 pub(crate) const PAYLOAD_AAD_LEN: usize = MAGIC.len() + 1 + NONCE_LEN;
+/// Magic and version: what a sealed message has before its payload section.
+pub(crate) const SEALED_PREFIX_LEN: usize = SEALED_MAGIC.len() + 1;
+
+/// Which of the crate's byte strings a header or a payload belongs to. Each has its own
+/// magic, and the magic is authenticated, so one can never be read as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// An envelope: header, wrapped data key, payload (`SREN`).
+    Envelope,
+    /// A wrapped data key on its own: header, wrapped data key (`SRDK`).
+    WrappedKey,
+    /// A message sealed under a data key: magic, version, payload (`SRDM`).
+    Sealed,
+}
+
+impl Kind {
+    /// The four bytes every string of this kind starts with.
+    pub(crate) fn magic(self) -> [u8; 4] {
+        match self {
+            Kind::Envelope => MAGIC,
+            Kind::WrappedKey => WRAPPED_KEY_MAGIC,
+            Kind::Sealed => SEALED_MAGIC,
+        }
+    }
+
+    /// The kind whose magic `bytes` is, if any.
+    fn of_magic(bytes: &[u8]) -> Option<Kind> {
+        [Kind::Envelope, Kind::WrappedKey, Kind::Sealed]
+            .into_iter()
+            .find(|kind| kind.magic() == bytes)
+    }
+
+    /// The error for bytes that start with `found` where this kind was expected: it names
+    /// what they are when they are another of this crate's formats.
+    fn wrong_magic(self, found: &[u8]) -> Error {
+        let reason = match (self, Kind::of_magic(found)) {
+            (Kind::Envelope, Some(Kind::WrappedKey)) => {
+                "this is a wrapped data key (DataKey::unwrap), not an envelope"
+            }
+            (Kind::Envelope, Some(Kind::Sealed)) => {
+                "this is a message sealed under a data key (DataKey::open), not an envelope"
+            }
+            (Kind::Envelope, _) => "bad magic: not a strongroom envelope",
+            (Kind::WrappedKey, Some(Kind::Envelope)) => {
+                "this is an envelope (open), not a wrapped data key"
+            }
+            (Kind::WrappedKey, Some(Kind::Sealed)) => {
+                "this is a message sealed under a data key (DataKey::open), not a wrapped data key"
+            }
+            (Kind::WrappedKey, _) => "bad magic: not a strongroom wrapped data key",
+            (Kind::Sealed, Some(Kind::Envelope)) => {
+                "this is an envelope (open), not a message sealed under a data key"
+            }
+            (Kind::Sealed, Some(Kind::WrappedKey)) => {
+                "this is a wrapped data key (DataKey::unwrap), not a sealed message"
+            }
+            (Kind::Sealed, _) => "bad magic: not a strongroom sealed message",
+        };
+        Error::Malformed { reason }
+    }
+}
 
 /// How the data key of an envelope is wrapped, with the parameters the reader needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +119,15 @@ pub(crate) enum Scheme {
     },
 }
 
-/// The parsed header of an envelope: format version and wrapping scheme.
+/// The parsed header of an envelope or of a wrapped data key: format version and wrapping
+/// scheme.
 ///
 /// Parsing checks the whole framing (magic, version, scheme, iteration count, every section
 /// length), so `Header::parse(bytes).is_ok()` means the bytes are shaped like an envelope;
 /// only [`open`](crate::open) can tell whether they authenticate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    kind: Kind,
     version: u8,
     scheme: Scheme,
 }
@@ -71,7 +140,18 @@ impl Header {
     /// count of zero or above [`MAX_ITERATIONS`]; [`Error::UnsupportedVersion`] for a
     /// version other than [`FORMAT_VERSION`].
     pub fn parse(envelope: &[u8]) -> Result<Header, Error> {
-        split(envelope).map(|parts| parts.header)
+        split(envelope).map(|parts| parts.key.header)
+    }
+
+    /// Parses and validates a wrapped data key ([`DataKey::wrap`](crate::DataKey::wrap)):
+    /// its header and its exact length. Useful to see, without the key, whether it is wrapped
+    /// by a passphrase and with how many PBKDF2 iterations.
+    ///
+    /// # Errors
+    /// As [`parse`](Self::parse), for a wrapped data key; bytes after it are
+    /// [`Error::Malformed`].
+    pub fn parse_wrapped_key(wrapped: &[u8]) -> Result<Header, Error> {
+        split_wrapped_key(wrapped).map(|parts| parts.header)
     }
 
     /// Whether the data key is wrapped by a passphrase (rather than a master key).
@@ -84,7 +164,7 @@ impl Header {
         self.version
     }
 
-    /// The PBKDF2 iteration count, for a passphrase envelope.
+    /// The PBKDF2 iteration count, when the data key is wrapped by a passphrase.
     pub fn iterations(&self) -> Option<u32> {
         match self.scheme {
             Scheme::Master => None,
@@ -92,9 +172,10 @@ impl Header {
         }
     }
 
-    /// A version-1 header with this scheme.
-    pub(crate) fn new(scheme: Scheme) -> Header {
+    /// A version-1 header of an envelope or a wrapped data key, with this scheme.
+    pub(crate) fn new(kind: Kind, scheme: Scheme) -> Header {
         Header {
+            kind,
             version: FORMAT_VERSION,
             scheme,
         }
@@ -108,7 +189,7 @@ impl Header {
     /// The encoded header; these exact bytes are the AAD of the wrapped data key.
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(FIXED_LEN + KDF_PARAMS_LEN);
-        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&self.kind.magic());
         out.push(self.version);
         match self.scheme {
             Scheme::Master => out.push(SCHEME_MASTER),
@@ -122,52 +203,100 @@ impl Header {
     }
 }
 
-/// An envelope cut into its sections. Every slice has been length-checked.
+/// The header and wrapped data key of an envelope, or a wrapped data key on its own. Every
+/// slice has been length-checked.
 #[derive(Debug)]
-pub(crate) struct Parts<'a> {
+pub(crate) struct KeyParts<'a> {
     /// The parsed header.
     pub(crate) header: Header,
-    /// The header's bytes, as they are in the envelope (the AAD of the wrapped key).
+    /// The header's bytes, as they are in the input (the AAD of the wrapped key).
     pub(crate) header_bytes: &'a [u8],
     /// Nonce of the wrapped data key.
     pub(crate) wrap_nonce: [u8; NONCE_LEN],
     /// Encrypted data key followed by its tag.
     pub(crate) wrapped_key: &'a [u8],
-    /// The payload section, exactly as stored: nonce, ciphertext, tag.
-    pub(crate) payload: &'a [u8],
-    /// Nonce of the payload.
-    pub(crate) payload_nonce: [u8; NONCE_LEN],
-    /// Payload ciphertext followed by its tag.
-    pub(crate) payload_sealed: &'a [u8],
+}
+
+/// An envelope cut into its sections. Every slice has been length-checked.
+#[derive(Debug)]
+pub(crate) struct Parts<'a> {
+    /// The header and the wrapped data key.
+    pub(crate) key: KeyParts<'a>,
+    /// The payload section.
+    pub(crate) payload: Payload<'a>,
+}
+
+/// A payload section: nonce, ciphertext, tag. The same in an envelope and a sealed message.
+#[derive(Debug)]
+pub(crate) struct Payload<'a> {
+    /// The whole section, exactly as stored.
+    pub(crate) bytes: &'a [u8],
+    /// Its nonce.
+    pub(crate) nonce: [u8; NONCE_LEN],
+    /// Ciphertext followed by the tag.
+    pub(crate) sealed: &'a [u8],
 }
 
 /// Splits `envelope` into its sections, validating every field and length first.
 pub(crate) fn split(envelope: &[u8]) -> Result<Parts<'_>, Error> {
+    let (key, payload) = split_key(Kind::Envelope, envelope)?;
+    Ok(Parts {
+        key,
+        payload: split_payload(payload)?,
+    })
+}
+
+/// Splits a wrapped data key, validating every field and its exact length.
+pub(crate) fn split_wrapped_key(wrapped: &[u8]) -> Result<KeyParts<'_>, Error> {
+    let (key, rest) = split_key(Kind::WrappedKey, wrapped)?;
+    if !rest.is_empty() {
+        return Err(Error::Malformed {
+            reason: "bytes after the wrapped data key",
+        });
+    }
+    Ok(key)
+}
+
+/// Splits a sealed message into its payload section, after checking magic and version.
+pub(crate) fn split_sealed(message: &[u8]) -> Result<Payload<'_>, Error> {
+    let payload = check_magic_and_version(Kind::Sealed, message)?;
+    split_payload(payload).map_err(|_| Error::Malformed {
+        reason: "truncated sealed message",
+    })
+}
+
+/// Checks the magic and version at the start of `bytes`; returns what follows them.
+fn check_magic_and_version(kind: Kind, bytes: &[u8]) -> Result<&[u8], Error> {
     let truncated = Error::Malformed {
         reason: "truncated header",
     };
-    let magic = envelope.get(..MAGIC.len()).ok_or(truncated)?;
-    if magic != MAGIC {
-        return Err(Error::Malformed {
-            reason: "bad magic: not a strongroom envelope",
-        });
+    let magic = bytes.get(..MAGIC.len()).ok_or(truncated)?;
+    if magic != kind.magic() {
+        return Err(kind.wrong_magic(magic));
     }
     // The version is read before anything else so that a future layout is reported as
     // unsupported rather than as malformed.
-    let version = *envelope.get(MAGIC.len()).ok_or(Error::Malformed {
+    let version = *bytes.get(MAGIC.len()).ok_or(Error::Malformed {
         reason: "truncated header",
     })?;
     if version != FORMAT_VERSION {
         return Err(Error::UnsupportedVersion { version });
     }
-    let scheme_byte = *envelope.get(MAGIC.len() + 1).ok_or(Error::Malformed {
+    Ok(&bytes[MAGIC.len() + 1..])
+}
+
+/// Parses the header and cuts out the wrapped data key of an envelope or a wrapped key;
+/// returns them and the bytes after them.
+fn split_key(kind: Kind, bytes: &[u8]) -> Result<(KeyParts<'_>, &[u8]), Error> {
+    let after_version = check_magic_and_version(kind, bytes)?;
+    let scheme_byte = *after_version.first().ok_or(Error::Malformed {
         reason: "truncated header",
     })?;
     let (scheme, header_len) = match scheme_byte {
         SCHEME_MASTER => (Scheme::Master, FIXED_LEN),
         SCHEME_PASSPHRASE => {
             let params =
-                envelope
+                bytes
                     .get(FIXED_LEN..FIXED_LEN + KDF_PARAMS_LEN)
                     .ok_or(Error::Malformed {
                         reason: "truncated header",
@@ -191,37 +320,49 @@ pub(crate) fn split(envelope: &[u8]) -> Result<Parts<'_>, Error> {
             });
         }
     };
-    let (header_bytes, rest) = envelope.split_at(header_len);
+    let (header_bytes, rest) = bytes.split_at(header_len);
     if rest.len() < WRAPPED_KEY_LEN {
         return Err(Error::Malformed {
             reason: "truncated wrapped data key",
         });
     }
-    let (wrapped, payload) = rest.split_at(WRAPPED_KEY_LEN);
+    let (wrapped, rest) = rest.split_at(WRAPPED_KEY_LEN);
+    let (wrap_nonce, wrapped_key) = wrapped.split_at(NONCE_LEN);
+    let key = KeyParts {
+        header: Header {
+            kind,
+            version: FORMAT_VERSION,
+            scheme,
+        },
+        header_bytes,
+        wrap_nonce: array(wrap_nonce)?,
+        wrapped_key,
+    };
+    Ok((key, rest))
+}
+
+/// Cuts a payload section into nonce and sealed bytes.
+fn split_payload(payload: &[u8]) -> Result<Payload<'_>, Error> {
     if payload.len() < MIN_PAYLOAD_LEN {
         return Err(Error::Malformed {
             reason: "truncated payload",
         });
     }
-    let (wrap_nonce, wrapped_key) = wrapped.split_at(NONCE_LEN);
-    let (payload_nonce, payload_sealed) = payload.split_at(NONCE_LEN);
-    Ok(Parts {
-        header: Header { version, scheme },
-        header_bytes,
-        wrap_nonce: array(wrap_nonce)?,
-        wrapped_key,
-        payload,
-        payload_nonce: array(payload_nonce)?,
-        payload_sealed,
+    let (nonce, sealed) = payload.split_at(NONCE_LEN);
+    Ok(Payload {
+        bytes: payload,
+        nonce: array(nonce)?,
+        sealed,
     })
 }
 
-/// The AAD of the payload: magic, version and payload nonce. These are the bytes a rewrap
-/// never changes; see docs/envelope-format.md for why that is enough.
-pub(crate) fn payload_aad(payload_nonce: &[u8; NONCE_LEN]) -> [u8; PAYLOAD_AAD_LEN] {
+/// The fixed AAD of a payload: magic, version and payload nonce. In an envelope these are
+/// the bytes a rewrap never changes, and the whole AAD; a sealed message appends the caller's
+/// context. See docs/envelope-format.md for why that is enough.
+pub(crate) fn payload_aad(kind: Kind, payload_nonce: &[u8; NONCE_LEN]) -> [u8; PAYLOAD_AAD_LEN] {
     let mut aad = [0u8; PAYLOAD_AAD_LEN];
     let (magic, rest) = aad.split_at_mut(MAGIC.len());
-    magic.copy_from_slice(&MAGIC);
+    magic.copy_from_slice(&kind.magic());
     let (version, nonce) = rest.split_at_mut(1);
     version[0] = FORMAT_VERSION;
     nonce.copy_from_slice(payload_nonce);

@@ -8,10 +8,6 @@
 //! a whole, and specified in `docs/envelope-format.md`; [`Header`] reads its unencrypted
 //! part.
 //!
-//! Key material (master keys, data keys, derived keys, passphrases, decrypted plaintext) is
-//! zeroized when dropped, `Debug` output redacts it, and no [`Error`] message contains it.
-//! A wrong key and modified data fail the same way, with [`Error::Decrypt`].
-//!
 //! ```
 //! use strongroom_envelope::{Error, MasterKey, Passphrase, WrappingKey, open, rewrap, seal};
 //!
@@ -28,23 +24,59 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Many values under one data key
+//!
+//! Each envelope carries its own data key, so every `seal` makes one and every `open` unwraps
+//! one. To encrypt many values, such as the rows of a table, use a [`DataKey`]: wrap it once,
+//! store the wrapped bytes, unwrap it once per process, and each [`DataKey::seal`] or
+//! [`DataKey::open`] is then a single AES-256-GCM operation with a fresh random nonce.
+//!
+//! ```
+//! use strongroom_envelope::{DataKey, Error, MasterKey, WrappingKey};
+//!
+//! # fn main() -> Result<(), Error> {
+//! let master = WrappingKey::from(MasterKey::generate()?);
+//! let wrapped = DataKey::generate()?.wrap(&master)?; // store these 66 bytes
+//!
+//! // At start-up, in every process that reads or writes the values:
+//! let data_key = DataKey::unwrap(&master, &wrapped)?;
+//! let row = data_key.seal(b"s3cret")?;
+//! assert_eq!(&data_key.open(&row)?[..], b"s3cret");
+//!
+//! // Bound to where it is stored, a value cannot be swapped with another one unnoticed.
+//! let password = data_key.seal_with_context(b"hunter2", b"db/password")?;
+//! assert_eq!(&data_key.open_with_context(&password, b"db/password")?[..], b"hunter2");
+//! assert!(matches!(data_key.open_with_context(&password, b"db/user"), Err(Error::Decrypt)));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Key material (master keys, data keys, derived keys, passphrases) is zeroized when
+//! dropped, decrypted bytes come back as a [`Plaintext`] that is wiped when dropped, `Debug`
+//! output redacts all of them, and no [`Error`] message contains them. A wrong key and
+//! modified data fail the same way, with [`Error::Decrypt`].
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod cipher;
+mod data_key;
 mod envelope;
 mod error;
 mod format;
 mod master_key;
 mod passphrase;
+mod plaintext;
 mod wrapping_key;
 
+pub use data_key::DataKey;
 pub use envelope::{open, rewrap, seal};
 pub use error::Error;
-pub use format::{FORMAT_VERSION, Header, KEY_LEN, MAGIC};
+pub use format::{FORMAT_VERSION, Header, KEY_LEN, MAGIC, SEALED_MAGIC, WRAPPED_KEY_MAGIC};
 pub use master_key::MasterKey;
 pub use passphrase::{DEFAULT_ITERATIONS, MAX_ITERATIONS, Passphrase};
+pub use plaintext::Plaintext;
 pub use wrapping_key::WrappingKey;
 
 /// Hex decoding for tests' fixed vectors.
