@@ -306,15 +306,16 @@ impl ClientBuilder {
     }
 }
 
-/// Where a request goes, as it may be logged: no user info, no query string.
-struct Target {
-    authority: String,
-    host: String,
-    path: String,
+/// Where a request goes, as it may be logged: no user info, no query string. Borrowed from
+/// the request's URI: checking where a request goes allocates nothing.
+struct Target<'a> {
+    authority: &'a str,
+    host: &'a str,
+    path: &'a str,
 }
 
-impl Target {
-    fn of(uri: &Uri, plain_http: PlainHttp) -> Result<Self, Error> {
+impl<'a> Target<'a> {
+    fn of(uri: &'a Uri, plain_http: PlainHttp) -> Result<Self, Error> {
         let invalid = |reason: &str| Error::InvalidRequest {
             reason: reason.to_owned(),
         };
@@ -340,9 +341,9 @@ impl Target {
             ));
         }
         Ok(Self {
-            authority: authority.as_str().to_owned(),
-            host: authority.host().to_owned(),
-            path: uri.path().to_owned(),
+            authority: authority.as_str(),
+            host: authority.host(),
+            path: uri.path(),
         })
     }
 }
@@ -425,9 +426,10 @@ impl HttpClient {
         request: Request<Bytes>,
         retry: Retry,
     ) -> Result<Response, Error> {
-        let (parts, body) = request.into_parts();
-        let target = Target::of(&parts.uri, self.inner.plain_http)?;
-        let marked = parts.extensions.get::<Idempotent>().is_some();
+        let (mut parts, body) = request.into_parts();
+        // Taken out, not read: every attempt clones the extensions, and an empty map clones
+        // for free where one holding the mark allocates.
+        let marked = parts.extensions.remove::<Idempotent>().is_some();
         let policy = self.inner.retry;
         let max_attempts = if retry.allows(&parts.method, marked) {
             policy.max_attempts.max(1)
@@ -447,6 +449,7 @@ impl HttpClient {
             extensions: parts.extensions,
             body,
         };
+        let target = Target::of(&prepared.uri, self.inner.plain_http)?;
 
         let started = Instant::now();
         let budget_end = started + policy.max_total;
@@ -509,10 +512,10 @@ impl HttpClient {
     async fn attempt(
         &self,
         prepared: &Prepared,
-        target: &Target,
+        target: &Target<'_>,
         deadline: Instant,
     ) -> Result<Response, Error> {
-        let authority = target.authority.as_str();
+        let authority = target.authority;
         let timeout = |phase| Error::Timeout {
             authority: authority.to_owned(),
             phase,
@@ -588,13 +591,10 @@ mod tests {
 
     #[test]
     fn target_strips_query_and_refuses_bad_uris() {
-        let target = Target::of(
-            &"https://vault.example:8200/v1/kv/data/a?token=x"
-                .parse()
-                .unwrap(),
-            PlainHttp::LocalOnly,
-        )
-        .unwrap();
+        let uri: Uri = "https://vault.example:8200/v1/kv/data/a?token=x"
+            .parse()
+            .unwrap();
+        let target = Target::of(&uri, PlainHttp::LocalOnly).unwrap();
         assert_eq!(target.authority, "vault.example:8200");
         assert_eq!(target.host, "vault.example");
         assert_eq!(target.path, "/v1/kv/data/a");

@@ -176,7 +176,12 @@ impl Kv2 {
     }
 
     fn url(&self, area: &str, path: &str) -> Result<String, Error> {
-        Ok(format!("{}/{area}/{}", self.mount, encode_path(path)?))
+        let encoded = encode_path(path)?;
+        let mut url = String::with_capacity(self.mount.len() + area.len() + encoded.len() + 2);
+        for part in [&*self.mount, "/", area, "/", &encoded] {
+            url.push_str(part);
+        }
+        Ok(url)
     }
 
     /// Reads the latest version.

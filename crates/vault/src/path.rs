@@ -12,11 +12,6 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Percent-encodes one path segment.
-pub(crate) fn encode_segment(segment: &str) -> String {
-    utf8_percent_encode(segment, SEGMENT).to_string()
-}
-
 /// Checks a relative Vault path (a mount, an auth mount, a secret key, a folder) and encodes
 /// it segment by segment.
 ///
@@ -39,7 +34,8 @@ pub fn encode_path(path: &str) -> Result<String, Error> {
         if i > 0 {
             out.push('/');
         }
-        out.push_str(&encode_segment(segment));
+        // Straight into `out`: one allocation per path, not one per segment.
+        out.extend(utf8_percent_encode(segment, SEGMENT));
     }
     Ok(out)
 }
