@@ -29,6 +29,7 @@
 //! ```
 
 mod atomic;
+mod chunked_map;
 mod dir;
 mod document;
 mod env;
