@@ -11,15 +11,13 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use strongroom_core::SecretKey;
-use zeroize::Zeroizing;
+
+use crate::secret_buf::SecretBuf;
 
 /// Entries per chunk when a map is built, and half the most a chunk holds before it splits.
 /// Small enough that copying and re-encoding one chunk is cheap, large enough that a store
 /// of 100,000 secrets is a few thousand chunks. Tests use tiny chunks to exercise splits.
 const CHUNK: usize = if cfg!(test) { 3 } else { 64 };
-
-/// An encoding of a chunk's entries (for the document, its JSON), wiped when dropped.
-pub(crate) type Encoded = Zeroizing<Box<[u8]>>;
 
 /// A sorted map of [`SecretKey`] to `V` in shared chunks.
 ///
@@ -34,7 +32,7 @@ pub(crate) struct ChunkedMap<V> {
 struct Chunk<V> {
     entries: Vec<(SecretKey, V)>,
     /// What [`ChunkedMap::encoded`] made of `entries`; emptied by every change.
-    encoded: OnceLock<Encoded>,
+    encoded: OnceLock<SecretBuf>,
 }
 
 impl<V: Clone> Clone for Chunk<V> {
@@ -174,7 +172,7 @@ impl<V: Clone> ChunkedMap<V> {
     /// pass the same `encode`.
     pub(crate) fn encoded<'a>(
         &'a self,
-        encode: impl Fn(&[(SecretKey, V)]) -> Encoded + 'a,
+        encode: impl Fn(&[(SecretKey, V)]) -> SecretBuf + 'a,
     ) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.chunks
             .iter()
@@ -227,10 +225,12 @@ mod tests {
     }
 
     /// Encodes a chunk as its values, one byte each, counting the calls.
-    fn encoder(calls: &Cell<usize>) -> impl Fn(&[(SecretKey, u8)]) -> Encoded + '_ {
+    fn encoder(calls: &Cell<usize>) -> impl Fn(&[(SecretKey, u8)]) -> SecretBuf + '_ {
         move |entries| {
             calls.set(calls.get() + 1);
-            Zeroizing::new(entries.iter().map(|(_, v)| *v).collect())
+            let mut out = SecretBuf::with_capacity(entries.len());
+            out.push(&entries.iter().map(|(_, v)| *v).collect::<Vec<_>>());
+            out
         }
     }
 

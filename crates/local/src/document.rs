@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io::{self, Write as _};
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +19,8 @@ use strongroom_core::{
 };
 use zeroize::Zeroizing;
 
-use crate::chunked_map::{ChunkedMap, Encoded};
+use crate::chunked_map::ChunkedMap;
+use crate::secret_buf::SecretBuf;
 
 /// The `format` field of the JSON document; bumped when its shape changes incompatibly.
 const FORMAT: u32 = 1;
@@ -224,13 +225,13 @@ impl Document {
         }
     }
 
-    /// The document as JSON, in a buffer that is zeroized when dropped.
+    /// The document as JSON, in a buffer that is wiped when dropped.
     ///
     /// Byte for byte what `serde_json` makes of the shape in docs/local-store.md (compact,
     /// keys sorted), assembled from the JSON of each chunk of entries: only chunks changed
     /// since the last save are encoded again. The buffer is sized exactly, so it never
     /// reallocates (which would leave copies of secrets behind in freed memory).
-    pub(crate) fn to_json(&self) -> Zeroizing<Vec<u8>> {
+    pub(crate) fn to_json(&self) -> SecretBuf {
         const TAIL: &[u8] = b"}}";
         let head = format!("{{\"format\":{FORMAT},\"secrets\":{{");
         let (mut chunks, mut bytes) = (0usize, 0);
@@ -239,20 +240,17 @@ impl Document {
             bytes += json.len();
         }
         let commas = chunks.saturating_sub(1);
-        let mut out = Zeroizing::new(Vec::with_capacity(head.len() + bytes + commas + TAIL.len()));
-        out.extend_from_slice(head.as_bytes());
+        let len = head.len() + bytes + commas + TAIL.len();
+        let mut out = SecretBuf::with_capacity(len);
+        out.push(head.as_bytes());
         for (n, json) in self.secrets.encoded(encode_chunk).enumerate() {
             if n > 0 {
-                out.push(b',');
+                out.push(b",");
             }
-            out.extend_from_slice(json);
+            out.push(json);
         }
-        out.extend_from_slice(TAIL);
-        debug_assert_eq!(
-            out.len(),
-            out.capacity(),
-            "the JSON buffer was sized exactly"
-        );
+        out.push(TAIL);
+        debug_assert_eq!(out.len(), len, "the JSON buffer was sized exactly");
         out
     }
 
@@ -309,7 +307,7 @@ fn from_millis(ms: u64) -> SystemTime {
 // ---- the JSON shape ----
 
 /// `"<key>":{...},"<key>":{...}`: a chunk of entries as the file holds them.
-fn encode_chunk(entries: &[(SecretKey, Arc<Entry>)]) -> Encoded {
+fn encode_chunk(entries: &[(SecretKey, Arc<Entry>)]) -> SecretBuf {
     let estimate = entries
         .iter()
         .map(|(key, entry)| entry.encoded_len_estimate(key) + 1)
@@ -329,14 +327,14 @@ impl Entry {
     /// this order, `None` and empty tags left out), with strings escaped by `serde_json`
     /// itself and values base64-encoded straight into the buffer.
     fn encode(&self, key: &SecretKey, out: &mut SecretBuf) {
-        out.string(key.as_str());
-        out.number(b":{\"next\":", self.next);
+        push_string(out, key.as_str());
+        push_number(out, b":{\"next\":", self.next);
         if let Some(ms) = self.deleted_ms {
-            out.number(b",\"deleted_ms\":", ms);
+            push_number(out, b",\"deleted_ms\":", ms);
         }
         if let Some(description) = &self.metadata.description {
             out.push(b",\"description\":");
-            out.string(description);
+            push_string(out, description);
         }
         if !self.metadata.tags.is_empty() {
             out.push(b",\"tags\":{");
@@ -344,21 +342,22 @@ impl Entry {
                 if n > 0 {
                     out.push(b",");
                 }
-                out.string(name);
+                push_string(out, name);
                 out.push(b":");
-                out.string(value);
+                push_string(out, value);
             }
             out.push(b"}");
         }
         out.push(b",\"versions\":[");
         for (n, version) in self.versions.iter().enumerate() {
-            out.number(
+            push_number(
+                out,
                 if n == 0 { b"{\"v\":" } else { b",{\"v\":" },
                 version.number,
             );
-            out.number(b",\"created_ms\":", version.created_ms);
+            push_number(out, b",\"created_ms\":", version.created_ms);
             out.push(b",\"value\":\"");
-            out.base64(version.value.expose());
+            push_base64(out, version.value.expose());
             out.push(b"\"}");
         }
         out.push(b"]}");
@@ -387,68 +386,25 @@ impl Entry {
     }
 }
 
-/// Plaintext being written, in a buffer that leaves no copy behind: when it must grow, the
-/// bytes move to a larger zeroizing buffer and the old one is wiped, where a `Vec` growing
-/// in place would free its old allocation unwiped.
-struct SecretBuf(Zeroizing<Vec<u8>>);
-
-impl SecretBuf {
-    fn with_capacity(capacity: usize) -> Self {
-        Self(Zeroizing::new(Vec::with_capacity(capacity)))
-    }
-
-    fn reserve(&mut self, more: usize) {
-        if self.0.capacity() - self.0.len() < more {
-            let capacity = (self.0.len() + more).max(self.0.capacity() * 2);
-            let mut larger = Zeroizing::new(Vec::with_capacity(capacity));
-            larger.extend_from_slice(&self.0);
-            // The old buffer is wiped as it drops.
-            self.0 = larger;
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        self.reserve(bytes.len());
-        self.0.extend_from_slice(bytes);
-    }
-
-    /// `prefix` then `n` in decimal.
-    fn number(&mut self, prefix: &[u8], n: u64) {
-        self.push(prefix);
-        write!(self, "{n}").expect("writing to memory cannot fail");
-    }
-
-    /// `s` as a JSON string, escaped by `serde_json`.
-    fn string(&mut self, s: &str) {
-        serde_json::to_writer(&mut *self, s).expect("writing to memory cannot fail");
-    }
-
-    fn base64(&mut self, bytes: &[u8]) {
-        let len = base64::encoded_len(bytes.len(), true).expect("a value held in memory");
-        self.reserve(len);
-        let start = self.0.len();
-        self.0.resize(start + len, 0);
-        let written = BASE64
-            .encode_slice(bytes, &mut self.0[start..])
-            .expect("the space was sized by encoded_len");
-        debug_assert_eq!(written, len);
-    }
-
-    /// The bytes written, in an allocation of exactly their size.
-    fn exact(self) -> Encoded {
-        Zeroizing::new(Box::from(&self.0[..]))
-    }
+/// `prefix` then `n` in decimal.
+fn push_number(out: &mut SecretBuf, prefix: &[u8], n: u64) {
+    out.push(prefix);
+    write!(out, "{n}").expect("writing to memory cannot fail");
 }
 
-impl io::Write for SecretBuf {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.push(bytes);
-        Ok(bytes.len())
-    }
+/// `s` as a JSON string, escaped by `serde_json`.
+fn push_string(out: &mut SecretBuf, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing to memory cannot fail");
+}
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+fn push_base64(out: &mut SecretBuf, bytes: &[u8]) {
+    let len = base64::encoded_len(bytes.len(), true).expect("a value held in memory");
+    out.push_with(len, |space| {
+        let written = BASE64
+            .encode_slice(bytes, space)
+            .expect("the space was sized by encoded_len");
+        debug_assert_eq!(written, len);
+    });
 }
 
 #[derive(Deserialize)]
@@ -917,7 +873,7 @@ mod tests {
             }
             let json = doc.to_json();
             let back = Document::from_json(&json).unwrap();
-            prop_assert_eq!(back.to_json(), json);
+            prop_assert_eq!(&back.to_json()[..], &json[..]);
             for (name, (values, deleted)) in &entries {
                 let versions = back.versions(&key(name)).unwrap();
                 prop_assert_eq!(versions.len(), values.len());

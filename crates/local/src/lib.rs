@@ -34,6 +34,7 @@ mod dir;
 mod document;
 mod env;
 mod file;
+mod secret_buf;
 mod snapshot;
 
 pub use dir::{DirStore, MAX_FILE_BYTES};
