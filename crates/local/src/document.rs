@@ -226,12 +226,20 @@ impl Document {
     }
 
     /// The document as JSON, in a buffer that is wiped when dropped.
+    #[cfg(test)]
+    pub(crate) fn to_json(&self) -> SecretBuf {
+        let mut out = SecretBuf::with_capacity(0);
+        self.write_json(&mut out);
+        out
+    }
+
+    /// Replaces what `out` holds (wiping it) with the document as JSON.
     ///
     /// Byte for byte what `serde_json` makes of the shape in docs/local-store.md (compact,
     /// keys sorted), assembled from the JSON of each chunk of entries: only chunks changed
-    /// since the last save are encoded again. The buffer is sized exactly, so it never
-    /// reallocates (which would leave copies of secrets behind in freed memory).
-    pub(crate) fn to_json(&self) -> SecretBuf {
+    /// since the last save are encoded again. The room needed is made before writing, so
+    /// the buffer does not grow while it holds secrets.
+    pub(crate) fn write_json(&self, out: &mut SecretBuf) {
         const TAIL: &[u8] = b"}}";
         let head = format!("{{\"format\":{FORMAT},\"secrets\":{{");
         let (mut chunks, mut bytes) = (0usize, 0);
@@ -241,7 +249,7 @@ impl Document {
         }
         let commas = chunks.saturating_sub(1);
         let len = head.len() + bytes + commas + TAIL.len();
-        let mut out = SecretBuf::with_capacity(len);
+        out.clear_for(len);
         out.push(head.as_bytes());
         for (n, json) in self.secrets.encoded(encode_chunk).enumerate() {
             if n > 0 {
@@ -250,8 +258,7 @@ impl Document {
             out.push(json);
         }
         out.push(TAIL);
-        debug_assert_eq!(out.len(), len, "the JSON buffer was sized exactly");
-        out
+        debug_assert_eq!(out.len(), len);
     }
 
     /// Parses and checks a decrypted document.
@@ -776,6 +783,23 @@ mod tests {
             std::str::from_utf8(&Document::default().to_json()).unwrap(),
             r#"{"format":1,"secrets":{}}"#
         );
+    }
+
+    #[test]
+    fn a_reused_buffer_holds_only_the_latest_document() {
+        let mut big = Document::default();
+        for n in 0..20 {
+            put(&mut big, &format!("app/{n}"), "a value of some length");
+        }
+        let mut small = Document::default();
+        put(&mut small, "x", "y");
+        let mut buf = SecretBuf::with_capacity(0);
+        big.write_json(&mut buf);
+        assert_eq!(&buf[..], &serde_json_of(&big)[..]);
+        small.write_json(&mut buf);
+        assert_eq!(&buf[..], &serde_json_of(&small)[..]);
+        big.write_json(&mut buf);
+        assert_eq!(&buf[..], &serde_json_of(&big)[..]);
     }
 
     /// One change to a document, for the cache test below.

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -17,6 +17,7 @@ use strongroom_envelope::WrappingKey;
 
 use crate::atomic::{self, LockError, WriterLock};
 use crate::document::Document;
+use crate::secret_buf::SecretBuf;
 use crate::snapshot::{Snapshot, Stamp};
 
 /// The backend name in errors, logs and metrics.
@@ -73,6 +74,10 @@ struct Inner {
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     /// The zero of the snapshot's `checked` clock.
     epoch: Instant,
+    /// What a write encodes the document into, wiped after each write but kept allocated:
+    /// a fresh buffer the size of the store on every write costs more in page faults (the
+    /// allocator maps and unmaps buffers this size) than encoding into it does.
+    json: Mutex<SecretBuf>,
 }
 
 impl fmt::Debug for FileStore {
@@ -170,6 +175,7 @@ impl FileStoreBuilder {
                 revalidate_after: self.revalidate_after,
                 snapshot: RwLock::new(None),
                 epoch: Instant::now(),
+                json: Mutex::new(SecretBuf::with_capacity(0)),
             }),
         }
     }
@@ -370,8 +376,12 @@ impl Inner {
     }
 
     fn save(&self, doc: &Document, key: &WrappingKey) -> Result<(), Error> {
-        let sealed =
-            strongroom_envelope::seal(key, &doc.to_json()).map_err(|e| self.envelope_error(e))?;
+        let mut json = self.json.lock().unwrap_or_else(PoisonError::into_inner);
+        doc.write_json(&mut json);
+        let sealed = strongroom_envelope::seal(key, &json);
+        json.clear();
+        drop(json);
+        let sealed = sealed.map_err(|e| self.envelope_error(e))?;
         atomic::replace(&self.path, &sealed).map_err(|e| self.io_error("write", e))
     }
 

@@ -34,6 +34,23 @@ impl SecretBuf {
         fill(&mut self.0[start..]);
     }
 
+    /// Wipes the buffer and empties it, keeping its allocation for reuse.
+    pub(crate) fn clear(&mut self) {
+        wipe(&mut self.0);
+        self.0.clear();
+    }
+
+    /// Empties the buffer (wiping it) and makes room for `len` bytes.
+    pub(crate) fn clear_for(&mut self, len: usize) {
+        if self.0.capacity() < len {
+            // Some room to spare, so a store that grows does not need a new buffer on
+            // every write.
+            *self = Self::with_capacity(len + len / 8);
+        } else {
+            self.clear();
+        }
+    }
+
     /// The same bytes in an allocation of exactly their size.
     pub(crate) fn exact(&self) -> Self {
         let mut copy = Self::with_capacity(self.0.len());
@@ -116,5 +133,20 @@ mod tests {
         let exact = buf.exact();
         assert_eq!((&exact[..], exact.0.capacity()), (&b"ab12345xyz"[..], 10));
         assert_eq!(format!("{exact:?}"), "SecretBuf([REDACTED; 10 bytes])");
+    }
+
+    #[test]
+    fn clearing_keeps_the_allocation_when_it_is_large_enough() {
+        let mut buf = SecretBuf::with_capacity(0);
+        buf.clear_for(80);
+        assert_eq!((buf.len(), buf.0.capacity()), (0, 90));
+        buf.push(&[1; 80]);
+        buf.clear_for(50);
+        assert_eq!((buf.len(), buf.0.capacity()), (0, 90));
+        buf.push(b"abc");
+        buf.clear();
+        assert_eq!((buf.len(), buf.0.capacity()), (0, 90));
+        buf.clear_for(200);
+        assert_eq!((buf.len(), buf.0.capacity()), (0, 225));
     }
 }
