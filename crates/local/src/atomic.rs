@@ -12,7 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Replaces `path` with `contents` atomically; the file gets mode 0600 on Unix.
-pub(crate) fn replace(path: &Path, contents: &[u8]) -> io::Result<()> {
+///
+/// Returns the new file, open, so the caller can `stat` and hold the very file it wrote
+/// without opening the path again.
+pub(crate) fn replace(path: &Path, contents: &[u8]) -> io::Result<File> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = parent(path);
     let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -26,14 +29,20 @@ pub(crate) fn replace(path: &Path, contents: &[u8]) -> io::Result<()> {
         let mut file = create_private(&temp)?;
         file.write_all(contents)?;
         file.sync_all()?;
-        fs::rename(&temp, path)
+        fs::rename(&temp, path)?;
+        Ok(file)
     })();
-    if let Err(err) = written {
-        // Best effort: the temp file holds only ciphertext, but leaving it would litter.
-        let _ = fs::remove_file(&temp);
-        return Err(err);
+    match written {
+        Ok(file) => {
+            sync_dir(dir)?;
+            Ok(file)
+        }
+        Err(err) => {
+            // Best effort: the temp file holds only ciphertext, but leaving it would litter.
+            let _ = fs::remove_file(&temp);
+            Err(err)
+        }
     }
-    sync_dir(dir)
 }
 
 /// Removes temporary files a crashed writer left beside `path`.
@@ -141,8 +150,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.enc");
         replace(&path, b"one").unwrap();
-        replace(&path, b"two").unwrap();
+        let written = replace(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            let (held, named) = (written.metadata().unwrap(), fs::metadata(&path).unwrap());
+            assert_eq!((held.dev(), held.ino()), (named.dev(), named.ino()));
+        }
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())

@@ -375,7 +375,8 @@ impl Inner {
         })
     }
 
-    fn save(&self, doc: &Document, key: &WrappingKey) -> Result<(), Error> {
+    /// Seals `doc` and replaces the store file with it; returns the new file, open.
+    fn save(&self, doc: &Document, key: &WrappingKey) -> Result<File, Error> {
         let mut json = self.json.lock().unwrap_or_else(PoisonError::into_inner);
         doc.write_json(&mut json);
         let sealed = strongroom_envelope::seal(key, &json);
@@ -422,7 +423,7 @@ impl Inner {
                 self.path.display()
             )));
         }
-        self.save(&Document::default(), &self.key())
+        self.save(&Document::default(), &self.key()).map(drop)
     }
 
     /// Read-modify-write under the writer lock; nothing is written when `op` fails.
@@ -430,10 +431,13 @@ impl Inner {
         let _lock = self.lock()?;
         let mut doc = Document::clone(&*self.load()?);
         let out = op(&mut doc)?;
-        self.save(&doc, &self.key())?;
-        // Still under the lock, so the file at the path is the one just written.
-        match File::open(&self.path).and_then(|file| Ok((Stamp::of(&file.metadata()?), file))) {
-            Ok((stamp, file)) => {
+        let file = self.save(&doc, &self.key())?;
+        // Pin and stamp the file just written, not whatever the path names now: if anything
+        // has replaced it since (no writer can while we hold the lock), the stamps differ
+        // and the next read loads the file afresh.
+        match file.metadata() {
+            Ok(meta) => {
+                let stamp = Stamp::of(&meta);
                 let checked = self.ticks();
                 self.remember(Snapshot::new(file, stamp, Arc::new(doc), checked));
             }
@@ -593,4 +597,48 @@ pub fn default_key_file(store: &Path) -> PathBuf {
 )]
 pub fn key_error(err: strongroom_envelope::Error) -> Error {
     Error::config(err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use strongroom_envelope::MasterKey;
+
+    use super::*;
+
+    fn put(store: &FileStore, name: &str, value: &str) {
+        let key = SecretKey::new(name).unwrap();
+        store
+            .inner
+            .write(|doc| {
+                doc.put(
+                    &key,
+                    value.into(),
+                    &PutOptions::default(),
+                    SystemTime::now(),
+                    10,
+                )
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_write_leaves_a_snapshot_of_the_file_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.enc");
+        let master = MasterKey::generate().unwrap();
+        let store = FileStore::create(&path, master.clone()).unwrap();
+        let other = FileStore::open(&path, master).unwrap();
+        put(&store, "a", "1");
+        // The writer's snapshot matches the file now at the path: no reload needed.
+        assert!(matches!(store.inner.fresh(), Ok(Some(_))));
+        put(&other, "b", "2");
+        // Another handle replaced the file: the first one's snapshot no longer matches.
+        assert!(matches!(store.inner.fresh(), Ok(None)));
+        let doc = store.inner.load().ok().unwrap();
+        assert_eq!(
+            doc.list(""),
+            [SecretKey::new("a").unwrap(), SecretKey::new("b").unwrap()]
+        );
+        assert!(matches!(store.inner.fresh(), Ok(Some(_))));
+    }
 }
