@@ -11,8 +11,8 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::cipher::{self, aead_key, fill_random, random_nonce};
 use crate::error::Error;
 use crate::format::{
-    self, Header, KEY_LEN, KeyParts, Kind, NONCE_LEN, PAYLOAD_AAD_LEN, Payload, SEALED_PREFIX_LEN,
-    Scheme, TAG_LEN, WRAPPED_KEY_LEN, payload_aad,
+    self, Header, KEY_LEN, KeyParts, Kind, NONCE_LEN, Payload, SEALED_PREFIX_LEN, Scheme, TAG_LEN,
+    WRAPPED_KEY_LEN, payload_aad, sealed_prefix,
 };
 use crate::plaintext::{self, Plaintext};
 use crate::wrapping_key::WrappingKey;
@@ -172,7 +172,7 @@ impl DataKey {
     /// # Errors
     /// As [`open`](Self::open); a different context is [`Error::Decrypt`].
     pub fn open_with_context(&self, sealed: &[u8], context: &[u8]) -> Result<Plaintext, Error> {
-        self.open_payload(Kind::Sealed, &format::split_sealed(sealed)?, context)
+        self.open_payload(Section::Message(context), &format::split_sealed(sealed)?)
     }
 
     /// A sealed message with the nonce chosen by the caller: [`seal_with_context`] with its
@@ -187,9 +187,8 @@ impl DataKey {
         context: &[u8],
     ) -> Result<Vec<u8>, Error> {
         let mut out = Vec::with_capacity(SEALED_PREFIX_LEN + NONCE_LEN + plaintext.len() + TAG_LEN);
-        out.extend_from_slice(&Kind::Sealed.magic());
-        out.push(format::FORMAT_VERSION);
-        self.seal_payload(Kind::Sealed, nonce, context, plaintext, &mut out)?;
+        out.extend_from_slice(&sealed_prefix());
+        self.seal_payload(Section::Message(context), nonce, plaintext, &mut out)?;
         Ok(out)
     }
 
@@ -262,19 +261,18 @@ impl DataKey {
     }
 
     /// Appends a payload section to `out`: `nonce`, then `plaintext` encrypted under this key
-    /// with the AAD of `kind` (magic, version, nonce) followed by `context`, then the tag.
+    /// with the AAD of `section`, then the tag.
     pub(crate) fn seal_payload(
         &self,
-        kind: Kind,
+        section: Section<'_>,
         nonce: [u8; NONCE_LEN],
-        context: &[u8],
         plaintext: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         out.extend_from_slice(&nonce);
         let start = out.len();
         out.extend_from_slice(plaintext);
-        let sealed = with_aad(kind, &nonce, context, |aad| {
+        let sealed = with_aad(section, &nonce, |aad| {
             self.material.aead.seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
                 aad,
@@ -298,47 +296,60 @@ impl DataKey {
     }
 
     /// Decrypts a payload section sealed by [`seal_payload`](Self::seal_payload) with the same
-    /// `kind` and `context`.
+    /// `section` (and so the same context).
     pub(crate) fn open_payload(
         &self,
-        kind: Kind,
+        section: Section<'_>,
         payload: &Payload<'_>,
-        context: &[u8],
     ) -> Result<Plaintext, Error> {
         // Owned by a Plaintext from the start: whatever a failed open leaves in the buffer
-        // is wiped with it, and so is the tag cut off the end of a successful one.
+        // is wiped with it, and so is the tag after the plaintext of a successful one.
         let mut plaintext = Plaintext::from_vec(payload.sealed.to_vec());
         let buf = plaintext.buf_mut();
-        let len = with_aad(kind, &payload.nonce, context, |aad| {
+        let len = with_aad(section, &payload.nonce, |aad| {
             self.material
                 .aead
-                .open_in_place(
-                    Nonce::assume_unique_for_key(payload.nonce),
-                    aad,
-                    &mut buf[..],
-                )
+                .open_in_place(Nonce::assume_unique_for_key(payload.nonce), aad, buf)
                 .map(|opened| opened.len())
         })
         .map_err(|_| Error::Decrypt)?;
-        buf.truncate(len);
+        plaintext.cut(len);
         Ok(plaintext)
     }
 }
 
-/// Runs `f` with the AAD of a payload: magic, version and nonce, then `context`. On the stack
-/// when there is no context (every envelope, and [`DataKey::seal`]).
+/// Which payload a section is: that decides its AAD (docs/envelope-format.md).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Section<'c> {
+    /// An envelope's payload. AAD: magic `SREN`, version, payload nonce.
+    Envelope,
+    /// A sealed message, with the caller's context. AAD: magic `SRDM`, version, context.
+    Message(&'c [u8]),
+}
+
+/// Contexts up to this long are joined to the message prefix on the stack.
+const STACK_AAD_LEN: usize = 64;
+
+/// Runs `f` with the AAD of `section`, assembled on the stack unless the context is long.
 fn with_aad<R>(
-    kind: Kind,
+    section: Section<'_>,
     nonce: &[u8; NONCE_LEN],
-    context: &[u8],
     f: impl FnOnce(Aad<&[u8]>) -> R,
 ) -> R {
-    let fixed = payload_aad(kind, nonce);
-    if context.is_empty() {
-        return f(Aad::from(&fixed[..]));
+    let context = match section {
+        Section::Envelope => return f(Aad::from(&payload_aad(nonce)[..])),
+        Section::Message([]) => return f(Aad::from(&sealed_prefix()[..])),
+        Section::Message(context) => context,
+    };
+    let len = SEALED_PREFIX_LEN + context.len();
+    if len <= STACK_AAD_LEN {
+        let mut aad = [0u8; STACK_AAD_LEN];
+        aad[..SEALED_PREFIX_LEN].copy_from_slice(&sealed_prefix());
+        aad[SEALED_PREFIX_LEN..len].copy_from_slice(context);
+        return f(Aad::from(&aad[..len]));
     }
-    let mut aad = Vec::with_capacity(PAYLOAD_AAD_LEN + context.len());
-    aad.extend_from_slice(&fixed);
+    let mut aad = Vec::with_capacity(len);
+    aad.extend_from_slice(&sealed_prefix());
     aad.extend_from_slice(context);
     f(Aad::from(&aad[..]))
 }
@@ -425,13 +436,13 @@ mod tests {
         "5352444d01",
         "909192939495969798999a9b",
         "2a4dae7cf792770c07d7a1b956c84a2ad36b5ec2ab5665ae9e9bfbc6ca048f",
-        "81bad394f0060304bfa0f35cffc1fb5e",
+        "3f6ccd784d1cd2c70493234f9f70640c",
     );
     const CONTEXT_VECTOR: &str = concat!(
         "5352444d01",
         "a0a1a2a3a4a5a6a7a8a9aaab",
         "0d48d65baab0f2c5ce458dde47291786fa1ab82748d155562fe4ae9aa709dd",
-        "4edc34309fe1234214563f5bc59654f8",
+        "80a948803b93219c8183e75eec79b4e1",
     );
 
     /// `n` consecutive byte values starting at `start`.
@@ -792,7 +803,7 @@ mod tests {
         let wrap = Wrap::for_seal(Kind::Envelope, &master, &SystemRandom::new()).unwrap();
         data_key.write_wrapped(&wrap, &mut out).unwrap();
         data_key
-            .seal_payload(Kind::Envelope, run::<12>(1), &[], b"payload", &mut out)
+            .seal_payload(Section::Envelope, run::<12>(1), b"payload", &mut out)
             .unwrap();
         assert_eq!(&crate::open(&master, &out).unwrap()[..], b"payload");
         let mut as_message = b"SRDM\x01".to_vec();

@@ -4,7 +4,7 @@
 use ring::rand::SystemRandom;
 
 use crate::cipher::random_nonce;
-use crate::data_key::{DataKey, Wrap};
+use crate::data_key::{DataKey, Section, Wrap};
 use crate::error::Error;
 use crate::format::{self, Kind, NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
 use crate::plaintext::Plaintext;
@@ -39,7 +39,7 @@ pub fn seal(key: &WrappingKey, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
 pub fn open(key: &WrappingKey, envelope: &[u8]) -> Result<Plaintext, Error> {
     let parts = format::split(envelope)?;
     let data_key = DataKey::unwrap_parts(key, &parts.key)?;
-    data_key.open_payload(Kind::Envelope, &parts.payload, &[])
+    data_key.open_payload(Section::Envelope, &parts.payload)
 }
 
 /// Re-wraps an envelope's data key from `old` to `new`, leaving the payload untouched.
@@ -55,7 +55,7 @@ pub fn open(key: &WrappingKey, envelope: &[u8]) -> Result<Plaintext, Error> {
 pub fn rewrap(old: &WrappingKey, new: &WrappingKey, envelope: &[u8]) -> Result<Vec<u8>, Error> {
     let parts = format::split(envelope)?;
     let data_key = DataKey::unwrap_parts(old, &parts.key)?;
-    drop(data_key.open_payload(Kind::Envelope, &parts.payload, &[])?);
+    drop(data_key.open_payload(Section::Envelope, &parts.payload)?);
     let rng = SystemRandom::new();
     let wrap = Wrap::for_seal(Kind::Envelope, new, &rng)?;
     let mut out = Vec::with_capacity(envelope.len() + WRAPPED_KEY_LEN);
@@ -77,8 +77,7 @@ fn seal_with(
         format::MAX_HEADER_LEN + WRAPPED_KEY_LEN + NONCE_LEN + plaintext.len() + TAG_LEN,
     );
     data_key.write_wrapped(wrap, &mut out)?;
-    // The envelope's payload has no context: its AAD is magic, version and nonce.
-    data_key.seal_payload(Kind::Envelope, payload_nonce, &[], plaintext, &mut out)?;
+    data_key.seal_payload(Section::Envelope, payload_nonce, plaintext, &mut out)?;
     Ok(out)
 }
 

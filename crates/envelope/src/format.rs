@@ -41,13 +41,13 @@ const KDF_PARAMS_LEN: usize = 4 + SALT_LEN;
 pub(crate) const MAX_HEADER_LEN: usize = FIXED_LEN + KDF_PARAMS_LEN;
 /// The smallest payload section: a nonce and the tag of an empty plaintext.
 const MIN_PAYLOAD_LEN: usize = NONCE_LEN + TAG_LEN;
-/// Length of a payload's fixed additional authenticated data: magic, version, payload nonce.
+/// Length of an envelope payload's additional authenticated data: magic, version, nonce.
 pub(crate) const PAYLOAD_AAD_LEN: usize = MAGIC.len() + 1 + NONCE_LEN;
 /// Magic and version: what a sealed message has before its payload section.
 pub(crate) const SEALED_PREFIX_LEN: usize = SEALED_MAGIC.len() + 1;
 
-/// Which of the crate's byte strings a header or a payload belongs to. Each has its own
-/// magic, and the magic is authenticated, so one can never be read as another.
+/// Which of the crate's byte strings some bytes are meant to be. Each has its own magic, and
+/// the magic is authenticated, so one can never be read as another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// An envelope: header, wrapped data key, payload (`SREN`).
@@ -267,22 +267,31 @@ pub(crate) fn split_sealed(message: &[u8]) -> Result<Payload<'_>, Error> {
 
 /// Checks the magic and version at the start of `bytes`; returns what follows them.
 fn check_magic_and_version(kind: Kind, bytes: &[u8]) -> Result<&[u8], Error> {
-    let truncated = Error::Malformed {
-        reason: "truncated header",
+    // A slice pattern rather than `ok_or(error)`: on the hot path (every DataKey::open) no
+    // error value is built and dropped.
+    let (magic, version, rest) = match bytes {
+        [m0, m1, m2, m3, version, rest @ ..] => ([*m0, *m1, *m2, *m3], *version, rest),
+        _ => return Err(short_header(kind, bytes)),
     };
-    let magic = bytes.get(..MAGIC.len()).ok_or(truncated)?;
     if magic != kind.magic() {
-        return Err(kind.wrong_magic(magic));
+        return Err(kind.wrong_magic(&magic));
     }
-    // The version is read before anything else so that a future layout is reported as
-    // unsupported rather than as malformed.
-    let version = *bytes.get(MAGIC.len()).ok_or(Error::Malformed {
-        reason: "truncated header",
-    })?;
     if version != FORMAT_VERSION {
         return Err(Error::UnsupportedVersion { version });
     }
-    Ok(&bytes[MAGIC.len() + 1..])
+    Ok(rest)
+}
+
+/// The error for fewer than five bytes: a wrong magic if what there is already differs from
+/// this kind's, else truncation. (The version is read before anything else so that a future
+/// layout is reported as unsupported rather than as malformed.)
+fn short_header(kind: Kind, bytes: &[u8]) -> Error {
+    match bytes.get(..MAGIC.len()) {
+        Some(magic) if magic != kind.magic() => kind.wrong_magic(magic),
+        _ => Error::Malformed {
+            reason: "truncated header",
+        },
+    }
 }
 
 /// Parses the header and cuts out the wrapped data key of an envelope or a wrapped key;
@@ -356,17 +365,26 @@ fn split_payload(payload: &[u8]) -> Result<Payload<'_>, Error> {
     })
 }
 
-/// The fixed AAD of a payload: magic, version and payload nonce. In an envelope these are
-/// the bytes a rewrap never changes, and the whole AAD; a sealed message appends the caller's
-/// context. See docs/envelope-format.md for why that is enough.
-pub(crate) fn payload_aad(kind: Kind, payload_nonce: &[u8; NONCE_LEN]) -> [u8; PAYLOAD_AAD_LEN] {
+/// The AAD of an envelope's payload: magic, version and payload nonce. These are the bytes a
+/// rewrap never changes; see docs/envelope-format.md for why that is enough.
+pub(crate) fn payload_aad(payload_nonce: &[u8; NONCE_LEN]) -> [u8; PAYLOAD_AAD_LEN] {
     let mut aad = [0u8; PAYLOAD_AAD_LEN];
     let (magic, rest) = aad.split_at_mut(MAGIC.len());
-    magic.copy_from_slice(&kind.magic());
+    magic.copy_from_slice(&MAGIC);
     let (version, nonce) = rest.split_at_mut(1);
     version[0] = FORMAT_VERSION;
     nonce.copy_from_slice(payload_nonce);
     aad
+}
+
+/// What a sealed message starts with: its magic and version. They are also the start of its
+/// AAD, which the caller's context follows.
+pub(crate) fn sealed_prefix() -> [u8; SEALED_PREFIX_LEN] {
+    let mut prefix = [0u8; SEALED_PREFIX_LEN];
+    let (magic, version) = prefix.split_at_mut(SEALED_MAGIC.len());
+    magic.copy_from_slice(&SEALED_MAGIC);
+    version[0] = FORMAT_VERSION;
+    prefix
 }
 
 /// A fixed-size array from a slice whose length the caller has already checked.

@@ -20,26 +20,39 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 /// Decrypted bytes from [`open`](crate::open) or [`DataKey::open`](crate::DataKey::open).
 ///
 /// Read it as a `&[u8]` (it derefs to one). When it is dropped, or
-/// [`zeroize`](Zeroize::zeroize)d, every byte of its buffer is overwritten with zeros: the
-/// plaintext and the buffer's spare capacity (which held the GCM tag while decrypting).
-/// `Debug` prints `Plaintext([REDACTED])`.
+/// [`zeroize`](Zeroize::zeroize)d, every byte of its allocation is overwritten with zeros:
+/// the plaintext, the GCM tag it was decrypted with (kept after it in the same buffer), and
+/// any spare capacity. `Debug` prints `Plaintext([REDACTED])`.
 ///
 /// The wipe is as strong as [`Zeroizing<Vec<u8>>`]'s (the compiler cannot elide it) and about
 /// as fast as `memset`; see [`into_zeroizing`](Self::into_zeroizing) for when the other type
 /// is needed.
 pub struct Plaintext {
+    /// The whole buffer decrypted into: the plaintext, then what followed it (the GCM tag).
+    /// Its length is kept at its capacity, so one slice wipe covers the whole allocation.
     buf: Vec<u8>,
+    /// How many bytes at the start of `buf` are the plaintext.
+    len: usize,
 }
 
 impl Plaintext {
-    /// Takes ownership of `buf`: it is wiped, spare capacity included, when the result drops.
+    /// Takes ownership of `buf`, all of which is plaintext until [`cut`](Self::cut); it is
+    /// wiped, spare capacity included, when the result drops.
     pub(crate) fn from_vec(buf: Vec<u8>) -> Plaintext {
-        Plaintext { buf }
+        let len = buf.len();
+        Plaintext { buf, len }
     }
 
-    /// The buffer, for decrypting into and cutting to length.
-    pub(crate) fn buf_mut(&mut self) -> &mut Vec<u8> {
+    /// The whole buffer, for decrypting into.
+    pub(crate) fn buf_mut(&mut self) -> &mut [u8] {
         &mut self.buf
+    }
+
+    /// Makes only the first `len` bytes the plaintext. The rest stays in the buffer, to be
+    /// wiped with it, rather than being cut off into spare capacity (which would take a
+    /// second fill to wipe).
+    pub(crate) fn cut(&mut self, len: usize) {
+        self.len = len.min(self.buf.len());
     }
 
     /// The same bytes, without a copy, as a [`Zeroizing<Vec<u8>>`] for an API that wants one.
@@ -47,8 +60,11 @@ impl Plaintext {
     /// That type wipes with one volatile store per byte when dropped, so a large plaintext
     /// costs about as much to drop as it did to decrypt; keep the `Plaintext` where you can.
     pub fn into_zeroizing(mut self) -> Zeroizing<Vec<u8>> {
+        let mut buf = std::mem::take(&mut self.buf);
+        // The bytes past the plaintext become spare capacity, which Zeroizing<Vec> wipes.
+        buf.truncate(self.len);
         // The emptied `self` then drops with nothing left to wipe.
-        Zeroizing::new(std::mem::take(&mut self.buf))
+        Zeroizing::new(buf)
     }
 }
 
@@ -56,13 +72,13 @@ impl Deref for Plaintext {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        &self.buf
+        &self.buf[..self.len]
     }
 }
 
 impl AsRef<[u8]> for Plaintext {
     fn as_ref(&self) -> &[u8] {
-        &self.buf
+        self
     }
 }
 
@@ -76,6 +92,7 @@ impl Zeroize for Plaintext {
     /// Overwrites the whole buffer, spare capacity included, with zeros and empties it.
     fn zeroize(&mut self) {
         wipe(&mut self.buf);
+        self.len = 0;
     }
 }
 
@@ -99,7 +116,9 @@ pub(crate) fn wipe(buf: &mut Vec<u8>) {
 fn zero_allocation(buf: &mut Vec<u8>) {
     // Filling the spare capacity first makes the whole allocation one initialised slice; the
     // length becomes exactly the capacity, so this never reallocates (which would leave a
-    // copy behind). Those plain writes are then covered by the non-elidable wipe below.
+    // copy behind). Those plain writes are then covered by the non-elidable wipe below. A
+    // Plaintext has no spare capacity when it was allocated to size, as `open` does, and
+    // then this is one fill.
     let capacity = buf.capacity();
     buf.resize(capacity, 0);
     zeroize::zeroize_bytes(buf);
@@ -159,10 +178,22 @@ mod tests {
     }
 
     #[test]
+    fn a_cut_plaintext_reads_as_its_prefix() {
+        let mut text = Plaintext::from_vec(b"secret|tag-bytes".to_vec());
+        text.cut(6);
+        assert_eq!(&text[..], b"secret");
+        assert_eq!(text.len(), 6);
+        text.cut(100);
+        assert_eq!(&text[..], b"secret|tag-bytes", "never past the buffer");
+    }
+
+    #[test]
     fn into_zeroizing_moves_the_buffer() {
-        let buf = b"moved, not copied".to_vec();
+        let buf = b"moved, not copied|tag".to_vec();
         let pointer = buf.as_ptr();
-        let moved = Plaintext::from_vec(buf).into_zeroizing();
+        let mut text = Plaintext::from_vec(buf);
+        text.cut(17);
+        let moved = text.into_zeroizing();
         assert_eq!(&moved[..], b"moved, not copied");
         assert_eq!(moved.as_ptr(), pointer);
     }
