@@ -7,7 +7,11 @@
 //! - `probe envelope-open N`, `probe file-get N`, `probe facade-get N`, `probe
 //!   quick-cache-get N`: N envelope opens of 64 bytes (or the size given after N) / file store gets / cached facade reads
 //!   / bare quick_cache gets, nothing else, to count instructions under
-//!   `valgrind --tool=callgrind` (docs/performance.md).
+//!   `valgrind --tool=callgrind` (docs/performance.md);
+//! - `probe datakey-seal N [SIZE]`, `probe datakey-open N [SIZE]`, `probe ring-seal N
+//!   [SIZE]`, `probe ring-open N [SIZE]`: N seals or opens of SIZE bytes (default 64) with an
+//!   unwrapped `DataKey`, and the same with one raw ring AES-256-GCM operation as in
+//!   `hot_paths.rs`, for the same purpose.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -143,6 +147,76 @@ fn envelope_open(n: u64) -> serde_json::Value {
     serde_json::json!({ "opens": n, "bytes": bytes })
 }
 
+/// The size argument after N (default 64).
+fn size_arg() -> usize {
+    std::env::args()
+        .nth(3)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(64)
+}
+
+/// N seals (`open == false`) or opens of `size_arg()` bytes with an unwrapped `DataKey`.
+fn data_key_ops(n: u64, open: bool) -> serde_json::Value {
+    let key = strongroom_envelope::DataKey::generate().expect("data key");
+    let plaintext = vec![7u8; size_arg()];
+    let sealed = key.seal(&plaintext).expect("seal");
+    let mut bytes = 0usize;
+    for _ in 0..n {
+        bytes += if open {
+            key.open(std::hint::black_box(&sealed)).expect("open").len()
+        } else {
+            key.seal(std::hint::black_box(&plaintext))
+                .expect("seal")
+                .len()
+        };
+    }
+    serde_json::json!({ "ops": n, "bytes": bytes })
+}
+
+/// The same with one raw ring AES-256-GCM operation per iteration, as `hot_paths.rs` does it:
+/// a fresh `SystemRandom` nonce and a new buffer per seal, a copy into a new buffer per open.
+fn ring_ops(n: u64, open: bool) -> serde_json::Value {
+    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    use ring::rand::{SecureRandom, SystemRandom};
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[9u8; 32]).expect("key"));
+    let rng = SystemRandom::new();
+    let seal = |plaintext: &[u8]| {
+        let mut nonce = [0u8; 12];
+        rng.fill(&mut nonce).expect("nonce");
+        let mut out = Vec::with_capacity(12 + plaintext.len() + 16);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(plaintext);
+        let tag = key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::empty(),
+                &mut out[12..],
+            )
+            .expect("seal");
+        out.extend_from_slice(tag.as_ref());
+        out
+    };
+    let plaintext = vec![7u8; size_arg()];
+    let sealed = seal(&plaintext);
+    let mut bytes = 0usize;
+    for _ in 0..n {
+        bytes += if open {
+            let sealed = std::hint::black_box(&sealed);
+            let nonce: [u8; 12] = sealed[..12].try_into().expect("nonce");
+            let mut buf = sealed[12..].to_vec();
+            let len = key
+                .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
+                .expect("open")
+                .len();
+            buf.truncate(len);
+            buf.len()
+        } else {
+            seal(std::hint::black_box(&plaintext)).len()
+        };
+    }
+    serde_json::json!({ "ops": n, "bytes": bytes })
+}
+
 async fn file_get(n: u64) -> serde_json::Value {
     use strongroom_core::SecretStore;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -212,6 +286,10 @@ fn main() {
         "single-flight" => rt.block_on(single_flight()),
         "memory" => rt.block_on(memory()),
         "envelope-open" => envelope_open(count()),
+        "datakey-seal" => data_key_ops(count(), false),
+        "datakey-open" => data_key_ops(count(), true),
+        "ring-seal" => ring_ops(count(), false),
+        "ring-open" => ring_ops(count(), true),
         "file-get" => rt.block_on(file_get(count())),
         "facade-get" => facade_get(&rt, count()),
         "quick-cache-get" => quick_cache_get(count()),
