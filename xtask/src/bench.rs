@@ -163,17 +163,21 @@ const CRITERION: &[&str] = &[
     "cache_read/quick_cache_2t",
     "sigv4/strongroom",
     "sigv4/aws_sigv4",
-    "envelope/strongroom_seal_64B",
+    "envelope/strongroom_datakey_seal_64B",
     "envelope/ring_seal_64B",
+    "envelope/strongroom_datakey_open_64B",
+    "envelope/ring_open_64B",
+    "envelope/strongroom_datakey_seal_64KiB",
+    "envelope/ring_seal_64KiB",
+    "envelope/strongroom_datakey_open_64KiB",
+    "envelope/ring_open_64KiB",
+    "envelope/strongroom_seal_64B",
     "envelope/ring_envelope_seal_64B",
     "envelope/strongroom_open_64B",
-    "envelope/ring_open_64B",
     "envelope/ring_envelope_open_64B",
     "envelope/strongroom_seal_64KiB",
-    "envelope/ring_seal_64KiB",
     "envelope/ring_envelope_seal_64KiB",
     "envelope/strongroom_open_64KiB",
-    "envelope/ring_open_64KiB",
     "envelope/ring_envelope_open_64KiB",
     "file_store/get",
     "file_store/hashmap_get",
@@ -753,22 +757,31 @@ fn render(results: &Value, aws_note: &Option<String>, skipped_build: bool) -> St
         "≤ 1.1x",
         verdict(r, 1.1, true),
     ]);
+    // Issue 8's target is for a data key already unwrapped: one DataKey seal/open against
+    // one ring AES-256-GCM operation with a ready key. The whole envelope (a data key made
+    // and wrapped, or unwrapped, on every call) is shown against the same envelope built by
+    // hand in ring, with no target.
     for op in ["seal", "open"] {
         for size in ["64B", "64KiB"] {
-            let ours = c(&format!("envelope/strongroom_{op}_{size}"));
+            let ours = c(&format!("envelope/strongroom_datakey_{op}_{size}"));
             let one = c(&format!("envelope/ring_{op}_{size}"));
-            let env = c(&format!("envelope/ring_envelope_{op}_{size}"));
             let r = ratio(ours, one);
             t.row([
-                &format!("envelope {op} {size} vs one ring AES-256-GCM {op}"),
+                &format!("DataKey {op} {size} (key unwrapped) vs one ring AES-256-GCM {op}"),
                 &fmt_ns(ours),
                 &fmt_ns(one),
                 &fmt_ratio(r),
                 "≤ 1.2x",
                 verdict(r, 1.2, true),
             ]);
+        }
+    }
+    for op in ["seal", "open"] {
+        for size in ["64B", "64KiB"] {
+            let ours = c(&format!("envelope/strongroom_{op}_{size}"));
+            let env = c(&format!("envelope/ring_envelope_{op}_{size}"));
             t.row([
-                &format!("envelope {op} {size} vs the same envelope in raw ring"),
+                &format!("whole envelope {op} {size} vs the same envelope in raw ring"),
                 &fmt_ns(ours),
                 &fmt_ns(env),
                 &fmt_ratio(ratio(ours, env)),
