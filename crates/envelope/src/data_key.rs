@@ -65,8 +65,10 @@ pub struct DataKey {
     material: Box<KeyMaterial>,
 }
 
-/// The key bytes and their ring key, kept together on the heap.
-struct KeyMaterial {
+/// A data key's bytes and its ring key: what a [`DataKey`] keeps on the heap, and what an
+/// envelope's seal or open holds on the stack for the one call that needs it (a heap
+/// allocation there would only add a malloc and a copy of ring's key to every envelope).
+pub(crate) struct KeyMaterial {
     bytes: [u8; KEY_LEN],
     aead: LessSafeKey,
 }
@@ -97,7 +99,7 @@ impl DataKey {
     /// # Errors
     /// [`Error::Random`] if the system RNG fails.
     pub fn generate() -> Result<DataKey, Error> {
-        DataKey::generate_with(&SystemRandom::new())
+        KeyMaterial::generate_with(&SystemRandom::new()).map(DataKey::from)
     }
 
     /// Encrypts this key under `key`, returning bytes to store: 66 for a master key, 86 for a
@@ -114,7 +116,7 @@ impl DataKey {
         let rng = SystemRandom::new();
         let wrap = Wrap::for_seal(Kind::WrappedKey, key, &rng)?;
         let mut out = Vec::with_capacity(format::MAX_HEADER_LEN + WRAPPED_KEY_LEN);
-        self.write_wrapped(&wrap, &mut out)?;
+        self.material.write_wrapped(&wrap, &mut out)?;
         Ok(out)
     }
 
@@ -130,7 +132,7 @@ impl DataKey {
     /// not a wrapped data key (truncated, trailing bytes, bad magic, unknown scheme, an
     /// iteration count out of range); [`Error::UnsupportedVersion`] for a future format.
     pub fn unwrap(key: &WrappingKey, wrapped: &[u8]) -> Result<DataKey, Error> {
-        DataKey::unwrap_parts(key, &format::split_wrapped_key(wrapped)?)
+        KeyMaterial::unwrap_parts(key, &format::split_wrapped_key(wrapped)?).map(DataKey::from)
     }
 
     /// Encrypts `plaintext` under this key with a fresh random nonce. The result is 33 bytes
@@ -172,7 +174,8 @@ impl DataKey {
     /// # Errors
     /// As [`open`](Self::open); a different context is [`Error::Decrypt`].
     pub fn open_with_context(&self, sealed: &[u8], context: &[u8]) -> Result<Plaintext, Error> {
-        self.open_payload(Section::Message(context), &format::split_sealed(sealed)?)
+        self.material
+            .open_payload(Section::Message(context), &format::split_sealed(sealed)?)
     }
 
     /// A sealed message with the nonce chosen by the caller: [`seal_with_context`] with its
@@ -188,29 +191,41 @@ impl DataKey {
     ) -> Result<Vec<u8>, Error> {
         let mut out = Vec::with_capacity(SEALED_PREFIX_LEN + NONCE_LEN + plaintext.len() + TAG_LEN);
         out.extend_from_slice(&sealed_prefix());
-        self.seal_payload(Section::Message(context), nonce, plaintext, &mut out)?;
+        self.material
+            .seal_payload(Section::Message(context), nonce, plaintext, &mut out)?;
         Ok(out)
     }
+}
 
+impl From<KeyMaterial> for DataKey {
+    fn from(material: KeyMaterial) -> DataKey {
+        DataKey {
+            material: Box::new(material),
+        }
+    }
+}
+
+impl KeyMaterial {
     /// A fresh random data key from `rng`.
-    pub(crate) fn generate_with(rng: &SystemRandom) -> Result<DataKey, Error> {
+    pub(crate) fn generate_with(rng: &SystemRandom) -> Result<KeyMaterial, Error> {
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
         fill_random(rng, &mut bytes[..])?;
-        DataKey::from_bytes(&bytes)
+        KeyMaterial::from_bytes(&bytes)
     }
 
     /// The data key with these bytes.
-    pub(crate) fn from_bytes(bytes: &[u8; KEY_LEN]) -> Result<DataKey, Error> {
-        Ok(DataKey {
-            material: Box::new(KeyMaterial {
-                bytes: *bytes,
-                aead: aead_key(bytes)?,
-            }),
+    pub(crate) fn from_bytes(bytes: &[u8; KEY_LEN]) -> Result<KeyMaterial, Error> {
+        Ok(KeyMaterial {
+            bytes: *bytes,
+            aead: aead_key(bytes)?,
         })
     }
 
     /// Unwraps the data key of a split envelope or wrapped key with `key`.
-    pub(crate) fn unwrap_parts(key: &WrappingKey, parts: &KeyParts<'_>) -> Result<DataKey, Error> {
+    pub(crate) fn unwrap_parts(
+        key: &WrappingKey,
+        parts: &KeyParts<'_>,
+    ) -> Result<KeyMaterial, Error> {
         let wrapping = match (key, parts.header.scheme()) {
             (WrappingKey::Master(master), Scheme::Master) => {
                 let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
@@ -237,7 +252,7 @@ impl DataKey {
             &mut buf[..],
         )?;
         let bytes: &[u8; KEY_LEN] = (&*plain).try_into().map_err(|_| Error::Decrypt)?;
-        DataKey::from_bytes(bytes)
+        KeyMaterial::from_bytes(bytes)
     }
 
     /// Appends the header and this key wrapped as `wrap` says to `out`.
@@ -246,7 +261,7 @@ impl DataKey {
         out.extend_from_slice(&header);
         out.extend_from_slice(&wrap.nonce);
         let start = out.len();
-        out.extend_from_slice(&self.material.bytes);
+        out.extend_from_slice(&self.bytes);
         match cipher::seal_in_place(&wrap.key, wrap.nonce, &header, &mut out[start..]) {
             Ok(tag) => {
                 out.extend_from_slice(&tag);
@@ -273,7 +288,7 @@ impl DataKey {
         let start = out.len();
         out.extend_from_slice(plaintext);
         let sealed = with_aad(section, &nonce, |aad| {
-            self.material.aead.seal_in_place_separate_tag(
+            self.aead.seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
                 aad,
                 &mut out[start..],
@@ -307,8 +322,7 @@ impl DataKey {
         let mut plaintext = Plaintext::from_vec(payload.sealed.to_vec());
         let buf = plaintext.buf_mut();
         let len = with_aad(section, &payload.nonce, |aad| {
-            self.material
-                .aead
+            self.aead
                 .open_in_place(Nonce::assume_unique_for_key(payload.nonce), aad, buf)
                 .map(|opened| opened.len())
         })
@@ -356,12 +370,10 @@ fn with_aad<R>(
 
 impl Clone for DataKey {
     fn clone(&self) -> DataKey {
-        DataKey {
-            material: Box::new(KeyMaterial {
-                bytes: self.material.bytes,
-                aead: self.material.aead.clone(),
-            }),
-        }
+        DataKey::from(KeyMaterial {
+            bytes: self.material.bytes,
+            aead: self.material.aead.clone(),
+        })
     }
 }
 
@@ -459,7 +471,7 @@ mod tests {
     }
 
     fn vector_data_key() -> DataKey {
-        DataKey::from_bytes(&run::<32>(0x20)).unwrap()
+        KeyMaterial::from_bytes(&run::<32>(0x20)).unwrap().into()
     }
 
     fn open_err(key: &DataKey, sealed: &[u8]) -> Error {
@@ -485,7 +497,10 @@ mod tests {
             nonce: run::<12>(0x40),
         };
         let mut wrapped = Vec::new();
-        data_key.write_wrapped(&wrap, &mut wrapped).unwrap();
+        data_key
+            .material
+            .write_wrapped(&wrap, &mut wrapped)
+            .unwrap();
         assert_eq!(wrapped, test_hex::decode(WRAPPED_VECTOR));
 
         let sealed = data_key
@@ -801,8 +816,9 @@ mod tests {
         // An envelope's payload relabelled as a sealed message, under the right data key.
         let mut out = Vec::new();
         let wrap = Wrap::for_seal(Kind::Envelope, &master, &SystemRandom::new()).unwrap();
-        data_key.write_wrapped(&wrap, &mut out).unwrap();
+        data_key.material.write_wrapped(&wrap, &mut out).unwrap();
         data_key
+            .material
             .seal_payload(Section::Envelope, run::<12>(1), b"payload", &mut out)
             .unwrap();
         assert_eq!(&crate::open(&master, &out).unwrap()[..], b"payload");
@@ -813,7 +829,7 @@ mod tests {
 
     #[test]
     fn debug_is_redacted_and_clones_work_alone() {
-        let key = DataKey::from_bytes(&[0x41; 32]).unwrap();
+        let key = DataKey::from(KeyMaterial::from_bytes(&[0x41; 32]).unwrap());
         assert_eq!(format!("{key:?}"), "DataKey([REDACTED])");
         assert_eq!(format!("{key:#?}"), "DataKey([REDACTED])");
         let sealed = key.seal(b"x").unwrap();
@@ -866,7 +882,7 @@ mod tests {
     fn a_dropped_key_is_overwritten_by_the_blank_key() {
         // What Drop writes: zero bytes, and a ring key that is the all-zero key's (it opens
         // what the all-zero key sealed).
-        let blank = DataKey::from_bytes(&[0u8; KEY_LEN]).unwrap();
+        let blank = DataKey::from(KeyMaterial::from_bytes(&[0u8; KEY_LEN]).unwrap());
         let sealed = blank.seal(b"blank").unwrap();
         let mut material = KeyMaterial {
             bytes: [0x77; KEY_LEN],
@@ -875,9 +891,7 @@ mod tests {
         material.bytes.zeroize();
         material.aead = blank_key().unwrap().clone();
         assert_eq!(material.bytes, [0u8; KEY_LEN]);
-        let wiped = DataKey {
-            material: Box::new(material),
-        };
+        let wiped = DataKey::from(material);
         assert_eq!(&wiped.open(&sealed).unwrap()[..], b"blank");
     }
 

@@ -1,10 +1,10 @@
-//! [`seal`], [`open`] and [`rewrap`]: the envelope operations, built on [`DataKey`] (one
-//! code path for data keys in envelopes and on their own).
+//! [`seal`], [`open`] and [`rewrap`]: the envelope operations, built on the same data-key
+//! code as [`DataKey`](crate::DataKey) (one code path for data keys in envelopes and alone).
 
 use ring::rand::SystemRandom;
 
 use crate::cipher::random_nonce;
-use crate::data_key::{DataKey, Section, Wrap};
+use crate::data_key::{KeyMaterial, Section, Wrap};
 use crate::error::Error;
 use crate::format::{self, Kind, NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
 use crate::plaintext::Plaintext;
@@ -15,7 +15,7 @@ use crate::wrapping_key::WrappingKey;
 /// A fresh random 32-byte data key encrypts the payload under a fresh random nonce; the data
 /// key is then wrapped by `key` under another fresh nonce. A [`Passphrase`](crate::Passphrase)
 /// reuses its cached salt and derived key when it has one (see its docs). To encrypt many
-/// values under one data key, use a [`DataKey`] instead.
+/// values under one data key, use a [`DataKey`](crate::DataKey) instead.
 ///
 /// # Errors
 /// [`Error::Random`] if the system RNG fails; [`Error::InvalidIterations`] for a passphrase
@@ -23,7 +23,7 @@ use crate::wrapping_key::WrappingKey;
 pub fn seal(key: &WrappingKey, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
     let rng = SystemRandom::new();
     let wrap = Wrap::for_seal(Kind::Envelope, key, &rng)?;
-    let data_key = DataKey::generate_with(&rng)?;
+    let data_key = KeyMaterial::generate_with(&rng)?;
     let payload_nonce = random_nonce(&rng)?;
     seal_with(&wrap, &data_key, payload_nonce, plaintext)
 }
@@ -38,7 +38,7 @@ pub fn seal(key: &WrappingKey, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
 /// [`Error::UnsupportedVersion`] when the bytes are not a readable envelope.
 pub fn open(key: &WrappingKey, envelope: &[u8]) -> Result<Plaintext, Error> {
     let parts = format::split(envelope)?;
-    let data_key = DataKey::unwrap_parts(key, &parts.key)?;
+    let data_key = KeyMaterial::unwrap_parts(key, &parts.key)?;
     data_key.open_payload(Section::Envelope, &parts.payload)
 }
 
@@ -54,7 +54,7 @@ pub fn open(key: &WrappingKey, envelope: &[u8]) -> Result<Plaintext, Error> {
 /// As [`open`] for the old envelope and `old`; as [`seal`] for `new`.
 pub fn rewrap(old: &WrappingKey, new: &WrappingKey, envelope: &[u8]) -> Result<Vec<u8>, Error> {
     let parts = format::split(envelope)?;
-    let data_key = DataKey::unwrap_parts(old, &parts.key)?;
+    let data_key = KeyMaterial::unwrap_parts(old, &parts.key)?;
     drop(data_key.open_payload(Section::Envelope, &parts.payload)?);
     let rng = SystemRandom::new();
     let wrap = Wrap::for_seal(Kind::Envelope, new, &rng)?;
@@ -69,7 +69,7 @@ pub fn rewrap(old: &WrappingKey, new: &WrappingKey, envelope: &[u8]) -> Result<V
 /// docs/envelope-format.md comes from here).
 fn seal_with(
     wrap: &Wrap,
-    data_key: &DataKey,
+    data_key: &KeyMaterial,
     payload_nonce: [u8; NONCE_LEN],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, Error> {
@@ -125,8 +125,8 @@ mod tests {
         std::array::from_fn(|i| start + u8::try_from(i).unwrap())
     }
 
-    fn vector_data_key() -> DataKey {
-        DataKey::from_bytes(&run::<32>(0x20)).unwrap()
+    fn vector_data_key() -> KeyMaterial {
+        KeyMaterial::from_bytes(&run::<32>(0x20)).unwrap()
     }
 
     fn vector_master_key() -> WrappingKey {
