@@ -2,7 +2,8 @@
 //!
 //! ring does not zeroize its expanded AES key schedule. The raw key bytes this crate holds
 //! are zeroized; a wrapping key's ring key lives only for the one call that wraps or unwraps,
-//! and a data key's lives in its [`DataKey`](crate::DataKey), which overwrites it on drop.
+//! and a data key's (in a [`DataKey`](crate::DataKey), or on the stack for one envelope
+//! operation) is overwritten with the all-zero key's schedule when it drops.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
