@@ -12,6 +12,7 @@
 //! | `sigv4` | [`sigv4`]: SigV4 signing and offline credential providers, alone | with `aws` |
 //! | `cache` | [`cache`]: `CachedStore`, a TTL cache with single flight over any store | no |
 //! | `facade` | [`facade`]: `Secrets`, the one object an application holds | no |
+//! | `http2` | HTTP/2 (by ALPN over TLS) for `vault` and `aws`; HTTP/1.1 only without it | no |
 //!
 //! The vocabulary every store shares is re-exported at the root from `strongroom-core`:
 //! [`SecretStore`], [`SecretKey`], [`SecretValue`], [`Secret`], [`Error`].
