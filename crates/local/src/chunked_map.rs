@@ -89,7 +89,7 @@ impl<V: Clone> ChunkedMap<V> {
 
     pub(crate) fn get(&self, key: &str) -> Option<&V> {
         let chunk = &self.chunks.get(self.chunk_for(key))?.entries;
-        let at = chunk.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
+        let at = search(chunk, key, |(k, _)| k).ok()?;
         Some(&chunk[at].1)
     }
 
@@ -101,7 +101,7 @@ impl<V: Clone> ChunkedMap<V> {
         }
         let index = self.chunk_for(key.as_str());
         let chunk = self.chunk_mut(index);
-        let old = match chunk.binary_search_by(|(k, _)| k.cmp(&key)) {
+        let old = match search(chunk, key.as_str(), |(k, _)| k) {
             Ok(at) => Some(std::mem::replace(&mut chunk[at].1, value)),
             Err(at) => {
                 chunk.insert(at, (key, value));
@@ -126,12 +126,7 @@ impl<V: Clone> ChunkedMap<V> {
     /// Removes `key`, returning its value.
     pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
         let index = self.chunk_for(key);
-        let at = self
-            .chunks
-            .get(index)?
-            .entries
-            .binary_search_by(|(k, _)| k.as_str().cmp(key))
-            .ok()?;
+        let at = search(&self.chunks.get(index)?.entries, key, |(k, _)| k).ok()?;
         let chunk = self.chunk_mut(index);
         let (_, value) = chunk.remove(at);
         if chunk.is_empty() {
@@ -182,9 +177,10 @@ impl<V: Clone> ChunkedMap<V> {
     /// The chunk that holds `key` or would hold it: the last whose first key is not after
     /// it, or the first chunk. Out of range only when the map is empty.
     fn chunk_for(&self, key: &str) -> usize {
-        self.firsts
-            .partition_point(|first| first.as_str() <= key)
-            .saturating_sub(1)
+        match search(&self.firsts, key, |first| first) {
+            Ok(index) => index,
+            Err(after) => after.saturating_sub(1),
+        }
     }
 
     /// Chunk `index`'s entries to change: copied first if another map shares the chunk, and
@@ -194,6 +190,25 @@ impl<V: Clone> ChunkedMap<V> {
         chunk.encoded.take();
         &mut chunk.entries
     }
+}
+
+/// Where `key` is in `items`, sorted by `key_of`: `Ok(index)`, or `Err(index)` where it
+/// would go. A binary search written with branches rather than `slice::binary_search_by`,
+/// whose branch-free steps each wait for the previous string comparison: when the same few
+/// keys are read again and again, as applications read their secrets, predicted branches
+/// let the processor run ahead. With `binary_search_by` the `file_store/get` benchmark
+/// (10,000 secrets) took 290 ns, against 192 ns with the `BTreeMap` this map replaced.
+fn search<T>(items: &[T], key: &str, key_of: impl Fn(&T) -> &SecretKey) -> Result<usize, usize> {
+    let (mut low, mut high) = (0, items.len());
+    while low < high {
+        let mid = low + (high - low) / 2;
+        match key_of(&items[mid]).as_str().cmp(key) {
+            std::cmp::Ordering::Less => low = mid + 1,
+            std::cmp::Ordering::Greater => high = mid,
+            std::cmp::Ordering::Equal => return Ok(mid),
+        }
+    }
+    Err(low)
 }
 
 #[cfg(test)]
