@@ -249,7 +249,7 @@ impl SecretStore for VaultStore {
     async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
         let started = Instant::now();
         let result = async {
-            encode_key(key)?;
+            // No separate `encode_key`: the read encodes the key and refuses a bad one.
             let read = self.kv.read(key.as_str()).await?;
             Self::secret(key, &read.data, &read.metadata)
         }
@@ -261,7 +261,6 @@ impl SecretStore for VaultStore {
     async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error> {
         let started = Instant::now();
         let result = async {
-            encode_key(key)?;
             let n = version_number(key, version)?;
             let read = self.kv.read_version(key.as_str(), n).await?;
             Self::secret(key, &read.data, &read.metadata)
