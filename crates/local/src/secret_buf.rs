@@ -10,10 +10,12 @@ use std::fmt;
 use std::io;
 use std::ops::Deref;
 
-/// Plaintext bytes, wiped (spare capacity included) when dropped.
+/// Plaintext bytes, wiped when dropped or cleared.
 ///
 /// It grows only by moving to a larger buffer and wiping the old one; a `Vec` growing in
-/// place would free its old allocation unwiped.
+/// place would free its old allocation unwiped. Its length only ever shrinks in
+/// [`clear`](Self::clear), after the wipe, so the spare capacity past it never holds
+/// plaintext and a wipe need only cover the bytes in use: one `memset` of them.
 pub(crate) struct SecretBuf(Vec<u8>);
 
 impl SecretBuf {
@@ -36,8 +38,13 @@ impl SecretBuf {
 
     /// Wipes the buffer and empties it, keeping its allocation for reuse.
     pub(crate) fn clear(&mut self) {
-        wipe(&mut self.0);
+        self.wipe();
         self.0.clear();
+    }
+
+    /// Overwrites the bytes in use with zeros, keeping the length (so a test can look).
+    fn wipe(&mut self) {
+        zeroize::zeroize_bytes(&mut self.0);
     }
 
     /// Empties the buffer (wiping it) and makes room for `len` bytes.
@@ -95,16 +102,8 @@ impl fmt::Debug for SecretBuf {
 
 impl Drop for SecretBuf {
     fn drop(&mut self) {
-        wipe(&mut self.0);
+        self.wipe();
     }
-}
-
-/// Overwrites every byte of `buf`'s allocation with zeros. The spare capacity is first made
-/// part of the slice (within the capacity, so nothing moves), and the length stays there so
-/// a test can see every byte.
-fn wipe(buf: &mut Vec<u8>) {
-    buf.resize(buf.capacity(), 0);
-    zeroize::zeroize_bytes(buf);
 }
 
 #[cfg(test)]
@@ -114,12 +113,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_wipe_covers_the_spare_capacity_too() {
-        let mut buf = Vec::with_capacity(64);
-        buf.extend_from_slice(&[7u8; 64]);
-        buf.truncate(10);
-        wipe(&mut buf);
-        assert_eq!(buf.len(), 64);
+    fn a_wipe_zeroes_every_byte_written() {
+        let mut buf = SecretBuf::with_capacity(4);
+        buf.push(&[7u8; 64]);
+        buf.push_with(8, |space| space.fill(9));
+        buf.wipe();
+        assert_eq!(buf.len(), 72);
         assert!(buf.iter().all(|b| *b == 0));
     }
 
