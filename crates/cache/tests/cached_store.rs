@@ -546,6 +546,35 @@ async fn subscribers_see_writes_and_what_loads_discover() {
 }
 
 #[tokio::test]
+async fn cached_answers_only_a_fresh_value_and_counts_only_hits() {
+    let (cache, store, clock) = cached(CacheConfig::builder().ttl(SECS(10)).negative_ttl(SECS(10)));
+    let k = key("app/hot");
+    let gone = key("app/gone");
+    assert!(cache.cached(&k).is_none(), "nothing cached yet");
+    store.set(&k, "v1");
+    cache.get(&k).await.unwrap();
+    assert!(cache.get(&gone).await.unwrap_err().is_not_found());
+
+    assert_eq!(text(&cache.cached(&k).unwrap()), "v1");
+    assert!(
+        cache.cached(&gone).is_none(),
+        "a cached NotFound is for get_if_cached, not a value"
+    );
+    assert!(cache.get_if_cached(&gone).is_some());
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.negative_hits), (1, 1));
+
+    clock.advance(SECS(10));
+    assert!(cache.cached(&k).is_none(), "an expired entry is not fresh");
+    assert_eq!(
+        cache.stats().hits,
+        1,
+        "a lookup that found nothing fresh counted"
+    );
+    assert_eq!(store.gets(), 2, "cached never asks the backend");
+}
+
+#[tokio::test]
 async fn not_found_is_cached_only_when_asked_and_only_for_its_ttl() {
     let (cache, store, clock) = cached(CacheConfig::builder().ttl(SECS(300)).negative_ttl(SECS(5)));
     let k = key("app/later");

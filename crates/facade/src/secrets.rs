@@ -261,6 +261,11 @@ impl Secrets {
         };
         let audited = inner.audit_wanted();
         let started = audited.then(Instant::now);
+        if let Some(secret) = inner.cache.cached(&key) {
+            inner.hit_found(&key, started);
+            return Ok(secret);
+        }
+        // A cached NotFound (a second lookup, on a path that is not the hot one).
         if let Some((result, status)) = inner.cache.get_if_cached(&key) {
             inner.hit(&key, &result, status, started);
             return result;
@@ -547,6 +552,15 @@ impl Inner {
 
     /// Accounts for a cache hit (or negative hit) of `get`.
     #[inline]
+    /// Records a fresh cached value served by [`Secrets::get`].
+    fn hit_found(&self, key: &SecretKey, started: Option<Instant>) {
+        meter::get_hit();
+        if let Some(started) = started {
+            let status = Some(CacheStatus::Hit.as_str());
+            self.emit("get", Some(key), "ok", status, started.elapsed());
+        }
+    }
+
     fn hit(
         &self,
         key: &SecretKey,

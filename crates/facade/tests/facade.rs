@@ -209,6 +209,28 @@ async fn get_put_delete_list_versions_through_the_facade() {
 }
 
 #[tokio::test]
+async fn a_cached_not_found_is_served_and_counted_as_a_negative_hit() {
+    let place = Place::new();
+    let secrets = Secrets::builder()
+        .store(place.store("n.enc"))
+        .cache(
+            CacheConfig::builder()
+                .negative_ttl(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        assert!(secrets.get("app/missing").await.unwrap_err().is_not_found());
+    }
+    let stats = secrets.stats();
+    assert_eq!((stats.gets, stats.errors), (2, 2));
+    assert_eq!((stats.cache.hits, stats.cache.negative_hits), (0, 1));
+    assert_eq!(stats.cache.misses, 1, "only the first read may ask the backend");
+}
+
+#[tokio::test]
 async fn json_secrets_and_fields_never_echo_the_value() {
     #[derive(serde::Deserialize, Debug, PartialEq)]
     struct Db {
