@@ -12,8 +12,8 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
+use strongroom_benches::ring_baseline::{aes_key, ring_open, ring_seal};
 use strongroom_benches::{GenStore, poll_now, value_for};
 use strongroom_core::{Secret, SecretKey, SecretStore, SecretValue, VersionId};
 use strongroom_envelope::{DataKey, MasterKey, WrappingKey};
@@ -182,41 +182,6 @@ fn signing(c: &mut Criterion) {
         );
     });
     group.finish();
-}
-
-/// One AES-256-GCM seal with ring into a new buffer, as an envelope's payload needs.
-fn ring_seal(key: &LessSafeKey, rng: &SystemRandom, plaintext: &[u8]) -> Vec<u8> {
-    let mut nonce = [0u8; 12];
-    rng.fill(&mut nonce).expect("nonce");
-    let mut out = Vec::with_capacity(12 + plaintext.len() + 16);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(plaintext);
-    let tag = key
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::empty(),
-            &mut out[12..],
-        )
-        .expect("seal");
-    out.extend_from_slice(tag.as_ref());
-    out
-}
-
-/// Opens what [`ring_seal`] made: a copy into a new buffer (the input is borrowed), opened in
-/// place, the tag cut off.
-fn ring_open(key: &LessSafeKey, sealed: &[u8]) -> Vec<u8> {
-    let nonce: [u8; 12] = sealed[..12].try_into().expect("nonce");
-    let mut buf = sealed[12..].to_vec();
-    let len = key
-        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
-        .expect("open")
-        .len();
-    buf.truncate(len);
-    buf
-}
-
-fn aes_key(bytes: &[u8; 32]) -> LessSafeKey {
-    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("key"))
 }
 
 /// strongroom-envelope against raw ring AES-256-GCM on the same sizes.

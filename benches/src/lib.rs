@@ -25,6 +25,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+pub mod ring_baseline;
 use strongroom_core::{
     Capabilities, Error, PutOptions, Secret, SecretKey, SecretStore, SecretValue, VersionId,
     VersionInfo,

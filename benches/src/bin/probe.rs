@@ -176,42 +176,17 @@ fn data_key_ops(n: u64, open: bool) -> serde_json::Value {
 /// The same with one raw ring AES-256-GCM operation per iteration, as `hot_paths.rs` does it:
 /// a fresh `SystemRandom` nonce and a new buffer per seal, a copy into a new buffer per open.
 fn ring_ops(n: u64, open: bool) -> serde_json::Value {
-    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-    use ring::rand::{SecureRandom, SystemRandom};
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[9u8; 32]).expect("key"));
-    let rng = SystemRandom::new();
-    let seal = |plaintext: &[u8]| {
-        let mut nonce = [0u8; 12];
-        rng.fill(&mut nonce).expect("nonce");
-        let mut out = Vec::with_capacity(12 + plaintext.len() + 16);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(plaintext);
-        let tag = key
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::empty(),
-                &mut out[12..],
-            )
-            .expect("seal");
-        out.extend_from_slice(tag.as_ref());
-        out
-    };
+    use strongroom_benches::ring_baseline::{aes_key, ring_open, ring_seal};
+    let key = aes_key(&[9u8; 32]);
+    let rng = ring::rand::SystemRandom::new();
     let plaintext = vec![7u8; size_arg()];
-    let sealed = seal(&plaintext);
+    let sealed = ring_seal(&key, &rng, &plaintext);
     let mut bytes = 0usize;
     for _ in 0..n {
         bytes += if open {
-            let sealed = std::hint::black_box(&sealed);
-            let nonce: [u8; 12] = sealed[..12].try_into().expect("nonce");
-            let mut buf = sealed[12..].to_vec();
-            let len = key
-                .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
-                .expect("open")
-                .len();
-            buf.truncate(len);
-            buf.len()
+            ring_open(&key, std::hint::black_box(&sealed)).len()
         } else {
-            seal(std::hint::black_box(&plaintext)).len()
+            ring_seal(&key, &rng, std::hint::black_box(&plaintext)).len()
         };
     }
     serde_json::json!({ "ops": n, "bytes": bytes })
