@@ -227,7 +227,10 @@ async fn a_cached_not_found_is_served_and_counted_as_a_negative_hit() {
     let stats = secrets.stats();
     assert_eq!((stats.gets, stats.errors), (2, 2));
     assert_eq!((stats.cache.hits, stats.cache.negative_hits), (0, 1));
-    assert_eq!(stats.cache.misses, 1, "only the first read may ask the backend");
+    assert_eq!(
+        stats.cache.misses, 1,
+        "only the first read may ask the backend"
+    );
 }
 
 #[tokio::test]
