@@ -550,9 +550,8 @@ impl Inner {
         self.audit_file.is_some() || audit::tracing_wants_audit()
     }
 
-    /// Accounts for a cache hit (or negative hit) of `get`.
+    /// Accounts for a fresh cached value served by [`Secrets::get`].
     #[inline]
-    /// Records a fresh cached value served by [`Secrets::get`].
     fn hit_found(&self, key: &SecretKey, started: Option<Instant>) {
         meter::get_hit();
         if let Some(started) = started {
@@ -561,6 +560,7 @@ impl Inner {
         }
     }
 
+    /// Accounts for a cache hit (or negative hit) of `get`.
     fn hit(
         &self,
         key: &SecretKey,
