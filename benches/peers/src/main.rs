@@ -112,6 +112,25 @@ fn raw_client() -> RawClient {
         .build(connector)
 }
 
+/// The raw client's exchange, the same for Vault and Secrets Manager: send, require a 2xx,
+/// read the whole body, parse it as JSON.
+async fn raw_json(
+    sender: &RawClient,
+    request: http::Request<Full<Bytes>>,
+) -> Result<Value, String> {
+    let response = sender.request(request).await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("status {}", response.status()));
+    }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|e| e.to_string())
+}
+
 fn env(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("{name} is not set: run through `cargo xtask bench`"))
 }
@@ -182,20 +201,7 @@ async fn vault() -> Result<Value, String> {
                         .header("x-vault-token", token.as_str())
                         .body(Full::new(Bytes::new()))
                         .map_err(|e| e.to_string())?;
-                    let response = raw_sender
-                        .request(request)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if !response.status().is_success() {
-                        return Err(format!("status {}", response.status()));
-                    }
-                    let body = response
-                        .into_body()
-                        .collect()
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .to_bytes();
-                    let parsed: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+                    let parsed = raw_json(raw_sender, request).await?;
                     Ok(parsed["data"]["data"]["value"].as_str().map_or(0, str::len))
                 })
             }),
@@ -319,21 +325,7 @@ async fn aws() -> Result<Value, String> {
                         .into_parts();
                     instructions.apply_to_request_http1x(&mut request);
                     let request = request.map(|b| Full::new(Bytes::from(b)));
-                    let response = raw_sender
-                        .request(request)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if !response.status().is_success() {
-                        return Err(format!("status {}", response.status()));
-                    }
-                    let bytes = response
-                        .into_body()
-                        .collect()
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .to_bytes();
-                    let parsed: Value =
-                        serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+                    let parsed = raw_json(raw_sender, request).await?;
                     Ok(parsed["SecretString"].as_str().map_or(0, str::len))
                 })
             }),
