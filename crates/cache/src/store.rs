@@ -208,20 +208,19 @@ impl<S: SecretStore + 'static> CachedStore<S> {
     /// store-to-load forwarding (`perf annotate` of `probe facade-get`).
     #[inline]
     pub fn cached(&self, key: &SecretKey) -> Option<Secret> {
-        let shared = &*self.shared;
-        let now = shared.clock.now();
-        let entry = shared.cache.get(&LatestQuery(key))?;
-        if now >= entry.expires {
-            return None;
+        match self.shared.fresh(&LatestQuery(key))? {
+            Fresh::Found {
+                secret,
+                refresh_due,
+            } => {
+                self.shared.counters.add(Counter::Hits);
+                if refresh_due {
+                    self.start_refresh(key);
+                }
+                Some(secret)
+            }
+            Fresh::Missing { .. } => None,
         }
-        let Answer::Found(secret) = entry.answer else {
-            return None;
-        };
-        shared.counters.add(Counter::Hits);
-        if now >= entry.refresh {
-            self.start_refresh(key);
-        }
-        Some(secret)
     }
 
     /// The answer for `key` if the cache has a fresh one (`Hit` or `NegativeHit`), without
