@@ -15,7 +15,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ring::rand::{SecureRandom, SystemRandom};
 use strongroom_benches::ring_baseline::{aes_key, ring_open, ring_seal};
 use strongroom_benches::{GenStore, poll_now, value_for};
-use strongroom_core::{Secret, SecretKey, SecretStore, SecretValue, VersionId};
+use strongroom_core::{Secret, SecretName, SecretStore, SecretValue, VersionId};
 use strongroom_envelope::{DataKey, MasterKey, WrappingKey};
 use strongroom_facade::{CacheConfig, Secrets};
 use strongroom_local::FileStore;
@@ -75,10 +75,10 @@ fn cache_read(c: &mut Criterion) {
         .cache(config)
         .build()
         .expect("facade");
-    let key = SecretKey::new("app/db/password").expect("key");
+    let key = SecretName::new("app/db/password").expect("key");
     rt.block_on(secrets.get(&key)).expect("warm the cache");
 
-    let bare: quick_cache::sync::Cache<SecretKey, Secret> = quick_cache::sync::Cache::new(20_000);
+    let bare: quick_cache::sync::Cache<SecretName, Secret> = quick_cache::sync::Cache::new(20_000);
     let secret = Secret::new(
         key.clone(),
         SecretValue::new(value_for(1, VALUE_LEN)),
@@ -277,7 +277,7 @@ fn filled_store(
     .expect("create store");
     rt.block_on(async {
         for n in 0..STORE_SECRETS {
-            let key = SecretKey::new(format!("app/s{n}")).expect("key");
+            let key = SecretName::new(format!("app/s{n}")).expect("key");
             store
                 .put(&key, SecretValue::new(value_for(n, VALUE_LEN)))
                 .await
@@ -322,9 +322,9 @@ fn file_store(c: &mut Criterion) {
     )
     .expect("open tmpfs store");
 
-    let map: HashMap<SecretKey, Secret> = (0..STORE_SECRETS)
+    let map: HashMap<SecretName, Secret> = (0..STORE_SECRETS)
         .map(|n| {
-            let key = SecretKey::new(format!("app/s{n}")).expect("key");
+            let key = SecretName::new(format!("app/s{n}")).expect("key");
             let secret = Secret::new(
                 key.clone(),
                 SecretValue::new(value_for(n, VALUE_LEN)),
@@ -333,7 +333,7 @@ fn file_store(c: &mut Criterion) {
             (key, secret)
         })
         .collect();
-    let key = SecretKey::new("app/s4242").expect("key");
+    let key = SecretName::new("app/s4242").expect("key");
     // The first read after open loads the snapshot; the benchmark measures the ones after.
     rt.block_on(on_disk.get(&key)).expect("first read");
 
@@ -351,7 +351,7 @@ fn file_store(c: &mut Criterion) {
     });
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(8));
-    let put_key = SecretKey::new("app/s17").expect("key");
+    let put_key = SecretName::new("app/s17").expect("key");
     let value = SecretValue::new(value_for(99, VALUE_LEN));
     group.bench_function("put_disk", |b| {
         b.iter(|| {

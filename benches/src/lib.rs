@@ -8,10 +8,10 @@
 //!
 //! ```
 //! use strongroom_benches::{GenStore, poll_now};
-//! use strongroom_core::{SecretKey, SecretStore};
+//! use strongroom_core::{SecretName, SecretStore};
 //!
 //! let store = GenStore::new(16);
-//! let key = SecretKey::new("app/k1").unwrap();
+//! let key = SecretName::new("app/k1").unwrap();
 //! let secret = poll_now(store.get(&key)).unwrap();
 //! assert_eq!(secret.value.len(), 16);
 //! assert_eq!(store.requests(), 1);
@@ -28,7 +28,7 @@ use async_trait::async_trait;
 
 pub mod ring_baseline;
 use strongroom_core::{
-    Capabilities, Error, PutOptions, Secret, SecretKey, SecretStore, SecretValue, VersionId,
+    Capabilities, Error, PutOptions, Secret, SecretName, SecretStore, SecretValue, VersionId,
     VersionInfo,
 };
 
@@ -104,7 +104,7 @@ impl GenStore {
         self.requests.load(Ordering::Relaxed)
     }
 
-    fn make(&self, key: &SecretKey) -> Secret {
+    fn make(&self, key: &SecretName) -> Secret {
         // A fixed hasher (not RandomState): the same key gets the same value on every run.
         let mut hasher = std::hash::DefaultHasher::new();
         key.as_str().hash(&mut hasher);
@@ -123,7 +123,7 @@ impl SecretStore for GenStore {
         Capabilities::READ_ONLY
     }
 
-    async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(delay) = self.delay {
             tokio::time::sleep(delay).await;
@@ -131,28 +131,28 @@ impl SecretStore for GenStore {
         Ok(self.make(key))
     }
 
-    async fn get_version(&self, key: &SecretKey, _version: &VersionId) -> Result<Secret, Error> {
+    async fn get_version(&self, key: &SecretName, _version: &VersionId) -> Result<Secret, Error> {
         self.get(key).await
     }
 
     async fn put_with(
         &self,
-        _key: &SecretKey,
+        _key: &SecretName,
         _value: SecretValue,
         _options: &PutOptions,
     ) -> Result<VersionId, Error> {
         Err(Error::unsupported("generated", "put"))
     }
 
-    async fn delete(&self, _key: &SecretKey) -> Result<(), Error> {
+    async fn delete(&self, _key: &SecretName) -> Result<(), Error> {
         Err(Error::unsupported("generated", "delete"))
     }
 
-    async fn list(&self, _prefix: &str) -> Result<Vec<SecretKey>, Error> {
+    async fn list(&self, _prefix: &str) -> Result<Vec<SecretName>, Error> {
         Ok(Vec::new())
     }
 
-    async fn versions(&self, _key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+    async fn versions(&self, _key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
         Ok(Vec::new())
     }
 }
@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn gen_store_counts_and_repeats_values() {
         let store = GenStore::new(32);
-        let key = SecretKey::new("a/b").unwrap();
+        let key = SecretName::new("a/b").unwrap();
         let first = poll_now(store.get(&key)).unwrap();
         let second = poll_now(store.get(&key)).unwrap();
         assert_eq!(first.value, second.value);

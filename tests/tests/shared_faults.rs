@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use strongroom_aws::{SecretsManagerClient, SecretsManagerStore};
-use strongroom_core::{ErrorKind, SecretKey, SecretStore};
+use strongroom_core::{ErrorKind, SecretName, SecretStore};
 use strongroom_facade::{CacheConfig, HealthStatus, Secrets};
 use strongroom_http::{HttpClient, RetryPolicy};
 use strongroom_itests::ItestEnv;
@@ -146,7 +146,7 @@ struct Writes {
 /// (one write per four calls), while the caller pauses the server underneath.
 async fn load(
     secrets: &Secrets,
-    keys: &[SecretKey],
+    keys: &[SecretName],
     writes: &mut [Writes],
     round: &str,
     duration: Duration,
@@ -210,14 +210,14 @@ async fn load(
 
 /// A `Secrets` over `store` with eight keys written and read once (so each is cached), and
 /// the record of those writes.
-async fn warmed(store: Arc<dyn SecretStore>) -> (Secrets, Vec<SecretKey>, Vec<Writes>) {
+async fn warmed(store: Arc<dyn SecretStore>) -> (Secrets, Vec<SecretName>, Vec<Writes>) {
     let secrets = Secrets::builder()
         .store(store)
         .cache(cache())
         .build()
         .unwrap();
-    let keys: Vec<SecretKey> = (0..8)
-        .map(|n| SecretKey::new(format!("k{n}")).unwrap())
+    let keys: Vec<SecretName> = (0..8)
+        .map(|n| SecretName::new(format!("k{n}")).unwrap())
         .collect();
     let mut writes = Vec::new();
     for key in &keys {

@@ -33,7 +33,7 @@ const TARGETS: &[&str] = &[
     "local_store_document",
     "vault_secret_data",
     "sigv4_profile",
-    "secret_key",
+    "secret_name",
     "aws_responses",
 ];
 

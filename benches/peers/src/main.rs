@@ -151,7 +151,7 @@ async fn vault() -> Result<Value, String> {
         .map_err(|e| e.to_string())?;
     let store = strongroom_vault::VaultStore::new(&client, mount).map_err(|e| e.to_string())?;
     let kv = client.kv2(mount).map_err(|e| e.to_string())?;
-    let key = strongroom_core::SecretKey::new(path).map_err(|e| e.to_string())?;
+    let key = strongroom_core::SecretName::new(path).map_err(|e| e.to_string())?;
     {
         use strongroom_core::SecretStore;
         store
@@ -271,7 +271,7 @@ async fn aws() -> Result<Value, String> {
     #[cfg(feature = "aws")]
     let strongroom_store = &strongroom_store;
     #[cfg(feature = "aws")]
-    let key = &strongroom_core::SecretKey::new(name).map_err(|e| e.to_string())?;
+    let key = &strongroom_core::SecretName::new(name).map_err(|e| e.to_string())?;
 
     let mut clients = vec![
         Client {

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use strongroom_benches::{GenStore, rss_kib};
-use strongroom_core::SecretKey;
+use strongroom_core::SecretName;
 use strongroom_facade::{CacheConfig, Secrets};
 
 const KEYS: u64 = 10_000;
@@ -39,8 +39,8 @@ fn facade(store: Arc<GenStore>) -> Secrets {
         .expect("facade")
 }
 
-fn key(n: u64) -> SecretKey {
-    SecretKey::new(format!("app/service-{n}/password")).expect("key")
+fn key(n: u64) -> SecretName {
+    SecretName::new(format!("app/service-{n}/password")).expect("key")
 }
 
 async fn single_flight() -> serde_json::Value {
@@ -95,7 +95,7 @@ async fn single_flight() -> serde_json::Value {
 }
 
 async fn memory() -> serde_json::Value {
-    let keys: Vec<SecretKey> = (0..KEYS).map(key).collect();
+    let keys: Vec<SecretName> = (0..KEYS).map(key).collect();
     let store = Arc::new(GenStore::new(VALUE_LEN));
     let secrets = facade(Arc::clone(&store));
     let before = rss_kib().expect("VmRSS");
@@ -228,7 +228,7 @@ fn facade_get(rt: &tokio::runtime::Runtime, n: u64) -> serde_json::Value {
 }
 
 fn quick_cache_get(n: u64) -> serde_json::Value {
-    let cache: quick_cache::sync::Cache<SecretKey, strongroom_core::Secret> =
+    let cache: quick_cache::sync::Cache<SecretName, strongroom_core::Secret> =
         quick_cache::sync::Cache::new(1_000);
     let one = key(1);
     cache.insert(

@@ -22,12 +22,12 @@
 //!
 //! ```no_run
 //! use strongroom_aws::SecretsManagerStore;
-//! use strongroom_core::{SecretKey, SecretStore, SecretValue};
+//! use strongroom_core::{SecretName, SecretStore, SecretValue};
 //!
 //! # async fn demo() -> Result<(), strongroom_core::Error> {
 //! // AWS_REGION, credentials from the default chain, optional STRONGROOM_AWS_PREFIX.
 //! let store = SecretsManagerStore::from_env().await?;
-//! let key = SecretKey::new("app/db/password")?;
+//! let key = SecretName::new("app/db/password")?;
 //! let version = store.put(&key, SecretValue::from("hunter2")).await?;
 //! let secret = store.get(&key).await?;
 //! assert_eq!(secret.version, version);

@@ -45,7 +45,7 @@ use std::fmt;
 use std::time::Instant;
 
 use strongroom_core::{
-    Capabilities, Error, Metadata, Precondition, PutOptions, Secret, SecretKey, SecretStore,
+    Capabilities, Error, Metadata, Precondition, PutOptions, Secret, SecretName, SecretStore,
     SecretValue, VersionId, VersionInfo, async_trait,
 };
 use strongroom_sigv4::{CredentialsError, Env};
@@ -63,12 +63,12 @@ pub const DEFAULT_RECOVERY_WINDOW_DAYS: u32 = 30;
 ///
 /// ```no_run
 /// use strongroom_aws::SecretsManagerStore;
-/// use strongroom_core::{SecretKey, SecretStore, SecretValue};
+/// use strongroom_core::{SecretName, SecretStore, SecretValue};
 ///
 /// # async fn demo() -> Result<(), strongroom_core::Error> {
 /// // Region, endpoint and credentials the AWS way (AWS_REGION, AWS_PROFILE, IMDS, ...).
 /// let store = SecretsManagerStore::builder().prefix("myapp/prod/").build().await?;
-/// let key = SecretKey::new("db/password")?; // the AWS secret `myapp/prod/db/password`
+/// let key = SecretName::new("db/password")?; // the AWS secret `myapp/prod/db/password`
 /// store.put(&key, SecretValue::from("s3cret")).await?;
 /// assert_eq!(store.get(&key).await?.value.expose(), b"s3cret");
 /// # Ok(()) }
@@ -266,11 +266,11 @@ impl SecretsManagerStore {
     }
 
     /// The AWS secret name of `key`.
-    pub fn secret_name(&self, key: &SecretKey) -> String {
+    pub fn secret_name(&self, key: &SecretName) -> String {
         format!("{}{}", self.prefix, key.as_str())
     }
 
-    fn to_secret(key: &SecretKey, out: SecretValueOutput) -> Secret {
+    fn to_secret(key: &SecretName, out: SecretValueOutput) -> Secret {
         let mut secret = Secret::new(key.clone(), out.value, VersionId::from(out.version_id));
         if let Some(at) = out.created {
             secret = secret.created(at);
@@ -317,7 +317,7 @@ impl SecretsManagerStore {
     /// `put` without precondition: add a version, creating the secret if needed.
     async fn put_any(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         name: &str,
         value: &SecretValue,
         metadata: Option<&Metadata>,
@@ -352,7 +352,7 @@ impl SecretsManagerStore {
     /// `put` if `AWSCURRENT` is on `expected`: see the module docs.
     async fn put_if_version(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         name: &str,
         value: &SecretValue,
         expected: &VersionId,
@@ -410,7 +410,7 @@ impl SecretsManagerStore {
     }
 }
 
-fn scheduled_for_deletion(key: &SecretKey) -> Error {
+fn scheduled_for_deletion(key: &SecretName) -> Error {
     Error::Conflict {
         key: key.as_str().to_owned(),
         message: "the secret is scheduled for deletion: undelete or purge it first".to_owned(),
@@ -443,7 +443,7 @@ impl SecretStore for SecretsManagerStore {
         Capabilities::ALL
     }
 
-    async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
         let started = Instant::now();
         let result = self
             .client
@@ -455,7 +455,7 @@ impl SecretStore for SecretsManagerStore {
         result
     }
 
-    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error> {
+    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret, Error> {
         let started = Instant::now();
         let result = self
             .client
@@ -483,7 +483,7 @@ impl SecretStore for SecretsManagerStore {
 
     async fn put_with(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         value: SecretValue,
         options: &PutOptions,
     ) -> Result<VersionId, Error> {
@@ -531,7 +531,7 @@ impl SecretStore for SecretsManagerStore {
         result
     }
 
-    async fn delete(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn delete(&self, key: &SecretName) -> Result<(), Error> {
         let started = Instant::now();
         let result = self
             .client
@@ -546,7 +546,7 @@ impl SecretStore for SecretsManagerStore {
         result
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
         let started = Instant::now();
         let full = format!("{}{prefix}", self.prefix);
         let request = if full.is_empty() {
@@ -560,14 +560,14 @@ impl SecretStore for SecretsManagerStore {
             .await
             .map_err(|e| e.into_core(None, None))
             .map(|secrets| {
-                let mut keys: Vec<SecretKey> = secrets
+                let mut keys: Vec<SecretName> = secrets
                     .into_iter()
                     .filter(|s| s.deleted.is_none())
                     // AWS's name filter is case-insensitive; the store's prefix is exact.
                     .filter_map(|s| s.name.strip_prefix(&full).map(|_| s.name.clone()))
                     .filter_map(|name| {
                         let rest = &name[self.prefix.len()..];
-                        match SecretKey::new(rest) {
+                        match SecretName::new(rest) {
                             Ok(k) => Some(k),
                             Err(_) => {
                                 tracing::debug!(backend = BACKEND, name = %name, "skipping a secret whose name is not a valid key");
@@ -584,7 +584,7 @@ impl SecretStore for SecretsManagerStore {
         result
     }
 
-    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
         let started = Instant::now();
         let result = self
             .client
@@ -613,7 +613,7 @@ impl SecretStore for SecretsManagerStore {
         result
     }
 
-    async fn undelete(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn undelete(&self, key: &SecretName) -> Result<(), Error> {
         let started = Instant::now();
         let result = self
             .client
@@ -625,7 +625,7 @@ impl SecretStore for SecretsManagerStore {
         result
     }
 
-    async fn purge(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn purge(&self, key: &SecretName) -> Result<(), Error> {
         let started = Instant::now();
         let name = self.secret_name(key);
         let core = |e: AwsError| e.into_core(Some(key.as_str()), None);
@@ -647,7 +647,7 @@ impl SecretStore for SecretsManagerStore {
         result
     }
 
-    async fn get_many(&self, keys: &[SecretKey]) -> Vec<Result<Secret, Error>> {
+    async fn get_many(&self, keys: &[SecretName]) -> Vec<Result<Secret, Error>> {
         let started = Instant::now();
         let names: Vec<String> = keys.iter().map(|k| self.secret_name(k)).collect();
         let batch = match self.client.batch_get_secret_value(&names).await {
@@ -723,7 +723,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            ok.secret_name(&SecretKey::new("db/pw").unwrap()),
+            ok.secret_name(&SecretName::new("db/pw").unwrap()),
             "app/prod/db/pw"
         );
         for bad in [

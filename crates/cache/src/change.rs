@@ -1,6 +1,6 @@
 //! [`Change`]: what a [`CachedStore`](crate::CachedStore) tells its subscribers.
 
-use strongroom_core::{SecretKey, VersionId};
+use strongroom_core::{SecretName, VersionId};
 
 /// How many changes a slow subscriber may fall behind before it misses some (it then gets
 /// `RecvError::Lagged` and should re-read what it cares about).
@@ -14,7 +14,7 @@ pub const CHANGE_CAPACITY: usize = 1024;
 #[non_exhaustive]
 pub struct Change {
     /// The secret that changed.
-    pub key: SecretKey,
+    pub key: SecretName,
     /// Its version now; `None` when it was deleted or purged or found missing, and after an
     /// undelete (whose answer does not say which version is current).
     pub version: Option<VersionId>,

@@ -5,19 +5,19 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use quick_cache::{Equivalent, Lifecycle, Weighter};
-use strongroom_core::{Secret, SecretKey, VersionId};
+use strongroom_core::{Secret, SecretName, VersionId};
 
 use crate::stats::{Counter, Counters};
 
 /// Which read an entry answers: the current version of a key, or one given version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Slot {
-    Latest(SecretKey),
-    Version(SecretKey, VersionId),
+    Latest(SecretName),
+    Version(SecretName, VersionId),
 }
 
 impl Slot {
-    pub(crate) fn key(&self) -> &SecretKey {
+    pub(crate) fn key(&self) -> &SecretName {
         match self {
             Self::Latest(key) | Self::Version(key, _) => key,
         }
@@ -43,7 +43,7 @@ impl Hash for Slot {
 
 /// Looks up `Slot::Latest(key)` from a borrowed key: the hit path clones nothing to ask.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct LatestQuery<'a>(pub(crate) &'a SecretKey);
+pub(crate) struct LatestQuery<'a>(pub(crate) &'a SecretName);
 
 impl Hash for LatestQuery<'_> {
     #[inline]
@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn latest_query_hashes_and_matches_like_its_slot() {
         let hasher = std::collections::hash_map::RandomState::new();
-        let key = SecretKey::new("app/db").unwrap();
+        let key = SecretName::new("app/db").unwrap();
         let slot = Slot::Latest(key.clone());
         assert_eq!(
             hasher.hash_one(&slot),
@@ -153,12 +153,14 @@ mod tests {
         );
         assert!(LatestQuery(&key).equivalent(&slot));
         assert!(!LatestQuery(&key).equivalent(&Slot::Version(key.clone(), VersionId::from(1))));
-        assert!(!LatestQuery(&key).equivalent(&Slot::Latest(SecretKey::new("app/other").unwrap())));
+        assert!(
+            !LatestQuery(&key).equivalent(&Slot::Latest(SecretName::new("app/other").unwrap()))
+        );
     }
 
     #[test]
     fn weights() {
-        let key = SecretKey::new("k1").unwrap();
+        let key = SecretName::new("k1").unwrap();
         let secret = Secret::new(key.clone(), SecretValue::from("12345"), VersionId::from(7));
         let entry = Entry {
             answer: Answer::Found(secret),

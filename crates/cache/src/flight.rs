@@ -168,7 +168,7 @@ mod tests {
     use std::error::Error as _;
     use std::time::Duration;
 
-    use strongroom_core::{KeyProblem, VersionId};
+    use strongroom_core::{NameProblem, VersionId};
 
     use super::*;
 
@@ -181,7 +181,7 @@ mod tests {
                 version: Some(VersionId::from(3)),
                 deleted: true,
             },
-            Error::invalid_key("a//b", KeyProblem::EmptySegment),
+            Error::invalid_key("a//b", NameProblem::EmptySegment),
             Error::InvalidValue {
                 message: "m".into(),
             },

@@ -12,7 +12,7 @@
 //! ```
 //! use std::time::Duration;
 //! use strongroom_cache::{CacheConfig, CacheStatus, CachedStore};
-//! use strongroom_core::{SecretKey, SecretStore, SecretValue};
+//! use strongroom_core::{SecretName, SecretStore, SecretValue};
 //! # use strongroom_core::*;
 //! # /// A one-secret store, to have something to cache.
 //! # struct One(std::sync::Mutex<SecretValue>);
@@ -20,18 +20,18 @@
 //! # impl SecretStore for One {
 //! #     fn backend(&self) -> &'static str { "one" }
 //! #     fn capabilities(&self) -> Capabilities { Capabilities::READ_ONLY }
-//! #     async fn get(&self, key: &SecretKey) -> Result<Secret> {
+//! #     async fn get(&self, key: &SecretName) -> Result<Secret> {
 //! #         let value = self.0.lock().unwrap().clone();
 //! #         Ok(Secret::new(key.clone(), value, VersionId::from(1)))
 //! #     }
-//! #     async fn get_version(&self, key: &SecretKey, _: &VersionId) -> Result<Secret> { self.get(key).await }
-//! #     async fn put_with(&self, _: &SecretKey, value: SecretValue, _: &PutOptions) -> Result<VersionId> {
+//! #     async fn get_version(&self, key: &SecretName, _: &VersionId) -> Result<Secret> { self.get(key).await }
+//! #     async fn put_with(&self, _: &SecretName, value: SecretValue, _: &PutOptions) -> Result<VersionId> {
 //! #         *self.0.lock().unwrap() = value;
 //! #         Ok(VersionId::from(1))
 //! #     }
-//! #     async fn delete(&self, _: &SecretKey) -> Result<()> { Err(Error::unsupported("one", "delete")) }
-//! #     async fn list(&self, _: &str) -> Result<Vec<SecretKey>> { Ok(Vec::new()) }
-//! #     async fn versions(&self, _: &SecretKey) -> Result<Vec<VersionInfo>> { Ok(Vec::new()) }
+//! #     async fn delete(&self, _: &SecretName) -> Result<()> { Err(Error::unsupported("one", "delete")) }
+//! #     async fn list(&self, _: &str) -> Result<Vec<SecretName>> { Ok(Vec::new()) }
+//! #     async fn versions(&self, _: &SecretName) -> Result<Vec<VersionInfo>> { Ok(Vec::new()) }
 //! # }
 //! # let backend = One(std::sync::Mutex::new(SecretValue::from("first")));
 //!
@@ -43,7 +43,7 @@
 //!     .refresh_ahead(0.2)
 //!     .build()?;
 //! let store = CachedStore::with_config(backend, config);
-//! let key = SecretKey::new("app/db/password")?;
+//! let key = SecretName::new("app/db/password")?;
 //!
 //! let (secret, status) = store.get_with_status(&key).await;
 //! assert_eq!((secret?.value.expose_str()?, status), ("first", CacheStatus::Miss));

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Equivalent, OptionsBuilder};
 use strongroom_core::{
-    Capabilities, Error, PutOptions, Result, Secret, SecretKey, SecretStore, SecretValue,
+    Capabilities, Error, PutOptions, Result, Secret, SecretName, SecretStore, SecretValue,
     VersionId, VersionInfo,
 };
 
@@ -186,7 +186,7 @@ impl<S: SecretStore + 'static> CachedStore<S> {
     /// ready future that allocates nothing, and only a miss boxes the load's state.
     pub fn get_with_status<'a>(
         &'a self,
-        key: &'a SecretKey,
+        key: &'a SecretName,
     ) -> impl Future<Output = (Result<Secret>, CacheStatus)> + Send + 'a {
         let hit = self.get_if_cached(key);
         async move {
@@ -207,7 +207,7 @@ impl<S: SecretStore + 'static> CachedStore<S> {
     /// pair whose payload starts at an odd offset, and those copies stalled on
     /// store-to-load forwarding (`perf annotate` of `probe facade-get`).
     #[inline]
-    pub fn cached(&self, key: &SecretKey) -> Option<Secret> {
+    pub fn cached(&self, key: &SecretName) -> Option<Secret> {
         match self.shared.fresh(&LatestQuery(key))? {
             Fresh::Found {
                 secret,
@@ -226,7 +226,7 @@ impl<S: SecretStore + 'static> CachedStore<S> {
     /// The answer for `key` if the cache has a fresh one (`Hit` or `NegativeHit`), without
     /// awaiting anything; `None` (and nothing counted) otherwise.
     #[inline]
-    pub fn get_if_cached(&self, key: &SecretKey) -> Option<(Result<Secret>, CacheStatus)> {
+    pub fn get_if_cached(&self, key: &SecretName) -> Option<(Result<Secret>, CacheStatus)> {
         let fresh = self.shared.fresh(&LatestQuery(key))?;
         Some(self.answer(key, fresh))
     }
@@ -234,7 +234,7 @@ impl<S: SecretStore + 'static> CachedStore<S> {
     /// Version `version` of `key`, and where the answer came from.
     pub async fn get_version_with_status(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         version: &VersionId,
     ) -> (Result<Secret>, CacheStatus) {
         let slot = Slot::Version(key.clone(), version.clone());
@@ -247,7 +247,7 @@ impl<S: SecretStore + 'static> CachedStore<S> {
 
     /// Drops everything cached for `key` (current version and versions), and makes any load
     /// of it now running leave no entry behind.
-    pub fn invalidate(&self, key: &SecretKey) {
+    pub fn invalidate(&self, key: &SecretName) {
         self.shared.invalidate(key, true);
     }
 
@@ -300,7 +300,7 @@ impl<S: SecretStore + 'static> CachedStore<S> {
 
     /// Turns a fresh entry into a reader's answer, counting it.
     #[inline]
-    fn answer(&self, key: &SecretKey, fresh: Fresh) -> (Result<Secret>, CacheStatus) {
+    fn answer(&self, key: &SecretName, fresh: Fresh) -> (Result<Secret>, CacheStatus) {
         let counters = &self.shared.counters;
         match fresh {
             Fresh::Found {
@@ -356,7 +356,7 @@ impl<S: SecretStore + 'static> CachedStore<S> {
     /// Starts one background reload of `key`, unless one is running or there is no runtime.
     #[cold]
     #[inline(never)]
-    fn start_refresh(&self, key: &SecretKey) {
+    fn start_refresh(&self, key: &SecretName) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -531,7 +531,7 @@ impl<S: SecretStore> Shared<S> {
     }
 
     /// Tells subscribers when a load finds something else than the cached entry held.
-    fn discovered(&self, key: &SecretKey, previous: &Entry, now: Option<&Secret>) {
+    fn discovered(&self, key: &SecretName, previous: &Entry, now: Option<&Secret>) {
         let Answer::Found(old) = &previous.answer else {
             return;
         };
@@ -547,7 +547,7 @@ impl<S: SecretStore> Shared<S> {
     }
 
     /// Tells subscribers about a successful write through the cache; call before invalidating.
-    fn written(&self, key: &SecretKey, version: Option<VersionId>, cause: ChangeCause) {
+    fn written(&self, key: &SecretName, version: Option<VersionId>, cause: ChangeCause) {
         if self.changes.receiver_count() == 0 {
             return;
         }
@@ -569,7 +569,7 @@ impl<S: SecretStore> Shared<S> {
     /// Caches what a successful `put` wrote as the key's current version.
     fn remember_written(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         value: SecretValue,
         version: &VersionId,
         options: &PutOptions,
@@ -602,7 +602,7 @@ impl<S: SecretStore> Shared<S> {
 
     /// Marks the key's current-version entry expired without dropping it: the next read
     /// goes to the backend, and the entry is served only as a stale fallback.
-    fn expire(&self, key: &SecretKey) {
+    fn expire(&self, key: &SecretName) {
         let _flights = self.lock_flights();
         if let Some(mut entry) = self.cache.peek(&LatestQuery(key)) {
             let now = self.clock.now();
@@ -615,7 +615,7 @@ impl<S: SecretStore> Shared<S> {
 
     /// Drops the key's current-version entry, and with `versions` its version entries, and
     /// flags loads of them that are running.
-    fn invalidate(&self, key: &SecretKey, versions: bool) {
+    fn invalidate(&self, key: &SecretName, versions: bool) {
         let mut flights = self.lock_flights();
         flights.retain(|slot, flight| {
             let hit = match slot {
@@ -658,17 +658,17 @@ impl<S: SecretStore + 'static> SecretStore for CachedStore<S> {
         self.shared.inner.capabilities()
     }
 
-    async fn get(&self, key: &SecretKey) -> Result<Secret> {
+    async fn get(&self, key: &SecretName) -> Result<Secret> {
         self.get_with_status(key).await.0
     }
 
-    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret> {
+    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret> {
         self.get_version_with_status(key, version).await.0
     }
 
     async fn put_with(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         value: SecretValue,
         options: &PutOptions,
     ) -> Result<VersionId> {
@@ -694,7 +694,7 @@ impl<S: SecretStore + 'static> SecretStore for CachedStore<S> {
         result
     }
 
-    async fn delete(&self, key: &SecretKey) -> Result<()> {
+    async fn delete(&self, key: &SecretName) -> Result<()> {
         let result = self.shared.inner.delete(key).await;
         if result.is_ok() {
             self.shared.written(key, None, ChangeCause::Delete);
@@ -703,15 +703,15 @@ impl<S: SecretStore + 'static> SecretStore for CachedStore<S> {
         result
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>> {
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
         self.shared.inner.list(prefix).await
     }
 
-    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>> {
+    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>> {
         self.shared.inner.versions(key).await
     }
 
-    async fn undelete(&self, key: &SecretKey) -> Result<()> {
+    async fn undelete(&self, key: &SecretName) -> Result<()> {
         let result = self.shared.inner.undelete(key).await;
         if result.is_ok() {
             self.shared.written(key, None, ChangeCause::Undelete);
@@ -720,7 +720,7 @@ impl<S: SecretStore + 'static> SecretStore for CachedStore<S> {
         result
     }
 
-    async fn purge(&self, key: &SecretKey) -> Result<()> {
+    async fn purge(&self, key: &SecretName) -> Result<()> {
         let result = self.shared.inner.purge(key).await;
         if result.is_ok() {
             self.shared.written(key, None, ChangeCause::Purge);

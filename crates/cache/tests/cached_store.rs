@@ -15,7 +15,7 @@ use strongroom_cache::{
     CacheConfig, CacheStatus, CachedStore, Change, ChangeCause, Clock, ManualClock,
 };
 use strongroom_core::{
-    Capabilities, Error, PutOptions, Result, Secret, SecretKey, SecretStore, SecretValue,
+    Capabilities, Error, PutOptions, Result, Secret, SecretName, SecretStore, SecretValue,
     VersionId, VersionInfo, async_trait,
 };
 use tokio::sync::RwLock;
@@ -26,7 +26,7 @@ const DENIED: u8 = 2;
 
 #[derive(Default)]
 struct CountingStore {
-    data: Mutex<BTreeMap<SecretKey, Vec<SecretValue>>>,
+    data: Mutex<BTreeMap<SecretName, Vec<SecretValue>>>,
     gets: AtomicUsize,
     version_gets: AtomicUsize,
     mode: AtomicU8,
@@ -36,7 +36,7 @@ struct CountingStore {
 }
 
 impl CountingStore {
-    fn set(&self, key: &SecretKey, value: &str) {
+    fn set(&self, key: &SecretName, value: &str) {
         self.data
             .lock()
             .unwrap()
@@ -53,7 +53,7 @@ impl CountingStore {
     fn delay(&self, ms: u64) {
         self.delay_ms.store(ms, Ordering::SeqCst);
     }
-    fn error(&self, key: &SecretKey) -> Option<Error> {
+    fn error(&self, key: &SecretName) -> Option<Error> {
         match self.mode.load(Ordering::SeqCst) {
             UNAVAILABLE => Some(Error::unavailable("counting", "switched off")),
             DENIED => Some(Error::PermissionDenied {
@@ -81,7 +81,7 @@ impl SecretStore for CountingStore {
     fn capabilities(&self) -> Capabilities {
         Capabilities::ALL
     }
-    async fn get(&self, key: &SecretKey) -> Result<Secret> {
+    async fn get(&self, key: &SecretName) -> Result<Secret> {
         self.gets.fetch_add(1, Ordering::SeqCst);
         let found = self.data.lock().unwrap().get(key).map(|versions| {
             let n = versions.len();
@@ -99,7 +99,7 @@ impl SecretStore for CountingStore {
             (None, None) => Err(Error::not_found(key)),
         }
     }
-    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret> {
+    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret> {
         self.version_gets.fetch_add(1, Ordering::SeqCst);
         if let Some(err) = self.error(key) {
             return Err(err);
@@ -121,7 +121,7 @@ impl SecretStore for CountingStore {
     }
     async fn put_with(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         value: SecretValue,
         _: &PutOptions,
     ) -> Result<VersionId> {
@@ -133,7 +133,7 @@ impl SecretStore for CountingStore {
         versions.push(value);
         Ok(VersionId::from(versions.len() as u64))
     }
-    async fn delete(&self, key: &SecretKey) -> Result<()> {
+    async fn delete(&self, key: &SecretName) -> Result<()> {
         self.data
             .lock()
             .unwrap()
@@ -141,7 +141,7 @@ impl SecretStore for CountingStore {
             .map(drop)
             .ok_or_else(|| Error::not_found(key))
     }
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>> {
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
         let data = self.data.lock().unwrap();
         Ok(data
             .keys()
@@ -149,7 +149,7 @@ impl SecretStore for CountingStore {
             .cloned()
             .collect())
     }
-    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>> {
+    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>> {
         let data = self.data.lock().unwrap();
         let versions = data.get(key).ok_or_else(|| Error::not_found(key))?;
         let n = versions.len();
@@ -159,8 +159,8 @@ impl SecretStore for CountingStore {
     }
 }
 
-fn key(name: &str) -> SecretKey {
-    SecretKey::new(name).unwrap()
+fn key(name: &str) -> SecretName {
+    SecretName::new(name).unwrap()
 }
 
 fn text(secret: &Secret) -> &str {

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use serde_json::json;
 use strongroom_core::{
-    Error, Metadata, PutOptions, SecretKey, SecretStore, SecretValue, VersionId,
+    Error, Metadata, PutOptions, SecretName, SecretStore, SecretValue, VersionId,
 };
 use strongroom_envelope::{MasterKey, WrappingKey};
 use strongroom_local::FileStore;
@@ -37,7 +37,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
             json_field,
         } => {
             let store = store::open(&global).await?;
-            let key = SecretKey::new(key)?;
+            let key = SecretName::new(key)?;
             let secret = match version {
                 Some(v) => store.get_version(&key, &VersionId::from(v)).await?,
                 None => store.get(&key).await?,
@@ -50,7 +50,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
         Command::Ls { prefix } => out.keys(&store::open(&global).await?.list(&prefix).await?),
         Command::Rm { key, purge } => {
             let store = store::open(&global).await?;
-            let key = SecretKey::new(key)?;
+            let key = SecretName::new(key)?;
             if purge {
                 store.purge(&key).await?;
                 out.done(
@@ -66,18 +66,18 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Restore { key } => {
-            let key = SecretKey::new(key)?;
+            let key = SecretName::new(key)?;
             store::open(&global).await?.undelete(&key).await?;
             out.done(&format!("restored {key}"), json!({ "key": key.as_str() }))
         }
         Command::Versions { key } => out.versions(
             &store::open(&global)
                 .await?
-                .versions(&SecretKey::new(key)?)
+                .versions(&SecretName::new(key)?)
                 .await?,
         ),
         Command::Rotate { key, bytes } => {
-            let key = SecretKey::new(key)?;
+            let key = SecretName::new(key)?;
             let mut raw = Zeroizing::new(vec![0; usize::from(bytes)]);
             SystemRandom::new().fill(&mut raw).map_err(|_| {
                 Error::backend(
@@ -166,7 +166,7 @@ fn new_key_file(file: &Path) -> Result<MasterKey, Error> {
 }
 
 async fn put(store: &dyn SecretStore, args: Put, out: &Printer) -> Result<(), Error> {
-    let key = SecretKey::new(args.key.as_str())?;
+    let key = SecretName::new(args.key.as_str())?;
     let value = read_value(&args)?;
     let mut options = PutOptions::default();
     if args.if_absent {

@@ -102,7 +102,7 @@ fn print_report(
     for failure in &report.failed {
         text.push_str(&format!("\n  {}: {}", failure.key, failure.message));
     }
-    let names = |keys: &[strongroom_core::SecretKey]| {
+    let names = |keys: &[strongroom_core::SecretName]| {
         keys.iter()
             .map(|k| k.as_str().to_owned())
             .collect::<Vec<_>>()

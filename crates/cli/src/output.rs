@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
-use strongroom_core::{Error, Secret, SecretKey, VersionId, VersionInfo};
+use strongroom_core::{Error, Secret, SecretName, VersionId, VersionInfo};
 use zeroize::Zeroizing;
 
 use crate::args::Output;
@@ -82,12 +82,12 @@ impl Printer {
         if newline { write_stdout(b"\n") } else { Ok(()) }
     }
 
-    pub(crate) fn keys(&self, keys: &[SecretKey]) -> Result<(), Error> {
+    pub(crate) fn keys(&self, keys: &[SecretName]) -> Result<(), Error> {
         let text = match self.format {
             Output::Text => keys.iter().map(|k| format!("{k}\n")).collect(),
             Output::Json => format!(
                 "{}\n",
-                json!(keys.iter().map(SecretKey::as_str).collect::<Vec<_>>())
+                json!(keys.iter().map(SecretName::as_str).collect::<Vec<_>>())
             ),
         };
         write_stdout(text.as_bytes())
@@ -132,7 +132,7 @@ impl Printer {
     }
 
     /// The version a write made.
-    pub(crate) fn written(&self, key: &SecretKey, version: &VersionId) -> Result<(), Error> {
+    pub(crate) fn written(&self, key: &SecretName, version: &VersionId) -> Result<(), Error> {
         let text = match self.format {
             Output::Text => format!("{version}\n"),
             Output::Json => format!(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{KeyProblem, VersionId};
+use crate::{NameProblem, VersionId};
 
 /// The boxed cause carried by [`Error::Backend`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -31,13 +31,13 @@ pub enum Error {
         deleted: bool,
     },
 
-    /// The key name breaks the rules of [`SecretKey`](crate::SecretKey) or of the backend.
+    /// The key name breaks the rules of [`SecretName`](crate::SecretName) or of the backend.
     #[error("invalid secret key {key:?}: {problem}")]
     InvalidKey {
         /// The refused name.
         key: String,
         /// Which rule it breaks.
-        problem: KeyProblem,
+        problem: NameProblem,
     },
 
     /// The value cannot be used as asked (not UTF-8, missing JSON field, too large).
@@ -220,7 +220,7 @@ impl Error {
     }
 
     /// [`Error::InvalidKey`].
-    pub fn invalid_key(key: impl AsRef<str>, problem: KeyProblem) -> Self {
+    pub fn invalid_key(key: impl AsRef<str>, problem: NameProblem) -> Self {
         Self::InvalidKey {
             key: key.as_ref().to_owned(),
             problem,

@@ -1,5 +1,5 @@
 //! The vocabulary every strongroom crate shares: the [`SecretStore`] trait, the validated
-//! [`SecretKey`], the zeroizing [`SecretValue`], [`Secret`] with its [`VersionId`] and
+//! [`SecretName`], the zeroizing [`SecretValue`], [`Secret`] with its [`VersionId`] and
 //! [`Metadata`], and the [`Error`] a caller matches on.
 //!
 //! This crate does no I/O, no HTTP and no cryptography; backends (`strongroom-vault`,
@@ -7,11 +7,11 @@
 //! (`strongroom-cache`, `strongroom-facade`) take any `SecretStore` and are one themselves.
 //!
 //! ```
-//! use strongroom_core::{Error, SecretKey, SecretStore, SecretValue};
+//! use strongroom_core::{Error, SecretName, SecretStore, SecretValue};
 //!
 //! /// Reads a password, writing a first one when there is none yet.
 //! async fn password(store: &dyn SecretStore) -> Result<SecretValue, Error> {
-//!     let key = SecretKey::new("app/db/password")?;
+//!     let key = SecretName::new("app/db/password")?;
 //!     match store.get(&key).await {
 //!         Ok(secret) => Ok(secret.value),
 //!         Err(Error::NotFound { deleted: false, .. }) => {
@@ -25,17 +25,21 @@
 //! ```
 
 mod error;
-mod key;
+mod name;
 mod secret;
 mod store;
 mod value;
 
 pub use async_trait::async_trait;
 pub use error::{BoxError, Error, ErrorKind};
-pub use key::{KeyProblem, MAX_KEY_LEN, SecretKey};
+pub use name::{MAX_NAME_LEN, NameProblem, SecretName};
 pub use secret::{Metadata, Precondition, PutOptions, Secret, VersionId, VersionInfo};
 pub use store::{Capabilities, SecretStore};
 pub use value::SecretValue;
+
+/// The old name of [`SecretName`]; it names a secret and holds no key material.
+#[deprecated(since = "0.2.0", note = "renamed to `SecretName`")]
+pub type SecretKey = SecretName;
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -50,7 +54,7 @@ mod object_safety {
     /// The smallest store that satisfies the trait, to check that it can be boxed and shared
     /// and that the provided methods behave.
     #[derive(Default)]
-    struct Map(Mutex<BTreeMap<SecretKey, SecretValue>>);
+    struct Map(Mutex<BTreeMap<SecretName, SecretValue>>);
 
     #[async_trait]
     impl SecretStore for Map {
@@ -60,24 +64,24 @@ mod object_safety {
         fn capabilities(&self) -> Capabilities {
             Capabilities::READ_ONLY
         }
-        async fn get(&self, key: &SecretKey) -> Result<Secret> {
+        async fn get(&self, key: &SecretName) -> Result<Secret> {
             let map = self.0.lock().unwrap();
             let value = map.get(key).ok_or_else(|| Error::not_found(key))?;
             Ok(Secret::new(key.clone(), value.clone(), VersionId::from(1)))
         }
-        async fn get_version(&self, key: &SecretKey, _: &VersionId) -> Result<Secret> {
+        async fn get_version(&self, key: &SecretName, _: &VersionId) -> Result<Secret> {
             self.get(key).await
         }
         async fn put_with(
             &self,
-            key: &SecretKey,
+            key: &SecretName,
             value: SecretValue,
             _: &PutOptions,
         ) -> Result<VersionId> {
             self.0.lock().unwrap().insert(key.clone(), value);
             Ok(VersionId::from(1))
         }
-        async fn delete(&self, key: &SecretKey) -> Result<()> {
+        async fn delete(&self, key: &SecretName) -> Result<()> {
             self.0
                 .lock()
                 .unwrap()
@@ -85,7 +89,7 @@ mod object_safety {
                 .map(drop)
                 .ok_or_else(|| Error::not_found(key))
         }
-        async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>> {
+        async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
             Ok(self
                 .0
                 .lock()
@@ -95,14 +99,14 @@ mod object_safety {
                 .cloned()
                 .collect())
         }
-        async fn versions(&self, _: &SecretKey) -> Result<Vec<VersionInfo>> {
+        async fn versions(&self, _: &SecretName) -> Result<Vec<VersionInfo>> {
             Err(Error::unsupported(self.backend(), "versions"))
         }
     }
 
     #[tokio::test]
     async fn boxed_and_shared_stores_work() {
-        let key = SecretKey::new("a/b").unwrap();
+        let key = SecretName::new("a/b").unwrap();
         let boxed: Box<dyn SecretStore> = Box::new(Map::default());
         boxed.put(&key, SecretValue::from("v")).await.unwrap();
         assert_eq!(boxed.get(&key).await.unwrap().value.expose(), b"v");
@@ -114,7 +118,7 @@ mod object_safety {
         assert_eq!(twice.list("a/").await.unwrap(), vec![key.clone()]);
 
         let results = shared
-            .get_many(&[key.clone(), SecretKey::new("nope").unwrap()])
+            .get_many(&[key.clone(), SecretName::new("nope").unwrap()])
             .await;
         assert!(results[0].is_ok());
         assert!(matches!(

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::{SecretKey, SecretValue};
+use crate::{SecretName, SecretValue};
 
 /// The identifier a backend gives one version of a secret.
 ///
@@ -101,7 +101,7 @@ impl Metadata {
 #[non_exhaustive]
 pub struct Secret {
     /// The secret's name.
-    pub key: SecretKey,
+    pub key: SecretName,
     /// The secret's value. `Debug` prints `[REDACTED]`.
     pub value: SecretValue,
     /// Which version this is.
@@ -114,7 +114,7 @@ pub struct Secret {
 
 impl Secret {
     /// A secret with no creation time and no metadata.
-    pub fn new(key: SecretKey, value: SecretValue, version: VersionId) -> Self {
+    pub fn new(key: SecretName, value: SecretValue, version: VersionId) -> Self {
         Self {
             key,
             value,
@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn secret_debug_shows_key_and_version_but_not_value() {
         let secret = Secret::new(
-            SecretKey::new("app/db").unwrap(),
+            SecretName::new("app/db").unwrap(),
             SecretValue::from("pa55word"),
             VersionId::from(3),
         )

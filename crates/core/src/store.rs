@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::{Error, PutOptions, Secret, SecretKey, SecretValue, VersionId, VersionInfo};
+use crate::{Error, PutOptions, Secret, SecretName, SecretValue, VersionId, VersionInfo};
 
 /// What a backend can do beyond the required operations.
 ///
@@ -57,10 +57,10 @@ impl Capabilities {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use strongroom_core::{SecretKey, SecretStore};
+/// use strongroom_core::{SecretName, SecretStore};
 ///
 /// async fn database_url(store: &dyn SecretStore) -> Result<String, strongroom_core::Error> {
-///     let secret = store.get(&SecretKey::new("app/db/url")?).await?;
+///     let secret = store.get(&SecretName::new("app/db/url")?).await?;
 ///     Ok(secret.value.expose_str()?.to_owned())
 /// }
 ///
@@ -79,19 +79,19 @@ pub trait SecretStore: Send + Sync {
     /// # Errors
     /// [`Error::NotFound`] (with `deleted: true` when soft-deleted), or any transport,
     /// authentication or decryption error of the backend.
-    async fn get(&self, key: &SecretKey) -> Result<Secret, Error>;
+    async fn get(&self, key: &SecretName) -> Result<Secret, Error>;
 
     /// A given version of `key`.
     ///
     /// # Errors
     /// As [`get`](Self::get); [`Error::Unsupported`] where versions are not kept.
-    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error>;
+    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret, Error>;
 
     /// Writes a new version of `key` and returns its identifier.
     ///
     /// # Errors
     /// As [`put_with`](Self::put_with).
-    async fn put(&self, key: &SecretKey, value: SecretValue) -> Result<VersionId, Error> {
+    async fn put(&self, key: &SecretName, value: SecretValue) -> Result<VersionId, Error> {
         self.put_with(key, value, &PutOptions::default()).await
     }
 
@@ -102,7 +102,7 @@ pub trait SecretStore: Send + Sync {
     /// option is not supported (see [`Capabilities`]) or the store is read-only.
     async fn put_with(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         value: SecretValue,
         options: &PutOptions,
     ) -> Result<VersionId, Error>;
@@ -112,26 +112,26 @@ pub trait SecretStore: Send + Sync {
     ///
     /// # Errors
     /// [`Error::NotFound`] when there is no such secret.
-    async fn delete(&self, key: &SecretKey) -> Result<(), Error>;
+    async fn delete(&self, key: &SecretName) -> Result<(), Error>;
 
     /// The keys whose names start with `prefix` (a plain string prefix; `""` lists all),
     /// sorted, without deleted ones.
     ///
     /// # Errors
     /// Transport, authentication or decryption errors of the backend.
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error>;
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error>;
 
     /// The version history of `key`, oldest first.
     ///
     /// # Errors
     /// [`Error::NotFound`]; [`Error::Unsupported`] where versions are not kept.
-    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error>;
+    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error>;
 
     /// Restores a soft-deleted `key`.
     ///
     /// # Errors
     /// [`Error::Unsupported`] unless [`Capabilities::undelete`].
-    async fn undelete(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn undelete(&self, key: &SecretName) -> Result<(), Error> {
         let _ = key;
         Err(Error::unsupported(self.backend(), "undelete"))
     }
@@ -140,7 +140,7 @@ pub trait SecretStore: Send + Sync {
     ///
     /// # Errors
     /// [`Error::Unsupported`] unless [`Capabilities::purge`].
-    async fn purge(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn purge(&self, key: &SecretName) -> Result<(), Error> {
         let _ = key;
         Err(Error::unsupported(self.backend(), "purge"))
     }
@@ -148,7 +148,7 @@ pub trait SecretStore: Send + Sync {
     /// Reads several secrets; one result per key, in order.
     ///
     /// Backends with a batch call override this; the default reads one at a time.
-    async fn get_many(&self, keys: &[SecretKey]) -> Vec<Result<Secret, Error>> {
+    async fn get_many(&self, keys: &[SecretName]) -> Vec<Result<Secret, Error>> {
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             out.push(self.get(key).await);
@@ -167,34 +167,34 @@ macro_rules! forward_store {
             fn capabilities(&self) -> Capabilities {
                 (**self).capabilities()
             }
-            async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+            async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
                 (**self).get(key).await
             }
-            async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error> {
+            async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret, Error> {
                 (**self).get_version(key, version).await
             }
-            async fn put(&self, key: &SecretKey, value: SecretValue) -> Result<VersionId, Error> {
+            async fn put(&self, key: &SecretName, value: SecretValue) -> Result<VersionId, Error> {
                 (**self).put(key, value).await
             }
-            async fn put_with(&self, key: &SecretKey, value: SecretValue, options: &PutOptions) -> Result<VersionId, Error> {
+            async fn put_with(&self, key: &SecretName, value: SecretValue, options: &PutOptions) -> Result<VersionId, Error> {
                 (**self).put_with(key, value, options).await
             }
-            async fn delete(&self, key: &SecretKey) -> Result<(), Error> {
+            async fn delete(&self, key: &SecretName) -> Result<(), Error> {
                 (**self).delete(key).await
             }
-            async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+            async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
                 (**self).list(prefix).await
             }
-            async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+            async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
                 (**self).versions(key).await
             }
-            async fn undelete(&self, key: &SecretKey) -> Result<(), Error> {
+            async fn undelete(&self, key: &SecretName) -> Result<(), Error> {
                 (**self).undelete(key).await
             }
-            async fn purge(&self, key: &SecretKey) -> Result<(), Error> {
+            async fn purge(&self, key: &SecretName) -> Result<(), Error> {
                 (**self).purge(key).await
             }
-            async fn get_many(&self, keys: &[SecretKey]) -> Vec<Result<Secret, Error>> {
+            async fn get_many(&self, keys: &[SecretName]) -> Vec<Result<Secret, Error>> {
                 (**self).get_many(keys).await
             }
         }

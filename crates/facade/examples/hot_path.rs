@@ -11,7 +11,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use strongroom_core::{SecretKey, SecretStore as _};
+use strongroom_core::{SecretName, SecretStore as _};
 use strongroom_facade::Secrets;
 use strongroom_local::EnvStore;
 
@@ -21,13 +21,13 @@ fn main() -> Result<(), strongroom_core::Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| strongroom_core::Error::config(format!("no runtime: {e}")))?;
-    let key = SecretKey::new("app/db/password")?;
+    let key = SecretName::new("app/db/password")?;
     let secrets = Secrets::builder()
         .store(EnvStore::from_vars([("APP_DB_PASSWORD", "hunter2")]))
         .build()?;
     runtime.block_on(secrets.get(&key))?;
 
-    let bare: quick_cache::sync::Cache<SecretKey, strongroom_core::Secret> =
+    let bare: quick_cache::sync::Cache<SecretName, strongroom_core::Secret> =
         quick_cache::sync::Cache::new(10_000);
     bare.insert(
         key.clone(),

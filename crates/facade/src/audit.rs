@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use strongroom_core::{Error, SecretKey};
+use strongroom_core::{Error, SecretName};
 
 /// The tracing target of audit events.
 pub const AUDIT_TARGET: &str = "strongroom::audit";
@@ -29,7 +29,7 @@ const QUEUE: usize = 4096;
 pub(crate) struct Record {
     pub(crate) time: SystemTime,
     pub(crate) op: &'static str,
-    pub(crate) key: Option<SecretKey>,
+    pub(crate) key: Option<SecretName>,
     pub(crate) backend: &'static str,
     pub(crate) outcome: &'static str,
     pub(crate) cache: Option<&'static str>,
@@ -169,7 +169,7 @@ fn write_line(out: &mut BufWriter<File>, record: &Record) -> io::Result<()> {
     let line = Line {
         time,
         op: record.op,
-        key: record.key.as_ref().map(SecretKey::as_str),
+        key: record.key.as_ref().map(SecretName::as_str),
         backend: record.backend,
         outcome: record.outcome,
         cache: record.cache,
@@ -184,7 +184,7 @@ pub(crate) fn trace(record: &Record) {
     tracing::info!(
         target: AUDIT_TARGET,
         op = record.op,
-        key = record.key.as_ref().map(SecretKey::as_str),
+        key = record.key.as_ref().map(SecretName::as_str),
         backend = record.backend,
         outcome = record.outcome,
         cache = record.cache,

@@ -4,9 +4,9 @@
 use std::fmt;
 
 use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use strongroom_core::{Error, SecretKey, SecretValue};
+use strongroom_core::{Error, SecretName, SecretValue};
 
-fn invalid(key: &SecretKey, what: &str, err: &serde_json::Error) -> Error {
+fn invalid(key: &SecretName, what: &str, err: &serde_json::Error) -> Error {
     Error::InvalidValue {
         message: format!(
             "secret {:?} {what} ({:?} error at line {}, column {})",
@@ -19,7 +19,10 @@ fn invalid(key: &SecretKey, what: &str, err: &serde_json::Error) -> Error {
 }
 
 /// Deserializes the value of `key` as JSON into `T`.
-pub(crate) fn parse<T: DeserializeOwned>(key: &SecretKey, value: &SecretValue) -> Result<T, Error> {
+pub(crate) fn parse<T: DeserializeOwned>(
+    key: &SecretName,
+    value: &SecretValue,
+) -> Result<T, Error> {
     serde_json::from_slice(value.expose())
         .map_err(|e| invalid(key, "is not JSON of the requested shape", &e))
 }
@@ -27,7 +30,7 @@ pub(crate) fn parse<T: DeserializeOwned>(key: &SecretKey, value: &SecretValue) -
 /// The field `field` of the JSON object in `value`: a string field's text, or the JSON text
 /// of any other field. Other fields are skipped without being copied.
 pub(crate) fn field(
-    key: &SecretKey,
+    key: &SecretName,
     value: &SecretValue,
     field: &str,
 ) -> Result<SecretValue, Error> {

@@ -21,7 +21,7 @@
 //! # Quickstart
 //!
 //! ```
-//! use strongroom_core::SecretKey;
+//! use strongroom_core::SecretName;
 //! use strongroom_envelope::MasterKey;
 //! use strongroom_facade::Secrets;
 //! use strongroom_local::FileStore;
@@ -34,7 +34,7 @@
 //! let store = FileStore::create(&path, MasterKey::generate().map_err(strongroom_local::key_error)?)?;
 //! let secrets = Secrets::builder().store(store).build()?;
 //!
-//! let key = SecretKey::new("app/db/password")?; // validate once, reuse on the hot path
+//! let key = SecretName::new("app/db/password")?; // validate once, reuse on the hot path
 //! secrets.put(&key, "hunter2").await?;
 //! assert_eq!(secrets.get(&key).await?.value.expose_str()?, "hunter2");
 //!
@@ -47,7 +47,7 @@
 //!
 //! # Decisions
 //!
-//! - **The hot path**: `get(&SecretKey)` on a cache hit looks the key up in the cache,
+//! - **The hot path**: `get(&SecretName)` on a cache hit looks the key up in the cache,
 //!   bumps a per-thread counter and a statically labelled metric, and returns: no
 //!   allocation, no formatting, no clock read. The audit event and its latency are produced
 //!   only when a tracing subscriber wants [`AUDIT_TARGET`] events or an audit file is set.
@@ -90,7 +90,7 @@ pub use config::{
     VaultConfig,
 };
 pub use health::{Health, HealthStatus};
-pub use key_arg::IntoSecretKey;
+pub use key_arg::IntoSecretName;
 pub use migrate::{
     KeyOutcome, MigrationFailure, MigrationOptions, MigrationReport, Progress, migrate,
 };

@@ -1,7 +1,7 @@
 //! [`migrate`]: copy every secret from one store to another, with no partial secret left
 //! behind on failure.
 
-use strongroom_core::{Error, ErrorKind, PutOptions, Secret, SecretKey, SecretStore, VersionInfo};
+use strongroom_core::{Error, ErrorKind, PutOptions, Secret, SecretName, SecretStore, VersionInfo};
 
 /// What [`migrate`] copies and how.
 #[derive(Debug, Clone, Default)]
@@ -48,7 +48,7 @@ impl MigrationOptions {
 #[non_exhaustive]
 pub struct MigrationFailure {
     /// The key.
-    pub key: SecretKey,
+    pub key: SecretName,
     /// What kind of error stopped it.
     pub kind: ErrorKind,
     /// The error's message (never a value).
@@ -60,9 +60,9 @@ pub struct MigrationFailure {
 #[non_exhaustive]
 pub struct MigrationReport {
     /// Keys copied (or, in a dry run, that would be).
-    pub copied: Vec<SecretKey>,
+    pub copied: Vec<SecretName>,
     /// Keys whose current value the target already held.
-    pub skipped: Vec<SecretKey>,
+    pub skipped: Vec<SecretName>,
     /// Keys that failed; nothing of them is left in the target that was not there before.
     pub failed: Vec<MigrationFailure>,
     /// Versions written to the target (0 in a dry run).
@@ -99,7 +99,7 @@ pub struct Progress<'a> {
     /// Keys to do in all.
     pub total: usize,
     /// The key just done.
-    pub key: &'a SecretKey,
+    pub key: &'a SecretName,
     /// What happened to it.
     pub outcome: KeyOutcome,
 }
@@ -183,7 +183,7 @@ enum Copy {
 async fn copy_key(
     from: &dyn SecretStore,
     to: &dyn SecretStore,
-    key: &SecretKey,
+    key: &SecretName,
     options: &MigrationOptions,
 ) -> Result<Copy, Error> {
     // Read everything first: a failed read then leaves the target untouched.
@@ -223,7 +223,7 @@ async fn copy_key(
 /// The versions to copy, oldest first; the latest only unless `all`.
 async fn read_versions(
     from: &dyn SecretStore,
-    key: &SecretKey,
+    key: &SecretName,
     all: bool,
 ) -> Result<Vec<Secret>, Error> {
     let latest = from.get(key).await?;
@@ -244,7 +244,7 @@ async fn read_versions(
 
 /// Removes what a failed copy wrote: the whole key when it was new, else the previous value
 /// is made current again.
-async fn undo(to: &dyn SecretStore, key: &SecretKey, before: Option<&Secret>) {
+async fn undo(to: &dyn SecretStore, key: &SecretName, before: Option<&Secret>) {
     let result = match before {
         None => match to.purge(key).await {
             Err(Error::Unsupported { .. }) => to.delete(key).await,

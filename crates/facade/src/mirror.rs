@@ -10,7 +10,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use strongroom_core::{Error, PutOptions, Secret, SecretKey, SecretStore, VersionId};
+use strongroom_core::{Error, PutOptions, Secret, SecretName, SecretStore, VersionId};
 use strongroom_local::FileStore;
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,7 +24,7 @@ pub const MIRROR_VERSION_TAG: &str = "strongroom-primary-version";
 
 enum Job {
     Write(Secret),
-    Remove(SecretKey),
+    Remove(SecretName),
     Sync(oneshot::Sender<()>),
 }
 
@@ -78,7 +78,7 @@ impl Mirror {
     }
 
     /// Queues the removal of `key`.
-    pub(crate) fn remove(&self, key: &SecretKey) {
+    pub(crate) fn remove(&self, key: &SecretName) {
         self.submit(Job::Remove(key.clone()));
     }
 
@@ -92,7 +92,7 @@ impl Mirror {
     }
 
     /// Reads `key` from the mirror, as the primary had it.
-    pub(crate) async fn read(&self, key: &SecretKey) -> Result<Secret, Error> {
+    pub(crate) async fn read(&self, key: &SecretName) -> Result<Secret, Error> {
         let mut secret = self.store.get(key).await?;
         let mut metadata = (*secret.metadata).clone();
         if let Some(version) = metadata.tags.remove(MIRROR_VERSION_TAG) {

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use strongroom_core::{
-    Capabilities, Error, PutOptions, Secret, SecretKey, SecretStore, SecretValue, VersionId,
+    Capabilities, Error, PutOptions, Secret, SecretName, SecretStore, SecretValue, VersionId,
     VersionInfo,
 };
 
@@ -11,7 +11,7 @@ use strongroom_core::{
 /// here is `prefix/db/password` in `inner`.
 ///
 /// ```
-/// use strongroom_core::SecretKey;
+/// use strongroom_core::SecretName;
 /// use strongroom_facade::Prefixed;
 /// use strongroom_local::EnvStore;
 ///
@@ -22,7 +22,7 @@ use strongroom_core::{
 #[derive(Debug, Clone)]
 pub struct Prefixed<S> {
     inner: S,
-    prefix: SecretKey,
+    prefix: SecretName,
 }
 
 impl<S: SecretStore> Prefixed<S> {
@@ -33,12 +33,12 @@ impl<S: SecretStore> Prefixed<S> {
     pub fn new(inner: S, prefix: &str) -> Result<Self, Error> {
         Ok(Self {
             inner,
-            prefix: SecretKey::new(prefix.trim_matches('/'))?,
+            prefix: SecretName::new(prefix.trim_matches('/'))?,
         })
     }
 
     /// The prefix.
-    pub fn prefix(&self) -> &SecretKey {
+    pub fn prefix(&self) -> &SecretName {
         &self.prefix
     }
 
@@ -47,7 +47,7 @@ impl<S: SecretStore> Prefixed<S> {
         &self.inner
     }
 
-    fn full(&self, key: &SecretKey) -> Result<SecretKey, Error> {
+    fn full(&self, key: &SecretName) -> Result<SecretName, Error> {
         self.prefix.join(key.as_str())
     }
 }
@@ -62,53 +62,53 @@ impl<S: SecretStore> SecretStore for Prefixed<S> {
         self.inner.capabilities()
     }
 
-    async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
         let secret = self.inner.get(&self.full(key)?).await?;
         Ok(renamed(secret, key))
     }
 
-    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error> {
+    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret, Error> {
         let secret = self.inner.get_version(&self.full(key)?, version).await?;
         Ok(renamed(secret, key))
     }
 
     async fn put_with(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         value: SecretValue,
         options: &PutOptions,
     ) -> Result<VersionId, Error> {
         self.inner.put_with(&self.full(key)?, value, options).await
     }
 
-    async fn delete(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn delete(&self, key: &SecretName) -> Result<(), Error> {
         self.inner.delete(&self.full(key)?).await
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
         let base = format!("{}/", self.prefix.as_str());
         let keys = self.inner.list(&format!("{base}{prefix}")).await?;
         keys.iter()
             .filter_map(|k| k.as_str().strip_prefix(&base))
-            .map(SecretKey::new)
+            .map(SecretName::new)
             .collect()
     }
 
-    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
         self.inner.versions(&self.full(key)?).await
     }
 
-    async fn undelete(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn undelete(&self, key: &SecretName) -> Result<(), Error> {
         self.inner.undelete(&self.full(key)?).await
     }
 
-    async fn purge(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn purge(&self, key: &SecretName) -> Result<(), Error> {
         self.inner.purge(&self.full(key)?).await
     }
 }
 
 /// Names `secret` as the caller knows it.
-fn renamed(mut secret: Secret, key: &SecretKey) -> Secret {
+fn renamed(mut secret: Secret, key: &SecretName) -> Secret {
     secret.key = key.clone();
     secret
 }

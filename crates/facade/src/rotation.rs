@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use ring::rand::{SecureRandom as _, SystemRandom};
-use strongroom_core::{Error, SecretKey, SecretValue};
+use strongroom_core::{Error, SecretName, SecretValue};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
@@ -89,7 +89,7 @@ impl fmt::Debug for Generator {
 /// a write is never cut off halfway.
 #[derive(Debug)]
 pub struct RotationHandle {
-    key: SecretKey,
+    key: SecretName,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
@@ -97,7 +97,7 @@ pub struct RotationHandle {
 impl RotationHandle {
     pub(crate) fn start(
         secrets: Secrets,
-        key: SecretKey,
+        key: SecretName,
         interval: Duration,
         generator: Generator,
     ) -> Self {
@@ -130,7 +130,7 @@ impl RotationHandle {
     }
 
     /// The key being rotated.
-    pub fn key(&self) -> &SecretKey {
+    pub fn key(&self) -> &SecretName {
         &self.key
     }
 

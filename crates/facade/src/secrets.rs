@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::de::DeserializeOwned;
 use strongroom_cache::{CacheConfig, CacheStatus, CachedStore, Change};
 use strongroom_core::{
-    Capabilities, Error, ErrorKind, PutOptions, Secret, SecretKey, SecretStore, SecretValue,
+    Capabilities, Error, ErrorKind, PutOptions, Secret, SecretName, SecretStore, SecretValue,
     VersionId, VersionInfo,
 };
 use strongroom_local::FileStore;
@@ -19,7 +19,7 @@ use crate::audit::{self, AuditFile, Record};
 use crate::backend::{open_mirror, open_store};
 use crate::config::Config;
 use crate::health::{Health, HealthStatus};
-use crate::key_arg::IntoSecretKey;
+use crate::key_arg::IntoSecretName;
 use crate::mirror::Mirror;
 use crate::rotation::{Generator, RotationHandle};
 use crate::stats::{Counters, Op, Stats};
@@ -59,7 +59,7 @@ pub(crate) struct Inner {
     mirror: Option<Mirror>,
     counters: Arc<Counters>,
     degraded: AtomicBool,
-    health_key: SecretKey,
+    health_key: SecretName,
 }
 
 impl fmt::Debug for Secrets {
@@ -84,7 +84,7 @@ pub struct SecretsBuilder {
     cache: Option<CacheConfig>,
     audit_file: Option<PathBuf>,
     mirror: Option<FileStore>,
-    health_key: Option<SecretKey>,
+    health_key: Option<SecretName>,
 }
 
 impl fmt::Debug for SecretsBuilder {
@@ -130,7 +130,7 @@ impl SecretsBuilder {
     }
 
     /// The key the health probe reads (default [`DEFAULT_HEALTH_KEY`]); it should not exist.
-    pub fn health_key(mut self, key: SecretKey) -> Self {
+    pub fn health_key(mut self, key: SecretName) -> Self {
         self.health_key = Some(key);
         self
     }
@@ -160,7 +160,7 @@ impl SecretsBuilder {
             .map(|store| Mirror::new(store, Arc::clone(&counters)));
         let health_key = match self.health_key {
             Some(key) => key,
-            None => SecretKey::new(DEFAULT_HEALTH_KEY)?,
+            None => SecretName::new(DEFAULT_HEALTH_KEY)?,
         };
         let backend = store.backend();
         Ok(Secrets {
@@ -214,7 +214,7 @@ impl Secrets {
             builder = builder.mirror(open_mirror(&mirror.path, &mirror.key_source())?);
         }
         if let Some(key) = &config.health.probe_key {
-            builder = builder.health_key(SecretKey::new(key.as_str())?);
+            builder = builder.health_key(SecretName::new(key.as_str())?);
         }
         builder.build()
     }
@@ -244,7 +244,7 @@ impl Secrets {
 
     /// The current version of `key`.
     ///
-    /// A cache hit returns at once without allocating (pass a `&SecretKey` on a hot path; a
+    /// A cache hit returns at once without allocating (pass a `&SecretName` on a hot path; a
     /// string is validated on every call). A miss asks the primary (one call however many
     /// tasks miss together); when the primary is unavailable the answer comes from a stale
     /// cache entry or the mirror.
@@ -252,10 +252,10 @@ impl Secrets {
     /// # Errors
     /// The primary's errors ([`Error::NotFound`], ...); [`Error::Unavailable`] when neither
     /// the cache nor the mirror has the secret.
-    pub async fn get<'k>(&self, key: impl IntoSecretKey<'k>) -> Result<Secret, Error> {
+    pub async fn get<'k>(&self, key: impl IntoSecretName<'k>) -> Result<Secret, Error> {
         let inner = &*self.inner;
         inner.counters.add(Op::Get);
-        let key = match key.into_secret_key() {
+        let key = match key.into_secret_name() {
             Ok(key) => key,
             Err(err) => return Err(inner.refused("get", err)),
         };
@@ -279,13 +279,13 @@ impl Secrets {
     /// As [`SecretStore::get_version`].
     pub async fn get_version<'k>(
         &self,
-        key: impl IntoSecretKey<'k>,
+        key: impl IntoSecretName<'k>,
         version: &VersionId,
     ) -> Result<Secret, Error> {
         let inner = &*self.inner;
         inner.counters.add(Op::GetVersion);
         let key = key
-            .into_secret_key()
+            .into_secret_name()
             .map_err(|e| inner.refused("get_version", e))?;
         let started = Instant::now();
         let (result, status) = inner.cache.get_version_with_status(&key, version).await;
@@ -307,10 +307,10 @@ impl Secrets {
     /// shape (the message gives the position, never the content).
     pub async fn get_json<'k, T: DeserializeOwned>(
         &self,
-        key: impl IntoSecretKey<'k>,
+        key: impl IntoSecretName<'k>,
     ) -> Result<T, Error> {
         let key = key
-            .into_secret_key()
+            .into_secret_name()
             .map_err(|e| self.inner.refused("get", e))?;
         let secret = self.get(&*key).await?;
         json::parse(&key, &secret.value)
@@ -324,11 +324,11 @@ impl Secrets {
     /// lacks the field.
     pub async fn get_field<'k>(
         &self,
-        key: impl IntoSecretKey<'k>,
+        key: impl IntoSecretName<'k>,
         field: &str,
     ) -> Result<SecretValue, Error> {
         let key = key
-            .into_secret_key()
+            .into_secret_name()
             .map_err(|e| self.inner.refused("get", e))?;
         let secret = self.get(&*key).await?;
         json::field(&key, &secret.value, field)
@@ -341,7 +341,7 @@ impl Secrets {
     /// the type's documentation for why writes are not queued).
     pub async fn put<'k>(
         &self,
-        key: impl IntoSecretKey<'k>,
+        key: impl IntoSecretName<'k>,
         value: impl Into<SecretValue>,
     ) -> Result<VersionId, Error> {
         self.put_with(key, value, &PutOptions::default()).await
@@ -353,13 +353,15 @@ impl Secrets {
     /// As [`put`](Self::put).
     pub async fn put_with<'k>(
         &self,
-        key: impl IntoSecretKey<'k>,
+        key: impl IntoSecretName<'k>,
         value: impl Into<SecretValue>,
         options: &PutOptions,
     ) -> Result<VersionId, Error> {
         let inner = &*self.inner;
         inner.counters.add(Op::Put);
-        let key = key.into_secret_key().map_err(|e| inner.refused("put", e))?;
+        let key = key
+            .into_secret_name()
+            .map_err(|e| inner.refused("put", e))?;
         inner.write("put", &key, value.into(), options).await
     }
 
@@ -367,11 +369,11 @@ impl Secrets {
     ///
     /// # Errors
     /// As [`SecretStore::delete`].
-    pub async fn delete<'k>(&self, key: impl IntoSecretKey<'k>) -> Result<(), Error> {
+    pub async fn delete<'k>(&self, key: impl IntoSecretName<'k>) -> Result<(), Error> {
         let inner = &*self.inner;
         inner.counters.add(Op::Delete);
         let key = key
-            .into_secret_key()
+            .into_secret_name()
             .map_err(|e| inner.refused("delete", e))?;
         let started = Instant::now();
         let result = inner.cache.delete(&key).await;
@@ -389,7 +391,7 @@ impl Secrets {
     ///
     /// # Errors
     /// As [`SecretStore::list`].
-    pub async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+    pub async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
         let inner = &*self.inner;
         inner.counters.add(Op::List);
         let started = Instant::now();
@@ -405,12 +407,12 @@ impl Secrets {
     /// As [`SecretStore::versions`].
     pub async fn versions<'k>(
         &self,
-        key: impl IntoSecretKey<'k>,
+        key: impl IntoSecretName<'k>,
     ) -> Result<Vec<VersionInfo>, Error> {
         let inner = &*self.inner;
         inner.counters.add(Op::Versions);
         let key = key
-            .into_secret_key()
+            .into_secret_name()
             .map_err(|e| inner.refused("versions", e))?;
         let started = Instant::now();
         let result = inner.cache.versions(&key).await;
@@ -423,7 +425,7 @@ impl Secrets {
     ///
     /// # Errors
     /// As [`rotate_with`](Self::rotate_with).
-    pub async fn rotate<'k>(&self, key: impl IntoSecretKey<'k>) -> Result<VersionId, Error> {
+    pub async fn rotate<'k>(&self, key: impl IntoSecretName<'k>) -> Result<VersionId, Error> {
         self.rotate_with(key, &Generator::default()).await
     }
 
@@ -434,13 +436,13 @@ impl Secrets {
     /// The generator's error, or the write's (as [`put`](Self::put)).
     pub async fn rotate_with<'k>(
         &self,
-        key: impl IntoSecretKey<'k>,
+        key: impl IntoSecretName<'k>,
         generator: &Generator,
     ) -> Result<VersionId, Error> {
         let inner = &*self.inner;
         inner.counters.add(Op::Rotate);
         let key = key
-            .into_secret_key()
+            .into_secret_name()
             .map_err(|e| inner.refused("rotate", e))?;
         let value = match generator.generate() {
             Ok(value) => value,
@@ -456,14 +458,14 @@ impl Secrets {
     ///
     /// Needs a tokio runtime. A failed rotation is audited and logged, and the schedule
     /// goes on.
-    pub fn rotate_every(&self, key: SecretKey, interval: Duration) -> RotationHandle {
+    pub fn rotate_every(&self, key: SecretName, interval: Duration) -> RotationHandle {
         self.rotate_every_with(key, interval, Generator::default())
     }
 
     /// As [`rotate_every`](Self::rotate_every), with `generator`.
     pub fn rotate_every_with(
         &self,
-        key: SecretKey,
+        key: SecretName,
         interval: Duration,
         generator: Generator,
     ) -> RotationHandle {
@@ -472,7 +474,7 @@ impl Secrets {
 
     /// Receives the changes to `key` from now on: writes, rotations and deletes through
     /// this object (and its clones), and changes that cache reloads discover.
-    pub fn subscribe(&self, key: SecretKey) -> Subscription {
+    pub fn subscribe(&self, key: SecretName) -> Subscription {
         Subscription::new(key, self.inner.cache.subscribe())
     }
 
@@ -552,7 +554,7 @@ impl Inner {
 
     /// Accounts for a fresh cached value served by [`Secrets::get`].
     #[inline]
-    fn hit_found(&self, key: &SecretKey, started: Option<Instant>) {
+    fn hit_found(&self, key: &SecretName, started: Option<Instant>) {
         meter::get_hit();
         if let Some(started) = started {
             let status = Some(CacheStatus::Hit.as_str());
@@ -563,7 +565,7 @@ impl Inner {
     /// Accounts for a cache hit (or negative hit) of `get`.
     fn hit(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         result: &Result<Secret, Error>,
         status: CacheStatus,
         started: Option<Instant>,
@@ -591,7 +593,7 @@ impl Inner {
         }
     }
 
-    async fn get_slow(&self, key: SecretKey, started: Instant) -> Result<Secret, Error> {
+    async fn get_slow(&self, key: SecretName, started: Instant) -> Result<Secret, Error> {
         let (result, status) = self.cache.get_with_status(&key).await;
         let mut label = status.as_str();
         let result = match result {
@@ -629,7 +631,7 @@ impl Inner {
         result
     }
 
-    async fn read_mirror(&self, key: &SecretKey) -> Option<Secret> {
+    async fn read_mirror(&self, key: &SecretName) -> Option<Secret> {
         let mirror = self.mirror.as_ref()?;
         match mirror.read(key).await {
             Ok(secret) => {
@@ -650,7 +652,7 @@ impl Inner {
     async fn write(
         &self,
         op: &'static str,
-        key: &SecretKey,
+        key: &SecretName,
         value: SecretValue,
         options: &PutOptions,
     ) -> Result<VersionId, Error> {
@@ -711,7 +713,7 @@ impl Inner {
     fn finish<T>(
         &self,
         op: &'static str,
-        key: Option<&SecretKey>,
+        key: Option<&SecretName>,
         result: &Result<T, Error>,
         cache: Option<&'static str>,
         started: Instant,
@@ -732,7 +734,7 @@ impl Inner {
     fn emit(
         &self,
         op: &'static str,
-        key: Option<&SecretKey>,
+        key: Option<&SecretName>,
         outcome: &'static str,
         cache: Option<&'static str>,
         latency: Duration,

@@ -1,7 +1,7 @@
 //! [`Subscription`]: the changes to one key.
 
 use strongroom_cache::Change;
-use strongroom_core::SecretKey;
+use strongroom_core::SecretName;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 /// The changes to one key, from [`Secrets::subscribe`](crate::Secrets::subscribe).
@@ -9,17 +9,17 @@ use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 /// A change carries the key and versions, never the value: read the secret again to get it.
 #[derive(Debug)]
 pub struct Subscription {
-    key: SecretKey,
+    key: SecretName,
     receiver: broadcast::Receiver<Change>,
 }
 
 impl Subscription {
-    pub(crate) fn new(key: SecretKey, receiver: broadcast::Receiver<Change>) -> Self {
+    pub(crate) fn new(key: SecretName, receiver: broadcast::Receiver<Change>) -> Self {
         Self { key, receiver }
     }
 
     /// The key watched.
-    pub fn key(&self) -> &SecretKey {
+    pub fn key(&self) -> &SecretName {
         &self.key
     }
 

@@ -5,7 +5,7 @@
 //! uncached handle on the same file).
 
 use serde::Deserialize;
-use strongroom_core::{ErrorKind, SecretKey, SecretStore, SecretValue};
+use strongroom_core::{ErrorKind, SecretName, SecretStore, SecretValue};
 use strongroom_envelope::MasterKey;
 use strongroom_facade::Secrets;
 use strongroom_local::FileStore;
@@ -76,7 +76,7 @@ async fn bad_input_through_the_facade_gets_distinct_errors_and_changes_nothing()
     // Nothing was written, and both values read back as they were through a fresh handle.
     assert_eq!(std::fs::read(&path).unwrap(), before);
     let fresh = FileStore::open(&path, master).unwrap();
-    let key = |k: &str| SecretKey::new(k).unwrap();
+    let key = |k: &str| SecretName::new(k).unwrap();
     assert_eq!(
         fresh.get(&key("app/binary")).await.unwrap().value.expose(),
         binary()

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use strongroom_cache::{CacheConfig, ManualClock};
 use strongroom_core::{
-    Capabilities, Error, ErrorKind, PutOptions, Secret, SecretKey, SecretStore, SecretValue,
+    Capabilities, Error, ErrorKind, PutOptions, Secret, SecretName, SecretStore, SecretValue,
     VersionId, VersionInfo, async_trait,
 };
 use strongroom_envelope::MasterKey;
@@ -21,8 +21,8 @@ use strongroom_facade::{
 use strongroom_local::{EnvStore, FileStore};
 use tempfile::TempDir;
 
-fn key(name: &str) -> SecretKey {
-    SecretKey::new(name).unwrap()
+fn key(name: &str) -> SecretName {
+    SecretName::new(name).unwrap()
 }
 
 /// A temporary directory with a master key file and helpers to make stores in it.
@@ -112,36 +112,36 @@ impl SecretStore for Switch {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
-    async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
         self.check()?;
         self.inner.get(key).await
     }
-    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error> {
+    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret, Error> {
         self.check()?;
         self.inner.get_version(key, version).await
     }
     async fn put_with(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         value: SecretValue,
         options: &PutOptions,
     ) -> Result<VersionId, Error> {
         self.check()?;
         self.inner.put_with(key, value, options).await
     }
-    async fn delete(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn delete(&self, key: &SecretName) -> Result<(), Error> {
         self.check()?;
         self.inner.delete(key).await
     }
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
         self.check()?;
         self.inner.list(prefix).await
     }
-    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
         self.check()?;
         self.inner.versions(key).await
     }
-    async fn purge(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn purge(&self, key: &SecretName) -> Result<(), Error> {
         self.check()?;
         self.inner.purge(key).await
     }
@@ -424,7 +424,7 @@ async fn scheduled_rotation_follows_the_interval_in_paused_time() {
 
 /// An in-memory store with versions, for tests that need no files (paused time).
 #[derive(Default)]
-struct MemStore(Mutex<std::collections::BTreeMap<SecretKey, Vec<SecretValue>>>);
+struct MemStore(Mutex<std::collections::BTreeMap<SecretName, Vec<SecretValue>>>);
 
 #[async_trait]
 impl SecretStore for MemStore {
@@ -434,7 +434,7 @@ impl SecretStore for MemStore {
     fn capabilities(&self) -> Capabilities {
         Capabilities::READ_ONLY
     }
-    async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
         let map = self.0.lock().unwrap();
         let versions = map.get(key).ok_or_else(|| Error::not_found(key))?;
         let n = versions.len() as u64;
@@ -444,12 +444,12 @@ impl SecretStore for MemStore {
             VersionId::from(n),
         ))
     }
-    async fn get_version(&self, key: &SecretKey, _: &VersionId) -> Result<Secret, Error> {
+    async fn get_version(&self, key: &SecretName, _: &VersionId) -> Result<Secret, Error> {
         self.get(key).await
     }
     async fn put_with(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         value: SecretValue,
         _: &PutOptions,
     ) -> Result<VersionId, Error> {
@@ -458,7 +458,7 @@ impl SecretStore for MemStore {
         versions.push(value);
         Ok(VersionId::from(versions.len() as u64))
     }
-    async fn delete(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn delete(&self, key: &SecretName) -> Result<(), Error> {
         self.0
             .lock()
             .unwrap()
@@ -466,7 +466,7 @@ impl SecretStore for MemStore {
             .map(drop)
             .ok_or_else(|| Error::not_found(key))
     }
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
         Ok(self
             .0
             .lock()
@@ -476,7 +476,7 @@ impl SecretStore for MemStore {
             .cloned()
             .collect())
     }
-    async fn versions(&self, _: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+    async fn versions(&self, _: &SecretName) -> Result<Vec<VersionInfo>, Error> {
         Err(Error::unsupported("mem", "versions"))
     }
 }
@@ -1032,7 +1032,7 @@ fn store_specs_parse_and_print() {
 }
 
 /// Fills a local store with three keys, two of them with history.
-async fn fill(store: &FileStore) -> Vec<(SecretKey, Vec<&'static str>)> {
+async fn fill(store: &FileStore) -> Vec<(SecretName, Vec<&'static str>)> {
     let data = vec![
         (key("app/a"), vec!["a1", "a2", "a3"]),
         (key("app/b"), vec!["b1"]),
@@ -1046,7 +1046,7 @@ async fn fill(store: &FileStore) -> Vec<(SecretKey, Vec<&'static str>)> {
     data
 }
 
-async fn values_of(store: &FileStore, k: &SecretKey) -> Vec<String> {
+async fn values_of(store: &FileStore, k: &SecretName) -> Vec<String> {
     let mut out = Vec::new();
     for info in store.versions(k).await.unwrap() {
         let secret = store.get_version(k, &info.version).await.unwrap();
@@ -1119,15 +1119,15 @@ impl SecretStore for FailingWrites {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
-    async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
         self.inner.get(key).await
     }
-    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error> {
+    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret, Error> {
         self.inner.get_version(key, version).await
     }
     async fn put_with(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         value: SecretValue,
         options: &PutOptions,
     ) -> Result<VersionId, Error> {
@@ -1136,16 +1136,16 @@ impl SecretStore for FailingWrites {
         }
         self.inner.put_with(key, value, options).await
     }
-    async fn delete(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn delete(&self, key: &SecretName) -> Result<(), Error> {
         self.inner.delete(key).await
     }
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
         self.inner.list(prefix).await
     }
-    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
         self.inner.versions(key).await
     }
-    async fn purge(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn purge(&self, key: &SecretName) -> Result<(), Error> {
         self.inner.purge(key).await
     }
 }

@@ -1,4 +1,4 @@
-//! [`ChunkedMap`]: a sorted map from [`SecretKey`]s that is cheap to copy and to re-encode.
+//! [`ChunkedMap`]: a sorted map from [`SecretName`]s that is cheap to copy and to re-encode.
 //!
 //! A store's writes copy its whole document (readers keep the old one until the new file is
 //! in place), change a secret or two and encode everything again. With a `BTreeMap` the copy
@@ -10,7 +10,7 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use strongroom_core::SecretKey;
+use strongroom_core::SecretName;
 
 use crate::secret_buf::SecretBuf;
 
@@ -19,18 +19,18 @@ use crate::secret_buf::SecretBuf;
 /// of 100,000 secrets is a few thousand chunks. Tests use tiny chunks to exercise splits.
 const CHUNK: usize = if cfg!(test) { 3 } else { 64 };
 
-/// A sorted map of [`SecretKey`] to `V` in shared chunks.
+/// A sorted map of [`SecretName`] to `V` in shared chunks.
 ///
 /// Invariants: `chunks` are non-empty, sorted within and between each other, and
 /// `firsts[i]` is the first key of `chunks[i]`.
 pub(crate) struct ChunkedMap<V> {
     /// The first key of each chunk, so a lookup compares keys without visiting chunks.
-    firsts: Vec<SecretKey>,
+    firsts: Vec<SecretName>,
     chunks: Vec<Arc<Chunk<V>>>,
 }
 
 struct Chunk<V> {
-    entries: Vec<(SecretKey, V)>,
+    entries: Vec<(SecretName, V)>,
     /// What [`ChunkedMap::encoded`] made of `entries`; emptied by every change.
     encoded: OnceLock<SecretBuf>,
 }
@@ -72,7 +72,7 @@ impl<V: Clone + fmt::Debug> fmt::Debug for ChunkedMap<V> {
 
 impl<V: Clone> ChunkedMap<V> {
     /// A map of `entries`, which must be sorted by key without duplicates.
-    pub(crate) fn from_sorted(entries: Vec<(SecretKey, V)>) -> Self {
+    pub(crate) fn from_sorted(entries: Vec<(SecretName, V)>) -> Self {
         debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
         let mut map = Self::default();
         let mut entries = entries.into_iter().peekable();
@@ -94,7 +94,7 @@ impl<V: Clone> ChunkedMap<V> {
     }
 
     /// Sets `key` to `value`, returning the value it replaces.
-    pub(crate) fn insert(&mut self, key: SecretKey, value: V) -> Option<V> {
+    pub(crate) fn insert(&mut self, key: SecretName, value: V) -> Option<V> {
         if self.chunks.is_empty() {
             *self = Self::from_sorted(vec![(key, value)]);
             return None;
@@ -139,7 +139,7 @@ impl<V: Clone> ChunkedMap<V> {
     }
 
     /// Every entry, in key order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&SecretKey, &V)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&SecretName, &V)> {
         self.chunks
             .iter()
             .flat_map(|chunk| chunk.entries.iter().map(|(k, v)| (k, v)))
@@ -149,7 +149,7 @@ impl<V: Clone> ChunkedMap<V> {
     pub(crate) fn range_from<'a>(
         &'a self,
         start: &str,
-    ) -> impl Iterator<Item = (&'a SecretKey, &'a V)> {
+    ) -> impl Iterator<Item = (&'a SecretName, &'a V)> {
         let index = self.chunk_for(start);
         let skip = self.chunks.get(index).map_or(0, |chunk| {
             chunk.entries.partition_point(|(k, _)| k.as_str() < start)
@@ -167,7 +167,7 @@ impl<V: Clone> ChunkedMap<V> {
     /// pass the same `encode`.
     pub(crate) fn encoded<'a>(
         &'a self,
-        encode: impl Fn(&[(SecretKey, V)]) -> SecretBuf + 'a,
+        encode: impl Fn(&[(SecretName, V)]) -> SecretBuf + 'a,
     ) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.chunks
             .iter()
@@ -185,7 +185,7 @@ impl<V: Clone> ChunkedMap<V> {
 
     /// Chunk `index`'s entries to change: copied first if another map shares the chunk, and
     /// with its encoding dropped either way.
-    fn chunk_mut(&mut self, index: usize) -> &mut Vec<(SecretKey, V)> {
+    fn chunk_mut(&mut self, index: usize) -> &mut Vec<(SecretName, V)> {
         let chunk = Arc::make_mut(&mut self.chunks[index]);
         chunk.encoded.take();
         &mut chunk.entries
@@ -198,7 +198,7 @@ impl<V: Clone> ChunkedMap<V> {
 /// keys are read again and again, as applications read their secrets, predicted branches
 /// let the processor run ahead. With `binary_search_by` the `file_store/get` benchmark
 /// (10,000 secrets) took 290 ns, against 192 ns with the `BTreeMap` this map replaced.
-fn search<T>(items: &[T], key: &str, key_of: impl Fn(&T) -> &SecretKey) -> Result<usize, usize> {
+fn search<T>(items: &[T], key: &str, key_of: impl Fn(&T) -> &SecretName) -> Result<usize, usize> {
     let (mut low, mut high) = (0, items.len());
     while low < high {
         let mid = low + (high - low) / 2;
@@ -220,8 +220,8 @@ mod tests {
 
     use super::*;
 
-    fn key(n: u16) -> SecretKey {
-        SecretKey::new(format!("k{n:03}")).unwrap()
+    fn key(n: u16) -> SecretName {
+        SecretName::new(format!("k{n:03}")).unwrap()
     }
 
     #[derive(Debug, Clone)]
@@ -240,7 +240,7 @@ mod tests {
     }
 
     /// Encodes a chunk as its values, one byte each, counting the calls.
-    fn encoder(calls: &Cell<usize>) -> impl Fn(&[(SecretKey, u8)]) -> SecretBuf + '_ {
+    fn encoder(calls: &Cell<usize>) -> impl Fn(&[(SecretName, u8)]) -> SecretBuf + '_ {
         move |entries| {
             calls.set(calls.get() + 1);
             let mut out = SecretBuf::with_capacity(entries.len());
@@ -249,7 +249,7 @@ mod tests {
         }
     }
 
-    fn check(map: &ChunkedMap<u8>, model: &BTreeMap<SecretKey, u8>) -> Result<(), TestCaseError> {
+    fn check(map: &ChunkedMap<u8>, model: &BTreeMap<SecretName, u8>) -> Result<(), TestCaseError> {
         let all: Vec<_> = map.iter().map(|(k, v)| (k.clone(), *v)).collect();
         let expected: Vec<_> = model.iter().map(|(k, v)| (k.clone(), *v)).collect();
         prop_assert_eq!(&all, &expected);
@@ -285,7 +285,7 @@ mod tests {
             start in proptest::collection::btree_map(0..60u16, any::<u8>(), 0..20),
             ops in proptest::collection::vec(op(), 0..120),
         ) {
-            let mut model: BTreeMap<SecretKey, u8> =
+            let mut model: BTreeMap<SecretName, u8> =
                 start.iter().map(|(k, v)| (key(*k), *v)).collect();
             let mut map = ChunkedMap::from_sorted(model.iter().map(|(k, v)| (k.clone(), *v)).collect());
             let mut copies = Vec::new();

@@ -7,7 +7,7 @@ use std::time::UNIX_EPOCH;
 
 use async_trait::async_trait;
 use strongroom_core::{
-    Capabilities, Error, KeyProblem, PutOptions, Secret, SecretKey, SecretStore, SecretValue,
+    Capabilities, Error, NameProblem, PutOptions, Secret, SecretName, SecretStore, SecretValue,
     VersionId, VersionInfo,
 };
 use zeroize::Zeroizing;
@@ -31,11 +31,11 @@ const MAX_DEPTH: usize = 16;
 ///
 /// ```no_run
 /// use strongroom_local::DirStore;
-/// use strongroom_core::{SecretKey, SecretStore};
+/// use strongroom_core::{SecretName, SecretStore};
 ///
 /// # async fn run() -> Result<(), strongroom_core::Error> {
 /// let store = DirStore::new("/var/run/secrets/myapp")?;
-/// let password = store.get(&SecretKey::new("db-password")?).await?;
+/// let password = store.get(&SecretName::new("db-password")?).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -68,17 +68,17 @@ impl DirStore {
         &self.root
     }
 
-    fn path_of(&self, key: &SecretKey) -> Result<PathBuf, Error> {
+    fn path_of(&self, key: &SecretName) -> Result<PathBuf, Error> {
         if key.segments().any(|s| s.starts_with('.')) {
             // Hidden names are Kubernetes' bookkeeping, not secrets.
-            return Err(Error::invalid_key(key, KeyProblem::Unsupported));
+            return Err(Error::invalid_key(key, NameProblem::Unsupported));
         }
         Ok(key
             .segments()
             .fold(self.root.clone(), |path, s| path.join(s)))
     }
 
-    fn read(&self, key: &SecretKey) -> Result<Secret, Error> {
+    fn read(&self, key: &SecretName) -> Result<Secret, Error> {
         let path = self.path_of(key)?;
         let io_error = |err: io::Error| match err.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Error::not_found(key),
@@ -121,7 +121,7 @@ impl DirStore {
         dir: &Path,
         prefix: &str,
         depth: usize,
-        out: &mut Vec<SecretKey>,
+        out: &mut Vec<SecretName>,
     ) -> Result<(), Error> {
         let entries = std::fs::read_dir(dir)
             .map_err(|e| Error::backend(BACKEND, format!("cannot list {}", dir.display()), e))?;
@@ -143,7 +143,7 @@ impl DirStore {
             // Follows symlinks, as Kubernetes' `key -> ..data/key` needs.
             match std::fs::metadata(entry.path()) {
                 Ok(meta) if meta.is_file() => {
-                    if let Ok(key) = SecretKey::new(relative) {
+                    if let Ok(key) = SecretName::new(relative) {
                         out.push(key);
                     }
                 }
@@ -167,12 +167,12 @@ impl SecretStore for DirStore {
         Capabilities::READ_ONLY
     }
 
-    async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
         // Small local reads: not worth a trip to the blocking pool.
         self.read(key)
     }
 
-    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error> {
+    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret, Error> {
         let secret = self.read(key)?;
         if &secret.version == version {
             return Ok(secret);
@@ -186,18 +186,18 @@ impl SecretStore for DirStore {
 
     async fn put_with(
         &self,
-        _: &SecretKey,
+        _: &SecretName,
         _: SecretValue,
         _: &PutOptions,
     ) -> Result<VersionId, Error> {
         Err(Error::unsupported(BACKEND, "put"))
     }
 
-    async fn delete(&self, _: &SecretKey) -> Result<(), Error> {
+    async fn delete(&self, _: &SecretName) -> Result<(), Error> {
         Err(Error::unsupported(BACKEND, "delete"))
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
         let mut keys = Vec::new();
         self.walk(&self.root, "", 0, &mut keys)?;
         keys.retain(|key| key.has_prefix(prefix));
@@ -205,7 +205,7 @@ impl SecretStore for DirStore {
         Ok(keys)
     }
 
-    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
         let secret = self.read(key)?;
         Ok(vec![VersionInfo::new(secret.version, secret.created, true)])
     }
@@ -217,8 +217,8 @@ mod tests {
 
     use super::*;
 
-    fn key(name: &str) -> SecretKey {
-        SecretKey::new(name).unwrap()
+    fn key(name: &str) -> SecretName {
+        SecretName::new(name).unwrap()
     }
 
     /// The layout the kubelet writes for a secret volume.

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
 use strongroom_core::{
-    Error, Metadata, Precondition, PutOptions, Secret, SecretKey, SecretValue, VersionId,
+    Error, Metadata, Precondition, PutOptions, Secret, SecretName, SecretValue, VersionId,
     VersionInfo,
 };
 use zeroize::Zeroizing;
@@ -62,7 +62,7 @@ impl Entry {
         self.versions.last().expect("an entry always has a version")
     }
 
-    fn secret(&self, key: &SecretKey, version: &Version) -> Secret {
+    fn secret(&self, key: &SecretName, version: &Version) -> Secret {
         let mut secret = Secret::new(key.clone(), version.value.clone(), version.number.into())
             .created(from_millis(version.created_ms));
         secret.metadata = Arc::clone(&self.metadata);
@@ -72,7 +72,7 @@ impl Entry {
 
 impl Document {
     /// The current version of `key`.
-    pub(crate) fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+    pub(crate) fn get(&self, key: &SecretName) -> Result<Secret, Error> {
         let entry = self.live(key, None)?;
         Ok(entry.secret(key, entry.current()))
     }
@@ -80,7 +80,7 @@ impl Document {
     /// Version `version` of `key`, if it is still kept.
     pub(crate) fn get_version(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         version: &VersionId,
     ) -> Result<Secret, Error> {
         let entry = self.live(key, Some(version))?;
@@ -94,7 +94,7 @@ impl Document {
     /// Adds a version of `key` (reviving it if deleted) and prunes all but the newest `keep`.
     pub(crate) fn put(
         &mut self,
-        key: &SecretKey,
+        key: &SecretName,
         value: SecretValue,
         options: &PutOptions,
         now: SystemTime,
@@ -153,7 +153,7 @@ impl Document {
     }
 
     /// Soft-deletes `key`: it disappears from reads and lists until [`undelete`](Self::undelete).
-    pub(crate) fn delete(&mut self, key: &SecretKey, now: SystemTime) -> Result<(), Error> {
+    pub(crate) fn delete(&mut self, key: &SecretName, now: SystemTime) -> Result<(), Error> {
         let mut entry = Entry::clone(self.live(key, None)?);
         entry.deleted_ms = Some(millis(now));
         self.secrets.insert(key.clone(), Arc::new(entry));
@@ -161,7 +161,7 @@ impl Document {
     }
 
     /// Brings back a soft-deleted `key` with all its kept versions.
-    pub(crate) fn undelete(&mut self, key: &SecretKey) -> Result<(), Error> {
+    pub(crate) fn undelete(&mut self, key: &SecretName) -> Result<(), Error> {
         match self.secrets.get(key.as_str()) {
             Some(entry) if entry.deleted_ms.is_some() => {
                 let mut entry = Entry::clone(entry);
@@ -178,7 +178,7 @@ impl Document {
     }
 
     /// Removes `key` and all its versions, deleted or not.
-    pub(crate) fn purge(&mut self, key: &SecretKey) -> Result<(), Error> {
+    pub(crate) fn purge(&mut self, key: &SecretName) -> Result<(), Error> {
         self.secrets
             .remove(key.as_str())
             .map(drop)
@@ -186,7 +186,7 @@ impl Document {
     }
 
     /// Live keys starting with `prefix`, sorted.
-    pub(crate) fn list(&self, prefix: &str) -> Vec<SecretKey> {
+    pub(crate) fn list(&self, prefix: &str) -> Vec<SecretName> {
         self.secrets
             .range_from(prefix)
             .take_while(|(key, _)| key.has_prefix(prefix))
@@ -196,7 +196,7 @@ impl Document {
     }
 
     /// The kept versions of `key`, oldest first; a deleted secret's versions are all deleted.
-    pub(crate) fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+    pub(crate) fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
         let entry = self
             .secrets
             .get(key.as_str())
@@ -217,7 +217,7 @@ impl Document {
             .collect())
     }
 
-    fn live(&self, key: &SecretKey, version: Option<&VersionId>) -> Result<&Entry, Error> {
+    fn live(&self, key: &SecretName, version: Option<&VersionId>) -> Result<&Entry, Error> {
         match self.secrets.get(key.as_str()) {
             Some(entry) if entry.deleted_ms.is_none() => Ok(entry),
             Some(_) => Err(not_found(key, version, true)),
@@ -271,10 +271,10 @@ impl Document {
                 wire.format
             ));
         }
-        // Sorted already: `SecretKey`s order as their names do.
+        // Sorted already: `SecretName`s order as their names do.
         let mut secrets = Vec::with_capacity(wire.secrets.len());
         for (name, entry) in wire.secrets {
-            let key = SecretKey::new(name.as_ref())
+            let key = SecretName::new(name.as_ref())
                 .map_err(|e| format!("it holds an invalid key: {e}"))?;
             let entry = entry
                 .into_entry()
@@ -287,7 +287,7 @@ impl Document {
     }
 }
 
-fn not_found(key: &SecretKey, version: Option<&VersionId>, deleted: bool) -> Error {
+fn not_found(key: &SecretName, version: Option<&VersionId>, deleted: bool) -> Error {
     Error::NotFound {
         key: key.to_string(),
         version: version.cloned(),
@@ -295,7 +295,7 @@ fn not_found(key: &SecretKey, version: Option<&VersionId>, deleted: bool) -> Err
     }
 }
 
-fn conflict(key: &SecretKey, message: String) -> Error {
+fn conflict(key: &SecretName, message: String) -> Error {
     Error::Conflict {
         key: key.to_string(),
         message,
@@ -314,7 +314,7 @@ fn from_millis(ms: u64) -> SystemTime {
 // ---- the JSON shape ----
 
 /// `"<key>":{...},"<key>":{...}`: a chunk of entries as the file holds them.
-fn encode_chunk(entries: &[(SecretKey, Arc<Entry>)]) -> SecretBuf {
+fn encode_chunk(entries: &[(SecretName, Arc<Entry>)]) -> SecretBuf {
     let estimate = entries
         .iter()
         .map(|(key, entry)| entry.encoded_len_estimate(key) + 1)
@@ -333,7 +333,7 @@ impl Entry {
     /// Writes `"<key>":{...}`: what `serde_json` writes for this entry's shape (fields in
     /// this order, `None` and empty tags left out), with strings escaped by `serde_json`
     /// itself and values base64-encoded straight into the buffer.
-    fn encode(&self, key: &SecretKey, out: &mut SecretBuf) {
+    fn encode(&self, key: &SecretName, out: &mut SecretBuf) {
         push_string(out, key.as_str());
         push_number(out, b":{\"next\":", self.next);
         if let Some(ms) = self.deleted_ms {
@@ -371,7 +371,7 @@ impl Entry {
     }
 
     /// Enough for the entry unless its names or metadata need many escapes.
-    fn encoded_len_estimate(&self, key: &SecretKey) -> usize {
+    fn encoded_len_estimate(&self, key: &SecretName) -> usize {
         key.as_str().len() * 2
             + 128
             + self
@@ -485,8 +485,8 @@ mod tests {
 
     use super::*;
 
-    fn key(name: &str) -> SecretKey {
-        SecretKey::new(name).unwrap()
+    fn key(name: &str) -> SecretName {
+        SecretName::new(name).unwrap()
     }
 
     fn at(ms: u64) -> SystemTime {

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 
 use async_trait::async_trait;
 use strongroom_core::{
-    Capabilities, Error, PutOptions, Secret, SecretKey, SecretStore, SecretValue, VersionId,
+    Capabilities, Error, PutOptions, Secret, SecretName, SecretStore, SecretValue, VersionId,
     VersionInfo,
 };
 
@@ -28,10 +28,10 @@ pub const ENV_VERSION: &str = "env";
 ///
 /// ```
 /// use strongroom_local::EnvStore;
-/// use strongroom_core::SecretKey;
+/// use strongroom_core::SecretName;
 ///
 /// let store = EnvStore::new().with_prefix("MYAPP");
-/// assert_eq!(store.var_name(&SecretKey::new("db/password")?), "MYAPP_DB_PASSWORD");
+/// assert_eq!(store.var_name(&SecretName::new("db/password")?), "MYAPP_DB_PASSWORD");
 /// # Ok::<(), strongroom_core::Error>(())
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -91,7 +91,7 @@ impl EnvStore {
     }
 
     /// The variable that holds `key`.
-    pub fn var_name(&self, key: &SecretKey) -> String {
+    pub fn var_name(&self, key: &SecretName) -> String {
         format!(
             "{}{}",
             self.prefix.as_deref().unwrap_or(""),
@@ -149,14 +149,14 @@ impl SecretStore for EnvStore {
         Capabilities::READ_ONLY
     }
 
-    async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
         let value = self
             .read(&self.var_name(key))
             .ok_or_else(|| Error::not_found(key))?;
         Ok(Secret::new(key.clone(), value, ENV_VERSION.into()))
     }
 
-    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error> {
+    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret, Error> {
         if version.as_str() == ENV_VERSION {
             return self.get(key).await;
         }
@@ -169,25 +169,25 @@ impl SecretStore for EnvStore {
 
     async fn put_with(
         &self,
-        _: &SecretKey,
+        _: &SecretName,
         _: SecretValue,
         _: &PutOptions,
     ) -> Result<VersionId, Error> {
         Err(Error::unsupported(BACKEND, "put"))
     }
 
-    async fn delete(&self, _: &SecretKey) -> Result<(), Error> {
+    async fn delete(&self, _: &SecretName) -> Result<(), Error> {
         Err(Error::unsupported(BACKEND, "delete"))
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
         let var_prefix = self.prefix.as_deref().unwrap_or("");
-        let mut keys: Vec<SecretKey> = self
+        let mut keys: Vec<SecretName> = self
             .names()
             .into_iter()
             .filter_map(|name| {
                 let rest = name.strip_prefix(var_prefix)?;
-                SecretKey::new(rest.to_ascii_lowercase()).ok()
+                SecretName::new(rest.to_ascii_lowercase()).ok()
             })
             .filter(|key| key.has_prefix(prefix))
             .collect();
@@ -196,7 +196,7 @@ impl SecretStore for EnvStore {
         Ok(keys)
     }
 
-    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
         self.get(key).await?;
         Ok(vec![VersionInfo::new(ENV_VERSION.into(), None, true)])
     }
@@ -206,8 +206,8 @@ impl SecretStore for EnvStore {
 mod tests {
     use super::*;
 
-    fn key(name: &str) -> SecretKey {
-        SecretKey::new(name).unwrap()
+    fn key(name: &str) -> SecretName {
+        SecretName::new(name).unwrap()
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use strongroom_core::{
-    Capabilities, Error, PutOptions, Secret, SecretKey, SecretStore, SecretValue, VersionId,
+    Capabilities, Error, PutOptions, Secret, SecretName, SecretStore, SecretValue, VersionId,
     VersionInfo,
 };
 use strongroom_envelope::WrappingKey;
@@ -47,7 +47,7 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 /// ```no_run
 /// use strongroom_envelope::MasterKey;
 /// use strongroom_local::FileStore;
-/// use strongroom_core::{SecretKey, SecretStore};
+/// use strongroom_core::{SecretName, SecretStore};
 ///
 /// # async fn run() -> Result<(), strongroom_core::Error> {
 /// let key = MasterKey::from_file("/etc/myapp/master.key").map_err(strongroom_local::key_error)?;
@@ -55,7 +55,7 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 ///     .keep_versions(5)
 ///     .create_if_missing(true)
 ///     .open(key)?;
-/// let version = store.put(&SecretKey::new("app/token")?, "t0k3n".into()).await?;
+/// let version = store.put(&SecretName::new("app/token")?, "t0k3n".into()).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -503,19 +503,19 @@ impl SecretStore for FileStore {
         Capabilities::ALL
     }
 
-    async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
         let key = key.clone();
         self.read(move |doc| doc.get(&key)).await
     }
 
-    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error> {
+    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret, Error> {
         let (key, version) = (key.clone(), version.clone());
         self.read(move |doc| doc.get_version(&key, &version)).await
     }
 
     async fn put_with(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         value: SecretValue,
         options: &PutOptions,
     ) -> Result<VersionId, Error> {
@@ -527,35 +527,35 @@ impl SecretStore for FileStore {
         .await
     }
 
-    async fn delete(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn delete(&self, key: &SecretName) -> Result<(), Error> {
         let key = key.clone();
         self.blocking(move |inner| inner.write(|doc| doc.delete(&key, SystemTime::now())))
             .await
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
         let prefix = prefix.to_owned();
         self.read(move |doc| Ok(doc.list(&prefix))).await
     }
 
-    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
         let key = key.clone();
         self.read(move |doc| doc.versions(&key)).await
     }
 
-    async fn undelete(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn undelete(&self, key: &SecretName) -> Result<(), Error> {
         let key = key.clone();
         self.blocking(move |inner| inner.write(|doc| doc.undelete(&key)))
             .await
     }
 
-    async fn purge(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn purge(&self, key: &SecretName) -> Result<(), Error> {
         let key = key.clone();
         self.blocking(move |inner| inner.write(|doc| doc.purge(&key)))
             .await
     }
 
-    async fn get_many(&self, keys: &[SecretKey]) -> Vec<Result<Secret, Error>> {
+    async fn get_many(&self, keys: &[SecretName]) -> Vec<Result<Secret, Error>> {
         // One read and one decryption of the file for the whole batch.
         let keys = keys.to_vec();
         let keys_again = keys.clone();
@@ -606,7 +606,7 @@ mod tests {
     use super::*;
 
     fn put(store: &FileStore, name: &str, value: &str) {
-        let key = SecretKey::new(name).unwrap();
+        let key = SecretName::new(name).unwrap();
         store
             .inner
             .write(|doc| {
@@ -637,7 +637,7 @@ mod tests {
         let doc = store.inner.load().ok().unwrap();
         assert_eq!(
             doc.list(""),
-            [SecretKey::new("a").unwrap(), SecretKey::new("b").unwrap()]
+            [SecretName::new("a").unwrap(), SecretName::new("b").unwrap()]
         );
         assert!(matches!(store.inner.fresh(), Ok(Some(_))));
     }

@@ -10,7 +10,7 @@
 //! All three implement [`SecretStore`](strongroom_core::SecretStore).
 //!
 //! ```
-//! use strongroom_core::{SecretKey, SecretStore};
+//! use strongroom_core::{SecretName, SecretStore};
 //! use strongroom_envelope::MasterKey;
 //! use strongroom_local::FileStore;
 //!
@@ -19,7 +19,7 @@
 //! # let dir = tempfile::tempdir()?;
 //! # let path = dir.path().join("secrets.enc");
 //! let store = FileStore::create(&path, MasterKey::generate()?)?;
-//! let key = SecretKey::new("app/db/password")?;
+//! let key = SecretName::new("app/db/password")?;
 //! let first = store.put(&key, "hunter2".into()).await?;
 //! store.put(&key, "correct horse".into()).await?;
 //!

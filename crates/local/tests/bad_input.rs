@@ -6,12 +6,12 @@
 
 use std::path::Path;
 
-use strongroom_core::{Error, ErrorKind, SecretKey, SecretStore, SecretValue};
+use strongroom_core::{Error, ErrorKind, SecretName, SecretStore, SecretValue};
 use strongroom_envelope::MasterKey;
 use strongroom_local::FileStore;
 
-fn key(name: &str) -> SecretKey {
-    SecretKey::new(name).unwrap()
+fn key(name: &str) -> SecretName {
+    SecretName::new(name).unwrap()
 }
 
 const VALUE: &str = "bad-input-secret-value";

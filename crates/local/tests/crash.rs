@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use strongroom_core::{SecretKey, SecretStore};
+use strongroom_core::{SecretName, SecretStore};
 use strongroom_envelope::MasterKey;
 use strongroom_local::FileStore;
 
@@ -30,8 +30,8 @@ const KILLS_ENV: &str = "STRONGROOM_CRASH_KILLS";
 /// of different sizes and old versions get pruned.
 const KEYS_PER_WRITER: u64 = 8;
 
-fn key(writer: &str, n: u64) -> SecretKey {
-    SecretKey::new(format!("{writer}/k{}", n % KEYS_PER_WRITER)).unwrap()
+fn key(writer: &str, n: u64) -> SecretName {
+    SecretName::new(format!("{writer}/k{}", n % KEYS_PER_WRITER)).unwrap()
 }
 
 /// `n`'s value: its number, then padding whose length varies so the file size changes.

@@ -4,12 +4,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use strongroom_core::{Error, Metadata, PutOptions, SecretKey, SecretStore, SecretValue};
+use strongroom_core::{Error, Metadata, PutOptions, SecretName, SecretStore, SecretValue};
 use strongroom_envelope::{MasterKey, Passphrase, WrappingKey};
 use strongroom_local::FileStore;
 
-fn key(name: &str) -> SecretKey {
-    SecretKey::new(name).unwrap()
+fn key(name: &str) -> SecretName {
+    SecretName::new(name).unwrap()
 }
 
 /// A passphrase cheap enough for tests; real stores use the default 600,000 iterations.

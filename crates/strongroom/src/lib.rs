@@ -15,7 +15,7 @@
 //! | `http2` | HTTP/2 (by ALPN over TLS) for `vault` and `aws`; HTTP/1.1 only without it | no |
 //!
 //! The vocabulary every store shares is re-exported at the root from `strongroom-core`:
-//! [`SecretStore`], [`SecretKey`], [`SecretValue`], [`Secret`], [`Error`].
+//! [`SecretStore`], [`SecretName`], [`SecretValue`], [`Secret`], [`Error`].
 //!
 //! ```
 //! # #[cfg(feature = "local")]
@@ -24,12 +24,12 @@
 //! use std::sync::Arc;
 //! use strongroom::envelope::MasterKey;
 //! use strongroom::local::FileStore;
-//! use strongroom::{SecretKey, SecretStore};
+//! use strongroom::{SecretName, SecretStore};
 //!
 //! # let dir = tempfile::tempdir()?;
 //! # let path = dir.path().join("secrets.enc");
 //! let store: Arc<dyn SecretStore> = Arc::new(FileStore::create(&path, MasterKey::generate()?)?);
-//! let key = SecretKey::new("app/api-key")?;
+//! let key = SecretName::new("app/api-key")?;
 //! store.put(&key, "k-123".into()).await?;
 //! assert_eq!(store.get(&key).await?.value.expose_str()?, "k-123");
 //! # Ok(()) }
@@ -44,7 +44,7 @@
 //! # #[cfg(feature = "facade")]
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use strongroom::SecretKey;
+//! use strongroom::SecretName;
 //! use strongroom::envelope::MasterKey;
 //! use strongroom::facade::Secrets;
 //! use strongroom::local::FileStore;
@@ -54,7 +54,7 @@
 //! let secrets = Secrets::builder()
 //!     .store(FileStore::create(&path, MasterKey::generate()?)?)
 //!     .build()?;
-//! let key = SecretKey::new("app/db/password")?;
+//! let key = SecretName::new("app/db/password")?;
 //! secrets.put(&key, "hunter2").await?;
 //! let mut changes = secrets.subscribe(key.clone());
 //! let version = secrets.rotate(&key).await?;

@@ -17,13 +17,13 @@
 //! tracing event holds a token or a secret value.
 //!
 //! ```no_run
-//! use strongroom_core::{SecretKey, SecretStore, SecretValue};
+//! use strongroom_core::{SecretName, SecretStore, SecretValue};
 //! use strongroom_vault::VaultStore;
 //!
 //! # async fn run() -> Result<(), strongroom_core::Error> {
 //! // VAULT_ADDR, VAULT_TOKEN (or AppRole / Kubernetes variables), VAULT_KV_MOUNT...
 //! let store = VaultStore::from_env()?;
-//! let key = SecretKey::new("app/db/password")?;
+//! let key = SecretName::new("app/db/password")?;
 //! let version = store.put(&key, SecretValue::from("s3cret")).await?;
 //! assert_eq!(store.get(&key).await?.version, version);
 //! # Ok(()) }

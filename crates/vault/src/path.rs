@@ -2,7 +2,7 @@
 //! that could climb out of its mount.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use strongroom_core::{Error, KeyProblem, SecretKey};
+use strongroom_core::{Error, NameProblem, SecretName};
 
 /// Everything but RFC 3986's unreserved characters is encoded, so a segment can never
 /// carry a `/`, `?`, `#` or `%` the server would read as structure.
@@ -23,10 +23,13 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// [`Error::InvalidKey`] naming the rule broken.
 pub fn encode_path(path: &str) -> Result<String, Error> {
     if path.is_empty() {
-        return Err(Error::invalid_key(path, KeyProblem::Empty));
+        return Err(Error::invalid_key(path, NameProblem::Empty));
     }
     if path.starts_with('/') || path.ends_with('/') {
-        return Err(Error::invalid_key(path, KeyProblem::LeadingOrTrailingSlash));
+        return Err(Error::invalid_key(
+            path,
+            NameProblem::LeadingOrTrailingSlash,
+        ));
     }
     let mut out = String::with_capacity(path.len());
     for (i, segment) in path.split('/').enumerate() {
@@ -53,15 +56,15 @@ pub fn encode_folder(folder: &str) -> Result<String, Error> {
         }
         return Err(Error::invalid_key(
             folder,
-            KeyProblem::LeadingOrTrailingSlash,
+            NameProblem::LeadingOrTrailingSlash,
         ));
     }
     encode_path(trimmed)
 }
 
-/// The encoded path of a validated [`SecretKey`]. Core's rules already refuse `.`/`..`
+/// The encoded path of a validated [`SecretName`]. Core's rules already refuse `.`/`..`
 /// segments and the rest; this re-checks so the guarantee holds here on its own.
-pub(crate) fn encode_key(key: &SecretKey) -> Result<String, Error> {
+pub(crate) fn encode_key(key: &SecretName) -> Result<String, Error> {
     encode_path(key.as_str())
 }
 
@@ -78,13 +81,13 @@ pub fn clean_mount(mount: &str) -> Result<String, Error> {
 
 fn check_segment(path: &str, segment: &str) -> Result<(), Error> {
     if segment.is_empty() {
-        return Err(Error::invalid_key(path, KeyProblem::EmptySegment));
+        return Err(Error::invalid_key(path, NameProblem::EmptySegment));
     }
     if segment == "." || segment == ".." {
-        return Err(Error::invalid_key(path, KeyProblem::DotSegment));
+        return Err(Error::invalid_key(path, NameProblem::DotSegment));
     }
     if segment.chars().any(char::is_control) {
-        return Err(Error::invalid_key(path, KeyProblem::ControlCharacter));
+        return Err(Error::invalid_key(path, NameProblem::ControlCharacter));
     }
     Ok(())
 }
@@ -125,16 +128,16 @@ mod tests {
     #[test]
     fn keys_that_escape_or_are_malformed_are_refused() {
         let table = [
-            ("", KeyProblem::Empty),
-            ("..", KeyProblem::DotSegment),
-            ("../sys/seal", KeyProblem::DotSegment),
-            ("app/../../sys", KeyProblem::DotSegment),
-            ("app/./x", KeyProblem::DotSegment),
-            ("/abs", KeyProblem::LeadingOrTrailingSlash),
-            ("dir/", KeyProblem::LeadingOrTrailingSlash),
-            ("a//b", KeyProblem::EmptySegment),
-            ("a/\u{0}b", KeyProblem::ControlCharacter),
-            ("line\nbreak", KeyProblem::ControlCharacter),
+            ("", NameProblem::Empty),
+            ("..", NameProblem::DotSegment),
+            ("../sys/seal", NameProblem::DotSegment),
+            ("app/../../sys", NameProblem::DotSegment),
+            ("app/./x", NameProblem::DotSegment),
+            ("/abs", NameProblem::LeadingOrTrailingSlash),
+            ("dir/", NameProblem::LeadingOrTrailingSlash),
+            ("a//b", NameProblem::EmptySegment),
+            ("a/\u{0}b", NameProblem::ControlCharacter),
+            ("line\nbreak", NameProblem::ControlCharacter),
         ];
         for (key, problem) in table {
             match encode_path(key) {
@@ -183,7 +186,7 @@ mod tests {
 
     #[test]
     fn core_keys_encode() {
-        let key = SecretKey::new("team a/db").unwrap();
+        let key = SecretName::new("team a/db").unwrap();
         assert_eq!(encode_key(&key).unwrap(), "team%20a/db");
     }
 }

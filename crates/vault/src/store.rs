@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 use strongroom_core::{
-    Capabilities, Error, Metadata, Precondition, PutOptions, Secret, SecretKey, SecretStore,
+    Capabilities, Error, Metadata, Precondition, PutOptions, Secret, SecretName, SecretStore,
     SecretValue, VersionId, VersionInfo, async_trait,
 };
 
@@ -104,7 +104,7 @@ impl VaultStore {
     ///
     /// # Errors
     /// As [`get`](SecretStore::get).
-    pub async fn read_data(&self, key: &SecretKey) -> Result<SecretData, Error> {
+    pub async fn read_data(&self, key: &SecretName) -> Result<SecretData, Error> {
         encode_key(key)?;
         Ok(self.kv.read(key.as_str()).await?.data)
     }
@@ -115,7 +115,7 @@ impl VaultStore {
     /// As [`put_with`](SecretStore::put_with).
     pub async fn write_data(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         data: &SecretData,
         options: &PutOptions,
     ) -> Result<VersionId, Error> {
@@ -124,7 +124,7 @@ impl VaultStore {
 
     async fn write_map(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         data: &Map<String, Value>,
         options: &PutOptions,
     ) -> Result<VersionId, Error> {
@@ -148,7 +148,11 @@ impl VaultStore {
         Ok(VersionId::from(written.version))
     }
 
-    fn secret(key: &SecretKey, data: &SecretData, meta: &VersionMetadata) -> Result<Secret, Error> {
+    fn secret(
+        key: &SecretName,
+        data: &SecretData,
+        meta: &VersionMetadata,
+    ) -> Result<Secret, Error> {
         let mut secret = Secret::new(
             key.clone(),
             data.to_value().map_err(|e| match e {
@@ -166,7 +170,7 @@ impl VaultStore {
         Ok(secret)
     }
 
-    async fn metadata_of_key(&self, key: &SecretKey) -> Result<KvMetadata, Error> {
+    async fn metadata_of_key(&self, key: &SecretName) -> Result<KvMetadata, Error> {
         self.kv.read_metadata(key.as_str()).await
     }
 
@@ -196,7 +200,7 @@ impl VaultStore {
     }
 }
 
-fn version_number(key: &SecretKey, version: &VersionId) -> Result<u64, Error> {
+fn version_number(key: &SecretName, version: &VersionId) -> Result<u64, Error> {
     version
         .as_u64()
         .filter(|n| *n > 0)
@@ -246,7 +250,7 @@ impl SecretStore for VaultStore {
         Capabilities::ALL
     }
 
-    async fn get(&self, key: &SecretKey) -> Result<Secret, Error> {
+    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
         let started = Instant::now();
         let result = async {
             // No separate `encode_key`: the read encodes the key and refuses a bad one.
@@ -258,7 +262,7 @@ impl SecretStore for VaultStore {
         result
     }
 
-    async fn get_version(&self, key: &SecretKey, version: &VersionId) -> Result<Secret, Error> {
+    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret, Error> {
         let started = Instant::now();
         let result = async {
             let n = version_number(key, version)?;
@@ -272,7 +276,7 @@ impl SecretStore for VaultStore {
 
     async fn put_with(
         &self,
-        key: &SecretKey,
+        key: &SecretName,
         value: SecretValue,
         options: &PutOptions,
     ) -> Result<VersionId, Error> {
@@ -284,7 +288,7 @@ impl SecretStore for VaultStore {
         result
     }
 
-    async fn delete(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn delete(&self, key: &SecretName) -> Result<(), Error> {
         let started = Instant::now();
         let result = async {
             encode_key(key)?;
@@ -297,7 +301,7 @@ impl SecretStore for VaultStore {
         result
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretKey>, Error> {
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
         let started = Instant::now();
         let result = async {
             let (folder, _) = split_prefix(prefix);
@@ -306,7 +310,7 @@ impl SecretStore for VaultStore {
                 if !path.starts_with(prefix) {
                     continue;
                 }
-                let Ok(key) = SecretKey::new(path.as_str()) else {
+                let Ok(key) = SecretName::new(path.as_str()) else {
                     // A name strongroom cannot represent (written by another tool).
                     tracing::debug!(
                         backend = crate::BACKEND,
@@ -334,7 +338,7 @@ impl SecretStore for VaultStore {
         result
     }
 
-    async fn versions(&self, key: &SecretKey) -> Result<Vec<VersionInfo>, Error> {
+    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
         let started = Instant::now();
         let result = async {
             encode_key(key)?;
@@ -359,7 +363,7 @@ impl SecretStore for VaultStore {
         result
     }
 
-    async fn undelete(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn undelete(&self, key: &SecretName) -> Result<(), Error> {
         let started = Instant::now();
         let result = async {
             encode_key(key)?;
@@ -376,7 +380,7 @@ impl SecretStore for VaultStore {
         result
     }
 
-    async fn purge(&self, key: &SecretKey) -> Result<(), Error> {
+    async fn purge(&self, key: &SecretName) -> Result<(), Error> {
         let started = Instant::now();
         let result = async {
             encode_key(key)?;
@@ -578,7 +582,7 @@ mod tests {
 
     #[test]
     fn versions_must_be_numbers() {
-        let key = SecretKey::new("app/x").unwrap();
+        let key = SecretName::new("app/x").unwrap();
         assert_eq!(version_number(&key, &VersionId::from(3)).unwrap(), 3);
         for bad in ["0", "abc", "-1"] {
             assert_eq!(

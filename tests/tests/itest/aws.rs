@@ -10,7 +10,7 @@ use strongroom_aws::{
     AWSCURRENT, AWSPREVIOUS, AssumeRoleProvider, AssumeRoleRequest, AwsError, CreateSecret,
     DeleteMode, ListSecrets, SecretsManagerClient, SecretsManagerStore, StsClient, VersionSelector,
 };
-use strongroom_core::{Error, Metadata, PutOptions, SecretKey, SecretStore, SecretValue};
+use strongroom_core::{Error, Metadata, PutOptions, SecretName, SecretStore, SecretValue};
 use strongroom_http::HttpClient;
 use strongroom_itests::ItestEnv;
 use strongroom_sigv4::{Credentials, StaticProvider};
@@ -53,8 +53,8 @@ async fn store(env: &ItestEnv, prefix: &str) -> SecretsManagerStore {
         .expect("store")
 }
 
-fn key(name: &str) -> SecretKey {
-    SecretKey::new(name).expect("valid key")
+fn key(name: &str) -> SecretName {
+    SecretName::new(name).expect("valid key")
 }
 
 fn code(err: &AwsError) -> &str {

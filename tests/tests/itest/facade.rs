@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strongroom_aws::SecretsManagerStore;
-use strongroom_core::{ErrorKind, SecretKey, SecretStore};
+use strongroom_core::{ErrorKind, SecretName, SecretStore};
 use strongroom_envelope::MasterKey;
 use strongroom_facade::{CacheConfig, HealthStatus, MigrationOptions, Secrets, migrate};
 use strongroom_itests::ItestEnv;
@@ -17,8 +17,8 @@ use strongroom_vault::{RetryPolicy, VaultClient, VaultStore};
 use crate::raw;
 use crate::vault::{DevServer, free_port, start_dev_server_on};
 
-fn key(name: &str) -> SecretKey {
-    SecretKey::new(name).unwrap()
+fn key(name: &str) -> SecretName {
+    SecretName::new(name).unwrap()
 }
 
 /// A Vault store that gives up quickly, so a dead server costs a test seconds, not minutes.
@@ -87,7 +87,7 @@ async fn reads_survive_a_paused_and_a_dead_vault_and_health_follows() {
     let primary = vault_store(&server.addr, &token);
     ready(&primary).await;
     let app = secrets(primary, mirror(), Duration::from_millis(300));
-    let names: Vec<SecretKey> = (0..5).map(|n| key(&format!("app/s{n}"))).collect();
+    let names: Vec<SecretName> = (0..5).map(|n| key(&format!("app/s{n}"))).collect();
     for (n, name) in names.iter().enumerate() {
         app.put(name, format!("value-{n}").as_str()).await.unwrap();
         assert_eq!(

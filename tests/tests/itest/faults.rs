@@ -20,10 +20,10 @@ mod restart;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use strongroom_core::SecretKey;
+use strongroom_core::SecretName;
 
-fn key(path: &str) -> SecretKey {
-    SecretKey::new(path).expect("valid key")
+fn key(path: &str) -> SecretName {
+    SecretName::new(path).expect("valid key")
 }
 
 /// Counts of outcomes and the slowest call, for the figures in docs/reliability.md.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, json};
 use strongroom_core::{
-    ErrorKind, Metadata, PutOptions, SecretKey, SecretStore, SecretValue, VersionId,
+    ErrorKind, Metadata, PutOptions, SecretName, SecretStore, SecretValue, VersionId,
 };
 use strongroom_itests::ItestEnv;
 use strongroom_vault::{
@@ -47,8 +47,8 @@ fn allowed(env: &ItestEnv, name: &str) -> String {
     format!("{}{}", env.vault_allowed_prefix, raw::unique(name))
 }
 
-fn key(path: &str) -> SecretKey {
-    SecretKey::new(path).expect("valid key")
+fn key(path: &str) -> SecretName {
+    SecretName::new(path).expect("valid key")
 }
 
 #[tokio::test]

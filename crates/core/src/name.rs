@@ -1,4 +1,4 @@
-//! [`SecretKey`]: the validated name of a secret.
+//! [`SecretName`]: the validated name of a secret.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,14 +10,14 @@ use crate::Error;
 ///
 /// 512 is AWS Secrets Manager's limit on a secret name, the tightest of the backends; a key that
 /// is valid here is therefore valid everywhere.
-pub const MAX_KEY_LEN: usize = 512;
+pub const MAX_NAME_LEN: usize = 512;
 
 /// The name of a secret, such as `app/db/password`.
 ///
 /// A key is a `/`-separated path of one or more segments. Validation happens once, when the key
 /// is made, so every backend can rely on it:
 ///
-/// - not empty, and at most [`MAX_KEY_LEN`] bytes;
+/// - not empty, and at most [`MAX_NAME_LEN`] bytes;
 /// - no leading or trailing `/`, and no empty segment (`a//b`);
 /// - no `.` or `..` segment, so a key can never walk out of its mount or directory;
 /// - no control characters (newlines, NUL, escape sequences), which would corrupt logs.
@@ -29,23 +29,23 @@ pub const MAX_KEY_LEN: usize = 512;
 /// audit event.
 ///
 /// ```
-/// use strongroom_core::SecretKey;
+/// use strongroom_core::SecretName;
 ///
-/// let key: SecretKey = "app/db/password".parse()?;
+/// let key: SecretName = "app/db/password".parse()?;
 /// assert_eq!(key.segments().collect::<Vec<_>>(), ["app", "db", "password"]);
-/// assert!("app/../etc".parse::<SecretKey>().is_err());
+/// assert!("app/../etc".parse::<SecretName>().is_err());
 /// # Ok::<(), strongroom_core::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SecretKey(Arc<str>);
+pub struct SecretName(Arc<str>);
 
 /// Why a key was refused; carried by [`Error::InvalidKey`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum KeyProblem {
+pub enum NameProblem {
     /// The key is the empty string.
     Empty,
-    /// The key is longer than [`MAX_KEY_LEN`] bytes.
+    /// The key is longer than [`MAX_NAME_LEN`] bytes.
     TooLong,
     /// The key starts or ends with `/`.
     LeadingOrTrailingSlash,
@@ -59,7 +59,7 @@ pub enum KeyProblem {
     Unsupported,
 }
 
-impl fmt::Display for KeyProblem {
+impl fmt::Display for NameProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Empty => "a key cannot be empty",
@@ -73,7 +73,7 @@ impl fmt::Display for KeyProblem {
     }
 }
 
-impl SecretKey {
+impl SecretName {
     /// Validates `name` and makes a key of it.
     ///
     /// # Errors
@@ -114,43 +114,43 @@ impl SecretKey {
     }
 }
 
-fn check(name: &str) -> Result<(), KeyProblem> {
+fn check(name: &str) -> Result<(), NameProblem> {
     if name.is_empty() {
-        return Err(KeyProblem::Empty);
+        return Err(NameProblem::Empty);
     }
-    if name.len() > MAX_KEY_LEN {
-        return Err(KeyProblem::TooLong);
+    if name.len() > MAX_NAME_LEN {
+        return Err(NameProblem::TooLong);
     }
     if name.chars().any(char::is_control) {
-        return Err(KeyProblem::ControlCharacter);
+        return Err(NameProblem::ControlCharacter);
     }
     if name.starts_with('/') || name.ends_with('/') {
-        return Err(KeyProblem::LeadingOrTrailingSlash);
+        return Err(NameProblem::LeadingOrTrailingSlash);
     }
     for segment in name.split('/') {
         match segment {
-            "" => return Err(KeyProblem::EmptySegment),
-            "." | ".." => return Err(KeyProblem::DotSegment),
+            "" => return Err(NameProblem::EmptySegment),
+            "." | ".." => return Err(NameProblem::DotSegment),
             _ => {}
         }
     }
     Ok(())
 }
 
-impl fmt::Debug for SecretKey {
+impl fmt::Debug for SecretName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Key names are not secret; printing them quoted keeps odd characters visible.
-        write!(f, "SecretKey({:?})", &*self.0)
+        write!(f, "SecretName({:?})", &*self.0)
     }
 }
 
-impl fmt::Display for SecretKey {
+impl fmt::Display for SecretName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl FromStr for SecretKey {
+impl FromStr for SecretName {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
@@ -158,7 +158,7 @@ impl FromStr for SecretKey {
     }
 }
 
-impl TryFrom<&str> for SecretKey {
+impl TryFrom<&str> for SecretName {
     type Error = Error;
 
     fn try_from(s: &str) -> Result<Self, Error> {
@@ -166,7 +166,7 @@ impl TryFrom<&str> for SecretKey {
     }
 }
 
-impl TryFrom<String> for SecretKey {
+impl TryFrom<String> for SecretName {
     type Error = Error;
 
     fn try_from(s: String) -> Result<Self, Error> {
@@ -174,13 +174,13 @@ impl TryFrom<String> for SecretKey {
     }
 }
 
-impl AsRef<str> for SecretKey {
+impl AsRef<str> for SecretName {
     fn as_ref(&self) -> &str {
         &self.0
     }
 }
 
-impl std::borrow::Borrow<str> for SecretKey {
+impl std::borrow::Borrow<str> for SecretName {
     fn borrow(&self) -> &str {
         &self.0
     }
@@ -204,36 +204,36 @@ mod tests {
             "dots.../..x/x..",
             "@/+/=/-",
         ] {
-            let key = SecretKey::new(name).unwrap_or_else(|e| panic!("{name:?} refused: {e}"));
+            let key = SecretName::new(name).unwrap_or_else(|e| panic!("{name:?} refused: {e}"));
             assert_eq!(key.as_str(), name);
         }
-        let longest = "k".repeat(MAX_KEY_LEN);
-        assert!(SecretKey::new(longest.as_str()).is_ok());
+        let longest = "k".repeat(MAX_NAME_LEN);
+        assert!(SecretName::new(longest.as_str()).is_ok());
     }
 
     #[test]
     fn refuses_bad_names_with_the_rule_broken() {
-        let too_long = "k".repeat(MAX_KEY_LEN + 1);
-        let table: &[(&str, KeyProblem)] = &[
-            ("", KeyProblem::Empty),
-            (&too_long, KeyProblem::TooLong),
-            ("/app", KeyProblem::LeadingOrTrailingSlash),
-            ("app/", KeyProblem::LeadingOrTrailingSlash),
-            ("/", KeyProblem::LeadingOrTrailingSlash),
-            ("app//db", KeyProblem::EmptySegment),
-            (".", KeyProblem::DotSegment),
-            ("..", KeyProblem::DotSegment),
-            ("app/../etc", KeyProblem::DotSegment),
-            ("app/./db", KeyProblem::DotSegment),
-            ("app/..", KeyProblem::DotSegment),
-            ("app\ndb", KeyProblem::ControlCharacter),
-            ("app\0", KeyProblem::ControlCharacter),
-            ("app/\u{1b}[31m", KeyProblem::ControlCharacter),
-            ("tab\there", KeyProblem::ControlCharacter),
-            ("del\u{7f}", KeyProblem::ControlCharacter),
+        let too_long = "k".repeat(MAX_NAME_LEN + 1);
+        let table: &[(&str, NameProblem)] = &[
+            ("", NameProblem::Empty),
+            (&too_long, NameProblem::TooLong),
+            ("/app", NameProblem::LeadingOrTrailingSlash),
+            ("app/", NameProblem::LeadingOrTrailingSlash),
+            ("/", NameProblem::LeadingOrTrailingSlash),
+            ("app//db", NameProblem::EmptySegment),
+            (".", NameProblem::DotSegment),
+            ("..", NameProblem::DotSegment),
+            ("app/../etc", NameProblem::DotSegment),
+            ("app/./db", NameProblem::DotSegment),
+            ("app/..", NameProblem::DotSegment),
+            ("app\ndb", NameProblem::ControlCharacter),
+            ("app\0", NameProblem::ControlCharacter),
+            ("app/\u{1b}[31m", NameProblem::ControlCharacter),
+            ("tab\there", NameProblem::ControlCharacter),
+            ("del\u{7f}", NameProblem::ControlCharacter),
         ];
         for (name, want) in table {
-            match SecretKey::new(*name) {
+            match SecretName::new(*name) {
                 Err(Error::InvalidKey { problem, .. }) => {
                     assert_eq!(problem, *want, "{name:?}");
                 }
@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn error_message_escapes_control_characters() {
-        let err = SecretKey::new("a\nb").unwrap_err();
+        let err = SecretName::new("a\nb").unwrap_err();
         let text = err.to_string();
         assert!(!text.contains('\n'), "{text}");
         assert!(text.contains("a\\nb"), "{text}");
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn segments_name_and_join() {
-        let key = SecretKey::new("app/db").unwrap();
+        let key = SecretName::new("app/db").unwrap();
         assert_eq!(key.name(), "db");
         let joined = key.join("password").unwrap();
         assert_eq!(joined.as_str(), "app/db/password");
@@ -264,10 +264,10 @@ mod tests {
     proptest! {
         #[test]
         fn validation_never_panics_and_valid_keys_round_trip(name in "\\PC{0,40}|[a-z./]{0,12}") {
-            if let Ok(key) = SecretKey::new(name.as_str()) {
+            if let Ok(key) = SecretName::new(name.as_str()) {
                 prop_assert_eq!(key.as_str(), name.as_str());
                 prop_assert!(!key.segments().any(|s| s.is_empty() || s == "." || s == ".."));
-                let again: SecretKey = key.to_string().parse().unwrap();
+                let again: SecretName = key.to_string().parse().unwrap();
                 prop_assert_eq!(again, key);
             }
         }
