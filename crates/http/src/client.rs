@@ -452,12 +452,13 @@ impl HttpClient {
         let target = Target::of(&prepared.uri, self.inner.plain_http)?;
 
         let started = Instant::now();
-        let budget_end = started + policy.max_total;
+        let budget_end = instant_after(started, policy.max_total);
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
             let attempt_started = Instant::now();
-            let deadline = (attempt_started + self.inner.request_timeout).min(budget_end);
+            let deadline =
+                instant_after(attempt_started, self.inner.request_timeout).min(budget_end);
             let outcome = self.attempt(&prepared, &target, deadline).await;
             let elapsed_ms =
                 u64::try_from(attempt_started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -482,9 +483,12 @@ impl HttpClient {
                 ),
             }
 
-            let retryable = match &outcome {
-                Ok(response) => is_retryable_status(response.status),
-                Err(error) => error.is_retryable(),
+            let retryable = match (&outcome, retry) {
+                // A status means the server read the request: an unsent-only retry is over.
+                (Ok(_), Retry::Unsent) => false,
+                (Err(error), Retry::Unsent) => error.is_unsent(),
+                (Ok(response), _) => is_retryable_status(response.status),
+                (Err(error), _) => error.is_retryable(),
             };
             if !retryable || attempt >= max_attempts {
                 return finish(outcome, attempt);
@@ -500,9 +504,11 @@ impl HttpClient {
                 )
             });
             // Waiting past the budget, or waking with no time left for the attempt, would
-            // only turn a clear answer into a timeout.
-            if Instant::now() + wait >= budget_end {
-                return finish(outcome, attempt);
+            // only turn a clear answer into a timeout. A server's Retry-After is any number:
+            // the addition is checked, and an overflow is past every budget.
+            match Instant::now().checked_add(wait) {
+                Some(wake) if wake < budget_end => {}
+                _ => return finish(outcome, attempt),
             }
             tokio::time::sleep(wait).await;
         }
@@ -583,6 +589,17 @@ fn mark_sensitive(headers: &mut HeaderMap) {
             value.set_sensitive(true);
         }
     }
+}
+
+/// `start + after`, or a point far enough away to be past any deadline when the sum
+/// overflows (`after` comes from configuration, which may say anything).
+fn instant_after(start: Instant, after: Duration) -> Instant {
+    /// Far beyond any timeout a request could want, and small enough to add to any `Instant`
+    /// the clock gives.
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    start
+        .checked_add(after)
+        .unwrap_or_else(|| start.checked_add(FAR).unwrap_or(start))
 }
 
 #[cfg(test)]
@@ -672,3 +689,4 @@ mod tests {
         assert_eq!(declared_length(&headers), None);
     }
 }
+

@@ -140,6 +140,19 @@ impl Error {
         )
     }
 
+    /// Whether the request certainly never reached the server: no connection was opened.
+    /// Only these failures are retried under [`Retry::Unsent`](crate::Retry::Unsent).
+    pub fn is_unsent(&self) -> bool {
+        matches!(
+            self,
+            Self::Connect { .. }
+                | Self::Timeout {
+                    phase: Phase::Connect,
+                    ..
+                }
+        )
+    }
+
     pub(crate) fn config(path: Option<PathBuf>, reason: impl Into<String>) -> Self {
         Self::Config {
             path,

@@ -98,6 +98,10 @@ pub enum Retry {
     /// Retry whatever the method: the caller knows this request is safe to repeat (for
     /// example a read sent as POST).
     Always,
+    /// Retry only when the request cannot have reached the server (no connection could be
+    /// opened), whatever the method: for writes that must not be applied twice, such as a
+    /// Vault write (PUT is POST there) or a login that spends a one-use `secret_id`.
+    Unsent,
     /// Never retry.
     Never,
 }
@@ -116,7 +120,7 @@ impl Retry {
     /// Whether a request with this method (and the [`Idempotent`] mark or not) may be retried.
     pub fn allows(self, method: &Method, marked_idempotent: bool) -> bool {
         match self {
-            Self::Always => true,
+            Self::Always | Self::Unsent => true,
             Self::Never => false,
             Self::Auto => marked_idempotent || is_idempotent_method(method),
         }
@@ -337,6 +341,7 @@ mod tests {
             (Retry::Auto, Method::PATCH, false, false),
             (Retry::Auto, Method::POST, true, true),
             (Retry::Always, Method::POST, false, true),
+            (Retry::Unsent, Method::POST, false, true),
             (Retry::Never, Method::GET, false, false),
             (Retry::Never, Method::POST, true, false),
         ];

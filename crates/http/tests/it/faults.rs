@@ -306,6 +306,72 @@ async fn retry_after_past_the_budget_returns_the_answer_at_once() {
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 
+/// A broken proxy's Retry-After must end the call with the answer in hand, never overflow
+/// the clock: a number past u64, one just under it, and a date past year 9999.
+#[tokio::test]
+async fn an_absurd_retry_after_returns_the_answer_at_once() {
+    for value in [
+        "99999999999999999999",
+        "18446744073709551615",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+    ] {
+        let server = support::http(move |_, _| {
+            http::Response::builder()
+                .status(503)
+                .header("retry-after", value)
+                .body(Full::new(Bytes::new()))
+                .unwrap()
+        })
+        .await;
+        let started = Instant::now();
+        let response = quick().send(get(&server.url("/"))).await.unwrap();
+        assert_eq!(
+            (response.status.as_u16(), response.attempts),
+            (503, 1),
+            "{value}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2), "{value}");
+    }
+}
+
+/// `Retry::Unsent` repeats a request only when no connection was made: a 503 or a reset
+/// after the request was sent ends the call, a refused connection is tried again.
+#[tokio::test]
+async fn unsent_retries_only_requests_that_never_left() {
+    let server = support::http(|_, _| reply(503, "later")).await;
+    let response = quick()
+        .send_with(post(&server.url("/write")), Retry::Unsent)
+        .await
+        .unwrap();
+    assert_eq!((response.attempts, server.requests()), (1, 1));
+
+    let server = support::raw(|mut stream| async move {
+        support::read_head(&mut stream).await;
+        drop(stream);
+    })
+    .await;
+    let err = quick()
+        .send_with(post(&server.url("/write")), Retry::Unsent)
+        .await
+        .unwrap_err();
+    assert!(!err.is_unsent(), "{err:?}");
+    assert_eq!(server.connections(), 1);
+
+    let addr = support::closed_port().await;
+    let capture = support::Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let err = quick()
+        .send_with(post(&format!("http://{addr}/write")), Retry::Unsent)
+        .await
+        .unwrap_err();
+    assert!(err.is_unsent(), "{err:?}");
+    assert_eq!(
+        capture.events().len(),
+        3,
+        "a refused connection is tried again"
+    );
+}
+
 #[tokio::test]
 async fn connection_refused_is_a_retried_connect_error() {
     let addr = support::closed_port().await;
