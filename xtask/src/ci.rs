@@ -1,12 +1,14 @@
-//! `cargo xtask ci`: format check, clippy with warnings denied, unit and doc tests, a short
-//! fuzz run of every target (`fuzz.rs`), then the
+//! `cargo xtask ci`: format check, clippy with warnings denied, unit and doc tests, each
+//! umbrella feature alone (`features.rs`), docs without warnings and every publishable crate
+//! packaged and built from its tarball (`publish.rs`), a short fuzz run of every target
+//! (`fuzz.rs`), then the
 //! real-server suites: on the native runtime, then (after building the local images) on the
 //! docker runtime. Prints how long each phase took, also when one fails.
 
 use std::time::{Duration, Instant};
 
 use crate::services::{Runtime, RuntimeChoice};
-use crate::{cargo, features, fuzz, images, itest};
+use crate::{cargo, features, fuzz, images, itest, publish};
 
 /// Which runtimes the integration phase uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +61,11 @@ pub(crate) fn run(suites: Suites) -> Result<(), String> {
         let start = Instant::now();
         result = features::run().map_err(|e| format!("phase features failed: {e}"));
         timings.push(("features", start.elapsed()));
+    }
+    if result.is_ok() {
+        let start = Instant::now();
+        result = publish::run().map_err(|e| format!("phase publish failed: {e}"));
+        timings.push(("publish", start.elapsed()));
     }
     if result.is_ok() {
         // A short run of every fuzz target (cargo xtask fuzz runs longer ones).

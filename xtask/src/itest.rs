@@ -63,8 +63,18 @@ fn run_tests(
     env: &std::collections::BTreeMap<String, String>,
     test_args: &[String],
 ) -> Result<(), String> {
+    // The CLI suite runs the binary; building it here keeps every cargo invocation in this
+    // target folder one after another (a test that ran cargo would race the one running it).
+    cargo::run(
+        cargo::command().args(["build", "--quiet", "-p", "strongroom-cli"]),
+        "cargo build -p strongroom-cli",
+    )?;
+    let cli = crate::layout::target_dir().join("debug").join("strongroom");
     let mut command = cargo::command();
-    command.args(["test", "-p", PACKAGE]).envs(env);
+    command
+        .args(["test", "-p", PACKAGE])
+        .envs(env)
+        .env("STRONGROOM_ITEST_CLI", &cli);
     if !test_args.is_empty() {
         command.arg("--").args(test_args);
     }

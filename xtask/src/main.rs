@@ -40,6 +40,7 @@ mod moto;
 mod openbao;
 mod process;
 mod provision;
+mod publish;
 mod services;
 mod versions;
 
@@ -51,6 +52,7 @@ use services::RuntimeChoice;
 const USAGE: &str = "\
 usage:
   cargo xtask demo
+  cargo xtask bench [--runtime docker|native|auto] [-- --skip-build-cost]
   cargo xtask crash [--kills N]
   cargo xtask fuzz [--seconds N] [--target NAME]
   cargo xtask ci [--runtime docker|native|auto]

@@ -4,6 +4,11 @@
 //! that timeouts, retries, TLS trust and body limits are written once and behave the same
 //! for both. The client is general: it knows nothing of Vault or AWS.
 //!
+//! It is published as a building block rather than hidden: the Vault and AWS builders take
+//! an `HttpClient` (to share one pool, or to set trust and timeouts once), and mirroring its
+//! settings in a type of each backend would copy them three times over. Its API follows
+//! semver with the rest of strongroom.
+//!
 //! - HTTP/1.1, and HTTP/2 negotiated by ALPN over TLS with the `http2` feature; one
 //!   connection pool per client, cheap to clone.
 //! - TLS by rustls with the `ring` provider: the Mozilla roots from `webpki-roots`, plus CA

@@ -10,24 +10,27 @@ use strongroom_itests::ItestEnv;
 
 use crate::raw;
 
-/// Builds the CLI once per test run (the tests package cannot depend on a binary crate) and
-/// returns its path.
+/// The CLI binary `cargo xtask itest` built before the suites started (a test that ran
+/// `cargo build` itself would be a second cargo writing the target folder under the first).
 fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "strongroom-cli"])
-            .current_dir(root)
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building strongroom-cli failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| root.join("target"), |dir| root.join(dir));
-        target.join("debug").join("strongroom")
+        let path = PathBuf::from(std::env::var_os(CLI_VAR).unwrap_or_else(|| {
+            panic!(
+                "{CLI_VAR} is unset: run the suites with `cargo xtask itest`, which builds the CLI"
+            )
+        }));
+        assert!(
+            path.is_file(),
+            "{CLI_VAR} names {}, which is not a file",
+            path.display()
+        );
+        path
     })
 }
+
+/// Where `cargo xtask itest` puts the path of the `strongroom` binary it built.
+const CLI_VAR: &str = "STRONGROOM_ITEST_CLI";
 
 fn vault_cli(env: &ItestEnv, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(binary())
