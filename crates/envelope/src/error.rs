@@ -57,6 +57,36 @@ pub enum Error {
         mode: u32,
     },
 
+    /// A key file belongs to another user (not this process's user, not root): whoever owns
+    /// it can change the key under us.
+    #[error(
+        "key file {} belongs to user id {owner}, not to the user running this program; \
+         run `chown \"$(id -u)\" {}` or run as its owner",
+        path.display(),
+        path.display()
+    )]
+    KeyFileOwner {
+        /// The key file.
+        path: PathBuf,
+        /// The file's owner (a user id).
+        owner: u32,
+    },
+
+    /// A key file sits in a directory that other users can write (without the sticky bit):
+    /// they could replace the file with a key of their own.
+    #[error(
+        "key file {} is in {}, which other users can write; run `chmod o-w {}` or move the key",
+        path.display(),
+        dir.display(),
+        dir.display()
+    )]
+    KeyFileDirectory {
+        /// The key file.
+        path: PathBuf,
+        /// The directory others can write.
+        dir: PathBuf,
+    },
+
     /// A key file's content is not a key.
     #[error("key file {}: {problem}", path.display())]
     KeyFile {

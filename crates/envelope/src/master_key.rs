@@ -83,10 +83,14 @@ impl MasterKey {
     /// or a typed password is refused rather than used as key bytes.
     ///
     /// On Unix the file must not be accessible by group or others: a key anyone on the
-    /// machine can read protects nothing, so such a file is refused rather than used.
+    /// machine can read protects nothing, so such a file is refused rather than used. It must
+    /// belong to the user running the program (or root), and its directory must not be
+    /// writable by others unless it has the sticky bit (as `/tmp` does): whoever can replace
+    /// the file chooses the key.
     ///
     /// # Errors
     /// [`Error::InsecureKeyFile`] (its message says which `chmod` to run),
+    /// [`Error::KeyFileOwner`], [`Error::KeyFileDirectory`],
     /// [`Error::KeyFile`] when the content is not a key, [`Error::Io`] when the file cannot
     /// be read.
     pub fn from_file(path: impl AsRef<Path>) -> Result<MasterKey, Error> {
@@ -246,10 +250,11 @@ fn decode_key_text(text: &str) -> Result<MasterKey, TextProblem> {
     }
 }
 
-/// Refuses a key file that group or others may access.
+/// Refuses a key file that group or others may access, that another user owns, or that
+/// sits in a directory others can write.
 #[cfg(unix)]
 fn check_private(path: &Path, metadata: &std::fs::Metadata) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let mode = metadata.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
         return Err(Error::InsecureKeyFile {
@@ -257,7 +262,38 @@ fn check_private(path: &Path, metadata: &std::fs::Metadata) -> Result<(), Error>
             mode,
         });
     }
+    let owner = metadata.uid();
+    if !trusted_owner(owner, rustix::process::geteuid().as_raw()) {
+        return Err(Error::KeyFileOwner {
+            path: path.to_path_buf(),
+            owner,
+        });
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir_mode = std::fs::metadata(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .permissions()
+        .mode();
+    let others_write = dir_mode & 0o002 != 0;
+    let sticky = dir_mode & 0o1000 != 0;
+    if others_write && !sticky {
+        return Err(Error::KeyFileDirectory {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+        });
+    }
     Ok(())
+}
+
+/// Whether a file owned by `owner` may hold the key of a process running as `me`: its own
+/// files, and root's (a key provisioned by root for a service user is common and safe,
+/// since root can change anything anyway).
+#[cfg(unix)]
+fn trusted_owner(owner: u32, me: u32) -> bool {
+    owner == me || owner == 0
 }
 
 /// Windows and other platforms have no mode bits to check.
@@ -409,6 +445,52 @@ mod tests {
             );
             assert_hidden(&error, &key_base64());
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_our_own_or_roots_key_files_are_trusted() {
+        for (owner, me, trusted) in [
+            (1000, 1000, true),
+            (0, 1000, true),
+            (1001, 1000, false),
+            (0, 0, true),
+            (1000, 0, false),
+        ] {
+            assert_eq!(trusted_owner(owner, me), trusted, "owner {owner}, me {me}");
+        }
+        // As root (CI), a real file handed to another user is refused by from_file too.
+        if rustix::process::geteuid().is_root() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("master.key");
+            write_with_mode(&path, key_base64().as_bytes(), 0o600);
+            std::os::unix::fs::chown(&path, Some(4242), None).unwrap();
+            let error = MasterKey::from_file(&path).unwrap_err();
+            assert!(
+                matches!(error, Error::KeyFileOwner { owner: 4242, .. }),
+                "{error:?}"
+            );
+            assert!(error.to_string().contains("chown"), "{error}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_file_in_a_directory_others_can_write_is_refused_unless_sticky() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        write_with_mode(&path, key_base64().as_bytes(), 0o600);
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let error = MasterKey::from_file(&path).unwrap_err();
+        match &error {
+            Error::KeyFileDirectory { dir: d, .. } => assert_eq!(d, dir.path()),
+            other => panic!("expected KeyFileDirectory, got {other:?}"),
+        }
+        assert!(error.to_string().contains("chmod o-w"), "{error}");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        MasterKey::from_file(&path).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! dropping the last `Secrets` drains and flushes everything queued before the thread ends.
 //! When the channel is full the caller waits for room: an audit line is never dropped.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
+#[cfg(not(unix))]
+use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write as _};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
@@ -55,6 +57,54 @@ enum Message {
     Flush(SyncSender<()>),
 }
 
+/// Opens the audit log for appending, creating it with mode 0600. A symbolic link is not
+/// followed and a file another user owns is refused: either would let someone else decide
+/// where the record of secret access goes.
+#[cfg(unix)]
+fn open_append(path: &Path) -> std::io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    use std::os::unix::fs::MetadataExt as _;
+    let flags =
+        OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let file = File::from(rustix::fs::open(path, flags, Mode::from_raw_mode(0o600))?);
+    let owner = file.metadata()?.uid();
+    if owner != rustix::process::geteuid().as_raw() && owner != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("it belongs to user id {owner}, not to the user running this program"),
+        ));
+    }
+    Ok(file)
+}
+
+#[cfg(not(unix))]
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn the_audit_log_is_private_and_never_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        drop(open_append(&path).unwrap());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, b"").unwrap();
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = AuditFile::open(&link).err().expect("a symlink is refused");
+        assert!(err.to_string().contains("cannot open audit file"), "{err}");
+    }
+}
+
 /// The JSON-lines file sink and its writer thread.
 pub(crate) struct AuditFile {
     sender: Mutex<Option<SyncSender<Message>>>,
@@ -64,13 +114,9 @@ pub(crate) struct AuditFile {
 impl AuditFile {
     /// Opens `path` for appending (creating it) and starts the writer thread.
     pub(crate) fn open(path: &Path) -> Result<Self, Error> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| {
-                Error::config(format!("cannot open audit file {}: {e}", path.display()))
-            })?;
+        let file = open_append(path).map_err(|e| {
+            Error::config(format!("cannot open audit file {}: {e}", path.display()))
+        })?;
         let (sender, receiver) = sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("strongroom-audit".into())

@@ -689,4 +689,3 @@ mod tests {
         assert_eq!(declared_length(&headers), None);
     }
 }
-

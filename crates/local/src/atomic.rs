@@ -60,12 +60,27 @@ pub(crate) fn remove_stale_temps(path: &Path) -> io::Result<usize> {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+        if is_own_temp(&name, &prefix) {
             fs::remove_file(entry.path())?;
             removed += 1;
         }
     }
     Ok(removed)
+}
+
+/// Whether `name` is exactly a temporary name [`replace`] makes for the store whose temp
+/// prefix is `prefix` (`.<store name>.`): the prefix, a process id, a counter, `.tmp`. A
+/// store named `s.enc` must not remove `.s.enc.bak.1.2.tmp`, the write in progress of its
+/// neighbour `s.enc.bak`.
+fn is_own_temp(name: &str, prefix: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+    else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    matches!(rest.split_once('.'), Some((pid, counter)) if digits(pid) && digits(counter))
 }
 
 /// Creates a new file that only its owner can read and write.
@@ -113,11 +128,7 @@ pub(crate) enum LockError {
 impl WriterLock {
     /// Waits up to `timeout` for the lock on `path`.
     pub(crate) fn acquire(path: &Path, timeout: Duration) -> Result<Self, LockError> {
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(path).map_err(LockError::Io)?;
+        let file = open_lock_file(path).map_err(LockError::Io)?;
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
@@ -132,6 +143,39 @@ impl WriterLock {
             }
         }
     }
+}
+
+/// Opens (creating, mode 0600) the lock file without following a symbolic link, and refuses
+/// one that another user owns: a lock file planted by someone else could be held by them
+/// for ever, or point the open at a file of the user's choosing.
+#[cfg(unix)]
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    use std::os::unix::fs::MetadataExt as _;
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let file = File::from(rustix::fs::open(path, flags, Mode::from_raw_mode(0o600))?);
+    let owner = file.metadata()?.uid();
+    let me = rustix::process::geteuid().as_raw();
+    if owner != me && owner != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "the lock file belongs to user id {owner}, not to this user; remove it if no \
+                 writer of yours is running"
+            ),
+        ));
+    }
+    Ok(file)
+}
+
+#[cfg(not(unix))]
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
 }
 
 /// `<path>.lock`.
@@ -179,6 +223,9 @@ mod tests {
             ".store.enc.123.0.tmp",
             ".store.enc.9.7.tmp",
             ".other.enc.1.1.tmp",
+            ".store.enc.bak.5.5.tmp",
+            ".store.enc.x.1.tmp",
+            ".store.enc.1.tmp",
             "store.enc",
         ] {
             fs::write(dir.path().join(name), b"x").unwrap();
@@ -189,7 +236,48 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         left.sort();
-        assert_eq!(left, [".other.enc.1.1.tmp", "store.enc"]);
+        assert_eq!(
+            left,
+            [
+                ".other.enc.1.1.tmp",
+                ".store.enc.1.tmp",
+                ".store.enc.bak.5.5.tmp",
+                ".store.enc.x.1.tmp",
+                "store.enc"
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_lock_file_that_is_a_symlink_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("victim");
+        fs::write(&target, b"keep").unwrap();
+        let lock = dir.path().join("store.enc.lock");
+        std::os::unix::fs::symlink(&target, &lock).unwrap();
+        let err = WriterLock::acquire(&lock, Duration::from_millis(10)).unwrap_err();
+        assert!(matches!(err, LockError::Io(_)), "{err:?}");
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_lock_file_of_another_user_is_refused() {
+        if !rustix::process::geteuid().is_root() {
+            // Only root can hand a file to another user; CI runs as root.
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("store.enc.lock");
+        fs::write(&lock, b"").unwrap();
+        std::os::unix::fs::chown(&lock, Some(4242), None).unwrap();
+        match WriterLock::acquire(&lock, Duration::from_millis(10)) {
+            Err(LockError::Io(err)) => {
+                assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 
     #[test]
