@@ -15,6 +15,20 @@ const BACKEND: &str = "env";
 /// The version every secret of an [`EnvStore`] reports: the environment keeps no history.
 pub const ENV_VERSION: &str = "env";
 
+/// Variables that hold strongroom's own credentials or those of the stores it talks to. An
+/// [`EnvStore`] never reads or lists them, whatever its prefix, so `strongroom get` or a
+/// `migrate --from env:` cannot hand the keys to the vault to someone who may only read
+/// application secrets.
+const CREDENTIAL_VARS: &[&str] = &[
+    "STRONGROOM_MASTER_KEY",
+    "STRONGROOM_PASSPHRASE",
+    "VAULT_TOKEN",
+    "VAULT_SECRET_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+];
+
 /// Secrets read from environment variables: `app/db_password` is `APP_DB_PASSWORD`, or
 /// `MYAPP_APP_DB_PASSWORD` with the prefix `MYAPP`.
 ///
@@ -25,6 +39,11 @@ pub const ENV_VERSION: &str = "env";
 /// which `get` maps back to the same variable.
 ///
 /// Read-only: writes return [`Error::Unsupported`].
+///
+/// The credentials of strongroom and of the stores it talks to are never secrets of this
+/// store, whatever the prefix: `STRONGROOM_MASTER_KEY`, `STRONGROOM_PASSPHRASE`,
+/// `VAULT_TOKEN`, `VAULT_SECRET_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` and
+/// `AWS_CONTAINER_AUTHORIZATION_TOKEN` are neither read nor listed.
 ///
 /// ```
 /// use strongroom_local::EnvStore;
@@ -100,6 +119,9 @@ impl EnvStore {
     }
 
     fn read(&self, name: &str) -> Option<SecretValue> {
+        if CREDENTIAL_VARS.contains(&name) {
+            return None;
+        }
         match &self.source {
             Source::Process => std::env::var_os(name).map(os_to_value),
             Source::Snapshot(vars) => vars.get(name).cloned(),
@@ -107,12 +129,14 @@ impl EnvStore {
     }
 
     fn names(&self) -> Vec<String> {
-        match &self.source {
+        let mut names: Vec<String> = match &self.source {
             Source::Process => std::env::vars_os()
                 .filter_map(|(name, _)| name.into_string().ok())
                 .collect(),
             Source::Snapshot(vars) => vars.keys().cloned().collect(),
-        }
+        };
+        names.retain(|name| !CREDENTIAL_VARS.contains(&name.as_str()));
+        names
     }
 }
 
@@ -227,6 +251,29 @@ mod tests {
             };
             assert_eq!(store.var_name(&key(name)), expected, "{prefix:?} {name}");
         }
+    }
+
+    #[tokio::test]
+    async fn credential_variables_are_never_secrets_of_the_store() {
+        let store = EnvStore::from_vars([
+            ("VAULT_TOKEN", "hvs.root"),
+            ("STRONGROOM_MASTER_KEY", "a2V5"),
+            ("AWS_SECRET_ACCESS_KEY", "aws-secret"),
+            ("APP_KEY", "app"),
+        ]);
+        assert_eq!(store.list("").await.unwrap(), vec![key("app_key")]);
+        for name in [
+            "vault/token",
+            "strongroom/master_key",
+            "aws_secret_access_key",
+        ] {
+            assert!(
+                store.get(&key(name)).await.unwrap_err().is_not_found(),
+                "{name}"
+            );
+        }
+        let vault = EnvStore::from_vars([("VAULT_TOKEN", "hvs.root")]).with_prefix("VAULT");
+        assert!(vault.get(&key("token")).await.unwrap_err().is_not_found());
     }
 
     #[tokio::test]

@@ -138,10 +138,17 @@ fn run_crash_round(writers: &[&str], kills: usize) {
                     ),
                 )
                 .stdout(Stdio::piped())
-                .stderr(Stdio::null())
+                .stderr(Stdio::piped())
                 .spawn()
                 .unwrap();
             let stdout = child.stdout.take().unwrap();
+            let mut stderr = child.stderr.take().unwrap();
+            // Kept so a writer that failed on its own (not by the kill) is seen and shown.
+            let errors = std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+                text
+            });
             let reader = std::thread::spawn(move || {
                 BufReader::new(stdout)
                     .lines()
@@ -149,13 +156,18 @@ fn run_crash_round(writers: &[&str], kills: usize) {
                     .filter_map(|line| line.strip_prefix("ack ").map(|n| n.parse::<u64>().unwrap()))
                     .collect::<Vec<_>>()
             });
-            children.push((*name, child, reader));
+            children.push((*name, child, reader, errors));
         }
         std::thread::sleep(Duration::from_millis(5 + jitter.next_ms(60)));
-        for (name, mut child, reader) in children {
+        for (name, mut child, reader, errors) in children {
             child.kill().unwrap(); // SIGKILL on Unix
             child.wait().unwrap();
             let seen = reader.join().unwrap();
+            let errors = errors.join().unwrap();
+            assert!(
+                !errors.contains("panicked"),
+                "writer {name} failed before it was killed:\n{errors}"
+            );
             acks += u64::try_from(seen.len()).unwrap();
             if let Some(last) = seen.last() {
                 state.get_mut(name).unwrap().acked = Some(*last);
@@ -189,6 +201,14 @@ fn run_crash_round(writers: &[&str], kills: usize) {
         started.elapsed()
     );
     assert_eq!((corrupt, lost), (0, 0));
+    // A run in which no put was ever acknowledged has proved nothing.
+    for (name, writer) in &state {
+        assert!(
+            writer.acked.is_some(),
+            "writer {name} never acknowledged a put in {kills} runs"
+        );
+    }
+    assert!(acks > 0);
 }
 
 /// Checks one writer's keys against its last acknowledged number; returns how many

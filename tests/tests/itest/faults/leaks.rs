@@ -6,7 +6,10 @@
 //! searched for the secret values, the master key (raw and base64), the passphrase, the
 //! Vault root token, the AppRole secret_id and the token it logs in with. None may appear.
 //!
-//! AWS Secrets Manager is not in this run: crates/aws has no Secrets Manager store yet.
+//! AWS Secrets Manager runs on LocalStack and on moto (whose signatures are checked).
+//!
+//! Each operation that should succeed is checked to have succeeded: a run in which every
+//! call failed early would have nothing to leak and would prove nothing.
 
 use http::Method;
 use serde_json::json;
@@ -41,11 +44,28 @@ impl Shown {
     }
 }
 
-/// Every `SecretStore` operation on `store`, including ones that fail.
+/// Every `SecretStore` operation on `store`, including ones that fail. A writable store must
+/// take the writes and hand the value back; a read-only one must refuse them as unsupported.
 async fn every_operation(store: &dyn SecretStore, base: &str, value: &str, shown: &mut Shown) {
     let k = key(&format!("{base}/db/password"));
     let missing = key(&format!("{base}/missing"));
     let put = store.put(&k, SecretValue::from(value)).await;
+    if store.capabilities().write {
+        assert!(put.is_ok(), "{}: put failed: {put:?}", store.backend());
+        let read = store.get(&k).await;
+        assert_eq!(
+            read.as_ref().map(|s| s.value.expose().to_vec()).ok(),
+            Some(value.as_bytes().to_vec()),
+            "{}: the value written does not read back",
+            store.backend()
+        );
+    } else {
+        assert!(
+            matches!(put, Err(strongroom_core::Error::Unsupported { .. })),
+            "{}: a read-only store took a write: {put:?}",
+            store.backend()
+        );
+    }
     shown.result(&put);
     let v2 = store
         .put_with(
@@ -91,7 +111,9 @@ async fn no_secret_reaches_logs_audit_errors_or_debug_output() {
     let unique = raw::unique("leak");
     let value = format!("leak-value-{unique}");
     let passphrase_text = format!("leak-passphrase-{unique}");
-    let master = MasterKey::generate().unwrap();
+    let mut master_bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut master_bytes).unwrap();
+    let master = MasterKey::from_bytes(&master_bytes).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut shown = Shown::default();
 
@@ -226,7 +248,9 @@ async fn no_secret_reaches_logs_audit_errors_or_debug_output() {
         "the audit file holds too little to be a real check:\n{audit_text}"
     );
 
-    // The token AppRole logs in with, to search for it too.
+    // A token AppRole logs in with, to search for it too. The tokens the clients above used
+    // cannot be read back from Vault; the search for anything token-shaped below (the
+    // prefix and a long run of token characters) is what catches those.
     let login = raw::vault(
         &env.vault_addr,
         None,
@@ -268,6 +292,18 @@ async fn no_secret_reaches_logs_audit_errors_or_debug_output() {
     for (what, needle) in &needles {
         assert!(!everything.contains(needle.as_str()), "the {what} leaked");
     }
+    // The raw master key, as bytes and as the decimal list a derived Debug would print.
+    assert!(
+        !everything
+            .as_bytes()
+            .windows(master_bytes.len())
+            .any(|w| w == master_bytes),
+        "the raw master key leaked"
+    );
+    assert!(
+        !everything.contains(&format!("{master_bytes:?}")[1..40]),
+        "the master key leaked as a byte list"
+    );
     // Any issued token: its prefix followed by a long run of token characters.
     for (i, _) in everything.match_indices(&token_prefix) {
         let run = everything[i + token_prefix.len()..]

@@ -100,10 +100,12 @@ async fn a_value_the_client_cannot_read_back_is_refused_when_written() {
         .await;
     let read = store.get(&k).await;
     let _ = store.purge(&k).await;
-    // Either the write is refused, or what was written can be read.
-    assert!(
-        put.is_err() || read.is_ok(),
-        "written but unreadable: {:?}",
-        read.err()
-    );
+    // Either the write is refused as too large, or what was written can be read.
+    match put {
+        Err(err) => {
+            assert_eq!(err.kind(), ErrorKind::InvalidValue, "{err}");
+            assert!(!err.is_retryable(), "{err}");
+        }
+        Ok(_) => assert!(read.is_ok(), "written but unreadable: {:?}", read.err()),
+    }
 }
