@@ -177,7 +177,10 @@ impl Kv2 {
 
     fn url(&self, area: &str, path: &str) -> Result<String, Error> {
         let encoded = encode_path(path)?;
-        let mut url = String::with_capacity(self.mount.len() + area.len() + encoded.len() + 2);
+        let capacity = [self.mount.len(), area.len(), encoded.len(), 2]
+            .into_iter()
+            .fold(0usize, usize::saturating_add);
+        let mut url = String::with_capacity(capacity);
         for part in [&*self.mount, "/", area, "/", &encoded] {
             url.push_str(part);
         }
@@ -344,10 +347,8 @@ impl Kv2 {
                 message: format!("{operation} {path:?}: no versions given"),
             });
         }
-        // Setting the same versions' state twice is harmless: safe to retry.
-        let call = Call::new(method, self.url(area, path)?)
-            .json(&json!({ "versions": versions }))
-            .idempotent();
+        // A write like any other: retried only when it cannot have reached the server.
+        let call = Call::new(method, self.url(area, path)?).json(&json!({ "versions": versions }));
         self.client.execute(call, &ctx).await.map(drop)
     }
 
@@ -387,9 +388,7 @@ impl Kv2 {
         if let Some(custom) = &update.custom_metadata {
             body.insert("custom_metadata".to_owned(), json!(custom));
         }
-        let call = Call::new(Method::POST, self.url("metadata", path)?)
-            .json(&Value::Object(body))
-            .idempotent();
+        let call = Call::new(Method::POST, self.url("metadata", path)?).json(&Value::Object(body));
         self.client.execute(call, &ctx).await.map(drop)
     }
 
