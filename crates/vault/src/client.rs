@@ -237,6 +237,8 @@ pub struct VaultClientBuilder {
     auth_namespace: Option<Option<String>>,
     http: ClientBuilder,
     renew: RenewPolicy,
+    ca_file: Option<PathBuf>,
+    ca_path: Option<PathBuf>,
 }
 
 impl Default for VaultClientBuilder {
@@ -250,6 +252,8 @@ impl Default for VaultClientBuilder {
                 .user_agent(concat!("strongroom-vault/", env!("CARGO_PKG_VERSION")))
                 .max_body_bytes(MAX_RESPONSE_BYTES),
             renew: RenewPolicy::default(),
+            ca_file: None,
+            ca_path: None,
         }
     }
 }
@@ -311,10 +315,20 @@ impl VaultClientBuilder {
         self
     }
 
-    /// Also trust the CA certificates in this PEM file (`VAULT_CACERT`).
+    /// Trust the CA certificates in this PEM file instead of the public (webpki) roots
+    /// (`VAULT_CACERT`), as the vault CLI does. Wins over [`ca_path`](Self::ca_path).
     #[must_use]
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.http = self.http.add_ca_file(path);
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Trust the CA certificates in the PEM files of this directory instead of the public
+    /// roots (`VAULT_CAPATH`), as the vault CLI does: every file in it must hold PEM
+    /// certificates (subdirectories are skipped). Read when the client is built.
+    #[must_use]
+    pub fn ca_path(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.ca_path = Some(dir.into());
         self
     }
 
@@ -388,8 +402,19 @@ impl VaultClientBuilder {
             Some(explicit) => explicit.map(|ns| check_namespace(&ns)).transpose()?,
             None => namespace.clone(),
         };
-        let http = self
-            .http
+        let mut http = self.http;
+        let ca_files = match (self.ca_file, self.ca_path) {
+            (Some(file), _) => vec![file],
+            (None, Some(dir)) => ca_dir_files(&dir)?,
+            (None, None) => Vec::new(),
+        };
+        if !ca_files.is_empty() {
+            http = http.webpki_roots(false);
+        }
+        for file in ca_files {
+            http = http.add_ca_file(file);
+        }
+        let http = http
             .build()
             .map_err(|e| Error::config(format!("Vault HTTP client: {e}")))?;
         let transport = Transport {
@@ -402,6 +427,30 @@ impl VaultClientBuilder {
             namespace,
         })
     }
+}
+
+/// The files of a `VAULT_CAPATH` directory, sorted; an empty directory is an error (it
+/// would trust nothing, and every connection would fail).
+fn ca_dir_files(dir: &std::path::Path) -> Result<Vec<PathBuf>, Error> {
+    let unreadable = |e: std::io::Error| {
+        Error::config(format!("cannot read VAULT_CAPATH {}: {e}", dir.display()))
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let path = entry.map_err(unreadable)?.path();
+        // Follows symlinks, as c_rehash directories are made of them.
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::config(format!(
+            "VAULT_CAPATH {} holds no CA certificate files",
+            dir.display()
+        )));
+    }
+    files.sort();
+    Ok(files)
 }
 
 fn parse_address(address: &str) -> Result<String, Error> {
