@@ -596,15 +596,7 @@ impl TokenManager {
                         } else {
                             format!("the token expired while renewal kept failing: {error}")
                         };
-                        tracing::error!(
-                            backend = crate::BACKEND,
-                            reason = %why,
-                            "vault token renewal stopped"
-                        );
-                        *self
-                            .renewal_stopped
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner) = Some(why);
+                        self.stop_renewal(why);
                         self.store(
                             Arc::new(current.without_refresh()),
                             Some(current.generation),
@@ -627,6 +619,19 @@ impl TokenManager {
             Some(current.generation),
         );
         Refresh::Stopped
+    }
+
+    /// Records why the renewal of a static token stopped for good, for callers to see.
+    fn stop_renewal(&self, why: String) {
+        tracing::error!(
+            backend = crate::BACKEND,
+            reason = %why,
+            "vault token renewal stopped"
+        );
+        *self
+            .renewal_stopped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(why);
     }
 
     /// `auth/token/renew-self`, asking for the TTL the token was issued with.
@@ -673,11 +678,12 @@ impl TokenManager {
                 }
                 Ok(None) => return,
                 Err(error) if is_definitive(&error) => {
-                    tracing::warn!(
+                    tracing::error!(
                         backend = crate::BACKEND,
                         error = %error,
                         "vault token lookup refused; the token will not be renewed"
                     );
+                    self.stop_renewal(format!("lookup-self refused: {error}"));
                     return;
                 }
                 Err(error) => {
