@@ -41,20 +41,11 @@
 //!
 //! # Setups
 //!
-//! Every setup needs a policy on the KV v2 paths it uses. For a store on `secret/` under
-//! `app/`:
-//!
-//! ```hcl
-//! path "secret/data/app/*"     { capabilities = ["create", "read", "update", "patch", "delete"] }
-//! path "secret/metadata/app/*" { capabilities = ["read", "list", "update", "delete"] }
-//! path "secret/metadata/"      { capabilities = ["list"] }   # list("") from the root
-//! path "secret/delete/app/*"   { capabilities = ["update"] } # delete given versions
-//! path "secret/undelete/app/*" { capabilities = ["update"] } # undelete
-//! path "secret/destroy/app/*"  { capabilities = ["update"] } # destroy versions
-//! ```
-//!
-//! `update` on metadata is only needed to write description/tags; `delete` on metadata
-//! only for `purge`. Tokens need the `default` policy too (`lookup-self`, `renew-self`).
+//! Every setup needs a policy on the KV v2 paths it uses. The one copy of the policy a
+//! [`VaultStore`] needs is in the repository's `docs/security.md` ("Least privilege"); an
+//! integration test creates an OpenBao policy from that very text and runs every store
+//! operation through it. Tokens need the `default` policy too (`lookup-self`,
+//! `renew-self`).
 //!
 //! **Token** (`VAULT_TOKEN`): `vault token create -policy=app -period=24h` gives a
 //! periodic token that the client renews for as long as it runs.
