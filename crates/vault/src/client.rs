@@ -625,8 +625,9 @@ impl VaultClient {
             .transport
             .send(&call, Some(&current.token), &ctx)
             .await?
-            .check(&ctx, Some(current.token.expose()))?;
-        Ok(())
+            .check(&ctx, Some(current.token.expose()))?
+            .json(&ctx)
+            .map(drop)
     }
 
     /// Any Vault API call, for what this crate has no method for: `path` is relative to

@@ -7,7 +7,7 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use strongroom_core::Error;
 
-use crate::client::{Call, VaultClient};
+use crate::client::{Answer, Call, VaultClient};
 use crate::data::SecretData;
 use crate::error::{Context, malformed};
 use crate::json;
@@ -303,7 +303,7 @@ impl Kv2 {
     pub async fn delete_latest(&self, path: &str) -> Result<(), Error> {
         let ctx = Context::key("kv delete", path);
         let call = Call::new(Method::DELETE, self.url("data", path)?);
-        self.client.execute(call, &ctx).await.map(drop)
+        no_content(&self.client.execute(call, &ctx).await?, &ctx)
     }
 
     /// Soft-deletes the given versions.
@@ -349,7 +349,7 @@ impl Kv2 {
         }
         // A write like any other: retried only when it cannot have reached the server.
         let call = Call::new(method, self.url(area, path)?).json(&json!({ "versions": versions }));
-        self.client.execute(call, &ctx).await.map(drop)
+        no_content(&self.client.execute(call, &ctx).await?, &ctx)
     }
 
     /// Reads the metadata: versions, times, custom metadata, settings.
@@ -389,7 +389,7 @@ impl Kv2 {
             body.insert("custom_metadata".to_owned(), json!(custom));
         }
         let call = Call::new(Method::POST, self.url("metadata", path)?).json(&Value::Object(body));
-        self.client.execute(call, &ctx).await.map(drop)
+        no_content(&self.client.execute(call, &ctx).await?, &ctx)
     }
 
     /// Deletes the metadata and every version: the secret is gone for good (purge).
@@ -399,7 +399,7 @@ impl Kv2 {
     pub async fn delete_metadata(&self, path: &str) -> Result<(), Error> {
         let ctx = Context::key("kv delete metadata", path);
         let call = Call::new(Method::DELETE, self.url("metadata", path)?);
-        self.client.execute(call, &ctx).await.map(drop)
+        no_content(&self.client.execute(call, &ctx).await?, &ctx)
     }
 
     /// Lists one folder: names relative to it, sub-folders ending in `/`, sorted. A folder
@@ -459,6 +459,13 @@ impl Kv2 {
         found.sort();
         Ok(found)
     }
+}
+
+/// Checks the answer of a call that expects no data (Vault answers 204): an empty body or
+/// JSON. Anything else (an HTML page, bytes that are not JSON) did not come from Vault, so
+/// the call is not taken to have succeeded.
+fn no_content(answer: &Answer, ctx: &Context<'_>) -> Result<(), Error> {
+    answer.json(ctx).map(drop)
 }
 
 fn time_field(value: &Value, name: &str) -> Option<SystemTime> {
