@@ -7,6 +7,10 @@
 //! (it also runs inside `cargo xtask itest`). The table of outcomes is in
 //! docs/reliability.md ("Hostile servers").
 
+// The outcome figures of docs/reliability.md are printed (`-- --nocapture`).
+#![allow(clippy::print_stdout)]
+
 mod aws;
 mod providers;
 mod server;
+mod support;
