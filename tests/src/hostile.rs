@@ -113,6 +113,9 @@ impl Reply {
 pub enum Mode {
     /// A well-formed answer.
     Reply(Reply),
+    /// A well-formed answer whose body has every `{n}` replaced by the request's number
+    /// (1 for the first request the server read): a `NextToken` that never repeats.
+    Numbered(Reply),
     /// `503 Service Unavailable` with this `Retry-After` value (huge number, far-future
     /// date, negative, garbage: whatever is given, as is).
     RetryAfter(String),
@@ -364,7 +367,18 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         state.requests.push(request);
         mode
     };
-    shared.count.fetch_add(1, Ordering::SeqCst);
+    let number = shared
+        .count
+        .fetch_add(1, Ordering::SeqCst)
+        .saturating_add(1);
+    let mode = match mode {
+        Mode::Numbered(mut reply) => {
+            let body = String::from_utf8_lossy(&reply.body).replace("{n}", &number.to_string());
+            reply.body = body.into_bytes();
+            Mode::Reply(reply)
+        }
+        other => other,
+    };
     // Write errors mean the client went away: that is the client's right, not a failure.
     let _ = answer(&mut stream, &mode, &shared).await;
 }
@@ -450,7 +464,7 @@ async fn write_reply(stream: &mut TcpStream, reply: &Reply) -> std::io::Result<(
 
 async fn answer(stream: &mut TcpStream, mode: &Mode, shared: &Shared) -> std::io::Result<()> {
     match mode {
-        Mode::Reply(reply) => write_reply(stream, reply).await,
+        Mode::Reply(reply) | Mode::Numbered(reply) => write_reply(stream, reply).await,
         Mode::Json(body) => write_reply(stream, &Reply::json(200, body.clone())).await,
         Mode::RetryAfter(value) => {
             let reply = Reply::json(503, r#"{"__type":"ServiceUnavailable","message":"busy"}"#)

@@ -235,7 +235,7 @@ impl ImdsProvider {
         }
         // `token_ttl` is clamped to 1 s ..= 6 h by the builder, so neither step can overflow;
         // checked all the same (a value from a test or a future setter may say anything).
-        let margin = Duration::from_secs(60).min(self.token_ttl / 2);
+        let margin = Duration::from_secs(60).min(self.token_ttl.checked_div(2).unwrap_or_default());
         let now = Instant::now();
         *lock(&self.token) = Some(Token {
             value: value.clone(),

@@ -36,6 +36,20 @@ pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 /// BatchGetSecretValue takes at most this many secret ids per call.
 pub const BATCH_GET_MAX_IDS: usize = 20;
+/// The most pages one paged call (ListSecrets, ListSecretVersionIds, one BatchGetSecretValue
+/// chunk) reads: a server that keeps handing out fresh `NextToken`s would otherwise keep the
+/// loop, and the memory it fills, growing for ever. 1,000 pages of ListSecrets is 100,000
+/// secrets at the largest page size; past it the call fails with [`AwsError::Malformed`].
+pub const MAX_PAGES: usize = 1000;
+
+/// The error of a listing that did not end within [`MAX_PAGES`].
+fn too_many_pages(operation: &'static str) -> AwsError {
+    AwsError::Malformed {
+        service: SERVICE,
+        operation,
+        reason: format!("NextToken did not end within {MAX_PAGES} pages"),
+    }
+}
 
 /// A Secrets Manager client. Cheap to clone.
 #[derive(Clone)]
@@ -525,12 +539,13 @@ pub fn new_client_request_token() -> String {
 
 fn hex_lower(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+    bytes.iter().fold(
+        String::with_capacity(bytes.len().saturating_mul(2)),
+        |mut s, b| {
             let _ = write!(s, "{b:02x}");
             s
-        })
+        },
+    )
 }
 
 impl SecretsManagerClient {
@@ -681,7 +696,11 @@ impl SecretsManagerClient {
         let mut out = BatchGetOutput::default();
         for chunk in secret_ids.chunks(BATCH_GET_MAX_IDS) {
             let mut next: Option<String> = None;
+            let mut pages = 0..MAX_PAGES;
             loop {
+                if pages.next().is_none() {
+                    return Err(too_many_pages("BatchGetSecretValue"));
+                }
                 let mut input = json!({"SecretIdList": chunk});
                 if let Some(t) = &next {
                     input["NextToken"] = json!(t);
@@ -881,7 +900,7 @@ impl SecretsManagerClient {
     ) -> Result<Vec<SecretDescription>, AwsError> {
         let mut out = Vec::new();
         let mut next: Option<String> = None;
-        loop {
+        for _ in 0..MAX_PAGES {
             let page = self.list_secrets_page(request, next.as_deref()).await?;
             out.extend(page.secrets);
             match page.next_token {
@@ -889,6 +908,7 @@ impl SecretsManagerClient {
                 _ => return Ok(out),
             }
         }
+        Err(too_many_pages("ListSecrets"))
     }
 
     /// ListSecretVersionIds over every page, deprecated versions included when asked.
@@ -917,7 +937,7 @@ impl SecretsManagerClient {
         }
         let mut out = Vec::new();
         let mut next: Option<String> = None;
-        loop {
+        for _ in 0..MAX_PAGES {
             let mut input = json!({"SecretId": secret_id, "MaxResults": 100});
             if include_deprecated {
                 input["IncludeDeprecated"] = json!(true);
@@ -938,6 +958,7 @@ impl SecretsManagerClient {
                 _ => return Ok(out),
             }
         }
+        Err(too_many_pages("ListSecretVersionIds"))
     }
 
     /// UpdateSecretVersionStage: moves `stage` to `move_to` (if given) and off

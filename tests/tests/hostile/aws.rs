@@ -231,3 +231,46 @@ async fn every_operation_in_every_mode() {
     support::assert_no_panics();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A server whose `NextToken` never ends: every paged call stops after `MAX_PAGES` with a
+/// typed error instead of looping (and filling memory) for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_next_tokens_stop_after_max_pages() {
+    support::watch_panics();
+    let server = HostileServer::start(Mode::Numbered(Reply::amz_json(
+        200,
+        r#"{"SecretList":[{"Name":"app"}],"Versions":[{"VersionId":"v{n}"}],"SecretValues":[],"NextToken":"token-{n}"}"#,
+    )))
+    .await;
+    let client = client(&server);
+    let calls: [(&str, Call); 3] = [
+        ("ListSecrets", |c| {
+            Box::pin(async move { c.list_secrets(&ListSecrets::default()).await.map(drop) })
+        }),
+        ("ListSecretVersionIds", |c| {
+            Box::pin(async move { c.list_secret_version_ids("app", true).await.map(drop) })
+        }),
+        ("BatchGetSecretValue", |c| {
+            Box::pin(async move {
+                c.batch_get_secret_value(&["app".to_owned()])
+                    .await
+                    .map(drop)
+            })
+        }),
+    ];
+    for (name, call) in calls {
+        let before = server.request_count();
+        let err = call(&client).await.expect_err(name);
+        assert!(
+            matches!(err, strongroom_aws::AwsError::Malformed { .. }),
+            "{name}: {err}"
+        );
+        assert!(err.to_string().contains("NextToken"), "{name}: {err}");
+        assert_eq!(
+            server.request_count() - before,
+            strongroom_aws::MAX_PAGES,
+            "{name}: one request per page, no more"
+        );
+    }
+    support::assert_no_panics();
+}
