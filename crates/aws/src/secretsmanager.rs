@@ -128,7 +128,8 @@ impl ClientBuilder {
     /// Builds the client.
     ///
     /// # Errors
-    /// [`AwsError::Config`] when no region is found or the endpoint is not a URL.
+    /// [`AwsError::Config`] when no region is found, the region is not a region name
+    /// (`[a-z0-9-]`, at most 32 characters), or the endpoint is not a URL.
     pub fn build(self) -> Result<SecretsManagerClient, AwsError> {
         let env = self.env.unwrap_or_else(Env::process);
         let region = match self.region {
@@ -143,6 +144,7 @@ impl ClientBuilder {
                     )
                 })?,
         };
+        crate::endpoint::check_region(&region)?;
         let endpoint = match self.endpoint {
             Some(e) => crate::endpoint::parse(&e)?,
             None => crate::endpoint::resolve(&env, "SECRETS_MANAGER", SERVICE, &region)?,
@@ -1014,6 +1016,21 @@ impl SecretsManagerClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_region_that_is_not_a_region_name_is_refused() {
+        for region in ["evil.example/", "x.attacker.net#", "US-EAST-1", ""] {
+            let err = SecretsManagerClient::builder()
+                .region(region)
+                .credentials(strongroom_sigv4::StaticProvider::new(
+                    strongroom_sigv4::Credentials::new("AKID", "secret"),
+                ))
+                .env(Env::from_vars([("AWS_ENDPOINT_URL", "http://127.0.0.1:1")]))
+                .build()
+                .unwrap_err();
+            assert!(matches!(err, AwsError::Config(_)), "{region:?}: {err}");
+        }
+    }
 
     #[test]
     fn tokens_are_distinct_uuids() {
