@@ -113,6 +113,11 @@ impl Reply {
 pub enum Mode {
     /// A well-formed answer.
     Reply(Reply),
+    /// Each mode in turn, one per request that reaches this mode (the default, or one
+    /// route), the last one repeated: a first attempt that fails and a retry that meets
+    /// what the first attempt did (`Sequence(vec![Mode::ResetMidBody, Mode::Reply(..)])`).
+    /// Setting the mode or the route again starts the sequence over.
+    Sequence(Vec<Mode>),
     /// A well-formed answer whose body has every `{n}` replaced by the request's number
     /// (1 for the first request the server read): a `NextToken` that never repeats.
     Numbered(Reply),
@@ -230,6 +235,8 @@ impl fmt::Debug for RecordedRequest {
 struct State {
     default: Mode,
     routes: HashMap<String, Mode>,
+    /// How far each [`Mode::Sequence`] has gone, by route key (`""` for the default).
+    steps: HashMap<String, usize>,
     requests: Vec<RecordedRequest>,
 }
 
@@ -276,6 +283,7 @@ impl HostileServer {
             state: Mutex::new(State {
                 default: mode,
                 routes: HashMap::new(),
+                steps: HashMap::new(),
                 requests: Vec::new(),
             }),
             count: AtomicUsize::new(0),
@@ -313,18 +321,25 @@ impl HostileServer {
 
     /// Replaces the default mode (requests already being answered keep theirs).
     pub fn set_mode(&self, mode: Mode) {
-        self.shared.lock().default = mode;
+        let mut state = self.shared.lock();
+        state.default = mode;
+        state.steps.remove("");
     }
 
     /// Answers requests whose path (exactly, query included) or `X-Amz-Target` header equals
     /// `key` with `mode`, whatever the default mode is.
     pub fn route(&self, key: impl Into<String>, mode: Mode) {
-        self.shared.lock().routes.insert(key.into(), mode);
+        let key = key.into();
+        let mut state = self.shared.lock();
+        state.steps.remove(&key);
+        state.routes.insert(key, mode);
     }
 
     /// Removes every route.
     pub fn clear_routes(&self) {
-        self.shared.lock().routes.clear();
+        let mut state = self.shared.lock();
+        state.routes.clear();
+        state.steps.clear();
     }
 
     /// Requests read so far (complete heads; a body cut short is recorded as read).
@@ -358,12 +373,23 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
     let mode = {
         let mut state = shared.lock();
         let target = request.header("x-amz-target").map(str::to_owned);
-        let mode = state
-            .routes
-            .get(&request.path)
-            .or_else(|| target.and_then(|t| state.routes.get(&t)))
-            .unwrap_or(&state.default)
-            .clone();
+        let key = if state.routes.contains_key(&request.path) {
+            request.path.clone()
+        } else {
+            target
+                .filter(|t| state.routes.contains_key(t))
+                .unwrap_or_default()
+        };
+        let mode = state.routes.get(&key).unwrap_or(&state.default).clone();
+        let mode = match mode {
+            Mode::Sequence(modes) => {
+                let step = state.steps.entry(key).or_insert(0);
+                let index = (*step).min(modes.len().saturating_sub(1));
+                *step = step.saturating_add(1);
+                modes.get(index).cloned().unwrap_or(Mode::CloseAtOnce)
+            }
+            other => other,
+        };
         state.requests.push(request);
         mode
     };
@@ -552,7 +578,8 @@ async fn answer(stream: &mut TcpStream, mode: &Mode, shared: &Shared) -> std::io
             stream.set_zero_linger()?;
             Ok(())
         }
-        Mode::CloseAtOnce => Ok(()),
+        // Resolved to one of its modes before `answer` is called.
+        Mode::Sequence(_) | Mode::CloseAtOnce => Ok(()),
     }
 }
 

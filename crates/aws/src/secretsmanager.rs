@@ -735,6 +735,14 @@ impl SecretsManagerClient {
 
     /// CreateSecret.
     ///
+    /// Retried like a read when no answer came (a connection reset, a timeout, a 5xx), with
+    /// the same `ClientRequestToken` (the caller's, or one generated for this call). The
+    /// first attempt may have created the secret all the same: a retry that then meets
+    /// `ResourceExistsException` looks at the secret (DescribeSecret) and counts as success
+    /// when one of its versions carries this token, since only this call knows the token
+    /// (AWS's own idempotency, which LocalStack and moto lack). A secret without that
+    /// version was created by someone else: the `ResourceExistsException` stands.
+    ///
     /// # Errors
     /// `ResourceExistsException` when the name is taken; `InvalidRequestException` when a
     /// secret of that name is scheduled for deletion.
@@ -756,8 +764,33 @@ impl SecretsManagerClient {
         if !input.tags.is_empty() {
             body.insert("Tags".into(), tags_json(&input.tags));
         }
-        self.call("CreateSecret", &Value::Object(body), Retry::Always)
-            .await
+        let created = self
+            .call::<WriteOutput>("CreateSecret", &Value::Object(body), Retry::Always)
+            .await;
+        match created {
+            Err(exists) if exists.code() == Some("ResourceExistsException") => {
+                match self.describe_secret(&input.name).await {
+                    Ok(mut described) => match described.versions.remove(&token) {
+                        Some(stages) => {
+                            tracing::debug!(
+                                service = SERVICE,
+                                operation = "CreateSecret",
+                                "the secret exists with this call's ClientRequestToken: an earlier attempt created it"
+                            );
+                            Ok(WriteOutput {
+                                arn: described.arn,
+                                name: described.name,
+                                version_id: Some(token),
+                                version_stages: stages,
+                            })
+                        }
+                        None => Err(exists),
+                    },
+                    Err(_) => Err(exists),
+                }
+            }
+            other => other,
+        }
     }
 
     /// PutSecretValue: a new version, staged `AWSCURRENT` unless `stages` says otherwise.

@@ -274,3 +274,119 @@ async fn endless_next_tokens_stop_after_max_pages() {
     }
     support::assert_no_panics();
 }
+
+const TOKEN: &str = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+
+fn exists() -> Mode {
+    Mode::Reply(Reply::amz_json(
+        400,
+        r#"{"__type":"ResourceExistsException","message":"the secret app already exists"}"#,
+    ))
+}
+
+fn described(version: &str) -> Mode {
+    Mode::Reply(Reply::amz_json(
+        200,
+        format!(
+            r#"{{"ARN":"arn:aws:secretsmanager:us-east-1:1:secret:app-AbCdEf","Name":"app","VersionIdsToStages":{{"{version}":["AWSCURRENT"]}}}}"#
+        ),
+    ))
+}
+
+fn tokens_sent(server: &HostileServer, target: &str) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.header("x-amz-target") == Some(target))
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).expect("a JSON body");
+            body["ClientRequestToken"]
+                .as_str()
+                .expect("a ClientRequestToken")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The cause of the doubled CreateSecret LocalStack logged: a CreateSecret whose first
+/// attempt reached the server but whose answer was lost is retried with the same token and
+/// meets `ResourceExistsException`. The secret carries that token as a version: success.
+#[tokio::test]
+async fn a_retried_create_that_meets_its_own_secret_succeeds() {
+    let server = HostileServer::start(Mode::Status(500)).await;
+    server.route(
+        "secretsmanager.CreateSecret",
+        Mode::Sequence(vec![Mode::ResetMidBody, exists()]),
+    );
+    server.route("secretsmanager.DescribeSecret", described(TOKEN));
+    let out = client(&server)
+        .create_secret(
+            &CreateSecret::new("app", SecretValue::from("s3cr3t")).client_request_token(TOKEN),
+        )
+        .await
+        .expect("the retry recognises the secret its first attempt created");
+    assert_eq!(out.version_id.as_deref(), Some(TOKEN));
+    assert_eq!(out.name, "app");
+    assert_eq!(out.version_stages, ["AWSCURRENT"]);
+    assert_eq!(
+        tokens_sent(&server, "secretsmanager.CreateSecret"),
+        [TOKEN, TOKEN],
+        "the retry repeats the first attempt's token"
+    );
+}
+
+/// The same retry meeting a secret someone else created (no version with this call's
+/// token) is a conflict, and the generated token is the same on both attempts.
+#[tokio::test]
+async fn a_retried_create_that_meets_another_secret_is_a_conflict() {
+    let server = HostileServer::start(Mode::Status(500)).await;
+    server.route(
+        "secretsmanager.CreateSecret",
+        Mode::Sequence(vec![Mode::ResetMidBody, exists()]),
+    );
+    server.route(
+        "secretsmanager.DescribeSecret",
+        described("99999999-9999-4999-8999-999999999999"),
+    );
+    let err = client(&server)
+        .create_secret(&CreateSecret::new("app", SecretValue::from("s3cr3t")))
+        .await
+        .expect_err("someone else's secret");
+    assert_eq!(err.code(), Some("ResourceExistsException"));
+    assert_eq!(
+        err.into_core(Some("app"), None).kind(),
+        strongroom_core::ErrorKind::Conflict
+    );
+    let tokens = tokens_sent(&server, "secretsmanager.CreateSecret");
+    assert_eq!(tokens.len(), 2, "{tokens:?}");
+    assert_eq!(tokens[0], tokens[1], "one token per logical create");
+
+    // A first attempt that meets an existing secret is not a retry: nothing to recognise,
+    // and DescribeSecret failing leaves the conflict as it is.
+    server.route("secretsmanager.CreateSecret", exists());
+    server.route("secretsmanager.DescribeSecret", Mode::Status(500));
+    let err = client(&server)
+        .create_secret(&CreateSecret::new("app", SecretValue::from("s3cr3t")))
+        .await
+        .expect_err("the name is taken");
+    assert_eq!(err.code(), Some("ResourceExistsException"));
+}
+
+/// PutSecretValue retried after a lost answer repeats its ClientRequestToken, so the
+/// server applies it once.
+#[tokio::test]
+async fn a_retried_put_repeats_its_token() {
+    let server = HostileServer::start(Mode::Sequence(vec![
+        Mode::ResetMidBody,
+        Mode::StalledHead,
+        Mode::Reply(Reply::amz_json(200, WRITE_OK)),
+    ]))
+    .await;
+    client(&server)
+        .put_secret_value("app", &SecretValue::from("s3cr3t"), None, None)
+        .await
+        .expect("the third attempt is answered");
+    let tokens = tokens_sent(&server, "secretsmanager.PutSecretValue");
+    assert_eq!(tokens.len(), 3, "{tokens:?}");
+    assert!(tokens.iter().all(|t| *t == tokens[0]), "{tokens:?}");
+}
