@@ -36,6 +36,20 @@ pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 /// BatchGetSecretValue takes at most this many secret ids per call.
 pub const BATCH_GET_MAX_IDS: usize = 20;
+/// The most pages one paged call (ListSecrets, ListSecretVersionIds, one BatchGetSecretValue
+/// chunk) reads: a server that keeps handing out fresh `NextToken`s would otherwise keep the
+/// loop, and the memory it fills, growing for ever. 1,000 pages of ListSecrets is 100,000
+/// secrets at the largest page size; past it the call fails with [`AwsError::Malformed`].
+pub const MAX_PAGES: usize = 1000;
+
+/// The error of a listing that did not end within [`MAX_PAGES`].
+fn too_many_pages(operation: &'static str) -> AwsError {
+    AwsError::Malformed {
+        service: SERVICE,
+        operation,
+        reason: format!("NextToken did not end within {MAX_PAGES} pages"),
+    }
+}
 
 /// A Secrets Manager client. Cheap to clone.
 #[derive(Clone)]
@@ -114,7 +128,8 @@ impl ClientBuilder {
     /// Builds the client.
     ///
     /// # Errors
-    /// [`AwsError::Config`] when no region is found or the endpoint is not a URL.
+    /// [`AwsError::Config`] when no region is found, the region is not a region name
+    /// (`[a-z0-9-]`, at most 32 characters), or the endpoint is not a URL.
     pub fn build(self) -> Result<SecretsManagerClient, AwsError> {
         let env = self.env.unwrap_or_else(Env::process);
         let region = match self.region {
@@ -129,6 +144,7 @@ impl ClientBuilder {
                     )
                 })?,
         };
+        crate::endpoint::check_region(&region)?;
         let endpoint = match self.endpoint {
             Some(e) => crate::endpoint::parse(&e)?,
             None => crate::endpoint::resolve(&env, "SECRETS_MANAGER", SERVICE, &region)?,
@@ -525,12 +541,13 @@ pub fn new_client_request_token() -> String {
 
 fn hex_lower(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+    bytes.iter().fold(
+        String::with_capacity(bytes.len().saturating_mul(2)),
+        |mut s, b| {
             let _ = write!(s, "{b:02x}");
             s
-        })
+        },
+    )
 }
 
 impl SecretsManagerClient {
@@ -681,7 +698,11 @@ impl SecretsManagerClient {
         let mut out = BatchGetOutput::default();
         for chunk in secret_ids.chunks(BATCH_GET_MAX_IDS) {
             let mut next: Option<String> = None;
+            let mut pages = 0..MAX_PAGES;
             loop {
+                if pages.next().is_none() {
+                    return Err(too_many_pages("BatchGetSecretValue"));
+                }
                 let mut input = json!({"SecretIdList": chunk});
                 if let Some(t) = &next {
                     input["NextToken"] = json!(t);
@@ -714,6 +735,14 @@ impl SecretsManagerClient {
 
     /// CreateSecret.
     ///
+    /// Retried like a read when no answer came (a connection reset, a timeout, a 5xx), with
+    /// the same `ClientRequestToken` (the caller's, or one generated for this call). The
+    /// first attempt may have created the secret all the same: a retry that then meets
+    /// `ResourceExistsException` looks at the secret (DescribeSecret) and counts as success
+    /// when one of its versions carries this token, since only this call knows the token
+    /// (AWS's own idempotency, which LocalStack and moto lack). A secret without that
+    /// version was created by someone else: the `ResourceExistsException` stands.
+    ///
     /// # Errors
     /// `ResourceExistsException` when the name is taken; `InvalidRequestException` when a
     /// secret of that name is scheduled for deletion.
@@ -735,8 +764,33 @@ impl SecretsManagerClient {
         if !input.tags.is_empty() {
             body.insert("Tags".into(), tags_json(&input.tags));
         }
-        self.call("CreateSecret", &Value::Object(body), Retry::Always)
-            .await
+        let created = self
+            .call::<WriteOutput>("CreateSecret", &Value::Object(body), Retry::Always)
+            .await;
+        match created {
+            Err(exists) if exists.code() == Some("ResourceExistsException") => {
+                match self.describe_secret(&input.name).await {
+                    Ok(mut described) => match described.versions.remove(&token) {
+                        Some(stages) => {
+                            tracing::debug!(
+                                service = SERVICE,
+                                operation = "CreateSecret",
+                                "the secret exists with this call's ClientRequestToken: an earlier attempt created it"
+                            );
+                            Ok(WriteOutput {
+                                arn: described.arn,
+                                name: described.name,
+                                version_id: Some(token),
+                                version_stages: stages,
+                            })
+                        }
+                        None => Err(exists),
+                    },
+                    Err(_) => Err(exists),
+                }
+            }
+            other => other,
+        }
     }
 
     /// PutSecretValue: a new version, staged `AWSCURRENT` unless `stages` says otherwise.
@@ -881,7 +935,7 @@ impl SecretsManagerClient {
     ) -> Result<Vec<SecretDescription>, AwsError> {
         let mut out = Vec::new();
         let mut next: Option<String> = None;
-        loop {
+        for _ in 0..MAX_PAGES {
             let page = self.list_secrets_page(request, next.as_deref()).await?;
             out.extend(page.secrets);
             match page.next_token {
@@ -889,6 +943,7 @@ impl SecretsManagerClient {
                 _ => return Ok(out),
             }
         }
+        Err(too_many_pages("ListSecrets"))
     }
 
     /// ListSecretVersionIds over every page, deprecated versions included when asked.
@@ -917,7 +972,7 @@ impl SecretsManagerClient {
         }
         let mut out = Vec::new();
         let mut next: Option<String> = None;
-        loop {
+        for _ in 0..MAX_PAGES {
             let mut input = json!({"SecretId": secret_id, "MaxResults": 100});
             if include_deprecated {
                 input["IncludeDeprecated"] = json!(true);
@@ -938,6 +993,7 @@ impl SecretsManagerClient {
                 _ => return Ok(out),
             }
         }
+        Err(too_many_pages("ListSecretVersionIds"))
     }
 
     /// UpdateSecretVersionStage: moves `stage` to `move_to` (if given) and off
@@ -993,6 +1049,21 @@ impl SecretsManagerClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_region_that_is_not_a_region_name_is_refused() {
+        for region in ["evil.example/", "x.attacker.net#", "US-EAST-1", ""] {
+            let err = SecretsManagerClient::builder()
+                .region(region)
+                .credentials(strongroom_sigv4::StaticProvider::new(
+                    strongroom_sigv4::Credentials::new("AKID", "secret"),
+                ))
+                .env(Env::from_vars([("AWS_ENDPOINT_URL", "http://127.0.0.1:1")]))
+                .build()
+                .unwrap_err();
+            assert!(matches!(err, AwsError::Config(_)), "{region:?}: {err}");
+        }
+    }
 
     #[test]
     fn tokens_are_distinct_uuids() {

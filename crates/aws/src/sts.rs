@@ -103,8 +103,10 @@ impl StsClient {
     /// A client for `endpoint`, signing for `region`.
     ///
     /// # Errors
-    /// [`AwsError::Config`] when the endpoint is not an absolute http(s) URL.
+    /// [`AwsError::Config`] when the endpoint is not an absolute http(s) URL or the region
+    /// is not a region name (`[a-z0-9-]`, at most 32 characters).
     pub fn new(http: HttpClient, region: &str, endpoint: &str) -> Result<Self, AwsError> {
+        crate::endpoint::check_region(region)?;
         Ok(Self {
             http,
             endpoint: crate::endpoint::parse(endpoint)?,
@@ -117,7 +119,8 @@ impl StsClient {
     /// (else the regional endpoint).
     ///
     /// # Errors
-    /// [`AwsError::Config`] for a bad endpoint or unreadable shared config.
+    /// [`AwsError::Config`] for a bad endpoint, a region that is not a region name, or
+    /// unreadable shared config.
     pub fn from_env(env: &Env) -> Result<Self, AwsError> {
         let region = strongroom_sigv4::resolve_region(env)
             .map_err(|e| AwsError::Config(e.to_string()))?
@@ -128,8 +131,9 @@ impl StsClient {
     /// Like [`from_env`](Self::from_env) with the region given.
     ///
     /// # Errors
-    /// [`AwsError::Config`] for a bad endpoint.
+    /// [`AwsError::Config`] for a bad endpoint or a region that is not a region name.
     pub fn for_region(env: &Env, region: &str) -> Result<Self, AwsError> {
+        crate::endpoint::check_region(region)?;
         let endpoint = crate::endpoint::resolve(env, "STS", SERVICE, region)?;
         let http = HttpClient::new().map_err(|source| AwsError::Http {
             service: SERVICE,

@@ -164,7 +164,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 pub fn full_jitter(ceiling: Duration, random: u64) -> Duration {
     let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
     match nanos.checked_add(1) {
-        Some(span) => Duration::from_nanos(random % span),
+        Some(span) => Duration::from_nanos(random.checked_rem(span).unwrap_or_default()),
         None => Duration::from_nanos(random),
     }
 }

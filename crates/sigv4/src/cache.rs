@@ -52,12 +52,16 @@ struct Cached {
 
 impl Cached {
     fn new(credentials: Credentials, now: SystemTime, margin: Duration) -> Self {
+        // The expiry came from a server or a file: every step is checked. A far-future
+        // expiry leaves `expiry - margin` representable; if a step cannot be computed, the
+        // earlier of the two candidates (refresh now) is the safe answer.
         let refresh_at = credentials.expiry().map(|expiry| {
             let remaining = expiry.duration_since(now).unwrap_or(Duration::ZERO);
             if remaining > margin {
-                expiry - margin
+                expiry.checked_sub(margin).unwrap_or(now)
             } else {
-                now + remaining / 2
+                now.checked_add(remaining.checked_div(2).unwrap_or_default())
+                    .unwrap_or(now)
             }
         });
         Self {
@@ -206,6 +210,41 @@ impl Future for Join {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn refresh_times_from_absurd_expiries_do_not_overflow() {
+        use super::Cached;
+        use crate::Credentials;
+        use std::time::{Duration, SystemTime};
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let creds = Credentials::new("AKID", "secret");
+        // As far as the platform's SystemTime reaches.
+        let mut far = now;
+        for step in [1u64 << 62, 1 << 50, 1 << 40, 1 << 30] {
+            while let Some(next) = far.checked_add(Duration::from_secs(step)) {
+                far = next;
+            }
+        }
+        let table = [
+            // (expiry, margin, refresh at)
+            (
+                far,
+                Duration::from_secs(300),
+                Some(far - Duration::from_secs(300)),
+            ),
+            (far, Duration::MAX, None),
+            (SystemTime::UNIX_EPOCH, Duration::from_secs(300), Some(now)),
+            (now, Duration::MAX, Some(now)),
+        ];
+        for (expiry, margin, expected) in table {
+            let cached = Cached::new(creds.clone().with_expiry(expiry), now, margin);
+            let at = cached.refresh_at.expect("an expiry gives a refresh time");
+            if let Some(expected) = expected {
+                assert_eq!(at, expected, "{expiry:?} {margin:?}");
+            }
+            assert!(at >= now.min(expiry), "{expiry:?} {margin:?}");
+        }
+    }
+
     use super::*;
     use crate::error::CredentialsError;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
