@@ -14,3 +14,4 @@ mod aws;
 mod providers;
 mod server;
 mod support;
+mod vault;
