@@ -366,3 +366,59 @@ async fn absurd_ttls_are_bounded_or_refused() {
     }
     support::assert_no_panics();
 }
+
+/// Absurd TTLs in `renew-self` answers, met by the renewal task: bounded ones renew,
+/// refused ones count as failed renewals (retried, not fatal); the task never panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_ttls_in_renewals_never_kill_the_task() {
+    support::watch_panics();
+    let mut cases = tokio::task::JoinSet::new();
+    for (ttl, ok) in [
+        ("18446744073709551615", true),
+        ("18446744073709551616", true),
+        ("1e300", true),
+        ("-1", false),
+        ("-18446744073709551616", false),
+        ("\"1h\"", false),
+    ] {
+        cases.spawn(async move {
+            let server = HostileServer::start(Mode::Reply(Reply::json(200, KV_READ_OK))).await;
+            // A 3 s lease: the first renewal comes at 2 s.
+            server.route(
+                LOOKUP_PATH,
+                Mode::Json(
+                    r#"{"data":{"ttl":3,"creation_ttl":3,"renewable":true,"policies":[]}}"#
+                        .to_owned(),
+                ),
+            );
+            server.route(
+                RENEW_PATH,
+                Mode::Json(format!(
+                    r#"{{"auth":{{"client_token":"","lease_duration":{ttl},"renewable":true}}}}"#
+                )),
+            );
+            let client = client(&server, Login::Token, RenewPolicy::default());
+            client.kv2("secret").unwrap().read("app/x").await.unwrap();
+            let met = wait_for(Duration::from_secs(15), || {
+                let s = client.stats();
+                if ok {
+                    s.renewals >= 1
+                } else {
+                    s.renewal_failures >= 1
+                }
+            })
+            .await;
+            (ttl, met, client.stats(), client.renewal_task_running())
+        });
+    }
+    while let Some(joined) = cases.join_next().await {
+        let (ttl, met, stats, running) = joined.expect("no case task panics");
+        assert!(met, "renew-self with lease_duration {ttl}: {stats:?}");
+        assert!(
+            running,
+            "renew-self with lease_duration {ttl}: the task stopped"
+        );
+        assert_eq!(stats.renewal_task_panics, 0, "{ttl}");
+    }
+    support::assert_no_panics();
+}
