@@ -437,7 +437,8 @@ impl Kv2 {
     /// Soft-deleted secrets are included: they still have metadata.
     ///
     /// # Errors
-    /// As [`list`](Self::list), for any folder of the walk.
+    /// As [`list`](Self::list), for any folder of the walk; `Backend` when the answers lead
+    /// to more than [`MAX_WALK_FOLDERS`] folders or deeper than the longest secret name.
     pub async fn walk(&self, folder: &str) -> Result<Vec<String>, Error> {
         let start = folder.strip_suffix('/').unwrap_or(folder);
         let mut pending = vec![if start.is_empty() {
@@ -446,7 +447,21 @@ impl Kv2 {
             format!("{start}/")
         }];
         let mut found = Vec::new();
+        let mut folders: usize = 0;
         while let Some(dir) = pending.pop() {
+            // A server that answers every list with another sub-folder would keep this
+            // loop going for ever: no folder deeper than a secret name can be, and no more
+            // than MAX_WALK_FOLDERS folders in one walk.
+            folders = folders.saturating_add(1);
+            if folders > MAX_WALK_FOLDERS || dir.len() > strongroom_core::MAX_NAME_LEN {
+                return Err(malformed(
+                    &Context::key("kv walk", folder),
+                    &format!(
+                        "the list answers lead to more than {MAX_WALK_FOLDERS} folders or \
+                         to a folder deeper than the longest secret name"
+                    ),
+                ));
+            }
             for entry in self.list(&dir).await? {
                 let full = format!("{dir}{entry}");
                 if entry.ends_with('/') {
@@ -460,6 +475,9 @@ impl Kv2 {
         Ok(found)
     }
 }
+
+/// The most folders one [`Kv2::walk`] lists before it gives up with a `Backend` error.
+pub const MAX_WALK_FOLDERS: usize = 100_000;
 
 /// Checks the answer of a call that expects no data (Vault answers 204): an empty body or
 /// JSON. Anything else (an HTML page, bytes that are not JSON) did not come from Vault, so

@@ -166,7 +166,7 @@ pub use auth::{AppRole, Auth, Credential, DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH, Ku
 pub use client::{MAX_RESPONSE_BYTES, TokenInfo, VaultClient, VaultClientBuilder};
 pub use data::{SecretData, VALUE_BASE64_FIELD, VALUE_FIELD};
 pub use error::BACKEND;
-pub use kv2::{Kv2, KvMetadata, KvSecret, MetadataUpdate, VersionMetadata};
+pub use kv2::{Kv2, KvMetadata, KvSecret, MAX_WALK_FOLDERS, MetadataUpdate, VersionMetadata};
 pub use lifecycle::{RenewPolicy, TokenStats};
 pub use path::{clean_mount, encode_folder, encode_path};
 pub use store::{DEFAULT_KV_MOUNT, DESCRIPTION_KEY, VaultStore, VaultStoreBuilder};

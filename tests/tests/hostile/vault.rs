@@ -422,3 +422,33 @@ async fn absurd_ttls_in_renewals_never_kill_the_task() {
     }
     support::assert_no_panics();
 }
+
+/// A server that answers every list with one more sub-folder: a walk (what
+/// `SecretStore::list` does) ends with a Backend error, after a bounded number of requests,
+/// instead of following it for ever.
+#[tokio::test]
+async fn an_endless_folder_tree_ends_the_walk() {
+    let server =
+        HostileServer::start(Mode::Json(r#"{"data":{"keys":["a/","x"]}}"#.to_owned())).await;
+    let client = client(&server, Login::Token, RenewPolicy::Never);
+    let started = Instant::now();
+    let err = client
+        .kv2("secret")
+        .unwrap()
+        .walk("app/")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    assert!(err.to_string().contains("folder"), "{err}");
+    // One request per level, each level two bytes deeper, up to the longest name.
+    assert!(
+        server.request_count() <= strongroom_core::MAX_NAME_LEN / 2 + 2,
+        "{} requests",
+        server.request_count()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
