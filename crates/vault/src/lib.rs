@@ -136,7 +136,8 @@
 //! durations only through one function that refuses negatives and non-numbers (a
 //! `Backend` error naming the field) and clamps the rest to [`MAX_TTL`] (ten years), and
 //! instants are computed from them only with checked addition. Version numbers and counts
-//! are read as `u64` and only compared. The whole crate (tests aside) is built with
+//! are read as `u64` and only compared. A recursive list stops after [`MAX_WALK_FOLDERS`]
+//! folders or past the longest secret name, whatever the server's answers. The whole crate (tests aside) is built with
 //! `clippy::arithmetic_side_effects`, so CI (`clippy -D warnings`) rejects a new unchecked
 //! `+`, `-`, `*` or `/`: use `checked_*` or `saturating_*`.
 //!
