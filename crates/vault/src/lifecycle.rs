@@ -111,7 +111,8 @@ const RETRY_FLOOR: Duration = Duration::from_millis(100);
 /// How long to wait after the `failures`-th failure in a row: exponential from
 /// [`RETRY_FIRST`] up to [`RETRY_CAP`], "equal jitter" (half fixed, half random, so many
 /// clients spread out but none retries at once), and never past `until` (the token's
-/// expiry) by more than [`RETRY_FLOOR`]: the last attempts crowd in before it.
+/// expiry) by more than [`RETRY_FLOOR`]: the last attempts crowd in before it. Once `until`
+/// has passed, the backoff alone applies.
 fn retry_pause(failures: u32, until: Option<Instant>, now: Instant) -> Duration {
     let ceiling = RETRY_FIRST
         .checked_mul(1u32 << failures.saturating_sub(1).min(16))
@@ -119,7 +120,9 @@ fn retry_pause(failures: u32, until: Option<Instant>, now: Instant) -> Duration 
         .min(RETRY_CAP);
     let half = ceiling.checked_div(2).unwrap_or_default();
     let wait = half.saturating_add(strongroom_http::full_jitter(half, random_u64()));
-    let left = until.map_or(Duration::MAX, |end| {
+    // Before expiry, at most half of what is left; once it has passed (a login failing
+    // after the token expired), the backoff alone, so a down server gets no login storm.
+    let left = until.filter(|end| *end > now).map_or(Duration::MAX, |end| {
         end.saturating_duration_since(now)
             .checked_div(2)
             .unwrap_or_default()
@@ -856,8 +859,16 @@ mod tests {
         // Two seconds before expiry: at most half of what is left, so attempts crowd in.
         let pause = retry_pause(20, Some(now + Duration::from_secs(2)), now);
         assert!(pause <= Duration::from_secs(1), "{pause:?}");
-        // Past expiry: the floor, never zero (no busy loop).
-        assert_eq!(retry_pause(3, Some(now), now), RETRY_FLOOR);
+        // Just before expiry: the floor, never zero (no busy loop).
+        assert_eq!(
+            retry_pause(3, Some(now + Duration::from_millis(1)), now),
+            RETRY_FLOOR
+        );
+        // Past expiry (logins failing after the token expired): the backoff, no storm.
+        for failures in [10, 20] {
+            let pause = retry_pause(failures, Some(now), now + Duration::from_secs(1));
+            assert!(pause >= RETRY_CAP / 2, "{pause:?}");
+        }
         let spread: std::collections::HashSet<Duration> =
             (0..20).map(|_| retry_pause(10, None, now)).collect();
         assert!(spread.len() > 1, "no jitter: {spread:?}");
