@@ -112,17 +112,17 @@ impl EcsProvider {
     /// The authorization token, if one is configured.
     fn authorization(&self) -> Result<Option<Zeroizing<String>>, CredentialsError> {
         let token = if let Some(path) = self.env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                CredentialsError::invalid_configuration(
-                    PROVIDER,
-                    format!("cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {path}: {e}"),
-                )
-            })?;
-            Some(Zeroizing::new(text.trim().to_owned()))
+            Some(crate::token_file::read(
+                PROVIDER,
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                std::path::Path::new(&path),
+            )?)
         } else {
-            self.env
-                .get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
-                .map(|t| Zeroizing::new(t.trim().to_owned()))
+            self.env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN").map(|t| {
+                // The variable's copy is wiped too, once trimmed.
+                let t = Zeroizing::new(t);
+                Zeroizing::new(t.trim().to_owned())
+            })
         };
         match token {
             Some(t) if t.contains(['\r', '\n']) => Err(CredentialsError::invalid_configuration(
