@@ -160,11 +160,19 @@ impl EcsProvider {
             .await
             .map_err(|e| CredentialsError::provider(PROVIDER, e))?;
         if response.status != StatusCode::OK {
+            // As a service error, so that a 5xx or 429 stays recognisably transient.
             return Err(CredentialsError::provider(
                 PROVIDER,
-                format!(
-                    "the container credentials endpoint answered {}",
-                    response.status
+                AwsError::service(
+                    PROVIDER,
+                    "GetCredentials",
+                    response.status,
+                    "",
+                    &format!(
+                        "the container credentials endpoint answered {}",
+                        response.status
+                    ),
+                    None,
                 ),
             ));
         }

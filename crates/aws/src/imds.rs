@@ -359,8 +359,20 @@ fn is_local_or_imds(host: &str) -> bool {
     }
 }
 
-fn unexpected(status: StatusCode, what: &str) -> CredentialsError {
-    CredentialsError::provider(PROVIDER, format!("IMDS answered {status} for the {what}"))
+/// IMDS answered `status` for `what`. Carried as an [`AwsError::Service`], so that a 5xx or
+/// a 429 stays recognisably transient ([`AwsError::into_core`] maps it to Unavailable).
+fn unexpected(status: StatusCode, what: &'static str) -> CredentialsError {
+    CredentialsError::provider(
+        PROVIDER,
+        AwsError::service(
+            PROVIDER,
+            what,
+            status,
+            "",
+            &format!("IMDS answered {status} for the {what}"),
+            None,
+        ),
+    )
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
