@@ -254,6 +254,13 @@ mod tests {
             "http://10.0.0.1/creds",
             "http://example.com/x",
             "ftp://127.0.0.1/",
+            // Looks local, is a name anyone can point anywhere.
+            "http://127.0.0.1.nip.io/creds",
+            "http://localhost.example.com/creds",
+            // Link-local, but not the ECS/EKS agent (the AWS SDKs' rule).
+            "http://169.254.169.254/latest",
+            "http://[fe80::1]/creds",
+            "not a url",
         ] {
             let err = provider(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", bad)])
                 .target()
