@@ -17,6 +17,10 @@
 //!   request that matches no route gets the default mode. Endpoints reached in several
 //!   steps (IMDSv2: token, role, credentials) use routes to answer the earlier steps well
 //!   and lie on one.
+//! - [`Mode::Sequence`] answers successive requests differently (a first attempt that is
+//!   reset, then a retry that meets what it did); [`Mode::Numbered`] puts the request's
+//!   number into the body (a `NextToken` that never repeats); [`Mode::catalogue`] lists
+//!   the hostile modes with short names for tables.
 //! - [`HostileServer::request_count`] and [`HostileServer::requests`] say what arrived;
 //!   [`HostileServer::bytes_sent`] how many body bytes the endless modes wrote.
 //!

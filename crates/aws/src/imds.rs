@@ -37,7 +37,8 @@ const CREDENTIALS_PATH: &str = "/latest/meta-data/iam/security-credentials/";
 /// Credentials from IMDSv2.
 ///
 /// Reads `AWS_EC2_METADATA_DISABLED` (`true` turns it off: "not loaded"),
-/// `AWS_EC2_METADATA_SERVICE_ENDPOINT` (tests, proxies) and
+/// `AWS_EC2_METADATA_SERVICE_ENDPOINT` (tests, proxies: `https`, or plain `http` only to a
+/// loopback or link-local address, else an invalid-configuration error) and
 /// `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE` (`IPv6`). Wrap it in a
 /// [`CachingProvider`](strongroom_sigv4::CachingProvider) (the default chain does).
 pub struct ImdsProvider {
@@ -102,7 +103,9 @@ impl ImdsProvider {
         })
     }
 
-    /// Uses this endpoint (`http://host:port`) whatever the environment says.
+    /// Uses this endpoint (`http://host:port`) whatever the environment says. The same rule
+    /// as for `AWS_EC2_METADATA_SERVICE_ENDPOINT` applies when credentials are loaded:
+    /// `https`, or plain `http` to a loopback or link-local address.
     #[must_use]
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into().trim_end_matches('/').to_owned());
@@ -359,8 +362,20 @@ fn is_local_or_imds(host: &str) -> bool {
     }
 }
 
-fn unexpected(status: StatusCode, what: &str) -> CredentialsError {
-    CredentialsError::provider(PROVIDER, format!("IMDS answered {status} for the {what}"))
+/// IMDS answered `status` for `what`. Carried as an [`AwsError::Service`], so that a 5xx or
+/// a 429 stays recognisably transient ([`AwsError::into_core`] maps it to Unavailable).
+fn unexpected(status: StatusCode, what: &'static str) -> CredentialsError {
+    CredentialsError::provider(
+        PROVIDER,
+        AwsError::service(
+            PROVIDER,
+            what,
+            status,
+            "",
+            &format!("IMDS answered {status} for the {what}"),
+            None,
+        ),
+    )
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

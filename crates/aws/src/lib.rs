@@ -102,9 +102,20 @@
 //! # Secrets
 //!
 //! Secret values, secret keys, session tokens, the IMDS token and the container
-//! authorization token are held zeroized where this crate owns them (request bodies are
-//! wiped when dropped, response bodies after parsing when not shared), printed by no `Debug`
-//! and put in no error message or tracing event.
+//! authorization token are held zeroized where this crate owns them, printed by no `Debug`
+//! and put in no error message or tracing event:
+//!
+//! - request bodies that carry a secret (CreateSecret, PutSecretValue, the STS forms with
+//!   the web identity token) borrow it, are serialised once into a buffer of their final
+//!   size (a growing buffer would free partial copies unwiped), and are wiped when the
+//!   request is dropped at the end of the call; no JSON tree ever holds the value;
+//! - token files (`AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`)
+//!   are read at each call, at most 64 KiB, into a wiped buffer dropped when the call ends;
+//! - response bodies are wiped after parsing when this crate holds their only reference,
+//!   and the secrets parsed out of them go straight into `Zeroizing` strings.
+//!
+//! Not wiped, because this crate does not own them: hyper's connection buffers, and
+//! serde_json's scratch buffer for a response string that contains escapes.
 //!
 //! # Arithmetic
 //!
@@ -136,6 +147,7 @@ mod secretsmanager;
 mod store;
 mod sts;
 mod timestamp;
+mod token_file;
 mod transport;
 mod web_identity;
 mod xml;

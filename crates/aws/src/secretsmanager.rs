@@ -17,8 +17,8 @@ use std::time::SystemTime;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{Method, Request, Uri};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use strongroom_core::SecretValue;
 use strongroom_http::{HttpClient, Retry};
@@ -489,17 +489,83 @@ impl From<WireDescription> for SecretDescription {
     }
 }
 
-/// Serialises a value as `SecretString` (UTF-8) or `SecretBinary` (base64) into `body`.
-fn put_value(body: &mut serde_json::Map<String, Value>, value: &SecretValue) {
-    // The JSON tree holds a copy of the value until the body is serialised; the body bytes
-    // are wiped on drop (see `transport::secret_body`), the tree is dropped right after.
-    match std::str::from_utf8(value.expose()) {
-        Ok(text) => body.insert("SecretString".into(), Value::String(text.to_owned())),
-        Err(_) => body.insert(
-            "SecretBinary".into(),
-            Value::String(STANDARD.encode(value.expose())),
-        ),
-    };
+/// A secret value as the wire carries it: `SecretString` when it is UTF-8 (borrowed from
+/// the value, no copy), else `SecretBinary` (its base64, in a buffer wiped on drop).
+enum WireSecret<'a> {
+    Text(&'a str),
+    Binary(Zeroizing<String>),
+}
+
+impl<'a> WireSecret<'a> {
+    fn of(value: &'a SecretValue) -> Self {
+        match std::str::from_utf8(value.expose()) {
+            Ok(text) => Self::Text(text),
+            Err(_) => {
+                // Sized once: `encode_string` into a buffer of the final length never
+                // reallocates, so no unwiped partial copy is left behind.
+                let mut b64 = Zeroizing::new(String::with_capacity(
+                    base64::encoded_len(value.expose().len(), true).unwrap_or_default(),
+                ));
+                STANDARD.encode_string(value.expose(), &mut b64);
+                Self::Binary(b64)
+            }
+        }
+    }
+
+    fn string(&self) -> Option<&str> {
+        match self {
+            Self::Text(text) => Some(text),
+            Self::Binary(_) => None,
+        }
+    }
+
+    fn binary(&self) -> Option<&str> {
+        match self {
+            Self::Text(_) => None,
+            Self::Binary(b64) => Some(b64.as_str()),
+        }
+    }
+}
+
+/// The body of CreateSecret and PutSecretValue. It borrows the secret value instead of
+/// copying it into a JSON tree (whose strings would be freed without being wiped); it is
+/// serialised straight into the wiped request body (see `transport::json_body`).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WriteBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_id: Option<&'a str>,
+    client_request_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_string: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_binary: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kms_key_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_stages: Option<&'a [String]>,
+}
+
+impl<'a> WriteBody<'a> {
+    fn new(token: &'a str, secret: &'a WireSecret<'a>) -> Self {
+        Self {
+            name: None,
+            secret_id: None,
+            client_request_token: token,
+            secret_string: secret.string(),
+            secret_binary: secret.binary(),
+            description: None,
+            kms_key_id: None,
+            tags: None,
+            version_stages: None,
+        }
+    }
 }
 
 fn elapsed_ms(started: std::time::Instant) -> u64 {
@@ -575,18 +641,16 @@ impl SecretsManagerClient {
     }
 
     /// Sends one JSON 1.1 call; returns the parsed answer.
-    async fn call<O: DeserializeOwned>(
+    async fn call<I: Serialize + ?Sized, O: DeserializeOwned>(
         &self,
         operation: &'static str,
-        input: &Value,
+        input: &I,
         retry: Retry,
     ) -> Result<O, AwsError> {
         let started = std::time::Instant::now();
         let credentials = self.inner.credentials.provide_credentials().await?;
-        let body = transport::secret_body(
-            serde_json::to_vec(input)
-                .map_err(|e| AwsError::Config(format!("cannot encode {operation}: {e}")))?,
-        );
+        let body = transport::json_body(input)
+            .map_err(|e| AwsError::Config(format!("cannot encode {operation}: {e}")))?;
         let request = Request::builder()
             .method(Method::POST)
             .uri(self.inner.endpoint.clone())
@@ -751,22 +815,18 @@ impl SecretsManagerClient {
             .client_request_token
             .clone()
             .unwrap_or_else(new_client_request_token);
-        let mut body = serde_json::Map::new();
-        body.insert("Name".into(), json!(input.name));
-        body.insert("ClientRequestToken".into(), json!(token));
-        put_value(&mut body, &input.value);
-        if let Some(d) = &input.description {
-            body.insert("Description".into(), json!(d));
-        }
-        if let Some(k) = &input.kms_key_id {
-            body.insert("KmsKeyId".into(), json!(k));
-        }
-        if !input.tags.is_empty() {
-            body.insert("Tags".into(), tags_json(&input.tags));
-        }
+        let secret = WireSecret::of(&input.value);
+        let body = WriteBody {
+            name: Some(&input.name),
+            description: input.description.as_deref(),
+            kms_key_id: input.kms_key_id.as_deref(),
+            tags: (!input.tags.is_empty()).then(|| tags_json(&input.tags)),
+            ..WriteBody::new(&token, &secret)
+        };
         let created = self
-            .call::<WriteOutput>("CreateSecret", &Value::Object(body), Retry::Always)
+            .call::<_, WriteOutput>("CreateSecret", &body, Retry::Always)
             .await;
+        drop(secret);
         match created {
             Err(exists) if exists.code() == Some("ResourceExistsException") => {
                 match self.describe_secret(&input.name).await {
@@ -808,15 +868,13 @@ impl SecretsManagerClient {
         stages: Option<&[String]>,
     ) -> Result<WriteOutput, AwsError> {
         let token = client_request_token.map_or_else(new_client_request_token, str::to_owned);
-        let mut body = serde_json::Map::new();
-        body.insert("SecretId".into(), json!(secret_id));
-        body.insert("ClientRequestToken".into(), json!(token));
-        put_value(&mut body, value);
-        if let Some(stages) = stages {
-            body.insert("VersionStages".into(), json!(stages));
-        }
-        self.call("PutSecretValue", &Value::Object(body), Retry::Always)
-            .await
+        let secret = WireSecret::of(value);
+        let body = WriteBody {
+            secret_id: Some(secret_id),
+            version_stages: stages,
+            ..WriteBody::new(&token, &secret)
+        };
+        self.call("PutSecretValue", &body, Retry::Always).await
     }
 
     /// UpdateSecret for the description and/or the KMS key (not the value: use
@@ -1076,12 +1134,33 @@ mod tests {
 
     #[test]
     fn values_go_as_string_or_binary() {
-        let mut body = serde_json::Map::new();
-        put_value(&mut body, &SecretValue::from("text"));
-        assert_eq!(body["SecretString"], "text");
-        let mut body = serde_json::Map::new();
-        put_value(&mut body, &SecretValue::from(vec![0xff, 0x00]));
-        assert_eq!(body["SecretBinary"], "/wA=");
+        let text = SecretValue::from("te\"xt");
+        let secret = WireSecret::of(&text);
+        let body = WriteBody {
+            secret_id: Some("app"),
+            ..WriteBody::new("tok", &secret)
+        };
+        let json: Value = serde_json::from_slice(&transport::json_body(&body).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            json!({"SecretId": "app", "ClientRequestToken": "tok", "SecretString": "te\"xt"})
+        );
+
+        let binary = SecretValue::from(vec![0xff, 0x00]);
+        let secret = WireSecret::of(&binary);
+        let stages = ["AWSPENDING".to_owned()];
+        let body = WriteBody {
+            name: Some("app"),
+            description: Some("d"),
+            version_stages: Some(&stages),
+            ..WriteBody::new("tok", &secret)
+        };
+        let json: Value = serde_json::from_slice(&transport::json_body(&body).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            json!({"Name": "app", "ClientRequestToken": "tok", "SecretBinary": "/wA=",
+                   "Description": "d", "VersionStages": ["AWSPENDING"]})
+        );
     }
 
     #[test]

@@ -26,7 +26,8 @@
 //!
 //! # Arithmetic
 //!
-//! Numbers from the wire (`Retry-After` as seconds or as an HTTP date, `Content-Length`)
+//! Numbers from the wire (`Retry-After` as seconds or as an HTTP date, read as at most
+//! [`MAX_RETRY_AFTER`]; `Content-Length`)
 //! and from configuration (timeouts, retry budgets) are never trusted in arithmetic: an
 //! `Instant` or `SystemTime` is computed from one only with `checked_add` /
 //! `checked_sub`, an overflow counts as "past every deadline" (the call ends with the last
@@ -75,8 +76,8 @@ pub use client::{
 pub use error::{BoxError, Error, Phase};
 pub use response::Response;
 pub use retry::{
-    Idempotent, Retry, RetryPolicy, full_jitter, is_idempotent_method, is_retryable_status,
-    parse_retry_after,
+    Idempotent, MAX_RETRY_AFTER, Retry, RetryPolicy, full_jitter, is_idempotent_method,
+    is_retryable_status, parse_retry_after,
 };
 
 /// Re-exported so callers build requests with the same `http` and `bytes` versions.

@@ -390,3 +390,47 @@ async fn a_retried_put_repeats_its_token() {
     assert_eq!(tokens.len(), 3, "{tokens:?}");
     assert!(tokens.iter().all(|t| *t == tokens[0]), "{tokens:?}");
 }
+
+/// BatchGetSecretValue answering for only some of the names: a value, an error entry, and
+/// no entry at all (a server that drops one). Each key gets its own typed answer, the
+/// dropped one NotFound, in the order asked.
+#[tokio::test]
+async fn batch_get_with_missing_entries() {
+    use strongroom_core::{ErrorKind, SecretName, SecretStore};
+    let server = HostileServer::start(Mode::Reply(Reply::amz_json(
+        200,
+        r#"{"SecretValues":[{"Name":"a","VersionId":"v1","SecretString":"value-a"}],
+            "Errors":[{"SecretId":"b","ErrorCode":"ResourceNotFoundException","Message":"no b"},
+                      {"SecretId":"d","ErrorCode":"AccessDeniedException","Message":"not d"}]}"#,
+    )))
+    .await;
+    let store = strongroom_aws::SecretsManagerStore::new(client(&server));
+    let keys: Vec<SecretName> = ["a", "b", "c", "d"]
+        .into_iter()
+        .map(|k| SecretName::new(k).unwrap())
+        .collect();
+    let results = store.get_many(&keys).await;
+    assert_eq!(results.len(), 4);
+    let a = results[0].as_ref().expect("a came back");
+    assert_eq!(a.value.expose(), b"value-a");
+    assert_eq!(a.version.as_str(), "v1");
+    let kinds: Vec<ErrorKind> = results[1..]
+        .iter()
+        .map(|r| r.as_ref().expect_err("no value").kind())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ErrorKind::NotFound,
+            ErrorKind::NotFound,
+            ErrorKind::PermissionDenied
+        ],
+        "b: an error entry, c: no entry at all, d: denied"
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "one batch call, no per-key fallback");
+    assert_eq!(
+        requests[0].header("x-amz-target"),
+        Some("secretsmanager.BatchGetSecretValue")
+    );
+}

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strongroom_aws::{
-    AssumeRoleProvider, AssumeRoleRequest, EcsProvider, ImdsProvider, StsClient,
+    AssumeRoleProvider, AssumeRoleRequest, AwsError, EcsProvider, ImdsProvider, StsClient,
     WebIdentityProvider,
 };
+use strongroom_core::ErrorKind;
 use strongroom_itests::hostile::{HostileServer, Mode, Reply};
 use strongroom_sigv4::{
     CachingProvider, Credentials, CredentialsError, Env, ProvideCredentials, StaticProvider,
@@ -226,6 +227,27 @@ fn expected(endpoint: Endpoint, mode: &Mode) -> Outcome {
     }
 }
 
+/// What a Secrets Manager call signed by this provider fails with: a transient failure of
+/// the endpoint (5xx, timeouts, broken connections) is Unavailable, so a caller retries; an
+/// answer that gives no credentials (or IMDS out of reach: "not loaded") is Unauthenticated.
+fn expected_core(got: Outcome, mode: &Mode) -> Option<ErrorKind> {
+    let transient = matches!(
+        mode,
+        Mode::RetryAfter(_)
+            | Mode::StalledHead
+            | Mode::StalledBody
+            | Mode::TruncatedChunked
+            | Mode::Informational
+            | Mode::ResetMidBody
+            | Mode::CloseAtOnce
+    ) || matches!(mode, Mode::Status(code) if (500..600).contains(code));
+    match got {
+        Outcome::Loaded => None,
+        Outcome::Provider if transient => Some(ErrorKind::Unavailable),
+        _ => Some(ErrorKind::Unauthenticated),
+    }
+}
+
 type Load<'a> = Pin<Box<dyn Future<Output = Result<Credentials, CredentialsError>> + Send + 'a>>;
 
 fn load(provider: &dyn ProvideCredentials) -> Load<'_> {
@@ -253,6 +275,14 @@ async fn every_provider_in_every_mode() {
                 if got != want {
                     problems.push(format!("gave {got:?}, not {want:?}: {result:?}"));
                 }
+                let core = result.as_ref().err().map(|e| {
+                    AwsError::Credentials(e.clone())
+                        .into_core(None, None)
+                        .kind()
+                });
+                if core != expected_core(got, &mode) {
+                    problems.push(format!("maps to {core:?}: {result:?}"));
+                }
                 if let Err(e) = &result {
                     let text = format!("{e} {e:?} {:?}", std::error::Error::source(e));
                     if text.contains("hostile-secret") || text.contains("hostile-token") {
@@ -270,12 +300,12 @@ async fn every_provider_in_every_mode() {
                 if let Err(e) = load(provider.as_ref()).await {
                     problems.push(format!("did not recover: {e:?}"));
                 }
-                (endpoint.name(), problems, elapsed, got)
+                (endpoint.name(), problems, elapsed, got, core)
             });
         }
         while let Some(joined) = cases.join_next().await {
-            let (endpoint, problems, elapsed, got) = joined.expect("no case task panics");
-            println!("credentials | {endpoint} | {mode_name} | {got:?} | {elapsed:?}");
+            let (endpoint, problems, elapsed, got, core) = joined.expect("no case task panics");
+            println!("credentials | {endpoint} | {mode_name} | {got:?} {core:?} | {elapsed:?}");
             for p in problems {
                 failures.push(format!("{endpoint} x {mode_name} ({elapsed:?}): {p}"));
             }
