@@ -7,11 +7,15 @@
 //! With neither, it panics with a message naming `cargo xtask itest`: a suite that needs a
 //! server never passes by skipping.
 //!
+//! [`hostile`] holds a lying HTTP server for the hostile-network suite (`tests/hostile/`),
+//! which needs no external server.
+//!
 //! ```no_run
 //! let env = strongroom_itests::ItestEnv::load();
 //! assert!(env.vault_addr.starts_with("http://127.0.0.1:"));
 //! ```
 
 mod env;
+pub mod hostile;
 
 pub use env::{ENV_FILE_VAR, EnvError, ItestEnv};

@@ -112,17 +112,17 @@ impl EcsProvider {
     /// The authorization token, if one is configured.
     fn authorization(&self) -> Result<Option<Zeroizing<String>>, CredentialsError> {
         let token = if let Some(path) = self.env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                CredentialsError::invalid_configuration(
-                    PROVIDER,
-                    format!("cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {path}: {e}"),
-                )
-            })?;
-            Some(Zeroizing::new(text.trim().to_owned()))
+            Some(crate::token_file::read(
+                PROVIDER,
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                std::path::Path::new(&path),
+            )?)
         } else {
-            self.env
-                .get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
-                .map(|t| Zeroizing::new(t.trim().to_owned()))
+            self.env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN").map(|t| {
+                // The variable's copy is wiped too, once trimmed.
+                let t = Zeroizing::new(t);
+                Zeroizing::new(t.trim().to_owned())
+            })
         };
         match token {
             Some(t) if t.contains(['\r', '\n']) => Err(CredentialsError::invalid_configuration(
@@ -160,11 +160,19 @@ impl EcsProvider {
             .await
             .map_err(|e| CredentialsError::provider(PROVIDER, e))?;
         if response.status != StatusCode::OK {
+            // As a service error, so that a 5xx or 429 stays recognisably transient.
             return Err(CredentialsError::provider(
                 PROVIDER,
-                format!(
-                    "the container credentials endpoint answered {}",
-                    response.status
+                AwsError::service(
+                    PROVIDER,
+                    "GetCredentials",
+                    response.status,
+                    "",
+                    &format!(
+                        "the container credentials endpoint answered {}",
+                        response.status
+                    ),
+                    None,
                 ),
             ));
         }
@@ -246,6 +254,13 @@ mod tests {
             "http://10.0.0.1/creds",
             "http://example.com/x",
             "ftp://127.0.0.1/",
+            // Looks local, is a name anyone can point anywhere.
+            "http://127.0.0.1.nip.io/creds",
+            "http://localhost.example.com/creds",
+            // Link-local, but not the ECS/EKS agent (the AWS SDKs' rule).
+            "http://169.254.169.254/latest",
+            "http://[fe80::1]/creds",
+            "not a url",
         ] {
             let err = provider(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", bad)])
                 .target()

@@ -28,7 +28,33 @@ pub(crate) fn resolve(
     };
     match configured {
         Some(url) => parse(&url),
-        None => parse(&default_endpoint(service, region)),
+        None => {
+            check_region(region)?;
+            parse(&default_endpoint(service, region))
+        }
+    }
+}
+
+/// The longest region name accepted (the longest AWS region today has 14 characters).
+pub(crate) const MAX_REGION_LEN: usize = 32;
+
+/// Refuses a region that is not 1 to [`MAX_REGION_LEN`] of `[a-z0-9-]`: a region becomes
+/// part of a host name (`secretsmanager.<region>.amazonaws.com`) and of the signature's
+/// scope, and one read from a variable or a profile could otherwise point requests, and
+/// the credentials signing them, at another host (`evil.example/` or `x.attacker.net#`).
+pub(crate) fn check_region(region: &str) -> Result<(), AwsError> {
+    let valid = (1..=MAX_REGION_LEN).contains(&region.len())
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(AwsError::Config(format!(
+            "region {:?} is not a region name: expected 1 to {MAX_REGION_LEN} of a-z, 0-9 and \
+             `-`, such as eu-west-1",
+            region.chars().take(MAX_REGION_LEN + 8).collect::<String>()
+        )))
     }
 }
 
@@ -85,6 +111,34 @@ mod tests {
             default_endpoint("secretsmanager", "cn-north-1"),
             "https://secretsmanager.cn-north-1.amazonaws.com.cn"
         );
+    }
+
+    #[test]
+    fn regions_must_be_region_names() {
+        for good in ["eu-west-1", "us-gov-west-1", "cn-north-1", "local", "a"] {
+            assert!(check_region(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(MAX_REGION_LEN + 1);
+        for bad in [
+            "",
+            "EU-WEST-1",
+            "eu west 1",
+            "evil.example/",
+            "x.attacker.net#",
+            "eu-west-1.attacker",
+            "us-east-1@evil",
+            "é",
+            long.as_str(),
+        ] {
+            assert!(
+                matches!(check_region(bad), Err(AwsError::Config(_))),
+                "{bad:?}"
+            );
+            let env = Env::from_vars([("AWS_REGION", bad)]);
+            assert!(resolve(&env, "STS", "sts", bad).is_err(), "{bad:?}");
+        }
+        // A configured endpoint does not put the region in a host name; it is still checked
+        // where the client is built (see the client builders).
     }
 
     #[test]

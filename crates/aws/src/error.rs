@@ -207,6 +207,11 @@ impl AwsError {
                     message: inner.to_string(),
                 },
                 CredentialsError::TimedOut { .. } => E::unavailable(BACKEND, inner.to_string()),
+                // A provider that failed on a transient error (a credentials endpoint or STS
+                // answering 503, timing out, resetting) may succeed on the next call.
+                CredentialsError::Provider { .. } if is_transient(&inner) => {
+                    E::unavailable(BACKEND, inner.to_string())
+                }
                 other => E::Unauthenticated {
                     backend: BACKEND,
                     message: other.to_string(),
@@ -219,6 +224,27 @@ impl AwsError {
             }
         }
     }
+}
+
+/// Whether a credentials failure was caused by a retryable transport or service error,
+/// anywhere in its chain of sources.
+fn is_transient(error: &CredentialsError) -> bool {
+    // The provider's source sits behind an `Arc`, whose own `Error::source` skips the error
+    // it holds: start from the held error itself.
+    let CredentialsError::Provider { source, .. } = error else {
+        return false;
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&**source);
+    while let Some(current) = source {
+        if let Some(aws) = current.downcast_ref::<AwsError>() {
+            return aws.is_retryable();
+        }
+        if let Some(http) = current.downcast_ref::<strongroom_http::Error>() {
+            return http.is_retryable();
+        }
+        source = current.source();
+    }
+    false
 }
 
 /// Codes that mean "who are you?": bad or expired keys, bad signatures.

@@ -102,11 +102,36 @@
 //! # Secrets
 //!
 //! Secret values, secret keys, session tokens, the IMDS token and the container
-//! authorization token are held zeroized where this crate owns them (request bodies are
-//! wiped when dropped, response bodies after parsing when not shared), printed by no `Debug`
-//! and put in no error message or tracing event.
+//! authorization token are held zeroized where this crate owns them, printed by no `Debug`
+//! and put in no error message or tracing event:
+//!
+//! - request bodies that carry a secret (CreateSecret, PutSecretValue, the STS forms with
+//!   the web identity token) borrow it, are serialised once into a buffer of their final
+//!   size (a growing buffer would free partial copies unwiped), and are wiped when the
+//!   request is dropped at the end of the call; no JSON tree ever holds the value;
+//! - token files (`AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`)
+//!   are read at each call, at most 64 KiB, into a wiped buffer dropped when the call ends;
+//! - response bodies are wiped after parsing when this crate holds their only reference,
+//!   and the secrets parsed out of them go straight into `Zeroizing` strings.
+//!
+//! Not wiped, because this crate does not own them: hyper's connection buffers, and
+//! serde_json's scratch buffer for a response string that contains escapes.
+//!
+//! # Arithmetic
+//!
+//! Every number a server, a file or a variable gives is bounded before use: credential
+//! `Expiration`s (IMDS, ECS, STS, web identity) must parse as RFC 3339 within years 0-9999
+//! (else a provider error), epoch seconds from Secrets Manager must lie in `0..=1e12`, paged
+//! calls (ListSecrets, ListSecretVersionIds, BatchGetSecretValue) stop with an error after
+//! a bounded number of pages, and `Retry-After` is bounded by strongroom-http. The crate is
+//! compiled with `#![deny(clippy::arithmetic_side_effects)]`: an unchecked `+`, `-`, `*`,
+//! `/` or `%` does not build, so the rule holds for code not yet written.
 
 #![forbid(unsafe_code)]
+// Nothing from outside is trusted in arithmetic (see "Arithmetic" above): every `+ - * / %`
+// in this crate is checked, saturating or wrapping, and clippy refuses one that is not.
+// Unit tests compute their fixtures freely.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod chain;
 mod credentials_json;
@@ -122,6 +147,7 @@ mod secretsmanager;
 mod store;
 mod sts;
 mod timestamp;
+mod token_file;
 mod transport;
 mod web_identity;
 mod xml;
@@ -133,8 +159,9 @@ pub use imds::{DEFAULT_IMDS_ENDPOINT, DEFAULT_TOKEN_TTL, ImdsProvider};
 pub use profile::ProfileChainProvider;
 pub use secretsmanager::{
     AWSCURRENT, AWSPREVIOUS, BATCH_GET_MAX_IDS, BatchGetError, BatchGetOutput, ClientBuilder,
-    CreateSecret, DeleteMode, ListSecrets, ListSecretsPage, SecretDescription, SecretValueOutput,
-    SecretVersion, SecretsManagerClient, VersionSelector, WriteOutput, new_client_request_token,
+    CreateSecret, DeleteMode, ListSecrets, ListSecretsPage, MAX_PAGES, SecretDescription,
+    SecretValueOutput, SecretVersion, SecretsManagerClient, VersionSelector, WriteOutput,
+    new_client_request_token,
 };
 pub use store::{DEFAULT_RECOVERY_WINDOW_DAYS, SecretsManagerStore, StoreBuilder};
 pub use sts::{AssumeRoleProvider, AssumeRoleRequest, StsClient};

@@ -17,8 +17,8 @@ use std::time::SystemTime;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{Method, Request, Uri};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use strongroom_core::SecretValue;
 use strongroom_http::{HttpClient, Retry};
@@ -36,6 +36,20 @@ pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 /// BatchGetSecretValue takes at most this many secret ids per call.
 pub const BATCH_GET_MAX_IDS: usize = 20;
+/// The most pages one paged call (ListSecrets, ListSecretVersionIds, one BatchGetSecretValue
+/// chunk) reads: a server that keeps handing out fresh `NextToken`s would otherwise keep the
+/// loop, and the memory it fills, growing for ever. 1,000 pages of ListSecrets is 100,000
+/// secrets at the largest page size; past it the call fails with [`AwsError::Malformed`].
+pub const MAX_PAGES: usize = 1000;
+
+/// The error of a listing that did not end within [`MAX_PAGES`].
+fn too_many_pages(operation: &'static str) -> AwsError {
+    AwsError::Malformed {
+        service: SERVICE,
+        operation,
+        reason: format!("NextToken did not end within {MAX_PAGES} pages"),
+    }
+}
 
 /// A Secrets Manager client. Cheap to clone.
 #[derive(Clone)]
@@ -114,7 +128,8 @@ impl ClientBuilder {
     /// Builds the client.
     ///
     /// # Errors
-    /// [`AwsError::Config`] when no region is found or the endpoint is not a URL.
+    /// [`AwsError::Config`] when no region is found, the region is not a region name
+    /// (`[a-z0-9-]`, at most 32 characters), or the endpoint is not a URL.
     pub fn build(self) -> Result<SecretsManagerClient, AwsError> {
         let env = self.env.unwrap_or_else(Env::process);
         let region = match self.region {
@@ -129,6 +144,7 @@ impl ClientBuilder {
                     )
                 })?,
         };
+        crate::endpoint::check_region(&region)?;
         let endpoint = match self.endpoint {
             Some(e) => crate::endpoint::parse(&e)?,
             None => crate::endpoint::resolve(&env, "SECRETS_MANAGER", SERVICE, &region)?,
@@ -473,17 +489,83 @@ impl From<WireDescription> for SecretDescription {
     }
 }
 
-/// Serialises a value as `SecretString` (UTF-8) or `SecretBinary` (base64) into `body`.
-fn put_value(body: &mut serde_json::Map<String, Value>, value: &SecretValue) {
-    // The JSON tree holds a copy of the value until the body is serialised; the body bytes
-    // are wiped on drop (see `transport::secret_body`), the tree is dropped right after.
-    match std::str::from_utf8(value.expose()) {
-        Ok(text) => body.insert("SecretString".into(), Value::String(text.to_owned())),
-        Err(_) => body.insert(
-            "SecretBinary".into(),
-            Value::String(STANDARD.encode(value.expose())),
-        ),
-    };
+/// A secret value as the wire carries it: `SecretString` when it is UTF-8 (borrowed from
+/// the value, no copy), else `SecretBinary` (its base64, in a buffer wiped on drop).
+enum WireSecret<'a> {
+    Text(&'a str),
+    Binary(Zeroizing<String>),
+}
+
+impl<'a> WireSecret<'a> {
+    fn of(value: &'a SecretValue) -> Self {
+        match std::str::from_utf8(value.expose()) {
+            Ok(text) => Self::Text(text),
+            Err(_) => {
+                // Sized once: `encode_string` into a buffer of the final length never
+                // reallocates, so no unwiped partial copy is left behind.
+                let mut b64 = Zeroizing::new(String::with_capacity(
+                    base64::encoded_len(value.expose().len(), true).unwrap_or_default(),
+                ));
+                STANDARD.encode_string(value.expose(), &mut b64);
+                Self::Binary(b64)
+            }
+        }
+    }
+
+    fn string(&self) -> Option<&str> {
+        match self {
+            Self::Text(text) => Some(text),
+            Self::Binary(_) => None,
+        }
+    }
+
+    fn binary(&self) -> Option<&str> {
+        match self {
+            Self::Text(_) => None,
+            Self::Binary(b64) => Some(b64.as_str()),
+        }
+    }
+}
+
+/// The body of CreateSecret and PutSecretValue. It borrows the secret value instead of
+/// copying it into a JSON tree (whose strings would be freed without being wiped); it is
+/// serialised straight into the wiped request body (see `transport::json_body`).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WriteBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_id: Option<&'a str>,
+    client_request_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_string: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_binary: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kms_key_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_stages: Option<&'a [String]>,
+}
+
+impl<'a> WriteBody<'a> {
+    fn new(token: &'a str, secret: &'a WireSecret<'a>) -> Self {
+        Self {
+            name: None,
+            secret_id: None,
+            client_request_token: token,
+            secret_string: secret.string(),
+            secret_binary: secret.binary(),
+            description: None,
+            kms_key_id: None,
+            tags: None,
+            version_stages: None,
+        }
+    }
 }
 
 fn elapsed_ms(started: std::time::Instant) -> u64 {
@@ -525,12 +607,13 @@ pub fn new_client_request_token() -> String {
 
 fn hex_lower(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+    bytes.iter().fold(
+        String::with_capacity(bytes.len().saturating_mul(2)),
+        |mut s, b| {
             let _ = write!(s, "{b:02x}");
             s
-        })
+        },
+    )
 }
 
 impl SecretsManagerClient {
@@ -558,18 +641,16 @@ impl SecretsManagerClient {
     }
 
     /// Sends one JSON 1.1 call; returns the parsed answer.
-    async fn call<O: DeserializeOwned>(
+    async fn call<I: Serialize + ?Sized, O: DeserializeOwned>(
         &self,
         operation: &'static str,
-        input: &Value,
+        input: &I,
         retry: Retry,
     ) -> Result<O, AwsError> {
         let started = std::time::Instant::now();
         let credentials = self.inner.credentials.provide_credentials().await?;
-        let body = transport::secret_body(
-            serde_json::to_vec(input)
-                .map_err(|e| AwsError::Config(format!("cannot encode {operation}: {e}")))?,
-        );
+        let body = transport::json_body(input)
+            .map_err(|e| AwsError::Config(format!("cannot encode {operation}: {e}")))?;
         let request = Request::builder()
             .method(Method::POST)
             .uri(self.inner.endpoint.clone())
@@ -681,7 +762,11 @@ impl SecretsManagerClient {
         let mut out = BatchGetOutput::default();
         for chunk in secret_ids.chunks(BATCH_GET_MAX_IDS) {
             let mut next: Option<String> = None;
+            let mut pages = 0..MAX_PAGES;
             loop {
+                if pages.next().is_none() {
+                    return Err(too_many_pages("BatchGetSecretValue"));
+                }
                 let mut input = json!({"SecretIdList": chunk});
                 if let Some(t) = &next {
                     input["NextToken"] = json!(t);
@@ -714,6 +799,14 @@ impl SecretsManagerClient {
 
     /// CreateSecret.
     ///
+    /// Retried like a read when no answer came (a connection reset, a timeout, a 5xx), with
+    /// the same `ClientRequestToken` (the caller's, or one generated for this call). The
+    /// first attempt may have created the secret all the same: a retry that then meets
+    /// `ResourceExistsException` looks at the secret (DescribeSecret) and counts as success
+    /// when one of its versions carries this token, since only this call knows the token
+    /// (AWS's own idempotency, which LocalStack and moto lack). A secret without that
+    /// version was created by someone else: the `ResourceExistsException` stands.
+    ///
     /// # Errors
     /// `ResourceExistsException` when the name is taken; `InvalidRequestException` when a
     /// secret of that name is scheduled for deletion.
@@ -722,21 +815,42 @@ impl SecretsManagerClient {
             .client_request_token
             .clone()
             .unwrap_or_else(new_client_request_token);
-        let mut body = serde_json::Map::new();
-        body.insert("Name".into(), json!(input.name));
-        body.insert("ClientRequestToken".into(), json!(token));
-        put_value(&mut body, &input.value);
-        if let Some(d) = &input.description {
-            body.insert("Description".into(), json!(d));
+        let secret = WireSecret::of(&input.value);
+        let body = WriteBody {
+            name: Some(&input.name),
+            description: input.description.as_deref(),
+            kms_key_id: input.kms_key_id.as_deref(),
+            tags: (!input.tags.is_empty()).then(|| tags_json(&input.tags)),
+            ..WriteBody::new(&token, &secret)
+        };
+        let created = self
+            .call::<_, WriteOutput>("CreateSecret", &body, Retry::Always)
+            .await;
+        drop(secret);
+        match created {
+            Err(exists) if exists.code() == Some("ResourceExistsException") => {
+                match self.describe_secret(&input.name).await {
+                    Ok(mut described) => match described.versions.remove(&token) {
+                        Some(stages) => {
+                            tracing::debug!(
+                                service = SERVICE,
+                                operation = "CreateSecret",
+                                "the secret exists with this call's ClientRequestToken: an earlier attempt created it"
+                            );
+                            Ok(WriteOutput {
+                                arn: described.arn,
+                                name: described.name,
+                                version_id: Some(token),
+                                version_stages: stages,
+                            })
+                        }
+                        None => Err(exists),
+                    },
+                    Err(_) => Err(exists),
+                }
+            }
+            other => other,
         }
-        if let Some(k) = &input.kms_key_id {
-            body.insert("KmsKeyId".into(), json!(k));
-        }
-        if !input.tags.is_empty() {
-            body.insert("Tags".into(), tags_json(&input.tags));
-        }
-        self.call("CreateSecret", &Value::Object(body), Retry::Always)
-            .await
     }
 
     /// PutSecretValue: a new version, staged `AWSCURRENT` unless `stages` says otherwise.
@@ -754,15 +868,13 @@ impl SecretsManagerClient {
         stages: Option<&[String]>,
     ) -> Result<WriteOutput, AwsError> {
         let token = client_request_token.map_or_else(new_client_request_token, str::to_owned);
-        let mut body = serde_json::Map::new();
-        body.insert("SecretId".into(), json!(secret_id));
-        body.insert("ClientRequestToken".into(), json!(token));
-        put_value(&mut body, value);
-        if let Some(stages) = stages {
-            body.insert("VersionStages".into(), json!(stages));
-        }
-        self.call("PutSecretValue", &Value::Object(body), Retry::Always)
-            .await
+        let secret = WireSecret::of(value);
+        let body = WriteBody {
+            secret_id: Some(secret_id),
+            version_stages: stages,
+            ..WriteBody::new(&token, &secret)
+        };
+        self.call("PutSecretValue", &body, Retry::Always).await
     }
 
     /// UpdateSecret for the description and/or the KMS key (not the value: use
@@ -881,7 +993,7 @@ impl SecretsManagerClient {
     ) -> Result<Vec<SecretDescription>, AwsError> {
         let mut out = Vec::new();
         let mut next: Option<String> = None;
-        loop {
+        for _ in 0..MAX_PAGES {
             let page = self.list_secrets_page(request, next.as_deref()).await?;
             out.extend(page.secrets);
             match page.next_token {
@@ -889,6 +1001,7 @@ impl SecretsManagerClient {
                 _ => return Ok(out),
             }
         }
+        Err(too_many_pages("ListSecrets"))
     }
 
     /// ListSecretVersionIds over every page, deprecated versions included when asked.
@@ -917,7 +1030,7 @@ impl SecretsManagerClient {
         }
         let mut out = Vec::new();
         let mut next: Option<String> = None;
-        loop {
+        for _ in 0..MAX_PAGES {
             let mut input = json!({"SecretId": secret_id, "MaxResults": 100});
             if include_deprecated {
                 input["IncludeDeprecated"] = json!(true);
@@ -938,6 +1051,7 @@ impl SecretsManagerClient {
                 _ => return Ok(out),
             }
         }
+        Err(too_many_pages("ListSecretVersionIds"))
     }
 
     /// UpdateSecretVersionStage: moves `stage` to `move_to` (if given) and off
@@ -995,6 +1109,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_region_that_is_not_a_region_name_is_refused() {
+        for region in ["evil.example/", "x.attacker.net#", "US-EAST-1", ""] {
+            let err = SecretsManagerClient::builder()
+                .region(region)
+                .credentials(strongroom_sigv4::StaticProvider::new(
+                    strongroom_sigv4::Credentials::new("AKID", "secret"),
+                ))
+                .env(Env::from_vars([("AWS_ENDPOINT_URL", "http://127.0.0.1:1")]))
+                .build()
+                .unwrap_err();
+            assert!(matches!(err, AwsError::Config(_)), "{region:?}: {err}");
+        }
+    }
+
+    #[test]
     fn tokens_are_distinct_uuids() {
         let a = new_client_request_token();
         let b = new_client_request_token();
@@ -1005,12 +1134,33 @@ mod tests {
 
     #[test]
     fn values_go_as_string_or_binary() {
-        let mut body = serde_json::Map::new();
-        put_value(&mut body, &SecretValue::from("text"));
-        assert_eq!(body["SecretString"], "text");
-        let mut body = serde_json::Map::new();
-        put_value(&mut body, &SecretValue::from(vec![0xff, 0x00]));
-        assert_eq!(body["SecretBinary"], "/wA=");
+        let text = SecretValue::from("te\"xt");
+        let secret = WireSecret::of(&text);
+        let body = WriteBody {
+            secret_id: Some("app"),
+            ..WriteBody::new("tok", &secret)
+        };
+        let json: Value = serde_json::from_slice(&transport::json_body(&body).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            json!({"SecretId": "app", "ClientRequestToken": "tok", "SecretString": "te\"xt"})
+        );
+
+        let binary = SecretValue::from(vec![0xff, 0x00]);
+        let secret = WireSecret::of(&binary);
+        let stages = ["AWSPENDING".to_owned()];
+        let body = WriteBody {
+            name: Some("app"),
+            description: Some("d"),
+            version_stages: Some(&stages),
+            ..WriteBody::new("tok", &secret)
+        };
+        let json: Value = serde_json::from_slice(&transport::json_body(&body).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            json!({"Name": "app", "ClientRequestToken": "tok", "SecretBinary": "/wA=",
+                   "Description": "d", "VersionStages": ["AWSPENDING"]})
+        );
     }
 
     #[test]

@@ -103,8 +103,10 @@ impl StsClient {
     /// A client for `endpoint`, signing for `region`.
     ///
     /// # Errors
-    /// [`AwsError::Config`] when the endpoint is not an absolute http(s) URL.
+    /// [`AwsError::Config`] when the endpoint is not an absolute http(s) URL or the region
+    /// is not a region name (`[a-z0-9-]`, at most 32 characters).
     pub fn new(http: HttpClient, region: &str, endpoint: &str) -> Result<Self, AwsError> {
+        crate::endpoint::check_region(region)?;
         Ok(Self {
             http,
             endpoint: crate::endpoint::parse(endpoint)?,
@@ -117,7 +119,8 @@ impl StsClient {
     /// (else the regional endpoint).
     ///
     /// # Errors
-    /// [`AwsError::Config`] for a bad endpoint or unreadable shared config.
+    /// [`AwsError::Config`] for a bad endpoint, a region that is not a region name, or
+    /// unreadable shared config.
     pub fn from_env(env: &Env) -> Result<Self, AwsError> {
         let region = strongroom_sigv4::resolve_region(env)
             .map_err(|e| AwsError::Config(e.to_string()))?
@@ -128,8 +131,9 @@ impl StsClient {
     /// Like [`from_env`](Self::from_env) with the region given.
     ///
     /// # Errors
-    /// [`AwsError::Config`] for a bad endpoint.
+    /// [`AwsError::Config`] for a bad endpoint or a region that is not a region name.
     pub fn for_region(env: &Env, region: &str) -> Result<Self, AwsError> {
+        crate::endpoint::check_region(region)?;
         let endpoint = crate::endpoint::resolve(env, "STS", SERVICE, region)?;
         let http = HttpClient::new().map_err(|source| AwsError::Http {
             service: SERVICE,
@@ -153,17 +157,18 @@ impl StsClient {
         credentials: &Credentials,
         request: &AssumeRoleRequest,
     ) -> Result<Credentials, AwsError> {
+        let seconds = request.duration.map(|d| d.as_secs().to_string());
         let mut form = vec![
-            ("Action", "AssumeRole".to_owned()),
-            ("Version", API_VERSION.to_owned()),
-            ("RoleArn", request.role_arn.clone()),
-            ("RoleSessionName", request.session_name.clone()),
+            ("Action", "AssumeRole"),
+            ("Version", API_VERSION),
+            ("RoleArn", request.role_arn.as_str()),
+            ("RoleSessionName", request.session_name.as_str()),
         ];
-        if let Some(d) = request.duration {
-            form.push(("DurationSeconds", d.as_secs().to_string()));
+        if let Some(seconds) = &seconds {
+            form.push(("DurationSeconds", seconds));
         }
         if let Some(id) = &request.external_id {
-            form.push(("ExternalId", id.clone()));
+            form.push(("ExternalId", id));
         }
         let body = encode_form(&form);
         let out = self.call("AssumeRole", body, Some(credentials)).await?;
@@ -182,18 +187,19 @@ impl StsClient {
         web_identity_token: &str,
         duration: Option<Duration>,
     ) -> Result<Credentials, AwsError> {
+        let seconds = duration.map(|d| d.as_secs().to_string());
         let mut form = vec![
-            ("Action", "AssumeRoleWithWebIdentity".to_owned()),
-            ("Version", API_VERSION.to_owned()),
-            ("RoleArn", role_arn.to_owned()),
-            ("RoleSessionName", session_name.to_owned()),
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", API_VERSION),
+            ("RoleArn", role_arn),
+            ("RoleSessionName", session_name),
         ];
-        if let Some(d) = duration {
-            form.push(("DurationSeconds", d.as_secs().to_string()));
+        if let Some(seconds) = &seconds {
+            form.push(("DurationSeconds", seconds));
         }
-        let mut body = encode_form(&form);
-        body.push_str("&WebIdentityToken=");
-        body.extend(utf8_percent_encode(web_identity_token, FORM));
+        // The token is borrowed into the one buffer, never copied elsewhere.
+        form.push(("WebIdentityToken", web_identity_token));
+        let body = encode_form(&form);
         let out = self.call("AssumeRoleWithWebIdentity", body, None).await?;
         tracing::debug!(service = SERVICE, operation = "AssumeRoleWithWebIdentity", role = %role_arn, "assumed role");
         Ok(out)
@@ -202,9 +208,11 @@ impl StsClient {
     async fn call(
         &self,
         operation: &'static str,
-        body: Zeroizing<String>,
+        mut body: Zeroizing<String>,
         credentials: Option<&Credentials>,
     ) -> Result<Credentials, AwsError> {
+        // The buffer moves into the wiped request body: no copy of it is left behind.
+        let body = transport::secret_body(std::mem::take(&mut *body).into_bytes());
         let request = Request::builder()
             .method(Method::POST)
             .uri(self.endpoint.clone())
@@ -212,7 +220,7 @@ impl StsClient {
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded; charset=utf-8",
             )
-            .body(transport::secret_body(body.as_bytes().to_vec()))
+            .body(body)
             .map_err(|e| AwsError::Config(format!("cannot build the STS request: {e}")))?;
         let response = transport::send(
             &self.http,
@@ -233,8 +241,19 @@ impl StsClient {
     }
 }
 
-fn encode_form(pairs: &[(&str, String)]) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::new());
+/// `k=v&k=v`, percent-encoded, in a buffer wiped on drop and sized once: a growing
+/// `String` would reallocate and free partial copies of the token without wiping them.
+fn encode_form(pairs: &[(&str, &str)]) -> Zeroizing<String> {
+    let len = pairs.iter().fold(0usize, |len, (k, v)| {
+        let value: usize = utf8_percent_encode(v, FORM)
+            .map(str::len)
+            .fold(0, usize::saturating_add);
+        // `&`, `k`, `=`, value.
+        len.saturating_add(k.len())
+            .saturating_add(2)
+            .saturating_add(value)
+    });
+    let mut out = Zeroizing::new(String::with_capacity(len));
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push('&');
@@ -350,10 +369,14 @@ mod tests {
 
     #[test]
     fn form_encoding_is_rfc3986() {
-        let body = encode_form(&[("RoleArn", "arn:aws:iam::1:role/a b+c".to_owned())]);
+        let body = encode_form(&[("RoleArn", "arn:aws:iam::1:role/a b+c")]);
         assert_eq!(
             body.as_str(),
             "RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fa%20b%2Bc"
         );
+        let pairs = [("A", "1"), ("WebIdentityToken", "eyJ.x+y/z=")];
+        let body = encode_form(&pairs);
+        assert_eq!(body.as_str(), "A=1&WebIdentityToken=eyJ.x%2By%2Fz%3D");
+        assert!(body.capacity() - body.len() <= 1, "sized once, not grown");
     }
 }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use strongroom_sigv4::{Credentials, CredentialsError, Env, ProvideCredentials, ProvideFuture};
-use zeroize::Zeroizing;
 
 use crate::error::AwsError;
 use crate::sts::{StsClient, default_session_name};
@@ -103,20 +102,14 @@ impl WebIdentityProvider {
     /// # Errors
     /// An unreadable token file is a configuration error; STS failures are provider errors.
     pub async fn load(&self) -> Result<Credentials, CredentialsError> {
-        let token = Zeroizing::new(std::fs::read_to_string(&self.token_file).map_err(|e| {
-            CredentialsError::invalid_configuration(
-                PROVIDER,
-                format!(
-                    "cannot read web identity token file {}: {e}",
-                    self.token_file.display()
-                ),
-            )
-        })?);
+        // Read at every call (the platform rotates the file), into a wiped buffer dropped
+        // when the call returns.
+        let token = crate::token_file::read(PROVIDER, "web identity token file", &self.token_file)?;
         self.sts
             .assume_role_with_web_identity(
                 &self.role_arn,
                 &self.session_name,
-                token.trim(),
+                &token,
                 self.duration,
             )
             .await

@@ -7,20 +7,16 @@
 
 /// The unescaped text of the first `<name>` element in `doc`, if any.
 pub(crate) fn element(doc: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = doc.find(&open)? + open.len();
-    let end = start + doc[start..].find(&close)?;
-    Some(unescape(doc[start..end].trim()))
+    let (_, after) = doc.split_once(&format!("<{name}>"))?;
+    let (inner, _) = after.split_once(&format!("</{name}>"))?;
+    Some(unescape(inner.trim()))
 }
 
 /// The text of the first `<name>` element inside the first `<parent>` element.
 pub(crate) fn child(doc: &str, parent: &str, name: &str) -> Option<String> {
-    let open = format!("<{parent}>");
-    let close = format!("</{parent}>");
-    let start = doc.find(&open)? + open.len();
-    let end = start + doc[start..].find(&close)?;
-    element(&doc[start..end], name)
+    let (_, after) = doc.split_once(&format!("<{parent}>"))?;
+    let (inner, _) = after.split_once(&format!("</{parent}>"))?;
+    element(inner, name)
 }
 
 fn unescape(text: &str) -> String {
@@ -30,7 +26,8 @@ fn unescape(text: &str) -> String {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
         let Some(semi) = rest.find(';') else { break };
-        let entity = &rest[1..semi];
+        // `&` and `;` are one byte each: the entity is what lies between them.
+        let entity = rest[..semi].get(1..).unwrap_or_default();
         let decoded = match entity {
             "amp" => Some('&'),
             "lt" => Some('<'),
@@ -46,11 +43,11 @@ fn unescape(text: &str) -> String {
         match decoded {
             Some(c) => {
                 out.push(c);
-                rest = &rest[semi + 1..];
+                rest = rest[semi..].get(1..).unwrap_or_default();
             }
             None => {
                 out.push('&');
-                rest = &rest[1..];
+                rest = rest.get(1..).unwrap_or_default();
             }
         }
     }

@@ -455,7 +455,7 @@ impl HttpClient {
         let budget_end = instant_after(started, policy.max_total);
         let mut attempt: u32 = 0;
         loop {
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             let attempt_started = Instant::now();
             let deadline =
                 instant_after(attempt_started, self.inner.request_timeout).min(budget_end);

@@ -29,6 +29,18 @@
 //!   headers (`Authorization`, `X-Vault-Token`, `X-Amz-Security-Token`, ...) are marked
 //!   sensitive, and no error message or `Debug` output holds a header value or a body.
 //!
+//! # Arithmetic
+//!
+//! Numbers from the wire (`Retry-After` as seconds or as an HTTP date, read as at most
+//! [`MAX_RETRY_AFTER`]; `Content-Length`)
+//! and from configuration (timeouts, retry budgets) are never trusted in arithmetic: an
+//! `Instant` or `SystemTime` is computed from one only with `checked_add` /
+//! `checked_sub`, an overflow counts as "past every deadline" (the call ends with the last
+//! outcome, never a panic), and a wait is never longer than what is left of the retry
+//! budget. The crate is compiled with `#![deny(clippy::arithmetic_side_effects)]`, so an
+//! unchecked `+`, `-`, `*`, `/` or `%` does not build: the rule stays true as the code
+//! changes, not just today.
+//!
 //! ```
 //! use bytes::Bytes;
 //! use std::time::Duration;
@@ -51,6 +63,10 @@
 //! ```
 
 #![forbid(unsafe_code)]
+// Nothing from outside is trusted in arithmetic (see "Arithmetic" above): every `+ - * / %`
+// in this crate is checked, saturating or wrapping, and clippy refuses one that is not.
+// Unit tests compute their fixtures freely.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod client;
 mod error;
@@ -65,8 +81,8 @@ pub use client::{
 pub use error::{BoxError, Error, Phase};
 pub use response::Response;
 pub use retry::{
-    Idempotent, Retry, RetryPolicy, full_jitter, is_idempotent_method, is_retryable_status,
-    parse_retry_after,
+    Idempotent, MAX_RETRY_AFTER, Retry, RetryPolicy, full_jitter, is_idempotent_method,
+    is_retryable_status, parse_retry_after,
 };
 
 /// Re-exported so callers build requests with the same `http` and `bytes` versions.

@@ -145,26 +145,35 @@ pub fn is_retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
 }
 
+/// The longest wait a `Retry-After` is read as: one day. Longer values (up to 2^64 seconds,
+/// or a date in the year 9999) are clamped to it, so that whoever adds the wait to a clock
+/// reading (a cache, a scheduler) cannot overflow, checked or not.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Parses a `Retry-After` value, either delay-seconds (`"120"`) or an HTTP date
-/// (`"Wed, 21 Oct 2015 07:28:00 GMT"`), into how long to wait from `now`. A date in the past
-/// means no wait. Anything else (negative, fractional, garbage) gives `None`.
+/// (`"Wed, 21 Oct 2015 07:28:00 GMT"`), into how long to wait from `now`, at most
+/// [`MAX_RETRY_AFTER`]. A date in the past means no wait. Anything else (negative,
+/// fractional, garbage) gives `None`.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // An absurd number of digits still means "a very long time", not "invalid".
-        return Some(Duration::from_secs(
-            value.parse::<u64>().unwrap_or(u64::MAX),
-        ));
+        let seconds = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
     }
     let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        date.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 /// A full-jitter wait: `random` mapped uniformly onto `[0, ceiling]` at nanosecond steps.
 pub fn full_jitter(ceiling: Duration, random: u64) -> Duration {
     let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
     match nanos.checked_add(1) {
-        Some(span) => Duration::from_nanos(random % span),
+        Some(span) => Duration::from_nanos(random.checked_rem(span).unwrap_or_default()),
         None => Duration::from_nanos(random),
     }
 }
@@ -285,14 +294,15 @@ mod tests {
     #[test]
     fn retry_after_values() {
         let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
-        let table: [(&str, Option<Duration>); 12] = [
+        let table: [(&str, Option<Duration>); 17] = [
             ("0", Some(Duration::ZERO)),
             ("5", Some(Duration::from_secs(5))),
             (" 120 ", Some(Duration::from_secs(120))),
-            (
-                "99999999999999999999999",
-                Some(Duration::from_secs(u64::MAX)),
-            ),
+            ("99999999999999999999999", Some(MAX_RETRY_AFTER)),
+            ("18446744073709551615", Some(MAX_RETRY_AFTER)),
+            ("86400", Some(MAX_RETRY_AFTER)),
+            ("86401", Some(MAX_RETRY_AFTER)),
+            ("Fri, 31 Dec 9999 23:59:59 GMT", Some(MAX_RETRY_AFTER)),
             (
                 "Wed, 21 Oct 2015 07:28:30 GMT",
                 Some(Duration::from_secs(30)),
@@ -304,6 +314,7 @@ mod tests {
             ),
             ("Wed Oct 21 07:28:02 2015", Some(Duration::from_secs(2))),
             ("-1", None),
+            ("-99999999999999999999999", None),
             ("1.5", None),
             ("", None),
             ("soon", None),

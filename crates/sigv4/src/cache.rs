@@ -52,12 +52,16 @@ struct Cached {
 
 impl Cached {
     fn new(credentials: Credentials, now: SystemTime, margin: Duration) -> Self {
+        // The expiry came from a server or a file: every step is checked. A far-future
+        // expiry leaves `expiry - margin` representable; if a step cannot be computed, the
+        // earlier of the two candidates (refresh now) is the safe answer.
         let refresh_at = credentials.expiry().map(|expiry| {
             let remaining = expiry.duration_since(now).unwrap_or(Duration::ZERO);
             if remaining > margin {
-                expiry - margin
+                expiry.checked_sub(margin).unwrap_or(now)
             } else {
-                now + remaining / 2
+                now.checked_add(remaining.checked_div(2).unwrap_or_default())
+                    .unwrap_or(now)
             }
         });
         Self {
@@ -206,43 +210,88 @@ impl Future for Join {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn refresh_times_from_absurd_expiries_do_not_overflow() {
+        use super::Cached;
+        use crate::Credentials;
+        use std::time::{Duration, SystemTime};
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let creds = Credentials::new("AKID", "secret");
+        // As far as the platform's SystemTime reaches.
+        let mut far = now;
+        for step in [1u64 << 62, 1 << 50, 1 << 40, 1 << 30] {
+            while let Some(next) = far.checked_add(Duration::from_secs(step)) {
+                far = next;
+            }
+        }
+        let table = [
+            // (expiry, margin, refresh at)
+            (
+                far,
+                Duration::from_secs(300),
+                Some(far - Duration::from_secs(300)),
+            ),
+            (far, Duration::MAX, None),
+            (SystemTime::UNIX_EPOCH, Duration::from_secs(300), Some(now)),
+            (now, Duration::MAX, Some(now)),
+        ];
+        for (expiry, margin, expected) in table {
+            let cached = Cached::new(creds.clone().with_expiry(expiry), now, margin);
+            let at = cached.refresh_at.expect("an expiry gives a refresh time");
+            if let Some(expected) = expected {
+                assert_eq!(at, expected, "{expiry:?} {margin:?}");
+            }
+            assert!(at >= now.min(expiry), "{expiry:?} {margin:?}");
+        }
+    }
+
     use super::*;
     use crate::error::CredentialsError;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-    use tokio::sync::{Barrier, Notify};
+    use tokio::sync::{Barrier, Semaphore};
 
-    /// Counts its calls; each call waits `delay`, then gives credentials expiring `ttl` after
-    /// the (fake) clock's time, or an error while `fail` is set.
+    /// Counts its calls; each call waits at `door` (when set) until the test opens it, then
+    /// gives credentials expiring `ttl` after the (fake) clock's time, or an error while
+    /// `fail` is set. No test here synchronises by sleeping.
     struct Counting {
         calls: AtomicUsize,
-        delay: Duration,
         ttl: Option<Duration>,
         fail: std::sync::atomic::AtomicBool,
         clock: Arc<AtomicU64>,
-        gate: Option<Arc<Notify>>,
+        door: Option<Arc<Semaphore>>,
     }
 
     impl Counting {
-        fn new(delay: Duration, ttl: Option<Duration>, clock: Arc<AtomicU64>) -> Self {
+        fn new(ttl: Option<Duration>, clock: Arc<AtomicU64>) -> Self {
             Self {
                 calls: AtomicUsize::new(0),
-                delay,
                 ttl,
                 fail: false.into(),
                 clock,
-                gate: None,
+                door: None,
             }
         }
+
+        /// Makes every call wait until the returned door is opened (`add_permits`).
+        fn with_door(mut self) -> (Self, Arc<Semaphore>) {
+            let door = Arc::new(Semaphore::new(0));
+            self.door = Some(Arc::clone(&door));
+            (self, door)
+        }
+    }
+
+    /// Opens a door for good: every call waiting at it, and every later one, goes through.
+    fn open(door: &Semaphore) {
+        door.add_permits(Semaphore::MAX_PERMITS / 2);
     }
 
     impl ProvideCredentials for Counting {
         fn provide_credentials(&self) -> ProvideFuture<'_> {
             ProvideFuture::new(async move {
                 let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-                if let Some(gate) = &self.gate {
-                    gate.notified().await;
+                if let Some(door) = &self.door {
+                    let _pass = door.acquire().await;
                 }
-                tokio::time::sleep(self.delay).await;
                 if self.fail.load(Ordering::SeqCst) {
                     return Err(CredentialsError::provider("test", "refused"));
                 }
@@ -267,25 +316,26 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn fifty_concurrent_calls_make_one_inner_call() {
         let clock = Arc::new(AtomicU64::new(1_000_000));
-        let provider = cached(
-            Counting::new(
-                Duration::from_millis(100),
-                Some(Duration::from_secs(3600)),
-                Arc::clone(&clock),
-            ),
-            &clock,
-        );
-        let barrier = Arc::new(Barrier::new(50));
+        let (inner, door) =
+            Counting::new(Some(Duration::from_secs(3600)), Arc::clone(&clock)).with_door();
+        let provider = cached(inner, &clock);
+        // Each task asks (joining or starting the refresh), then meets the others at the
+        // barrier; the refresh is held at the door until all fifty have asked. Without
+        // single flight each would call the provider: fifty calls once the door opens.
+        let asked = Arc::new(Barrier::new(51));
         let tasks: Vec<_> = (0..50)
             .map(|_| {
                 let provider = Arc::clone(&provider);
-                let barrier = Arc::clone(&barrier);
+                let asked = Arc::clone(&asked);
                 tokio::spawn(async move {
-                    barrier.wait().await;
-                    provider.provide_credentials().await
+                    let credentials = provider.provide_credentials();
+                    asked.wait().await;
+                    credentials.await
                 })
             })
             .collect();
+        asked.wait().await;
+        open(&door);
         for task in tasks {
             let creds = task.await.unwrap().unwrap();
             assert_eq!(creds.access_key_id(), "AKID1");
@@ -300,11 +350,7 @@ mod tests {
     async fn refreshes_within_the_margin_before_expiry() {
         let clock = Arc::new(AtomicU64::new(1_000_000));
         let provider = cached(
-            Counting::new(
-                Duration::ZERO,
-                Some(Duration::from_secs(600)),
-                Arc::clone(&clock),
-            ),
+            Counting::new(Some(Duration::from_secs(600)), Arc::clone(&clock)),
             &clock,
         );
         assert_eq!(
@@ -341,11 +387,7 @@ mod tests {
     #[tokio::test]
     async fn margin_is_configurable_and_short_lived_credentials_are_not_refetched_every_call() {
         let clock = Arc::new(AtomicU64::new(1_000_000));
-        let inner = Counting::new(
-            Duration::ZERO,
-            Some(Duration::from_secs(60)),
-            Arc::clone(&clock),
-        );
+        let inner = Counting::new(Some(Duration::from_secs(60)), Arc::clone(&clock));
         let c = Arc::clone(&clock);
         let provider = CachingProvider::new(inner)
             .with_refresh_margin(Duration::from_secs(120))
@@ -363,10 +405,7 @@ mod tests {
     #[tokio::test]
     async fn credentials_without_expiry_are_kept_until_invalidated() {
         let clock = Arc::new(AtomicU64::new(0));
-        let provider = cached(
-            Counting::new(Duration::ZERO, None, Arc::clone(&clock)),
-            &clock,
-        );
+        let provider = cached(Counting::new(None, Arc::clone(&clock)), &clock);
         provider.provide_credentials().await.unwrap();
         clock.fetch_add(10 * 365 * 24 * 3600, Ordering::SeqCst);
         provider.provide_credentials().await.unwrap();
@@ -385,19 +424,24 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_refresh_reaches_every_waiter_once_then_is_retried() {
         let clock = Arc::new(AtomicU64::new(0));
-        let inner = Counting::new(
-            Duration::from_millis(50),
-            Some(Duration::from_secs(3600)),
-            Arc::clone(&clock),
-        );
+        let (inner, door) =
+            Counting::new(Some(Duration::from_secs(3600)), Arc::clone(&clock)).with_door();
         inner.fail.store(true, Ordering::SeqCst);
         let provider = cached(inner, &clock);
+        let asked = Arc::new(Barrier::new(11));
         let tasks: Vec<_> = (0..10)
             .map(|_| {
                 let provider = Arc::clone(&provider);
-                tokio::spawn(async move { provider.provide_credentials().await })
+                let asked = Arc::clone(&asked);
+                tokio::spawn(async move {
+                    let credentials = provider.provide_credentials();
+                    asked.wait().await;
+                    credentials.await
+                })
             })
             .collect();
+        asked.wait().await;
+        open(&door);
         for task in tasks {
             let err = task.await.unwrap().unwrap_err();
             assert!(
@@ -421,11 +465,7 @@ mod tests {
     async fn a_failed_refresh_falls_back_to_unexpired_credentials() {
         let clock = Arc::new(AtomicU64::new(0));
         let provider = cached(
-            Counting::new(
-                Duration::ZERO,
-                Some(Duration::from_secs(600)),
-                Arc::clone(&clock),
-            ),
+            Counting::new(Some(Duration::from_secs(600)), Arc::clone(&clock)),
             &clock,
         );
         provider.provide_credentials().await.unwrap();
@@ -446,17 +486,18 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_caller_does_not_cancel_the_refresh_for_others() {
         let clock = Arc::new(AtomicU64::new(0));
-        let gate = Arc::new(Notify::new());
-        let mut inner = Counting::new(Duration::ZERO, None, Arc::clone(&clock));
-        inner.gate = Some(Arc::clone(&gate));
+        let (inner, door) = Counting::new(None, Arc::clone(&clock)).with_door();
         let provider = cached(inner, &clock);
 
+        // Polled once (the refresh starts and waits at the door), then dropped.
         let mut first = provider.provide_credentials();
-        let timed_out = tokio::time::timeout(Duration::from_millis(20), &mut first).await;
-        assert!(timed_out.is_err(), "the refresh is held at the gate");
+        let waker = std::task::Waker::noop();
+        let polled = std::pin::Pin::new(&mut first).poll(&mut Context::from_waker(waker));
+        assert!(polled.is_pending(), "the refresh is held at the door");
+        assert_eq!(provider.inner().calls.load(Ordering::SeqCst), 1);
         drop(first);
 
-        gate.notify_one();
+        open(&door);
         let creds = provider.provide_credentials().await.unwrap();
         assert_eq!(creds.access_key_id(), "AKID1");
         assert_eq!(provider.inner().calls.load(Ordering::SeqCst), 1);

@@ -6,6 +6,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use zeroize::Zeroizing;
+
 use crate::credentials::Credentials;
 use crate::error::CredentialsError;
 use crate::provider::{ProvideCredentials, ProvideFuture};
@@ -13,10 +15,11 @@ use crate::provider::{ProvideCredentials, ProvideFuture};
 /// Where environment variables come from: the process, or a fixed map.
 ///
 /// Providers take an `Env` rather than calling `std::env::var` so that tests can give them a
-/// map instead of mutating the (shared, racy) process environment.
+/// map instead of mutating the (shared, racy) process environment. A map's values may be
+/// secrets (`AWS_SECRET_ACCESS_KEY`): they are wiped when the last clone is dropped.
 #[derive(Clone, Default)]
 pub struct Env {
-    vars: Option<Arc<HashMap<String, String>>>,
+    vars: Option<Arc<HashMap<String, Zeroizing<String>>>>,
 }
 
 impl Env {
@@ -34,7 +37,7 @@ impl Env {
         Self {
             vars: Some(Arc::new(
                 vars.into_iter()
-                    .map(|(k, v)| (k.into(), v.into()))
+                    .map(|(k, v)| (k.into(), Zeroizing::new(v.into())))
                     .collect(),
             )),
         }
@@ -43,7 +46,7 @@ impl Env {
     /// The value of `name`. An empty or non-UTF-8 value counts as unset, as in the AWS SDKs.
     pub fn get(&self, name: &str) -> Option<String> {
         let value = match &self.vars {
-            Some(vars) => vars.get(name).cloned(),
+            Some(vars) => vars.get(name).map(|v| v.as_str().to_owned()),
             None => std::env::var(name).ok(),
         };
         value.filter(|v| !v.is_empty())

@@ -75,6 +75,19 @@
 //! drop and shown as `[REDACTED]` by `Debug`; no error message holds one. `aws-sigv4` logs
 //! the canonical request (session token included) at TRACE level, so [`Signer`] runs it with
 //! tracing silenced; this crate's own events carry the service, region, method and host only.
+//!
+//! # Arithmetic
+//!
+//! Credential expiries come from servers and files. [`CachingProvider`] computes its refresh
+//! time from one only with checked `SystemTime` arithmetic (an expiry it cannot subtract the
+//! margin from means "refresh now", never a panic), and presigning lifetimes are bounded by
+//! [`MAX_PRESIGN_EXPIRY`]. The crate is compiled with
+//! `#![deny(clippy::arithmetic_side_effects)]`, so an unchecked `+`, `-`, `*`, `/` or `%`
+//! does not build.
+
+// Nothing from outside is trusted in arithmetic (see "Arithmetic" above); unit tests compute
+// their fixtures freely.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod cache;
 mod credentials;

@@ -383,7 +383,7 @@ fn parse_sections(text: &str, path: &Path) -> Result<Vec<Section>, ProfileError>
     // Whether the line before was a property an indented line may continue.
     let mut in_property = false;
     for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
+        let line = index.saturating_add(1);
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             continue;

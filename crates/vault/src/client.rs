@@ -10,7 +10,7 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, StatusCode};
 use serde_json::Value;
 use strongroom_core::Error;
-use strongroom_http::{ClientBuilder, HttpClient, Idempotent, RetryPolicy};
+use strongroom_http::{ClientBuilder, HttpClient, Retry, RetryPolicy};
 
 use crate::auth::{AppRole, Auth, Kubernetes, Token};
 use crate::error::{self, Context, malformed};
@@ -36,20 +36,21 @@ pub(crate) struct Call {
     body: Option<Bytes>,
     content_type: &'static str,
     namespace: Option<Arc<str>>,
-    idempotent: bool,
+    retry: Retry,
     sensitive: bool,
 }
 
 impl Call {
+    /// A call retried as [`retry_for`] says for its method.
     pub(crate) fn new(method: Method, path: String) -> Self {
         Self {
+            retry: retry_for(&method),
             method,
             path,
             query: None,
             body: None,
             content_type: "application/json",
             namespace: None,
-            idempotent: false,
             sensitive: false,
         }
     }
@@ -81,10 +82,25 @@ impl Call {
         self
     }
 
-    /// Safe to send twice: the HTTP layer may retry it after a connection failure or a 5xx.
-    pub(crate) fn idempotent(mut self) -> Self {
-        self.idempotent = true;
+    /// Overrides the retry mode chosen from the method (renew-self: see its docs).
+    pub(crate) fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
         self
+    }
+}
+
+/// How a Vault request may be retried, from its method: reads (`GET`, and `LIST`, sent as
+/// `GET ?list=true`) with [`Retry::Auto`] (after a connection failure, a timeout or a
+/// 429/5xx, with backoff and jitter); everything else (`POST`, `PUT`, which Vault treats as
+/// `POST`, `PATCH`, `DELETE`: writes, deletes, metadata writes, logins) with
+/// [`Retry::Unsent`]: only when no connection could be opened, so a write that may have
+/// reached the server is never sent twice and a one-use AppRole `secret_id` is never burnt
+/// by a retry.
+pub(crate) fn retry_for(method: &Method) -> Retry {
+    if *method == Method::GET || *method == Method::HEAD {
+        Retry::Auto
+    } else {
+        Retry::Unsent
     }
 }
 
@@ -153,8 +169,10 @@ impl Transport {
     ) -> Result<Answer, Error> {
         // Pushed, not format!ted: this runs on every request (docs/performance.md).
         let query = call.query.as_deref().unwrap_or_default();
-        let mut uri =
-            String::with_capacity(self.base.len() + 4 + call.path.len() + 1 + query.len());
+        let capacity = [self.base.len(), 4, call.path.len(), 1, query.len()]
+            .into_iter()
+            .fold(0usize, usize::saturating_add);
+        let mut uri = String::with_capacity(capacity);
         for part in [&*self.base, "/v1/", &call.path] {
             uri.push_str(part);
         }
@@ -185,15 +203,12 @@ impl Transport {
             }
             None => Bytes::new(),
         };
-        if call.idempotent {
-            builder = builder.extension(Idempotent);
-        }
         let request = builder
             .body(body)
             .map_err(|e| error::malformed(ctx, &format!("cannot build the request ({e})")))?;
         let response = self
             .http
-            .send(request)
+            .send_with(request, call.retry)
             .await
             .map_err(|e| error::from_http(e, ctx))?;
         let retry_after = response.retry_after(SystemTime::now());
@@ -222,6 +237,8 @@ pub struct VaultClientBuilder {
     auth_namespace: Option<Option<String>>,
     http: ClientBuilder,
     renew: RenewPolicy,
+    ca_file: Option<PathBuf>,
+    ca_path: Option<PathBuf>,
 }
 
 impl Default for VaultClientBuilder {
@@ -235,6 +252,8 @@ impl Default for VaultClientBuilder {
                 .user_agent(concat!("strongroom-vault/", env!("CARGO_PKG_VERSION")))
                 .max_body_bytes(MAX_RESPONSE_BYTES),
             renew: RenewPolicy::default(),
+            ca_file: None,
+            ca_path: None,
         }
     }
 }
@@ -296,10 +315,20 @@ impl VaultClientBuilder {
         self
     }
 
-    /// Also trust the CA certificates in this PEM file (`VAULT_CACERT`).
+    /// Trust the CA certificates in this PEM file instead of the public (webpki) roots
+    /// (`VAULT_CACERT`), as the vault CLI does. Wins over [`ca_path`](Self::ca_path).
     #[must_use]
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.http = self.http.add_ca_file(path);
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Trust the CA certificates in the PEM files of this directory instead of the public
+    /// roots (`VAULT_CAPATH`), as the vault CLI does: every file in it must hold PEM
+    /// certificates (subdirectories are skipped). Read when the client is built.
+    #[must_use]
+    pub fn ca_path(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.ca_path = Some(dir.into());
         self
     }
 
@@ -324,7 +353,8 @@ impl VaultClientBuilder {
         self
     }
 
-    /// Retries of failed reads and other idempotent requests (writes are never retried).
+    /// Retries of failed reads; writes and logins are retried only when no connection could
+    /// be opened (see [the crate docs](crate#retries)).
     #[must_use]
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.http = self.http.retry_policy(policy);
@@ -372,8 +402,19 @@ impl VaultClientBuilder {
             Some(explicit) => explicit.map(|ns| check_namespace(&ns)).transpose()?,
             None => namespace.clone(),
         };
-        let http = self
-            .http
+        let mut http = self.http;
+        let ca_files = match (self.ca_file, self.ca_path) {
+            (Some(file), _) => vec![file],
+            (None, Some(dir)) => ca_dir_files(&dir)?,
+            (None, None) => Vec::new(),
+        };
+        if !ca_files.is_empty() {
+            http = http.webpki_roots(false);
+        }
+        for file in ca_files {
+            http = http.add_ca_file(file);
+        }
+        let http = http
             .build()
             .map_err(|e| Error::config(format!("Vault HTTP client: {e}")))?;
         let transport = Transport {
@@ -386,6 +427,30 @@ impl VaultClientBuilder {
             namespace,
         })
     }
+}
+
+/// The files of a `VAULT_CAPATH` directory, sorted; an empty directory is an error (it
+/// would trust nothing, and every connection would fail).
+fn ca_dir_files(dir: &std::path::Path) -> Result<Vec<PathBuf>, Error> {
+    let unreadable = |e: std::io::Error| {
+        Error::config(format!("cannot read VAULT_CAPATH {}: {e}", dir.display()))
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let path = entry.map_err(unreadable)?.path();
+        // Follows symlinks, as c_rehash directories are made of them.
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::config(format!(
+            "VAULT_CAPATH {} holds no CA certificate files",
+            dir.display()
+        )));
+    }
+    files.sort();
+    Ok(files)
 }
 
 fn parse_address(address: &str) -> Result<String, Error> {
@@ -500,6 +565,28 @@ impl VaultClient {
         self.shared.tokens.stats()
     }
 
+    /// Why the background renewal of a static token stopped for good: the server refused
+    /// the renewal (401/403: the token is revoked or invalid), or the token expired while
+    /// every renewal attempt failed. `None` while renewal runs, or was never needed. (A
+    /// client that can log in never stops: it logs in again instead.)
+    pub fn renewal_error(&self) -> Option<Error> {
+        self.shared
+            .tokens
+            .renewal_stopped()
+            .map(|message| Error::Unauthenticated {
+                backend: crate::BACKEND,
+                message: format!("Vault token renewal stopped: {message}"),
+            })
+    }
+
+    /// Whether the background renewal task is alive: true from the first request on (in a
+    /// tokio runtime, unless [`RenewPolicy::Never`]), until the last client handle drops.
+    /// A panic inside it is caught and the task restarted
+    /// ([`TokenStats::renewal_task_panics`]), so this stays true.
+    pub fn renewal_task_running(&self) -> bool {
+        self.shared.tokens.renewal_task_running()
+    }
+
     /// Logs in now (or, for a static token, does nothing), so that bad credentials show at
     /// start-up rather than at the first read.
     ///
@@ -521,7 +608,7 @@ impl VaultClient {
         let mut value = answer.json(&ctx)?;
         let info = TokenInfo::from_lookup(&value);
         json::scrub(&mut value);
-        info.ok_or_else(|| malformed(&ctx, "no data in lookup-self"))
+        info.map_err(|what| malformed(&ctx, &what))
     }
 
     /// Revokes the current token (`auth/token/revoke-self`), for a clean shutdown. A client
@@ -531,23 +618,25 @@ impl VaultClient {
     /// As any request.
     pub async fn revoke_self(&self) -> Result<(), Error> {
         let ctx = Context::op("token revoke-self");
-        let call = Call::new(Method::POST, "auth/token/revoke-self".to_owned()).idempotent();
+        let call = Call::new(Method::POST, "auth/token/revoke-self".to_owned());
         let current = self.shared.tokens.token().await?;
         let call = call.namespace(self.shared.tokens.auth_namespace());
         self.shared
             .transport
             .send(&call, Some(&current.token), &ctx)
             .await?
-            .check(&ctx, Some(current.token.expose()))?;
-        Ok(())
+            .check(&ctx, Some(current.token.expose()))?
+            .json(&ctx)
+            .map(drop)
     }
 
     /// Any Vault API call, for what this crate has no method for: `path` is relative to
     /// `/v1/` (`sys/policies/acl/app`), checked and percent-encoded segment by segment;
     /// `body` is sent as JSON. Returns the answer's JSON (`null` for 204).
     ///
-    /// `GET`, `PUT`, `DELETE` and `LIST`-style reads are retried on transient failures;
-    /// `POST` is not.
+    /// `GET` (reads, and lists with `?list=true`) is retried on transient failures; every
+    /// other method only when no connection could be opened (see
+    /// [the crate docs](crate#retries)).
     ///
     /// # Errors
     /// As for every request (see [the crate docs](crate#errors)).
@@ -599,10 +688,14 @@ impl VaultClient {
                     .await?;
                 (answer, fresh)
             } else {
+                let why = tokens
+                    .renewal_stopped()
+                    .map(|why| format!(" (its renewal stopped: {why})"))
+                    .unwrap_or_default();
                 return Err(Error::Unauthenticated {
                     backend: crate::BACKEND,
                     message: format!(
-                        "{}: the Vault token is invalid, expired or revoked",
+                        "{}: the Vault token is invalid, expired or revoked{why}",
                         ctx.operation
                     ),
                 });
@@ -639,15 +732,17 @@ pub struct TokenInfo {
 }
 
 impl TokenInfo {
-    fn from_lookup(value: &Value) -> Option<Self> {
-        let data = value.get("data")?;
+    fn from_lookup(value: &Value) -> Result<Self, String> {
+        let data = value
+            .get("data")
+            .ok_or_else(|| "no data in lookup-self".to_owned())?;
         let text = |name: &str| {
             data.get(name)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned()
         };
-        Some(Self {
+        Ok(Self {
             display_name: text("display_name"),
             policies: data
                 .get("policies")
@@ -659,11 +754,7 @@ impl TokenInfo {
                         .collect()
                 })
                 .unwrap_or_default(),
-            ttl: data
-                .get("ttl")
-                .and_then(Value::as_u64)
-                .filter(|t| *t > 0)
-                .map(Duration::from_secs),
+            ttl: crate::ttl::lease(data.get("ttl")).map_err(|bad| bad.describe("data.ttl"))?,
             renewable: data
                 .get("renewable")
                 .and_then(Value::as_bool)

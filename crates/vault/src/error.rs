@@ -105,7 +105,7 @@ pub(crate) fn server_errors(body: &[u8], redact: Option<&str>) -> String {
     if text.len() > MAX_SERVER_TEXT {
         let mut cut = MAX_SERVER_TEXT;
         while !text.is_char_boundary(cut) {
-            cut -= 1;
+            cut = cut.saturating_sub(1);
         }
         text.truncate(cut);
         text.push_str("...");

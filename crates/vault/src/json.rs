@@ -12,7 +12,7 @@ struct Counter(usize);
 
 impl io::Write for Counter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0 += buf.len();
+        self.0 = self.0.saturating_add(buf.len());
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -37,7 +37,7 @@ pub(crate) fn sensitive_object(fields: &[(&str, Zeroizing<String>)]) -> Bytes {
     for (name, value) in fields {
         let _ = serde_json::to_writer(&mut counter, name);
         let _ = serde_json::to_writer(&mut counter, value.as_str());
-        counter.0 += 2;
+        counter.0 = counter.0.saturating_add(2);
     }
     let mut out = Vec::with_capacity(counter.0);
     out.push(b'{');

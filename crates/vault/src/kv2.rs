@@ -7,7 +7,7 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use strongroom_core::Error;
 
-use crate::client::{Call, VaultClient};
+use crate::client::{Answer, Call, VaultClient};
 use crate::data::SecretData;
 use crate::error::{Context, malformed};
 use crate::json;
@@ -177,7 +177,10 @@ impl Kv2 {
 
     fn url(&self, area: &str, path: &str) -> Result<String, Error> {
         let encoded = encode_path(path)?;
-        let mut url = String::with_capacity(self.mount.len() + area.len() + encoded.len() + 2);
+        let capacity = [self.mount.len(), area.len(), encoded.len(), 2]
+            .into_iter()
+            .fold(0usize, usize::saturating_add);
+        let mut url = String::with_capacity(capacity);
         for part in [&*self.mount, "/", area, "/", &encoded] {
             url.push_str(part);
         }
@@ -300,7 +303,7 @@ impl Kv2 {
     pub async fn delete_latest(&self, path: &str) -> Result<(), Error> {
         let ctx = Context::key("kv delete", path);
         let call = Call::new(Method::DELETE, self.url("data", path)?);
-        self.client.execute(call, &ctx).await.map(drop)
+        no_content(&self.client.execute(call, &ctx).await?, &ctx)
     }
 
     /// Soft-deletes the given versions.
@@ -344,11 +347,9 @@ impl Kv2 {
                 message: format!("{operation} {path:?}: no versions given"),
             });
         }
-        // Setting the same versions' state twice is harmless: safe to retry.
-        let call = Call::new(method, self.url(area, path)?)
-            .json(&json!({ "versions": versions }))
-            .idempotent();
-        self.client.execute(call, &ctx).await.map(drop)
+        // A write like any other: retried only when it cannot have reached the server.
+        let call = Call::new(method, self.url(area, path)?).json(&json!({ "versions": versions }));
+        no_content(&self.client.execute(call, &ctx).await?, &ctx)
     }
 
     /// Reads the metadata: versions, times, custom metadata, settings.
@@ -387,10 +388,8 @@ impl Kv2 {
         if let Some(custom) = &update.custom_metadata {
             body.insert("custom_metadata".to_owned(), json!(custom));
         }
-        let call = Call::new(Method::POST, self.url("metadata", path)?)
-            .json(&Value::Object(body))
-            .idempotent();
-        self.client.execute(call, &ctx).await.map(drop)
+        let call = Call::new(Method::POST, self.url("metadata", path)?).json(&Value::Object(body));
+        no_content(&self.client.execute(call, &ctx).await?, &ctx)
     }
 
     /// Deletes the metadata and every version: the secret is gone for good (purge).
@@ -400,7 +399,7 @@ impl Kv2 {
     pub async fn delete_metadata(&self, path: &str) -> Result<(), Error> {
         let ctx = Context::key("kv delete metadata", path);
         let call = Call::new(Method::DELETE, self.url("metadata", path)?);
-        self.client.execute(call, &ctx).await.map(drop)
+        no_content(&self.client.execute(call, &ctx).await?, &ctx)
     }
 
     /// Lists one folder: names relative to it, sub-folders ending in `/`, sorted. A folder
@@ -438,7 +437,8 @@ impl Kv2 {
     /// Soft-deleted secrets are included: they still have metadata.
     ///
     /// # Errors
-    /// As [`list`](Self::list), for any folder of the walk.
+    /// As [`list`](Self::list), for any folder of the walk; `Backend` when the answers lead
+    /// to more than [`MAX_WALK_FOLDERS`] folders or deeper than the longest secret name.
     pub async fn walk(&self, folder: &str) -> Result<Vec<String>, Error> {
         let start = folder.strip_suffix('/').unwrap_or(folder);
         let mut pending = vec![if start.is_empty() {
@@ -447,7 +447,21 @@ impl Kv2 {
             format!("{start}/")
         }];
         let mut found = Vec::new();
+        let mut folders: usize = 0;
         while let Some(dir) = pending.pop() {
+            // A server that answers every list with another sub-folder would keep this
+            // loop going for ever: no folder deeper than a secret name can be, and no more
+            // than MAX_WALK_FOLDERS folders in one walk.
+            folders = folders.saturating_add(1);
+            if folders > MAX_WALK_FOLDERS || dir.len() > strongroom_core::MAX_NAME_LEN {
+                return Err(malformed(
+                    &Context::key("kv walk", folder),
+                    &format!(
+                        "the list answers lead to more than {MAX_WALK_FOLDERS} folders or \
+                         to a folder deeper than the longest secret name"
+                    ),
+                ));
+            }
             for entry in self.list(&dir).await? {
                 let full = format!("{dir}{entry}");
                 if entry.ends_with('/') {
@@ -460,6 +474,16 @@ impl Kv2 {
         found.sort();
         Ok(found)
     }
+}
+
+/// The most folders one [`Kv2::walk`] lists before it gives up with a `Backend` error.
+pub const MAX_WALK_FOLDERS: usize = 100_000;
+
+/// Checks the answer of a call that expects no data (Vault answers 204): an empty body or
+/// JSON. Anything else (an HTML page, bytes that are not JSON) did not come from Vault, so
+/// the call is not taken to have succeeded.
+fn no_content(answer: &Answer, ctx: &Context<'_>) -> Result<(), Error> {
+    answer.json(ctx).map(drop)
 }
 
 fn time_field(value: &Value, name: &str) -> Option<SystemTime> {

@@ -2,11 +2,12 @@
 //! Kubernetes auth, and a token kept alive in the background.
 //!
 //! - [`VaultClient`]: address, namespace (`X-Vault-Namespace`), auth, TLS and timeouts
-//!   (through `strongroom-http`: retries of idempotent requests only, with backoff and
-//!   jitter). Its token is renewed at a fraction of its TTL ([`RenewPolicy`]), replaced by a
-//!   new login when renewal is refused or the max TTL is near, and on a 403 caused by an
-//!   expired or revoked token the client logs in once (concurrent callers share that login)
-//!   and retries the request once. [`VaultClient::stats`] counts logins and renewals.
+//!   (through `strongroom-http`; reads retried with backoff and jitter, writes only when
+//!   they cannot have reached the server: see [Retries](#retries)). Its token is renewed at
+//!   a fraction of its TTL ([`RenewPolicy`]), replaced by a new login when renewal is
+//!   refused or the max TTL is near, and on a 403 caused by an expired or revoked token the
+//!   client logs in once (concurrent callers share that login) and retries the request
+//!   once. [`VaultClient::stats`] counts logins and renewals (see [Renewal](#renewal)).
 //! - [`Kv2`]: read latest or a version, write with check-and-set, JSON merge patch, soft
 //!   delete (latest or versions), undelete, destroy, metadata read/write/delete, list and
 //!   recursive walk.
@@ -40,20 +41,11 @@
 //!
 //! # Setups
 //!
-//! Every setup needs a policy on the KV v2 paths it uses. For a store on `secret/` under
-//! `app/`:
-//!
-//! ```hcl
-//! path "secret/data/app/*"     { capabilities = ["create", "read", "update", "patch", "delete"] }
-//! path "secret/metadata/app/*" { capabilities = ["read", "list", "update", "delete"] }
-//! path "secret/metadata/"      { capabilities = ["list"] }   # list("") from the root
-//! path "secret/delete/app/*"   { capabilities = ["update"] } # delete given versions
-//! path "secret/undelete/app/*" { capabilities = ["update"] } # undelete
-//! path "secret/destroy/app/*"  { capabilities = ["update"] } # destroy versions
-//! ```
-//!
-//! `update` on metadata is only needed to write description/tags; `delete` on metadata
-//! only for `purge`. Tokens need the `default` policy too (`lookup-self`, `renew-self`).
+//! Every setup needs a policy on the KV v2 paths it uses. The one copy of the policy a
+//! [`VaultStore`] needs is in the repository's `docs/security.md` ("Least privilege"); an
+//! integration test creates an OpenBao policy from that very text and runs every store
+//! operation through it. Tokens need the `default` policy too (`lookup-self`,
+//! `renew-self`).
 //!
 //! **Token** (`VAULT_TOKEN`): `vault token create -policy=app -period=24h` gives a
 //! periodic token that the client renews for as long as it runs.
@@ -102,6 +94,53 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Retries
+//!
+//! Which requests are sent again after a failure, and when:
+//!
+//! | Request | Method | Retried |
+//! |---|---|---|
+//! | KV read, version read, metadata read, list, `lookup-self` | `GET` (`?list=true`) | after a refused connection, a timeout, a broken connection, 429 or 5xx ([`RetryPolicy`]: bounded attempts and total time, exponential backoff, full jitter, `Retry-After` honoured within the budget) |
+//! | KV write (`data/`), patch, soft delete (`DELETE data/`, `delete/`), undelete, destroy, metadata write and delete | `POST`, `PUT` (Vault treats `PUT` as `POST`), `PATCH`, `DELETE` | only when no connection could be opened ([`strongroom_http::Retry::Unsent`]): once a request may have reached the server, its outcome is returned as it is, never sent twice |
+//! | AppRole and Kubernetes login | `POST` | only when no connection could be opened: a one-use `secret_id` is never spent by a retry |
+//! | `revoke-self`, [`VaultClient::request_json`] with any method but `GET` | | as writes |
+//! | `renew-self` | `POST` | like a read ([`strongroom_http::Retry::Always`]): renewing twice only sets the same expiry again (now plus the increment, capped by the max TTL); the renewal task also retries it itself (see [Renewal](#renewal)) |
+//!
+//! A write that fails with `Unavailable` may or may not have been applied; read the secret
+//! (or write with check-and-set) before writing again.
+//!
+//! # Renewal
+//!
+//! The background task renews the token at its refresh point ([`RenewPolicy`]), for every
+//! auth method, including a static `VAULT_TOKEN` that is renewable and has a TTL (a
+//! periodic token, say: its lease is learnt with `lookup-self`, itself retried until it
+//! answers). When a renewal fails:
+//!
+//! - for a reason that may pass (refused connection, timeout, 5xx, 429, a sealed or
+//!   standby node, a garbage answer), it is tried again after a jittered exponential pause
+//!   (250 ms doubling up to 30 s, half of it random, never past the token's expiry), until
+//!   it succeeds or the token expires;
+//! - on a definitive refusal (401, 403: the token is revoked or invalid), or once the token
+//!   has expired: a client that can log in (AppRole, Kubernetes) logs in again, with the
+//!   same backoff while that fails; a static token's renewal stops, and
+//!   [`VaultClient::renewal_error`] and the error of the next request that needs the token
+//!   say why.
+//!
+//! The task cannot die silently: a panic inside it (a bug; nothing in it is meant to
+//! panic) is caught, counted in [`TokenStats::renewal_task_panics`], logged at error
+//! level, and the task starts over ([`VaultClient::renewal_task_running`]).
+//!
+//! # Arithmetic on server data
+//!
+//! Nothing the server sends is trusted in arithmetic. `lease_duration` and `ttl` become
+//! durations only through one function that refuses negatives and non-numbers (a
+//! `Backend` error naming the field) and clamps the rest to [`MAX_TTL`] (ten years), and
+//! instants are computed from them only with checked addition. Version numbers and counts
+//! are read as `u64` and only compared. A recursive list stops after [`MAX_WALK_FOLDERS`]
+//! folders or past the longest secret name, whatever the server's answers. The whole crate (tests aside) is built with
+//! `clippy::arithmetic_side_effects`, so CI (`clippy -D warnings`) rejects a new unchecked
+//! `+`, `-`, `*` or `/`: use `checked_*` or `saturating_*`.
+//!
 //! # Errors
 //!
 //! Everything returns [`strongroom_core::Error`]: 404 is `NotFound` (with `deleted: true`
@@ -111,6 +150,7 @@
 //! `errors` text and the key, never a token or a value.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 
 mod auth;
 mod client;
@@ -121,14 +161,16 @@ mod kv2;
 mod lifecycle;
 mod path;
 mod store;
+mod ttl;
 
 pub use auth::{AppRole, Auth, Credential, DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH, Kubernetes, Token};
 pub use client::{MAX_RESPONSE_BYTES, TokenInfo, VaultClient, VaultClientBuilder};
 pub use data::{SecretData, VALUE_BASE64_FIELD, VALUE_FIELD};
 pub use error::BACKEND;
-pub use kv2::{Kv2, KvMetadata, KvSecret, MetadataUpdate, VersionMetadata};
+pub use kv2::{Kv2, KvMetadata, KvSecret, MAX_WALK_FOLDERS, MetadataUpdate, VersionMetadata};
 pub use lifecycle::{RenewPolicy, TokenStats};
 pub use path::{clean_mount, encode_folder, encode_path};
 pub use store::{DEFAULT_KV_MOUNT, DESCRIPTION_KEY, VaultStore, VaultStoreBuilder};
 /// Re-exported: [`VaultClient::request_json`] takes a method, the builder a retry policy.
 pub use strongroom_http::{RetryPolicy, http::Method};
+pub use ttl::MAX_TTL;

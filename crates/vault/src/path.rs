@@ -96,7 +96,7 @@ fn check_segment(path: &str, segment: &str) -> Result<(), Error> {
 /// `app/d` -> (`app/`, `d`); `app/` -> (`app/`, ``); `ap` -> (``, `ap`).
 pub(crate) fn split_prefix(prefix: &str) -> (&str, &str) {
     match prefix.rfind('/') {
-        Some(i) => prefix.split_at(i + 1),
+        Some(i) => prefix.split_at(i.saturating_add(1)),
         None => ("", prefix),
     }
 }

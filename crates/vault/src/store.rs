@@ -60,7 +60,9 @@ impl VaultStore {
     /// |---|---|
     /// | `VAULT_ADDR` | server address (required) |
     /// | `VAULT_NAMESPACE` | namespace for every request |
-    /// | `VAULT_CACERT` | PEM CA bundle to trust as well |
+    /// | `VAULT_CACERT` | PEM CA bundle to trust instead of the public roots |
+    /// | `VAULT_CAPATH` | directory of PEM CA files to trust instead of the public roots (ignored when `VAULT_CACERT` is set, as by the vault CLI) |
+    /// | `VAULT_SKIP_VERIFY` | refused when true: verification is never turned off |
     /// | `VAULT_CLIENT_CERT`, `VAULT_CLIENT_KEY` | PEM client certificate and key (mTLS) |
     /// | `VAULT_KV_MOUNT` | KV v2 mount (default `secret`) |
     /// | `VAULT_ROLE_ID` (or `VAULT_ROLE_ID_FILE`), `VAULT_SECRET_ID` (or `VAULT_SECRET_ID_FILE`) | AppRole login |
@@ -428,6 +430,25 @@ impl VaultStoreBuilder {
     }
 }
 
+/// `VAULT_SKIP_VERIFY` asks the vault CLI to accept any certificate. strongroom never does
+/// (a token sent to an impostor is a token lost), and never ignores the variable silently:
+/// a true value is refused with what to do instead; a false one (`0`, `false`) is accepted.
+fn refuse_skip_verify(value: Option<&str>) -> Result<(), Error> {
+    let Some(value) = value.map(str::trim) else {
+        return Ok(());
+    };
+    // Go's strconv.ParseBool, which the vault CLI uses.
+    match value {
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(()),
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Err(Error::config(
+            "VAULT_SKIP_VERIFY is set: strongroom never turns off TLS certificate              verification, since the token would go to whoever answers. Unset it, and set              VAULT_CACERT to the PEM file of the CA that signed the Vault server's              certificate (or VAULT_CAPATH to a directory of such files)",
+        )),
+        _ => Err(Error::config(format!(
+            "VAULT_SKIP_VERIFY={value:?} is not a boolean; strongroom never turns off TLS              certificate verification: unset it, and set VAULT_CACERT to the server's CA"
+        ))),
+    }
+}
+
 /// The client builder and mount that the environment describes.
 fn builder_from_lookup(
     lookup: &dyn Fn(&str) -> Option<String>,
@@ -443,8 +464,13 @@ fn builder_from_lookup(
     if let Some(namespace) = get("VAULT_NAMESPACE") {
         builder = builder.namespace(namespace);
     }
+    refuse_skip_verify(get("VAULT_SKIP_VERIFY").as_deref())?;
+    // As the vault CLI: VAULT_CACERT wins over VAULT_CAPATH, and either replaces the
+    // public roots.
     if let Some(ca) = get("VAULT_CACERT") {
         builder = builder.ca_file(PathBuf::from(ca));
+    } else if let Some(dir) = get("VAULT_CAPATH") {
+        builder = builder.ca_path(PathBuf::from(dir));
     }
     match (get("VAULT_CLIENT_CERT"), get("VAULT_CLIENT_KEY")) {
         (Some(cert), Some(key)) => builder = builder.client_identity(cert, key),
@@ -592,5 +618,71 @@ mod tests {
                 ErrorKind::InvalidValue
             );
         }
+    }
+
+    fn vault_env<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut vars = vec![
+            ("VAULT_ADDR", "https://127.0.0.1:8200"),
+            ("VAULT_TOKEN", "t"),
+        ];
+        vars.extend_from_slice(extra);
+        vars
+    }
+
+    #[test]
+    fn skip_verify_is_refused_never_ignored() {
+        for yes in ["true", "1", "TRUE", "t", " True "] {
+            let err = VaultStore::from_lookup(lookup(&vault_env(&[("VAULT_SKIP_VERIFY", yes)])))
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{yes}");
+            let text = err.to_string();
+            assert!(
+                text.contains("VAULT_SKIP_VERIFY") && text.contains("VAULT_CACERT"),
+                "{text}"
+            );
+        }
+        let err = VaultStore::from_lookup(lookup(&vault_env(&[("VAULT_SKIP_VERIFY", "yes")])))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        for no in ["false", "0", "F", ""] {
+            VaultStore::from_lookup(lookup(&vault_env(&[("VAULT_SKIP_VERIFY", no)])))
+                .unwrap_or_else(|e| panic!("{no:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn ca_path_replaces_the_roots_and_must_hold_certificates() {
+        let dir = std::env::temp_dir().join(format!("sr-vault-capath-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let path = dir.display().to_string();
+        // Empty: the public roots are not kept as a fallback, so nothing would be trusted.
+        let err =
+            VaultStore::from_lookup(lookup(&vault_env(&[("VAULT_CAPATH", &path)]))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("holds no CA certificate"), "{err}");
+        // A file that is not PEM is an error naming it, as with the vault CLI.
+        std::fs::write(dir.join("notes.txt"), "not a certificate").unwrap();
+        let err =
+            VaultStore::from_lookup(lookup(&vault_env(&[("VAULT_CAPATH", &path)]))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("notes.txt"), "{err}");
+        // VAULT_CACERT wins over VAULT_CAPATH: the error names the CA file, not the dir.
+        let err = VaultStore::from_lookup(lookup(&vault_env(&[
+            ("VAULT_CAPATH", &path),
+            ("VAULT_CACERT", "/nonexistent/strongroom/ca.pem"),
+        ])))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/strongroom/ca.pem"),
+            "{err}"
+        );
+        let missing = VaultStore::from_lookup(lookup(&vault_env(&[(
+            "VAULT_CAPATH",
+            "/nonexistent/strongroom/certs",
+        )])))
+        .unwrap_err();
+        assert!(missing.to_string().contains("VAULT_CAPATH"), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

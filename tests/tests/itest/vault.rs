@@ -891,3 +891,329 @@ async fn tracing_output_holds_no_token_credential_or_value() {
         assert!(run < 16, "something token-shaped leaked near byte {i}");
     }
 }
+
+/// Waits until a fresh private dev server accepts a write with its root token.
+async fn wait_until_writable(addr: &str, root_token: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = raw::vault(
+            addr,
+            Some(root_token),
+            None,
+            Method::POST,
+            "secret/data/ready",
+            Some(&json!({"data": {"value": "ready"}})),
+        )
+        .await;
+        if reply.status.is_success() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the private dev server never accepted a write: {} {}",
+            reply.status,
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A periodic token (as `VAULT_TOKEN` would hold) with `period`, allowed to use `secret/`.
+async fn periodic_token(addr: &str, root_token: &str, period: Duration) -> String {
+    let policy = raw::vault(
+        addr,
+        Some(root_token),
+        None,
+        Method::PUT,
+        "sys/policies/acl/kv-all",
+        Some(&json!({"policy": "path \"secret/*\" { capabilities = [\"create\", \"read\", \"update\", \"patch\", \"delete\", \"list\"] }"})),
+    )
+    .await;
+    assert!(policy.status.is_success(), "policy: {}", policy.body);
+    let created = raw::vault(
+        addr,
+        Some(root_token),
+        None,
+        Method::POST,
+        "auth/token/create",
+        Some(&json!({"policies": ["kv-all"], "period": format!("{}s", period.as_secs())})),
+    )
+    .await;
+    assert!(created.status.is_success(), "token: {}", created.body);
+    created.json()["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Sends SIGSTOP or SIGCONT to a server this test started.
+fn signal(server: &DevServer, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal}");
+}
+
+/// Issue 14, item 3: a periodic static token (VAULT_TOKEN) is renewed through a server
+/// that stops answering across a refresh point. The server (a dev server of this test's
+/// own, so the shared one keeps serving the other tests) is SIGSTOPped right after one
+/// renewal for most of the rest of the token's period: the renewal due inside the pause
+/// fails (timeouts), is retried with backoff, succeeds once the server is back, and the
+/// token is still good well past the expiry it had when the pause began.
+#[tokio::test]
+async fn renewal_of_a_periodic_token_survives_a_paused_server() {
+    const PERIOD: Duration = Duration::from_secs(8);
+    let root_token = raw::unique("root");
+    let server = start_dev_server(&root_token);
+    wait_until_writable(&server.addr, &root_token).await;
+    let token = periodic_token(&server.addr, &root_token, PERIOD).await;
+    let client = VaultClient::builder()
+        .address(&server.addr)
+        .token(token.as_str())
+        .connect_timeout(Duration::from_millis(300))
+        .request_timeout(Duration::from_millis(500))
+        .retry_policy(RetryPolicy::default().with_max_total(Duration::from_secs(1)))
+        .build()
+        .unwrap();
+    let kv = client.kv2("secret").unwrap();
+    kv.write("pause/x", &SecretData::new().with("value", "v"), None)
+        .await
+        .unwrap();
+    assert!(client.renewal_task_running());
+
+    // Wait for the first renewal (at two thirds of the period), then pause at once: the
+    // token now expires PERIOD after that renewal, and the next one is due inside the pause.
+    let deadline = Instant::now() + PERIOD * 2;
+    while client.stats().renewals == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "never renewed: {:?}",
+            client.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let renewed_at = Instant::now();
+    let expiry_before_pause = renewed_at + PERIOD;
+    signal(&server, "-STOP");
+    // Resume 1.5 s before that expiry: the renewal due at 2/3 of the period fell in the pause.
+    tokio::time::sleep((PERIOD - Duration::from_millis(1500)).saturating_sub(renewed_at.elapsed()))
+        .await;
+    let during = client.stats();
+    signal(&server, "-CONT");
+    assert!(
+        during.renewal_failures >= 1,
+        "no renewal was attempted in the pause: {during:?}"
+    );
+    assert_eq!(during.renewals, 1, "{during:?}");
+
+    // Past the expiry the token had when the pause began, it still works: renewal went on.
+    let until = expiry_before_pause + PERIOD;
+    while Instant::now() < until {
+        let read = kv
+            .read("pause/x")
+            .await
+            .unwrap_or_else(|e| panic!("read after the pause failed: {e} ({:?})", client.stats()));
+        assert_eq!(read.data.get_str("value"), Some("v"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let stats = client.stats();
+    assert!(stats.renewals >= 2, "{stats:?}");
+    assert_eq!(stats.renewal_task_panics, 0, "{stats:?}");
+    assert!(
+        client.renewal_error().is_none(),
+        "{:?}",
+        client.renewal_error()
+    );
+    assert!(client.renewal_task_running());
+    let info = client.lookup_self().await.unwrap();
+    assert!(info.ttl.is_some_and(|ttl| ttl > Duration::ZERO), "{info:?}");
+}
+
+/// The control for the test above: a definitive refusal (the token revoked) stops the
+/// renewal of a static token, and says so, instead of retrying for ever.
+#[tokio::test]
+async fn renewal_of_a_revoked_token_stops_with_a_clear_error() {
+    const PERIOD: Duration = Duration::from_secs(3);
+    let root_token = raw::unique("root");
+    let server = start_dev_server(&root_token);
+    wait_until_writable(&server.addr, &root_token).await;
+    let token = periodic_token(&server.addr, &root_token, PERIOD).await;
+    let client = VaultClient::builder()
+        .address(&server.addr)
+        .token(token.as_str())
+        .build()
+        .unwrap();
+    client.lookup_self().await.unwrap();
+    let revoked = raw::vault(
+        &server.addr,
+        Some(&root_token),
+        None,
+        Method::POST,
+        "auth/token/revoke",
+        Some(&json!({"token": token})),
+    )
+    .await;
+    assert!(revoked.status.is_success(), "revoke: {}", revoked.body);
+    let deadline = Instant::now() + PERIOD * 3;
+    let error = loop {
+        if let Some(error) = client.renewal_error() {
+            break error;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "renewal never stopped: {:?}",
+            client.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(error.kind(), ErrorKind::Unauthenticated, "{error}");
+    assert!(error.to_string().contains("refused"), "{error}");
+    assert!(!error.to_string().contains(&token), "{error}");
+    let read = client
+        .kv2("secret")
+        .unwrap()
+        .read("ready")
+        .await
+        .unwrap_err();
+    assert_eq!(read.kind(), ErrorKind::Unauthenticated, "{read}");
+    assert!(read.to_string().contains("renewal stopped"), "{read}");
+}
+
+/// The Vault policy in docs/security.md, read at compile time so doc and test cannot drift.
+const SECURITY_DOC: &str = include_str!("../../../docs/security.md");
+
+/// The `hcl` block of the "Vault / OpenBao" section of docs/security.md; there must be
+/// exactly one (one copy of the policy).
+fn documented_vault_policy() -> &'static str {
+    let section = SECURITY_DOC
+        .split("### Vault / OpenBao")
+        .nth(1)
+        .expect("docs/security.md has a Vault / OpenBao section");
+    let section = section.split("\n### ").next().unwrap();
+    let blocks: Vec<&str> = section
+        .split("```hcl\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 1, "one copy of the Vault policy: {blocks:?}");
+    blocks[0]
+}
+
+/// Issue 14, item 9: a token with exactly the documented policy (and `default`) runs every
+/// SecretStore operation on `secret/app/...`, including check-and-set writes, tags, soft
+/// delete, undelete and purge; and the policy is no wider than it says.
+#[tokio::test]
+async fn the_documented_policy_allows_every_store_operation() {
+    let env = ItestEnv::load();
+    assert_eq!(
+        env.vault_kv_mount, "secret",
+        "the documented policy names the mount `secret`"
+    );
+    let policy_text = documented_vault_policy();
+    let name = raw::unique("documented-policy");
+    let created = raw::vault(
+        &env.vault_addr,
+        Some(&env.vault_token),
+        None,
+        Method::PUT,
+        &format!("sys/policies/acl/{name}"),
+        Some(&json!({ "policy": policy_text })),
+    )
+    .await;
+    assert!(created.status.is_success(), "policy: {}", created.body);
+    let token = raw::vault(
+        &env.vault_addr,
+        Some(&env.vault_token),
+        None,
+        Method::POST,
+        "auth/token/create",
+        Some(&json!({"policies": [name], "ttl": "10m"})),
+    )
+    .await;
+    assert!(token.status.is_success(), "token: {}", token.body);
+    let token = token.json()["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = VaultClient::builder()
+        .address(&env.vault_addr)
+        .token(token.as_str())
+        .build()
+        .unwrap();
+    let info = client.lookup_self().await.unwrap();
+    let mut policies = info.policies.clone();
+    policies.sort();
+    let mut want = vec!["default".to_owned(), name.clone()];
+    want.sort();
+    assert_eq!(policies, want, "only the documented policy and default");
+    let store = VaultStore::new(&client, "secret").unwrap();
+
+    let base = format!("app/{}", raw::unique("policy"));
+    let k = key(&format!("{base}/db/password"));
+    let other = key(&format!("{base}/other"));
+    // put, then a check-and-set put with description and tags (metadata write).
+    let v1 = store
+        .put_with(
+            &k,
+            SecretValue::from("first"),
+            &PutOptions::default().if_absent(),
+        )
+        .await
+        .unwrap();
+    let v2 = store
+        .put_with(
+            &k,
+            SecretValue::from("second"),
+            &PutOptions::default()
+                .if_version(v1.clone())
+                .with_metadata(Metadata::with_description("db").tag("team", "core")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .put_with(
+                &k,
+                SecretValue::from("late"),
+                &PutOptions::default().if_version(v1.clone())
+            )
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Conflict
+    );
+    store.put(&other, SecretValue::from("o")).await.unwrap();
+    // get, get_version, get_many
+    let got = store.get(&k).await.unwrap();
+    assert_eq!(got.value, SecretValue::from("second"));
+    assert_eq!(got.metadata.tags["team"], "core");
+    assert_eq!(
+        store.get_version(&k, &v1).await.unwrap().value,
+        SecretValue::from("first")
+    );
+    let many = store.get_many(&[k.clone(), other.clone()]).await;
+    assert!(many.iter().all(Result::is_ok), "{many:?}");
+    // versions, list
+    assert_eq!(store.versions(&k).await.unwrap().len(), 2);
+    assert_eq!(
+        store.list(&format!("{base}/")).await.unwrap(),
+        [k.clone(), other.clone()]
+    );
+    // delete, undelete, purge
+    store.delete(&k).await.unwrap();
+    assert_eq!(store.get(&k).await.unwrap_err().kind(), ErrorKind::NotFound);
+    store.undelete(&k).await.unwrap();
+    assert_eq!(store.get(&k).await.unwrap().version, v2);
+    store.purge(&k).await.unwrap();
+    store.purge(&other).await.unwrap();
+    assert_eq!(store.get(&k).await.unwrap_err().kind(), ErrorKind::NotFound);
+
+    // No wider than documented: outside app/ is refused.
+    let outside = key(&format!("strongroom-itest/{}", raw::unique("outside")));
+    let refused = store
+        .put(&outside, SecretValue::from("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::PermissionDenied, "{refused}");
+}

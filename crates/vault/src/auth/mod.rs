@@ -165,9 +165,9 @@ pub(crate) async fn login(
     drop(fields);
     let call = Call::new(Method::POST, format!("auth/{mount}/login"))
         .namespace(namespace.cloned())
-        .sensitive_body(body)
-        // A repeated login only makes a second token that expires unused.
-        .idempotent();
+        // POST: retried only when no connection could be opened (`Call::new`), so a one-use
+        // secret id is never spent by a retry of a login that reached the server.
+        .sensitive_body(body);
     let answer = transport.send(&call, None, &ctx).await?;
     drop(call);
     // A refused login is a credentials problem, whatever status the method uses for it
@@ -204,11 +204,8 @@ pub(crate) fn lease_of(
         _ if want_token => return Err(malformed(ctx, "no auth.client_token")),
         _ => None,
     };
-    let ttl = auth
-        .get("lease_duration")
-        .and_then(Value::as_u64)
-        .filter(|secs| *secs > 0)
-        .map(Duration::from_secs);
+    let ttl = crate::ttl::lease(auth.get("lease_duration"))
+        .map_err(|bad| malformed(ctx, &bad.describe("auth.lease_duration")))?;
     let renewable = auth
         .get("renewable")
         .and_then(Value::as_bool)
@@ -268,5 +265,29 @@ mod tests {
 
         let mut none = serde_json::json!({"data": {}});
         assert!(lease_of(&mut none, &Context::op("login"), true).is_err());
+    }
+
+    #[test]
+    fn hostile_lease_durations_are_bounded_or_refused() {
+        let lease = |duration: Value| {
+            let mut value = serde_json::json!({
+                "auth": {"client_token": "hvs.t", "lease_duration": duration, "renewable": true}
+            });
+            lease_of(&mut value, &Context::op("login"), true).map(|l| l.ttl)
+        };
+        let max = Some(crate::ttl::MAX_TTL);
+        assert_eq!(lease(serde_json::json!(u64::MAX)).unwrap(), max);
+        assert_eq!(lease(serde_json::json!(1e30)).unwrap(), max);
+        assert_eq!(lease(serde_json::json!(0)).unwrap(), None);
+        for bad in [
+            serde_json::json!(-1),
+            serde_json::json!(-1e30),
+            serde_json::json!("1h"),
+        ] {
+            let err = lease(bad.clone()).unwrap_err();
+            assert_eq!(err.kind(), strongroom_core::ErrorKind::Backend, "{bad}");
+            assert!(err.to_string().contains("lease_duration"), "{err}");
+            assert!(!err.to_string().contains("hvs.t"), "{err}");
+        }
     }
 }
