@@ -1,6 +1,13 @@
 //! moto's server, started so that it checks SigV4 signatures: the first
-//! [`NO_AUTH_ACTIONS`] calls (our seeding: IAM user, policy, attachment, access key) go
-//! unauthenticated, every later call must be signed with a key moto knows.
+//! [`NO_AUTH_ACTIONS`] calls (our seeding: two IAM users, each with a policy, its
+//! attachment and an access key) go unauthenticated, every later call must be signed with a
+//! key moto knows, and moto enforces each user's IAM policy.
+//!
+//! The second user holds the IAM policy docs/security.md documents, read from that file
+//! here, so the least-privilege suite proves the actions users copy, not a copy of them.
+//! Its `Resource` elements become `*`: moto checks every Secrets Manager call against the
+//! resource `*` (it has no resource-level checks for this service), so a scoped ARN would
+//! deny everything there while AWS allows it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,8 +20,10 @@ use crate::process::Launch;
 pub(crate) const REGION: &str = "us-east-1";
 /// The IAM user the seeded access key belongs to.
 const USER: &str = "strongroom-itest";
+/// The IAM user that holds exactly the documented policy.
+const LEAST_USER: &str = "strongroom-itest-least";
 /// The seeding calls below, one per unauthenticated action moto allows.
-const NO_AUTH_ACTIONS: usize = 4;
+const NO_AUTH_ACTIONS: usize = 8;
 
 /// How to start moto on `port`.
 pub(crate) fn launch(venv: &Path, port: u16) -> Launch {
@@ -74,10 +83,41 @@ fn iam(addr: SocketAddr, params: &str) -> Result<String, String> {
     }
 }
 
-/// Creates the user, a policy allowing Secrets Manager and STS, and an access key; returns
-/// the environment with the key pair.
+/// Creates the users (one allowed all of Secrets Manager and STS, one holding the documented
+/// policy), their policies and access keys; returns the environment with both key pairs.
 pub(crate) fn seed(addr: SocketAddr) -> Result<BTreeMap<String, String>, String> {
-    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["secretsmanager:*","sts:*"],"Resource":"*"}]}"#;
+    let full = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["secretsmanager:*","sts:*"],"Resource":"*"}]}"#;
+    let (id, secret) = user_with_policy(addr, USER, "itest-secrets", full)?;
+    let documented = documented_policy()?;
+    let (least_id, least_secret) =
+        user_with_policy(addr, LEAST_USER, "itest-documented", &documented)?;
+    let mut env = BTreeMap::new();
+    env.insert(
+        "STRONGROOM_ITEST_MOTO_ENDPOINT".to_owned(),
+        format!("http://{addr}"),
+    );
+    env.insert("STRONGROOM_ITEST_MOTO_ACCESS_KEY_ID".to_owned(), id);
+    env.insert("STRONGROOM_ITEST_MOTO_SECRET_ACCESS_KEY".to_owned(), secret);
+    env.insert("STRONGROOM_ITEST_MOTO_USER".to_owned(), USER.to_owned());
+    env.insert(
+        "STRONGROOM_ITEST_MOTO_LEAST_ACCESS_KEY_ID".to_owned(),
+        least_id,
+    );
+    env.insert(
+        "STRONGROOM_ITEST_MOTO_LEAST_SECRET_ACCESS_KEY".to_owned(),
+        least_secret,
+    );
+    Ok(env)
+}
+
+/// Creates `user` with the managed policy `policy` attached and an access key (four calls);
+/// returns the key id and secret key.
+fn user_with_policy(
+    addr: SocketAddr,
+    user: &str,
+    name: &str,
+    policy: &str,
+) -> Result<(String, String), String> {
     let encoded: String = policy
         .bytes()
         .map(|b| match b {
@@ -87,29 +127,51 @@ pub(crate) fn seed(addr: SocketAddr) -> Result<BTreeMap<String, String>, String>
             _ => format!("%{b:02X}"),
         })
         .collect();
-    iam(addr, &format!("Action=CreateUser&UserName={USER}"))?;
+    iam(addr, &format!("Action=CreateUser&UserName={user}"))?;
     let created = iam(
         addr,
-        &format!("Action=CreatePolicy&PolicyName=itest-secrets&PolicyDocument={encoded}"),
+        &format!("Action=CreatePolicy&PolicyName={name}&PolicyDocument={encoded}"),
     )?;
     let arn = element(&created, "Arn").ok_or("moto CreatePolicy returned no Arn")?;
     iam(
         addr,
-        &format!("Action=AttachUserPolicy&UserName={USER}&PolicyArn={arn}"),
+        &format!("Action=AttachUserPolicy&UserName={user}&PolicyArn={arn}"),
     )?;
-    let key = iam(addr, &format!("Action=CreateAccessKey&UserName={USER}"))?;
+    let key = iam(addr, &format!("Action=CreateAccessKey&UserName={user}"))?;
     let id = element(&key, "AccessKeyId").ok_or("moto CreateAccessKey returned no key id")?;
     let secret =
         element(&key, "SecretAccessKey").ok_or("moto CreateAccessKey returned no secret key")?;
-    let mut env = BTreeMap::new();
-    env.insert(
-        "STRONGROOM_ITEST_MOTO_ENDPOINT".to_owned(),
-        format!("http://{addr}"),
-    );
-    env.insert("STRONGROOM_ITEST_MOTO_ACCESS_KEY_ID".to_owned(), id);
-    env.insert("STRONGROOM_ITEST_MOTO_SECRET_ACCESS_KEY".to_owned(), secret);
-    env.insert("STRONGROOM_ITEST_MOTO_USER".to_owned(), USER.to_owned());
-    Ok(env)
+    Ok((id, secret))
+}
+
+/// The IAM policy docs/security.md gives (the first `json` block under its
+/// `### AWS Secrets Manager` heading), each statement's resource widened to `*` for moto.
+fn documented_policy() -> Result<String, String> {
+    let path = crate::layout::root().join("docs/security.md");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let block = policy_block(&text).ok_or_else(|| {
+        format!(
+            "{} has no ```json block under '### AWS Secrets Manager'",
+            path.display()
+        )
+    })?;
+    let mut policy: serde_json::Value = serde_json::from_str(&block)
+        .map_err(|e| format!("the IAM policy in {} is not JSON: {e}", path.display()))?;
+    let statements = policy["Statement"]
+        .as_array_mut()
+        .ok_or("the documented IAM policy has no Statement list")?;
+    for statement in statements {
+        statement["Resource"] = serde_json::Value::from("*");
+    }
+    Ok(policy.to_string())
+}
+
+fn policy_block(doc: &str) -> Option<String> {
+    let section = &doc[doc.find("### AWS Secrets Manager")?..];
+    let start = section.find("```json\n")? + "```json\n".len();
+    let end = start + section[start..].find("```")?;
+    Some(section[start..end].to_owned())
 }
 
 /// The text of the first `<name>` element of an XML document.
@@ -123,6 +185,14 @@ fn element(xml: &str, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_policy_is_found_and_is_json() {
+        let policy = documented_policy().unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&policy).unwrap();
+        assert_eq!(parsed["Version"], "2012-10-17");
+        assert!(policy_block("### AWS Secrets Manager\nno block").is_none());
+    }
 
     #[test]
     fn element_finds_the_first_match() {

@@ -719,7 +719,10 @@ impl SecretsManagerClient {
     ) -> Result<SecretValueOutput, AwsError> {
         let mut input = json!({"SecretId": secret_id});
         match version {
-            VersionSelector::Current => {}
+            // Named, not left out: AWS reads AWSCURRENT either way, but moto answers the bare
+            // form from a default that UpdateSecretVersionStage does not move, so after a
+            // check-and-set it served the version the label had left.
+            VersionSelector::Current => input["VersionStage"] = json!(AWSCURRENT),
             VersionSelector::Id(id) => input["VersionId"] = json!(id),
             VersionSelector::Stage(stage) => input["VersionStage"] = json!(stage),
         }

@@ -7,6 +7,7 @@ mod aws;
 mod cli;
 mod facade;
 mod faults;
+mod least_privilege;
 mod raw;
 mod services;
 mod support;
