@@ -102,4 +102,3 @@ pub use config::{Bound, CacheConfig, CacheConfigBuilder, DEFAULT_MAX_ENTRIES, DE
 pub use error::ConfigError;
 pub use stats::CacheStats;
 pub use store::{CacheStatus, CachedStore};
-pub use striped::StripedCounters;

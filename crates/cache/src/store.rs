@@ -16,7 +16,7 @@ use strongroom_core::{
 use crate::change::{CHANGE_CAPACITY, Change, ChangeCause};
 use crate::clock::nanos;
 use crate::entry::{Answer, Entry, EvictionCounter, LatestQuery, Slot, Weigher};
-use crate::flight::{Flight, Outcome, duplicate};
+use crate::flight::{Flight, Outcome};
 use crate::stats::{Counter, Counters};
 use crate::{Bound, CacheConfig, CacheStats, Clock};
 
@@ -349,7 +349,7 @@ impl<S: SecretStore + 'static> CachedStore<S> {
                 shared.counters.add(Counter::StaleServed);
                 (Ok(secret.clone()), CacheStatus::Stale)
             }
-            Outcome::Failed(err) => (Err(duplicate(err)), CacheStatus::Miss),
+            Outcome::Failed(err) => (Err(err.clone()), CacheStatus::Miss),
         }
     }
 
@@ -457,7 +457,7 @@ impl<S: SecretStore> Shared<S> {
                     "cache load failed"
                 );
                 self.after_failed_load(slot, &err, now, load, current)
-                    .unwrap_or_else(|| Outcome::Failed(Arc::new(err)))
+                    .unwrap_or_else(|| Outcome::Failed(err))
             }
         };
         if flights.get(slot).is_some_and(|f| Arc::ptr_eq(f, flight)) {

@@ -31,7 +31,7 @@ mod store;
 mod value;
 
 pub use async_trait::async_trait;
-pub use error::{BoxError, Error, ErrorKind};
+pub use error::{BoxError, Error, ErrorKind, SharedError};
 pub use name::{MAX_NAME_LEN, NameProblem, SecretName};
 pub use secret::{Metadata, Precondition, PutOptions, Secret, VersionId, VersionInfo};
 pub use store::{Capabilities, SecretStore};

@@ -78,6 +78,7 @@ mod rotation;
 mod secrets;
 mod spec;
 mod stats;
+mod striped;
 mod subscription;
 #[cfg(feature = "vault")]
 mod vault;
