@@ -8,7 +8,9 @@
 //!
 //! What a store lacks is read from [`SecretStore::capabilities`], never from its name: a
 //! check of an operation the store does not claim expects [`Error::Unsupported`] from it, and
-//! a check of one it claims expects it to work.
+//! a check of one it claims expects it to work. (One latitude, as
+//! [`Capabilities::versions`](crate::Capabilities::versions) documents: a store without
+//! history may serve its current version through `get_version` and `versions`.)
 //!
 //! ```
 //! use strongroom_core::testing::{MemoryStore, conformance};
@@ -253,8 +255,7 @@ pub async fn versions(store: &dyn SecretStore, namespace: &str) {
     );
 
     if !store.capabilities().versions {
-        unsupported(b, "get_version", store.get_version(&key, &written[0]).await);
-        unsupported(b, "versions", store.versions(&key).await);
+        no_history(store, &current, &written[0]).await;
         return;
     }
     for (version, value) in written.iter().zip(["one", "two", "three"]) {
@@ -578,6 +579,7 @@ pub async fn read_only(
         let got = ok(b, "get", store.get(key).await);
         assert!(got.value == *value, "{b}: a refused write changed {key}");
     }
+    let secret = ok(b, "get", store.get(key).await);
     if caps.versions {
         let history = ok(b, "versions", store.versions(key).await);
         let current: Vec<_> = history.iter().filter(|v| v.current).collect();
@@ -586,7 +588,6 @@ pub async fn read_only(
             1,
             "{b}: exactly one current version: {history:?}"
         );
-        let secret = ok(b, "get", store.get(key).await);
         let again = ok(
             b,
             "get_version",
@@ -597,9 +598,7 @@ pub async fn read_only(
             "{b}: get_version of the current version"
         );
     } else {
-        let version = VersionId::from(1);
-        unsupported(b, "get_version", store.get_version(key, &version).await);
-        unsupported(b, "versions", store.versions(key).await);
+        no_history(store, &secret, &VersionId::from(NO_SUCH_VERSION)).await;
     }
     if !caps.undelete {
         unsupported(b, "undelete", store.undelete(key).await);
@@ -716,6 +715,51 @@ fn unsupported<T>(backend: &str, what: &str, result: Result<T, Error>) {
         Err(Error::Unsupported { .. }) => {}
         Err(other) => panic!("{backend}: {what} must be Unsupported, got {other:?}"),
         Ok(_) => panic!("{backend}: {what} worked, but capabilities() says it is unsupported"),
+    }
+}
+
+/// A store without [`Capabilities::versions`](crate::Capabilities::versions): `get_version`
+/// and `versions` are both `Unsupported`, or serve the current version only (`old` is a
+/// version that is not current).
+async fn no_history(store: &dyn SecretStore, current: &crate::Secret, old: &VersionId) {
+    let b = store.backend();
+    let key = &current.key;
+    match store.versions(key).await {
+        Err(Error::Unsupported { .. }) => {
+            unsupported(b, "get_version", store.get_version(key, old).await);
+            unsupported(
+                b,
+                "get_version",
+                store.get_version(key, &current.version).await,
+            );
+        }
+        Err(other) => {
+            panic!("{b}: versions without history must be Unsupported or [current], got {other:?}")
+        }
+        Ok(history) => {
+            let ids: Vec<_> = history.iter().map(|v| (&v.version, v.current)).collect();
+            assert_eq!(
+                ids,
+                [(&current.version, true)],
+                "{b}: a store without history lists only the current version"
+            );
+            let again = ok(
+                b,
+                "get_version (current)",
+                store.get_version(key, &current.version).await,
+            );
+            assert!(
+                again.value == current.value,
+                "{b}: get_version of the current version"
+            );
+            assert!(
+                matches!(
+                    store.get_version(key, old).await,
+                    Err(Error::NotFound { .. })
+                ),
+                "{b}: a store without history must not serve version {old}"
+            );
+        }
     }
 }
 
