@@ -289,12 +289,33 @@ pub async fn versions(store: &dyn SecretStore, namespace: &str) {
         assert_eq!(secret.key, key, "{b}: get_version's name");
     }
     let history = ok(b, "versions", store.versions(&key).await);
-    let ids: Vec<&VersionId> = history.iter().map(|v| &v.version).collect();
-    let tail = &ids[ids.len().saturating_sub(3)..];
+    // Oldest first: in the order written, where the store's creation times tell them apart
+    // (AWS records whole seconds; versions written within one may tie), and the current last.
+    let position = |id: &VersionId| history.iter().position(|v| &v.version == id);
+    let positions: Vec<Option<usize>> = written.iter().map(position).collect();
+    assert!(
+        positions.iter().all(Option::is_some),
+        "{b}: versions lists every version written ({written:?}): {history:?}"
+    );
+    assert!(
+        history
+            .windows(2)
+            .all(|w| match (w[0].created, w[1].created) {
+                (Some(a), Some(b)) => a <= b,
+                _ => true,
+            }),
+        "{b}: versions oldest first: {history:?}"
+    );
+    if history.iter().all(|v| v.created.is_none()) {
+        assert!(
+            positions.is_sorted(),
+            "{b}: versions in the order written ({written:?}): {history:?}"
+        );
+    }
     assert_eq!(
-        tail,
-        written.iter().collect::<Vec<_>>(),
-        "{b}: versions oldest first"
+        history.last().map(|v| &v.version),
+        Some(&written[2]),
+        "{b}: the current version is the last of the history"
     );
     let currents: Vec<&VersionId> = history
         .iter()
