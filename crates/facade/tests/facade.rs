@@ -78,7 +78,7 @@ struct Switch {
 
 impl Switch {
     /// The reference store behind a switch, its mode and its call count.
-    fn new() -> (MemoryStore, Arc<AtomicU8>, Arc<AtomicUsize>) {
+    fn store() -> (MemoryStore, Arc<AtomicU8>, Arc<AtomicUsize>) {
         let mode = Arc::new(AtomicU8::new(UP));
         let calls = Arc::new(AtomicUsize::new(0));
         let hook = Self {
@@ -498,7 +498,7 @@ fn tracing_gets_audit_events_without_values() {
     tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
     {
         runtime.block_on(async {
-            let (switch, mode, _) = Switch::new();
+            let (switch, mode, _) = Switch::store();
             let secrets = Secrets::builder()
                 .store(switch)
                 .mirror(place.mirror())
@@ -534,7 +534,7 @@ fn tracing_gets_audit_events_without_values() {
 
 #[tokio::test]
 async fn health_is_healthy_degraded_or_unhealthy() {
-    let (switch, mode, _) = Switch::new();
+    let (switch, mode, _) = Switch::store();
     let secrets = Secrets::builder().store(switch).build().unwrap();
     let health = secrets.health().await;
     assert_eq!(
@@ -574,7 +574,7 @@ async fn health_is_healthy_degraded_or_unhealthy() {
 #[tokio::test]
 async fn stale_cache_and_mirror_serve_reads_while_the_primary_is_down() {
     let place = Place::new();
-    let (switch, mode, calls) = Switch::new();
+    let (switch, mode, calls) = Switch::store();
     let clock = ManualClock::new();
     let secrets = Secrets::builder()
         .store(switch)
@@ -673,7 +673,7 @@ async fn a_restarted_process_reads_from_the_mirror_over_a_dead_backend() {
     let raw = std::fs::read(place.path("mirror.enc")).unwrap();
     assert!(!raw.windows(6).any(|w| w == b"pw@db/"));
 
-    let (switch, mode, _) = Switch::new();
+    let (switch, mode, _) = Switch::store();
     mode.store(DOWN, Ordering::SeqCst);
     let config_mirror = FileStore::builder(place.path("mirror.enc"))
         .open(place.master())
