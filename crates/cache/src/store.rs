@@ -16,7 +16,7 @@ use strongroom_core::{
 use crate::change::{CHANGE_CAPACITY, Change, ChangeCause};
 use crate::clock::nanos;
 use crate::entry::{Answer, Entry, EvictionCounter, LatestQuery, Slot, Weigher};
-use crate::flight::{Flight, Outcome, duplicate};
+use crate::flight::{Flight, Outcome};
 use crate::stats::{Counter, Counters};
 use crate::{Bound, CacheConfig, CacheStats, Clock};
 
@@ -71,11 +71,11 @@ type EntryCache = Cache<Slot, Entry, Weigher, DefaultHashBuilder, EvictionCounte
 /// - **Refresh-ahead**: a hit in the last part of the TTL starts one background reload of that
 ///   key; readers keep getting the cached value meanwhile, then the new one, without a miss.
 /// - **Negative caching** of `NotFound` for the current version, with its own short TTL.
-/// - **Writes through this object invalidate**: `put` drops the key's current-version entry;
-///   `delete`, `undelete` and `purge` drop every entry of the key. A `put` does not insert the
-///   value it wrote: the backend's answer to a read also carries the creation time and metadata
-///   a `put` does not return, and a concurrent writer may already have superseded it; the next
-///   read loads what the backend really holds. A load that was running when the write finished
+/// - **Writes through this object update it**: a successful `put` caches what it wrote as the
+///   current version (with the metadata it set or the cached one; when neither is known and the
+///   backend keeps metadata, it only drops the entry, and the next read loads it); a failed
+///   `put` only expires the entry, keeping it as a stale fallback; `delete`, `undelete` and
+///   `purge` drop every entry of the key. A load that was running when the write finished
 ///   still answers its waiting readers but is not cached.
 /// - **Versions**: `get_version` is cached per (key, version) with the same TTL (a version's
 ///   value never changes, but it can be deleted or destroyed elsewhere, and the TTL bounds how
@@ -349,7 +349,7 @@ impl<S: SecretStore + 'static> CachedStore<S> {
                 shared.counters.add(Counter::StaleServed);
                 (Ok(secret.clone()), CacheStatus::Stale)
             }
-            Outcome::Failed(err) => (Err(duplicate(err)), CacheStatus::Miss),
+            Outcome::Failed(err) => (Err(err.clone()), CacheStatus::Miss),
         }
     }
 
@@ -457,7 +457,7 @@ impl<S: SecretStore> Shared<S> {
                     "cache load failed"
                 );
                 self.after_failed_load(slot, &err, now, load, current)
-                    .unwrap_or_else(|| Outcome::Failed(Arc::new(err)))
+                    .unwrap_or_else(|| Outcome::Failed(err))
             }
         };
         if flights.get(slot).is_some_and(|f| Arc::ptr_eq(f, flight)) {
@@ -566,7 +566,13 @@ impl<S: SecretStore> Shared<S> {
         });
     }
 
-    /// Caches what a successful `put` wrote as the key's current version.
+    /// Caches what a successful `put` wrote as the key's current version, and drops
+    /// whatever else was cached for it.
+    ///
+    /// The metadata is the write's own, else the cached entry's (a put without metadata keeps
+    /// it), else none where the backend keeps none. Otherwise what the backend holds is unknown
+    /// here, so nothing is cached and the next read asks the backend: caching the value with
+    /// empty metadata would hide the secret's description and tags.
     fn remember_written(
         &self,
         key: &SecretName,
@@ -575,15 +581,20 @@ impl<S: SecretStore> Shared<S> {
         options: &PutOptions,
     ) {
         let metadata = match (&options.metadata, self.cache.peek(&LatestQuery(key))) {
-            (Some(metadata), _) => Arc::new(metadata.clone()),
+            (Some(metadata), _) => Some(Arc::new(metadata.clone())),
             (
                 None,
                 Some(Entry {
                     answer: Answer::Found(old),
                     ..
                 }),
-            ) => Arc::clone(&old.metadata),
-            (None, _) => Arc::default(),
+            ) => Some(Arc::clone(&old.metadata)),
+            (None, _) if !self.inner.capabilities().metadata => Some(Arc::default()),
+            (None, _) => None,
+        };
+        self.invalidate(key, false);
+        let Some(metadata) = metadata else {
+            return;
         };
         let mut secret =
             Secret::new(key.clone(), value, version.clone()).created(std::time::SystemTime::now());
@@ -683,7 +694,6 @@ impl<S: SecretStore + 'static> SecretStore for CachedStore<S> {
                     .written(key, Some(version.clone()), ChangeCause::Put);
                 // Read your writes: the value just written is the current one. Metadata is
                 // the write's own, else what was cached (a put without metadata keeps it).
-                self.shared.invalidate(key, false);
                 self.shared.remember_written(key, value, version, options);
             }
             // A failed write may still have reached the backend (a timeout after sending):

@@ -2,7 +2,8 @@
 //!
 //! Each thread adds to its own padded stripe (threads are spread over the stripes round
 //! robin on first use); reading a counter sums the stripes. The cache counts its hits this
-//! way, and strongroom-facade its operations, so a hot read costs one uncontended atomic add.
+//! way, so a hot read costs one uncontended atomic add. strongroom-facade keeps its own copy
+//! for its operation counters rather than this crate exporting internals as public API.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -21,7 +22,7 @@ impl<const N: usize> Default for Stripe<N> {
 
 /// `N` counters, striped per thread; counter `i` is bumped with [`add`](Self::add) and read
 /// with [`sum`](Self::sum).
-pub struct StripedCounters<const N: usize> {
+pub(crate) struct StripedCounters<const N: usize> {
     stripes: Box<[Stripe<N>]>,
     mask: usize,
 }
@@ -36,7 +37,7 @@ thread_local! {
 
 impl<const N: usize> StripedCounters<N> {
     /// Zeroed counters, with one stripe per available CPU (a power of two, at most 64).
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let threads = std::thread::available_parallelism().map_or(4, usize::from);
         let stripes = threads.next_power_of_two().clamp(1, MAX_STRIPES);
         Self {
@@ -47,13 +48,13 @@ impl<const N: usize> StripedCounters<N> {
 
     /// Adds one to counter `index` (`index < N`).
     #[inline]
-    pub fn add(&self, index: usize) {
+    pub(crate) fn add(&self, index: usize) {
         let stripe = STRIPE.with(|s| *s) & self.mask;
         self.stripes[stripe].0[index].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counter `index`, summed over every thread.
-    pub fn sum(&self, index: usize) -> u64 {
+    pub(crate) fn sum(&self, index: usize) -> u64 {
         self.stripes
             .iter()
             .map(|s| s.0[index].load(Ordering::Relaxed))

@@ -1,22 +1,24 @@
-//! Behaviour of `CachedStore` over a counting in-memory store: single flight, TTL,
-//! stale-if-error, refresh-ahead, negative caching, invalidation, bounds, redaction.
+//! Behaviour of `CachedStore` over strongroom-core's reference `MemoryStore`: single flight,
+//! TTL, stale-if-error, refresh-ahead, negative caching, invalidation, bounds, redaction, and
+//! the store contract (`conformance`).
 //!
-//! `CountingStore` is a test double of the `SecretStore` trait (not of a server): a map that
-//! counts backend reads, can be switched to fail, and can be held at a gate or slowed with a
-//! tokio sleep so that concurrent readers really overlap.
+//! A [`Probe`] hook on the memory store counts backend reads, can switch the backend to fail,
+//! and can hold reads at a gate or slow them with a tokio sleep so that concurrent readers
+//! really overlap.
 
-use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
 use strongroom_cache::{
     CacheConfig, CacheStatus, CachedStore, Change, ChangeCause, Clock, ManualClock,
 };
+use strongroom_core::testing::{Hook, MemoryStore, Operation, conformance};
 use strongroom_core::{
-    Capabilities, Error, PutOptions, Result, Secret, SecretName, SecretStore, SecretValue,
-    VersionId, VersionInfo, async_trait,
+    Capabilities, Error, Result, Secret, SecretName, SecretStore, SecretValue, VersionId,
+    async_trait,
 };
 use tokio::sync::RwLock;
 
@@ -24,9 +26,9 @@ const OK: u8 = 0;
 const UNAVAILABLE: u8 = 1;
 const DENIED: u8 = 2;
 
+/// Watches the memory store's calls: counts reads, fails them when switched, holds them.
 #[derive(Default)]
-struct CountingStore {
-    data: Mutex<BTreeMap<SecretName, Vec<SecretValue>>>,
+struct Probe {
     gets: AtomicUsize,
     version_gets: AtomicUsize,
     mode: AtomicU8,
@@ -35,127 +37,92 @@ struct CountingStore {
     gate: RwLock<()>,
 }
 
-impl CountingStore {
-    fn set(&self, key: &SecretName, value: &str) {
-        self.data
-            .lock()
-            .unwrap()
-            .entry(key.clone())
-            .or_default()
-            .push(SecretValue::from(value));
-    }
-    fn gets(&self) -> usize {
-        self.gets.load(Ordering::SeqCst)
-    }
-    fn fail(&self, mode: u8) {
-        self.mode.store(mode, Ordering::SeqCst);
-    }
-    fn delay(&self, ms: u64) {
-        self.delay_ms.store(ms, Ordering::SeqCst);
-    }
-    fn error(&self, key: &SecretName) -> Option<Error> {
+impl Probe {
+    fn error(&self, key: Option<&SecretName>) -> Result<()> {
         match self.mode.load(Ordering::SeqCst) {
-            UNAVAILABLE => Some(Error::unavailable("counting", "switched off")),
-            DENIED => Some(Error::PermissionDenied {
-                backend: "counting",
-                key: Some(key.to_string()),
+            UNAVAILABLE => Err(Error::unavailable("memory", "switched off")),
+            DENIED => Err(Error::PermissionDenied {
+                backend: "memory",
+                key: key.map(ToString::to_string),
                 message: "switched off".into(),
             }),
-            _ => None,
+            _ => Ok(()),
         }
-    }
-    async fn pause(&self) {
-        let ms = self.delay_ms.load(Ordering::SeqCst);
-        if ms > 0 {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-        drop(self.gate.read().await);
     }
 }
 
 #[async_trait]
-impl SecretStore for CountingStore {
-    fn backend(&self) -> &'static str {
-        "counting"
+impl Hook for Probe {
+    async fn call(&self, operation: Operation, key: Option<&SecretName>) -> Result<()> {
+        match operation {
+            Operation::Get => {
+                self.gets.fetch_add(1, Ordering::SeqCst);
+                let answer = self.error(key);
+                let ms = self.delay_ms.load(Ordering::SeqCst);
+                if ms > 0 {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                drop(self.gate.read().await);
+                answer
+            }
+            Operation::GetVersion => {
+                self.version_gets.fetch_add(1, Ordering::SeqCst);
+                self.error(key)
+            }
+            Operation::Put => self.error(key),
+            _ => Ok(()),
+        }
     }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::ALL
+}
+
+/// The memory store under a cache, and its probe.
+#[derive(Clone)]
+struct Backend {
+    store: MemoryStore,
+    probe: Arc<Probe>,
+}
+
+impl Default for Backend {
+    /// A store that keeps no metadata: then a `put` through the cache caches what it wrote
+    /// even for a key never read, which these tests of read-your-writes rely on. (Over a
+    /// store with metadata, such a put only drops the entry; the conformance test covers it.)
+    fn default() -> Self {
+        let probe = Arc::new(Probe::default());
+        let mut capabilities = Capabilities::ALL;
+        capabilities.metadata = false;
+        let store = MemoryStore::new()
+            .with_capabilities(capabilities)
+            .with_hook(Arc::clone(&probe) as Arc<dyn Hook>);
+        Self { store, probe }
+    }
+}
+
+impl Deref for Backend {
+    type Target = Probe;
+    fn deref(&self) -> &Probe {
+        &self.probe
+    }
+}
+
+impl Backend {
+    /// Writes a version behind the cache's back.
+    fn set(&self, key: &SecretName, value: &str) {
+        self.store.insert(key, value);
+    }
+    fn gets(&self) -> usize {
+        self.probe.gets.load(Ordering::SeqCst)
+    }
+    fn fail(&self, mode: u8) {
+        self.probe.mode.store(mode, Ordering::SeqCst);
+    }
+    fn delay(&self, ms: u64) {
+        self.probe.delay_ms.store(ms, Ordering::SeqCst);
     }
     async fn get(&self, key: &SecretName) -> Result<Secret> {
-        self.gets.fetch_add(1, Ordering::SeqCst);
-        let found = self.data.lock().unwrap().get(key).map(|versions| {
-            let n = versions.len();
-            Secret::new(
-                key.clone(),
-                versions[n - 1].clone(),
-                VersionId::from(n as u64),
-            )
-        });
-        let error = self.error(key);
-        self.pause().await;
-        match (error, found) {
-            (Some(err), _) => Err(err),
-            (None, Some(secret)) => Ok(secret),
-            (None, None) => Err(Error::not_found(key)),
-        }
+        self.store.get(key).await
     }
     async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret> {
-        self.version_gets.fetch_add(1, Ordering::SeqCst);
-        if let Some(err) = self.error(key) {
-            return Err(err);
-        }
-        let index = version
-            .as_u64()
-            .and_then(|v| usize::try_from(v).ok())
-            .unwrap_or(0);
-        let data = self.data.lock().unwrap();
-        let value = data
-            .get(key)
-            .and_then(|versions| versions.get(index.wrapping_sub(1)))
-            .ok_or_else(|| Error::NotFound {
-                key: key.to_string(),
-                version: Some(version.clone()),
-                deleted: false,
-            })?;
-        Ok(Secret::new(key.clone(), value.clone(), version.clone()))
-    }
-    async fn put_with(
-        &self,
-        key: &SecretName,
-        value: SecretValue,
-        _: &PutOptions,
-    ) -> Result<VersionId> {
-        if let Some(err) = self.error(key) {
-            return Err(err);
-        }
-        let mut data = self.data.lock().unwrap();
-        let versions = data.entry(key.clone()).or_default();
-        versions.push(value);
-        Ok(VersionId::from(versions.len() as u64))
-    }
-    async fn delete(&self, key: &SecretName) -> Result<()> {
-        self.data
-            .lock()
-            .unwrap()
-            .remove(key)
-            .map(drop)
-            .ok_or_else(|| Error::not_found(key))
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
-        let data = self.data.lock().unwrap();
-        Ok(data
-            .keys()
-            .filter(|k| k.has_prefix(prefix))
-            .cloned()
-            .collect())
-    }
-    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>> {
-        let data = self.data.lock().unwrap();
-        let versions = data.get(key).ok_or_else(|| Error::not_found(key))?;
-        let n = versions.len();
-        Ok((1..=n)
-            .map(|i| VersionInfo::new(VersionId::from(i as u64), None, i == n))
-            .collect())
+        self.store.get_version(key, version).await
     }
 }
 
@@ -167,20 +134,16 @@ fn text(secret: &Secret) -> &str {
     secret.value.expose_str().unwrap()
 }
 
-/// A cache over a fresh counting store with a manual clock.
+/// A cache over a fresh memory store (with its probe) and a manual clock.
 fn cached(
     builder: strongroom_cache::CacheConfigBuilder,
-) -> (
-    CachedStore<Arc<CountingStore>>,
-    Arc<CountingStore>,
-    ManualClock,
-) {
+) -> (CachedStore<MemoryStore>, Backend, ManualClock) {
     let clock = ManualClock::new();
-    let store = Arc::new(CountingStore::default());
+    let backend = Backend::default();
     let config = builder.clock(clock.clock()).build().unwrap();
     (
-        CachedStore::with_config(Arc::clone(&store), config),
-        store,
+        CachedStore::with_config(backend.store.clone(), config),
+        backend,
         clock,
     )
 }
@@ -256,7 +219,7 @@ async fn a_thousand_concurrent_reads_of_a_failing_key_make_one_call_and_all_see_
             matches!(
                 err,
                 Error::Unavailable {
-                    backend: "counting",
+                    backend: "memory",
                     ..
                 }
             ),
@@ -302,13 +265,13 @@ async fn values_expire_after_the_ttl() {
 
 #[tokio::test]
 async fn the_default_coarse_clock_expires_entries_in_real_time() {
-    let store = Arc::new(CountingStore::default());
+    let store = Backend::default();
     let config = CacheConfig::builder()
         .ttl(Duration::from_millis(50))
         .clock(Clock::coarse())
         .build()
         .unwrap();
-    let cache = CachedStore::with_config(Arc::clone(&store), config);
+    let cache = CachedStore::with_config(store.store.clone(), config);
     let k = key("app/short");
     store.set(&k, "v");
     cache.get(&k).await.unwrap();
@@ -528,7 +491,7 @@ async fn subscribers_see_writes_and_what_loads_discover() {
     // secret gone is.
     clock.advance(SECS(11));
     cache.get(&k).await.unwrap();
-    store.data.lock().unwrap().clear();
+    store.store.purge(&k).await.unwrap(); // behind the cache's back
     clock.advance(SECS(11));
     assert!(cache.get(&k).await.is_err());
     let gone = changes.recv().await.unwrap();
@@ -654,7 +617,7 @@ async fn writes_through_the_cache_update_it() {
     assert_eq!(cache.stats().entries, 1);
     assert!(matches!(
         cache.undelete(&k).await,
-        Err(Error::Unsupported { .. })
+        Err(Error::Conflict { .. }) // it is not deleted
     ));
     assert_eq!(cache.stats().entries, 0);
 }
@@ -813,7 +776,7 @@ async fn nothing_prints_a_secret_value() {
         assert!(!text.contains("hunter2"), "{text}");
     }
     assert!(
-        texts[0].contains("counting") && texts[0].contains("entries"),
+        texts[0].contains("memory") && texts[0].contains("entries"),
         "{}",
         texts[0]
     );
@@ -825,14 +788,14 @@ async fn nothing_prints_a_secret_value() {
 
 #[tokio::test]
 async fn works_over_a_trait_object_and_as_one() {
-    let store = Arc::new(CountingStore::default());
+    let store = Backend::default();
     let k = key("app/dyn");
     store.set(&k, "v");
-    let backend: Arc<dyn SecretStore> = store.clone();
+    let backend: Arc<dyn SecretStore> = Arc::new(store.store.clone());
     let cache: CachedStore<Arc<dyn SecretStore>> = CachedStore::new(backend);
     let as_dyn: Box<dyn SecretStore> = Box::new(cache.clone());
-    assert_eq!(as_dyn.backend(), "counting");
-    assert_eq!(as_dyn.capabilities(), Capabilities::ALL);
+    assert_eq!(as_dyn.backend(), "memory");
+    assert_eq!(as_dyn.capabilities(), store.store.capabilities());
     assert_eq!(text(&as_dyn.get(&k).await.unwrap()), "v");
     let many = as_dyn
         .get_many(&[k.clone(), k.clone(), key("app/none")])
@@ -866,6 +829,52 @@ async fn hit_rate_counts_hits_against_misses() {
     let stats = cache.stats();
     assert_eq!((stats.hits, stats.misses), (3, 1));
     assert!((stats.hit_rate() - 0.75).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn the_cache_keeps_the_store_contract() {
+    for builder in [
+        CacheConfig::builder(),
+        CacheConfig::builder().negative_ttl(SECS(60)),
+        CacheConfig::builder()
+            .refresh_ahead(0.5)
+            .max_stale(SECS(60)),
+    ] {
+        let cache = CachedStore::with_config(MemoryStore::new(), builder.build().unwrap());
+        conformance::run(&cache, "conformance").await;
+    }
+    let mut narrow = Capabilities::ALL;
+    narrow.undelete = false;
+    narrow.versions = false;
+    let cache = CachedStore::new(MemoryStore::new().with_capabilities(narrow));
+    conformance::run(&cache, "narrow").await;
+}
+
+#[tokio::test]
+async fn every_reader_of_a_failed_load_gets_the_error_with_its_cause() {
+    use std::error::Error as _;
+
+    struct Broken;
+    #[async_trait]
+    impl Hook for Broken {
+        async fn call(&self, _: Operation, _: Option<&SecretName>) -> Result<()> {
+            Err(Error::backend(
+                "memory",
+                "read failed",
+                std::io::Error::other("disk"),
+            ))
+        }
+    }
+    let cache = CachedStore::new(MemoryStore::new().with_hook(Arc::new(Broken)));
+    let k = key("app/broken");
+    let (a, b) = tokio::join!(cache.get(&k), cache.get(&k));
+    for err in [a.unwrap_err(), b.unwrap_err()] {
+        assert!(matches!(err, Error::Backend { .. }), "{err:?}");
+        let io = err
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(io.map(ToString::to_string).as_deref(), Some("disk"));
+    }
 }
 
 /// One step of the model-based property below.

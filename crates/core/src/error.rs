@@ -1,11 +1,17 @@
 //! [`Error`]: what can go wrong with a secret, in terms a caller can act on.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{NameProblem, VersionId};
 
-/// The boxed cause carried by [`Error::Backend`].
+/// A boxed cause, as [`Error::backend`] accepts it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The shared cause carried by [`Error::Backend`]: shared, so that [`Error`] is `Clone` and a
+/// cache can hand one backend failure to every reader that waited for it, cause and all.
+pub type SharedError = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything a [`SecretStore`](crate::SecretStore) can fail with.
 ///
@@ -16,11 +22,13 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// No message ever contains a secret value or a token: messages carry the key name, the
 /// backend, the operation and (for HTTP backends) the status, nothing read from a secret.
-#[derive(Debug, thiserror::Error)]
+///
+/// Errors are `Clone`: a clone has the same variant and fields, and shares the cause (see
+/// [`SharedError`]), so `source()` and downcasting it work on every copy.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
     /// The secret, or the requested version of it, does not exist or is not readable now.
-    #[error("secret {key:?}{} {}", version_text(version.as_ref()), if *deleted { "is deleted" } else { "not found" })]
     NotFound {
         /// The key asked for.
         key: String,
@@ -32,7 +40,6 @@ pub enum Error {
     },
 
     /// The key name breaks the rules of [`SecretName`](crate::SecretName) or of the backend.
-    #[error("invalid secret key {key:?}: {problem}")]
     InvalidKey {
         /// The refused name.
         key: String,
@@ -41,14 +48,12 @@ pub enum Error {
     },
 
     /// The value cannot be used as asked (not UTF-8, missing JSON field, too large).
-    #[error("invalid value: {message}")]
     InvalidValue {
         /// What is wrong, without the value.
         message: String,
     },
 
     /// No valid credentials: missing, expired or revoked token, wrong keys.
-    #[error("{backend}: not authenticated: {message}")]
     Unauthenticated {
         /// The backend that refused.
         backend: &'static str,
@@ -57,7 +62,6 @@ pub enum Error {
     },
 
     /// The credentials are valid but do not allow this operation on this secret.
-    #[error("{backend}: permission denied{}: {message}", key_text(key.as_deref()))]
     PermissionDenied {
         /// The backend that refused.
         backend: &'static str,
@@ -68,7 +72,6 @@ pub enum Error {
     },
 
     /// A conditional write lost: another writer changed the secret first.
-    #[error("conflict writing {key:?}: {message}")]
     Conflict {
         /// The key written.
         key: String,
@@ -78,7 +81,6 @@ pub enum Error {
 
     /// The backend cannot be reached or cannot serve now (sealed Vault, 5xx, connection
     /// refused, timeout, lock held too long). Retrying later may succeed.
-    #[error("{backend} unavailable: {message}")]
     Unavailable {
         /// The backend that is unavailable.
         backend: &'static str,
@@ -91,21 +93,18 @@ pub enum Error {
     /// Encrypted data could not be decrypted: the key is wrong or the data was modified.
     ///
     /// The two cannot be told apart (an AEAD gives one answer for both, on purpose).
-    #[error("cannot decrypt {what}: wrong key, or the data was modified")]
     Decrypt {
         /// What was being decrypted, such as the store's file name.
         what: String,
     },
 
     /// The configuration is missing or wrong (no address, unreadable key file, bad option).
-    #[error("configuration error: {message}")]
     Config {
         /// What to fix.
         message: String,
     },
 
     /// The backend does not have this capability (see [`Capabilities`](crate::Capabilities)).
-    #[error("{backend} does not support {operation}")]
     Unsupported {
         /// The backend.
         backend: &'static str,
@@ -114,24 +113,82 @@ pub enum Error {
     },
 
     /// Any other failure of the backend: I/O, a malformed response, an unexpected status.
-    #[error("{backend}: {message}")]
     Backend {
         /// The backend.
         backend: &'static str,
         /// What happened.
         message: String,
         /// The underlying error, if any.
-        #[source]
-        source: Option<BoxError>,
+        source: Option<SharedError>,
     },
 }
 
-fn version_text(version: Option<&VersionId>) -> String {
-    version.map_or_else(String::new, |v| format!(" version {v}"))
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotFound {
+                key,
+                version,
+                deleted,
+            } => {
+                write!(f, "secret {key:?}")?;
+                if let Some(version) = version {
+                    write!(f, " version {version}")?;
+                }
+                f.write_str(if *deleted {
+                    " is deleted"
+                } else {
+                    " not found"
+                })
+            }
+            Self::InvalidKey { key, problem } => write!(f, "invalid secret key {key:?}: {problem}"),
+            Self::InvalidValue { message } => write!(f, "invalid value: {message}"),
+            Self::Unauthenticated { backend, message } => {
+                write!(f, "{backend}: not authenticated: {message}")
+            }
+            Self::PermissionDenied {
+                backend,
+                key,
+                message,
+            } => {
+                write!(f, "{backend}: permission denied")?;
+                if let Some(key) = key {
+                    write!(f, " on {key:?}")?;
+                }
+                write!(f, ": {message}")
+            }
+            Self::Conflict { key, message } => write!(f, "conflict writing {key:?}: {message}"),
+            Self::Unavailable {
+                backend, message, ..
+            } => write!(f, "{backend} unavailable: {message}"),
+            Self::Decrypt { what } => {
+                write!(
+                    f,
+                    "cannot decrypt {what}: wrong key, or the data was modified"
+                )
+            }
+            Self::Config { message } => write!(f, "configuration error: {message}"),
+            Self::Unsupported { backend, operation } => {
+                write!(f, "{backend} does not support {operation}")
+            }
+            Self::Backend {
+                backend, message, ..
+            } => write!(f, "{backend}: {message}"),
+        }
+    }
 }
 
-fn key_text(key: Option<&str>) -> String {
-    key.map_or_else(String::new, |k| format!(" on {k:?}"))
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // The cause itself, not the `Arc` around it, so that it downcasts.
+            Self::Backend {
+                source: Some(source),
+                ..
+            } => Some(&**source),
+            _ => None,
+        }
+    }
 }
 
 /// The variant of an [`Error`] without its fields: for exit codes, metrics labels and
@@ -252,7 +309,7 @@ impl Error {
         Self::Backend {
             backend,
             message: message.into(),
-            source: Some(source.into()),
+            source: Some(Arc::from(source.into())),
         }
     }
 
@@ -297,6 +354,40 @@ mod tests {
         for (err, want) in table {
             assert_eq!(err.to_string(), want);
         }
+    }
+
+    #[test]
+    fn clones_share_the_cause_and_it_downcasts() {
+        use std::error::Error as _;
+
+        let original = Error::backend("local", "read failed", std::io::Error::other("disk"));
+        let copy = original.clone();
+        assert_eq!(copy.to_string(), "local: read failed");
+        let (
+            Error::Backend {
+                source: Some(a), ..
+            },
+            Error::Backend {
+                source: Some(b), ..
+            },
+        ) = (&original, &copy)
+        else {
+            panic!("the copy lost its cause: {copy:?}");
+        };
+        assert!(Arc::ptr_eq(a, b));
+        let io = copy
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(io.map(ToString::to_string).as_deref(), Some("disk"));
+        let retry = Error::Unavailable {
+            backend: "vault",
+            message: "sealed".into(),
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert!(matches!(
+            retry.clone(),
+            Error::Unavailable { retry_after: Some(d), .. } if d == Duration::from_secs(3)
+        ));
     }
 
     #[test]

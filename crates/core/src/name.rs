@@ -25,7 +25,10 @@ pub const MAX_NAME_LEN: usize = 512;
 /// Backends map the key onto their own naming: Vault percent-encodes each segment, AWS uses the
 /// name as it is, the environment store upper-cases it and turns `/` into `_`.
 ///
-/// Cloning is cheap (a reference count), because keys travel with every secret and every
+/// A name is not secret: it appears in errors, logs and audit events, and is not zeroized
+/// (values and key material are). Never put a secret in a name.
+///
+/// Cloning is cheap (a reference count), because names travel with every secret and every
 /// audit event.
 ///
 /// ```

@@ -15,7 +15,10 @@ use crate::{Error, PutOptions, Secret, SecretName, SecretValue, VersionId, Versi
 pub struct Capabilities {
     /// `put`, `delete` work (false for read-only stores such as the environment).
     pub write: bool,
-    /// Old versions can be read (`get_version`, `versions`).
+    /// Old versions are kept and can be read (`get_version`, `versions`). Without it, a store
+    /// either answers both with [`Error::Unsupported`], or keeps only the current version:
+    /// `versions` lists just that one and `get_version` reads just that one (the environment
+    /// and directory stores do so).
     pub versions: bool,
     /// `delete` is recoverable and `undelete` works.
     pub undelete: bool,

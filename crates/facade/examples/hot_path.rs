@@ -11,7 +11,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use strongroom_core::{SecretName, SecretStore as _};
+use strongroom_core::SecretName;
 use strongroom_facade::Secrets;
 use strongroom_local::EnvStore;
 
@@ -29,10 +29,7 @@ fn main() -> Result<(), strongroom_core::Error> {
 
     let bare: quick_cache::sync::Cache<SecretName, strongroom_core::Secret> =
         quick_cache::sync::Cache::new(10_000);
-    bare.insert(
-        key.clone(),
-        runtime.block_on(secrets.cache().inner().get(&key))?,
-    );
+    bare.insert(key.clone(), runtime.block_on(secrets.get(&key))?);
 
     let mut context = Context::from_waker(Waker::noop());
     for round in 0..3 {

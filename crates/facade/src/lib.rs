@@ -78,6 +78,7 @@ mod rotation;
 mod secrets;
 mod spec;
 mod stats;
+mod striped;
 mod subscription;
 #[cfg(feature = "vault")]
 mod vault;
@@ -97,8 +98,8 @@ pub use migrate::{
 pub use mirror::MIRROR_VERSION_TAG;
 pub use prefixed::Prefixed;
 pub use rotation::{DEFAULT_ROTATION_BYTES, Generator, RotationHandle};
-pub use secrets::{DEFAULT_HEALTH_KEY, DEFAULT_MAX_STALE, Secrets, SecretsBuilder};
+pub use secrets::{CacheControl, DEFAULT_HEALTH_KEY, DEFAULT_MAX_STALE, Secrets, SecretsBuilder};
 pub use spec::StoreSpec;
 pub use stats::Stats;
-pub use strongroom_cache::{CacheConfig, CacheStatus, Change, ChangeCause};
+pub use strongroom_cache::{CacheConfig, CacheStats, CacheStatus, Change, ChangeCause};
 pub use subscription::Subscription;

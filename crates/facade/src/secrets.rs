@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use strongroom_cache::{CacheConfig, CacheStatus, CachedStore, Change};
+use strongroom_cache::{CacheConfig, CacheStats, CacheStatus, CachedStore, Change};
 use strongroom_core::{
     Capabilities, Error, ErrorKind, PutOptions, Secret, SecretName, SecretStore, SecretValue,
     VersionId, VersionInfo,
@@ -47,6 +48,12 @@ pub const DEFAULT_HEALTH_KEY: &str = "strongroom/health-probe";
 ///   them locally would fork the truth: another instance could write the same key meanwhile,
 ///   and replaying the local write later could overwrite a newer value. The application
 ///   knows whether retrying later is right; the facade does not guess.
+///
+/// `Secrets` is a [`SecretStore`] itself (every operation audited, counted and cached as
+/// through its own methods), so it composes like any store: behind a
+/// [`Prefixed`](crate::Prefixed), in a [`migrate`](crate::migrate), as an
+/// `Arc<dyn SecretStore>`. Its inherent methods take the same arguments, and a string key
+/// too.
 #[derive(Clone)]
 pub struct Secrets {
     inner: Arc<Inner>,
@@ -237,9 +244,13 @@ impl Secrets {
         self.inner.cache.capabilities()
     }
 
-    /// The cache in front of the primary (for `invalidate`, `clear`, its configuration).
-    pub fn cache(&self) -> &CachedStore<Arc<dyn SecretStore>> {
-        &self.inner.cache
+    /// Controls over the cache in front of the primary: drop entries, read its counters and
+    /// configuration. Reads and writes go through `Secrets` itself, so that each one is
+    /// audited, counted and mirrored.
+    pub fn cache(&self) -> CacheControl<'_> {
+        CacheControl {
+            cache: &self.inner.cache,
+        }
     }
 
     /// The current version of `key`.
@@ -421,6 +432,44 @@ impl Secrets {
         result
     }
 
+    /// Restores a soft-deleted `key` (see [`SecretStore::undelete`]).
+    ///
+    /// # Errors
+    /// As [`SecretStore::undelete`]: [`Error::Unsupported`] where the primary cannot.
+    pub async fn undelete<'k>(&self, key: impl IntoSecretName<'k>) -> Result<(), Error> {
+        let inner = &*self.inner;
+        let key = key
+            .into_secret_name()
+            .map_err(|e| inner.refused("undelete", e))?;
+        let started = Instant::now();
+        let result = inner.cache.undelete(&key).await;
+        inner.after_backend(&result);
+        inner.finish("undelete", Some(&key), &result, None, started);
+        result
+    }
+
+    /// Removes `key` and its history for good, from the mirror too (see
+    /// [`SecretStore::purge`]).
+    ///
+    /// # Errors
+    /// As [`SecretStore::purge`]: [`Error::Unsupported`] where the primary cannot.
+    pub async fn purge<'k>(&self, key: impl IntoSecretName<'k>) -> Result<(), Error> {
+        let inner = &*self.inner;
+        let key = key
+            .into_secret_name()
+            .map_err(|e| inner.refused("purge", e))?;
+        let started = Instant::now();
+        let result = inner.cache.purge(&key).await;
+        inner.after_backend(&result);
+        if let Some(mirror) = &inner.mirror
+            && (result.is_ok() || result.as_ref().is_err_and(Error::is_not_found))
+        {
+            mirror.remove(&key);
+        }
+        inner.finish("purge", Some(&key), &result, None, started);
+        result
+    }
+
     /// Rotates `key` to 32 random bytes, base64-encoded (see [`Generator::default`]).
     ///
     /// # Errors
@@ -542,6 +591,91 @@ impl Secrets {
         if let Some(mirror) = &self.inner.mirror {
             mirror.sync().await;
         }
+    }
+}
+
+/// Read-only controls over the cache of a [`Secrets`]; see [`Secrets::cache`].
+///
+/// It can drop entries and report, never read or write a secret: those go through
+/// [`Secrets`], which audits, counts and mirrors them.
+#[derive(Clone, Copy)]
+pub struct CacheControl<'a> {
+    cache: &'a CachedStore<Arc<dyn SecretStore>>,
+}
+
+impl fmt::Debug for CacheControl<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.cache, f)
+    }
+}
+
+impl CacheControl<'_> {
+    /// Drops everything cached for `key`: the next read asks the primary.
+    pub fn invalidate(&self, key: &SecretName) {
+        self.cache.invalidate(key);
+    }
+
+    /// Drops every cached entry.
+    pub fn clear(&self) {
+        self.cache.clear();
+    }
+
+    /// The cache's counters (also in [`Secrets::stats`]).
+    pub fn stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// The cache configuration in force.
+    pub fn config(&self) -> &CacheConfig {
+        self.cache.config()
+    }
+}
+
+#[async_trait]
+impl SecretStore for Secrets {
+    fn backend(&self) -> &'static str {
+        self.inner.backend
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.cache.capabilities()
+    }
+
+    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
+        Secrets::get(self, key).await
+    }
+
+    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret, Error> {
+        Secrets::get_version(self, key, version).await
+    }
+
+    async fn put_with(
+        &self,
+        key: &SecretName,
+        value: SecretValue,
+        options: &PutOptions,
+    ) -> Result<VersionId, Error> {
+        Secrets::put_with(self, key, value, options).await
+    }
+
+    async fn delete(&self, key: &SecretName) -> Result<(), Error> {
+        Secrets::delete(self, key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
+        Secrets::list(self, prefix).await
+    }
+
+    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
+        Secrets::versions(self, key).await
+    }
+
+    async fn undelete(&self, key: &SecretName) -> Result<(), Error> {
+        Secrets::undelete(self, key).await
+    }
+
+    async fn purge(&self, key: &SecretName) -> Result<(), Error> {
+        Secrets::purge(self, key).await
     }
 }
 

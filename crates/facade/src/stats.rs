@@ -3,7 +3,9 @@
 //! Counters are striped per thread (as strongroom-cache's are) so that two threads reading
 //! hot keys do not fight over one cache line.
 
-use strongroom_cache::{CacheStats, StripedCounters};
+use strongroom_cache::CacheStats;
+
+use crate::striped::StripedCounters;
 
 /// What one counter counts; the index into a stripe.
 #[derive(Debug, Clone, Copy)]

@@ -9,10 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use strongroom_cache::{CacheConfig, ManualClock};
-use strongroom_core::{
-    Capabilities, Error, ErrorKind, PutOptions, Secret, SecretName, SecretStore, SecretValue,
-    VersionId, VersionInfo, async_trait,
-};
+use strongroom_core::testing::{Hook, MemoryStore, Operation};
+use strongroom_core::{Error, ErrorKind, SecretName, SecretStore, SecretValue, async_trait};
 use strongroom_envelope::MasterKey;
 use strongroom_facade::{
     BackendConfig, CacheStatus, ChangeCause, Config, Generator, HealthStatus, KeySource,
@@ -71,79 +69,38 @@ const UP: u8 = 0;
 const DOWN: u8 = 1;
 const REFUSING: u8 = 2;
 
-/// A store that can be switched to fail as an unreachable (or credential-refusing) backend
-/// would, in front of a real FileStore.
+/// A hook that makes the reference store fail as an unreachable (or credential-refusing)
+/// backend would, and counts the calls that reach it.
 struct Switch {
-    inner: FileStore,
     mode: Arc<AtomicU8>,
     calls: Arc<AtomicUsize>,
 }
 
 impl Switch {
-    fn new(inner: FileStore) -> (Self, Arc<AtomicU8>, Arc<AtomicUsize>) {
+    /// The reference store behind a switch, its mode and its call count.
+    fn store() -> (MemoryStore, Arc<AtomicU8>, Arc<AtomicUsize>) {
         let mode = Arc::new(AtomicU8::new(UP));
         let calls = Arc::new(AtomicUsize::new(0));
-        let store = Self {
-            inner,
+        let hook = Self {
             mode: Arc::clone(&mode),
             calls: Arc::clone(&calls),
         };
-        (store, mode, calls)
-    }
-
-    fn check(&self) -> Result<(), Error> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        match self.mode.load(Ordering::SeqCst) {
-            UP => Ok(()),
-            DOWN => Err(Error::unavailable("switch", "connection refused")),
-            _ => Err(Error::Unauthenticated {
-                backend: "switch",
-                message: "token expired".into(),
-            }),
-        }
+        (MemoryStore::new().with_hook(Arc::new(hook)), mode, calls)
     }
 }
 
 #[async_trait]
-impl SecretStore for Switch {
-    fn backend(&self) -> &'static str {
-        "switch"
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
-        self.check()?;
-        self.inner.get(key).await
-    }
-    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret, Error> {
-        self.check()?;
-        self.inner.get_version(key, version).await
-    }
-    async fn put_with(
-        &self,
-        key: &SecretName,
-        value: SecretValue,
-        options: &PutOptions,
-    ) -> Result<VersionId, Error> {
-        self.check()?;
-        self.inner.put_with(key, value, options).await
-    }
-    async fn delete(&self, key: &SecretName) -> Result<(), Error> {
-        self.check()?;
-        self.inner.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
-        self.check()?;
-        self.inner.list(prefix).await
-    }
-    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
-        self.check()?;
-        self.inner.versions(key).await
-    }
-    async fn purge(&self, key: &SecretName) -> Result<(), Error> {
-        self.check()?;
-        self.inner.purge(key).await
+impl Hook for Switch {
+    async fn call(&self, _: Operation, _: Option<&SecretName>) -> Result<(), Error> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.mode.load(Ordering::SeqCst) {
+            UP => Ok(()),
+            DOWN => Err(Error::unavailable("memory", "connection refused")),
+            _ => Err(Error::Unauthenticated {
+                backend: "memory",
+                message: "token expired".into(),
+            }),
+        }
     }
 }
 
@@ -166,9 +123,13 @@ async fn get_put_delete_list_versions_through_the_facade() {
         secrets.get(&k).await.unwrap().value.expose_str().unwrap(),
         "second-value"
     );
-    // Both reads are hits: a write through the facade caches what it wrote.
+    // The first read of a key only ever written asks the store (the cache does not know its
+    // metadata); the next is a hit.
     secrets.get(&k).await.unwrap();
-    assert_eq!(secrets.stats().cache.hits, 2);
+    assert_eq!(
+        (secrets.stats().cache.misses, secrets.stats().cache.hits),
+        (1, 1)
+    );
     assert_eq!(
         secrets
             .get_version(&k, &v1)
@@ -410,7 +371,7 @@ async fn scheduled_rotation_fires_until_stopped() {
 #[tokio::test(start_paused = true)]
 async fn scheduled_rotation_follows_the_interval_in_paused_time() {
     let secrets = Secrets::builder()
-        .store(MemStore::default())
+        .store(MemoryStore::new())
         .build()
         .unwrap();
     let k = key("paused/key");
@@ -420,65 +381,6 @@ async fn scheduled_rotation_follows_the_interval_in_paused_time() {
     drop(handle);
     tokio::time::sleep(Duration::from_secs(3600 * 2)).await;
     assert_eq!(secrets.stats().rotations, 3);
-}
-
-/// An in-memory store with versions, for tests that need no files (paused time).
-#[derive(Default)]
-struct MemStore(Mutex<std::collections::BTreeMap<SecretName, Vec<SecretValue>>>);
-
-#[async_trait]
-impl SecretStore for MemStore {
-    fn backend(&self) -> &'static str {
-        "mem"
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::READ_ONLY
-    }
-    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
-        let map = self.0.lock().unwrap();
-        let versions = map.get(key).ok_or_else(|| Error::not_found(key))?;
-        let n = versions.len() as u64;
-        Ok(Secret::new(
-            key.clone(),
-            versions.last().unwrap().clone(),
-            VersionId::from(n),
-        ))
-    }
-    async fn get_version(&self, key: &SecretName, _: &VersionId) -> Result<Secret, Error> {
-        self.get(key).await
-    }
-    async fn put_with(
-        &self,
-        key: &SecretName,
-        value: SecretValue,
-        _: &PutOptions,
-    ) -> Result<VersionId, Error> {
-        let mut map = self.0.lock().unwrap();
-        let versions = map.entry(key.clone()).or_default();
-        versions.push(value);
-        Ok(VersionId::from(versions.len() as u64))
-    }
-    async fn delete(&self, key: &SecretName) -> Result<(), Error> {
-        self.0
-            .lock()
-            .unwrap()
-            .remove(key)
-            .map(drop)
-            .ok_or_else(|| Error::not_found(key))
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .keys()
-            .filter(|k| k.has_prefix(prefix))
-            .cloned()
-            .collect())
-    }
-    async fn versions(&self, _: &SecretName) -> Result<Vec<VersionInfo>, Error> {
-        Err(Error::unsupported("mem", "versions"))
-    }
 }
 
 const PLAIN: &str = "plain-text-secret-value";
@@ -527,7 +429,7 @@ async fn audit_file_holds_one_json_line_per_operation_and_no_value() {
         summary,
         vec![
             s("put", "ok", None),
-            s("get", "ok", Some("hit")),
+            s("get", "ok", Some("miss")),
             s("get", "ok", Some("hit")),
             s("rotate", "ok", None),
             s("get", "ok", Some("hit")),
@@ -596,7 +498,7 @@ fn tracing_gets_audit_events_without_values() {
     tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
     {
         runtime.block_on(async {
-            let (switch, mode, _) = Switch::new(place.store("s.enc"));
+            let (switch, mode, _) = Switch::store();
             let secrets = Secrets::builder()
                 .store(switch)
                 .mirror(place.mirror())
@@ -632,13 +534,12 @@ fn tracing_gets_audit_events_without_values() {
 
 #[tokio::test]
 async fn health_is_healthy_degraded_or_unhealthy() {
-    let place = Place::new();
-    let (switch, mode, _) = Switch::new(place.store("s.enc"));
+    let (switch, mode, _) = Switch::store();
     let secrets = Secrets::builder().store(switch).build().unwrap();
     let health = secrets.health().await;
     assert_eq!(
         (health.status, health.backend),
-        (HealthStatus::Healthy, "switch")
+        (HealthStatus::Healthy, "memory")
     );
     assert!(health.reason.is_none() && health.is_healthy());
 
@@ -673,7 +574,7 @@ async fn health_is_healthy_degraded_or_unhealthy() {
 #[tokio::test]
 async fn stale_cache_and_mirror_serve_reads_while_the_primary_is_down() {
     let place = Place::new();
-    let (switch, mode, calls) = Switch::new(place.store("s.enc"));
+    let (switch, mode, calls) = Switch::store();
     let clock = ManualClock::new();
     let secrets = Secrets::builder()
         .store(switch)
@@ -772,7 +673,7 @@ async fn a_restarted_process_reads_from_the_mirror_over_a_dead_backend() {
     let raw = std::fs::read(place.path("mirror.enc")).unwrap();
     assert!(!raw.windows(6).any(|w| w == b"pw@db/"));
 
-    let (switch, mode, _) = Switch::new(place.store("s.enc"));
+    let (switch, mode, _) = Switch::store();
     mode.store(DOWN, Ordering::SeqCst);
     let config_mirror = FileStore::builder(place.path("mirror.enc"))
         .open(place.master())
@@ -1046,7 +947,7 @@ async fn fill(store: &FileStore) -> Vec<(SecretName, Vec<&'static str>)> {
     data
 }
 
-async fn values_of(store: &FileStore, k: &SecretName) -> Vec<String> {
+async fn values_of(store: &dyn SecretStore, k: &SecretName) -> Vec<String> {
     let mut out = Vec::new();
     for info in store.versions(k).await.unwrap() {
         let secret = store.get_version(k, &info.version).await.unwrap();
@@ -1104,49 +1005,32 @@ async fn migration_between_local_stores_copies_every_value() {
     assert!(to.get(&key("other/c")).await.unwrap_err().is_not_found());
 }
 
-/// A target that fails the n-th write (counting from 1) as an outage would.
+/// Fails the n-th write (counting from 1) to the reference store, as an outage would.
 struct FailingWrites {
-    inner: FileStore,
     writes: AtomicUsize,
     fail_at: usize,
 }
 
+impl FailingWrites {
+    /// `target` (sharing its secrets) with its `fail_at`-th write failing.
+    fn over(target: &MemoryStore, fail_at: usize) -> MemoryStore {
+        let hook = Self {
+            writes: AtomicUsize::new(0),
+            fail_at,
+        };
+        target.clone().with_hook(Arc::new(hook))
+    }
+}
+
 #[async_trait]
-impl SecretStore for FailingWrites {
-    fn backend(&self) -> &'static str {
-        "failing"
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
-        self.inner.get(key).await
-    }
-    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret, Error> {
-        self.inner.get_version(key, version).await
-    }
-    async fn put_with(
-        &self,
-        key: &SecretName,
-        value: SecretValue,
-        options: &PutOptions,
-    ) -> Result<VersionId, Error> {
-        if self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
-            return Err(Error::unavailable("failing", "connection reset"));
+impl Hook for FailingWrites {
+    async fn call(&self, operation: Operation, _: Option<&SecretName>) -> Result<(), Error> {
+        if operation == Operation::Put
+            && self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at
+        {
+            return Err(Error::unavailable("memory", "connection reset"));
         }
-        self.inner.put_with(key, value, options).await
-    }
-    async fn delete(&self, key: &SecretName) -> Result<(), Error> {
-        self.inner.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
-        self.inner.list(prefix).await
-    }
-    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
-        self.inner.versions(key).await
-    }
-    async fn purge(&self, key: &SecretName) -> Result<(), Error> {
-        self.inner.purge(key).await
+        Ok(())
     }
 }
 
@@ -1156,16 +1040,10 @@ async fn a_failure_midway_leaves_no_partial_secret() {
     let from = place.store("from.enc");
     let data = fill(&from).await;
     // app/a has three versions: the second write fails.
-    let to = FailingWrites {
-        inner: place.store("to.enc"),
-        writes: AtomicUsize::new(0),
-        fail_at: 2,
-    };
+    let target = MemoryStore::new();
+    let to = FailingWrites::over(&target, 2);
     // A key the target already had keeps its value.
-    to.inner
-        .put(&key("other/c"), "pre-existing".into())
-        .await
-        .unwrap();
+    target.insert(&key("other/c"), "pre-existing");
     let options = MigrationOptions::new().all_versions(true);
     let report = migrate(&from, &to, &options, |_| {}).await.unwrap();
     assert_eq!(report.failed.len(), 1);
@@ -1175,26 +1053,16 @@ async fn a_failure_midway_leaves_no_partial_secret() {
         ("app/a", ErrorKind::Unavailable)
     );
     assert!(failure.message.contains("connection reset"));
+    assert!(target.get(&key("app/a")).await.unwrap_err().is_not_found());
     assert!(
-        to.inner
-            .get(&key("app/a"))
-            .await
-            .unwrap_err()
-            .is_not_found()
-    );
-    assert!(
-        to.inner.versions(&key("app/a")).await.is_err(),
+        target.versions(&key("app/a")).await.is_err(),
         "purged, history and all"
     );
     assert_eq!(report.copied.len(), 2);
-    assert_eq!(values_of(&to.inner, &data[1].0).await, vec!["b1"]);
+    assert_eq!(values_of(&target, &data[1].0).await, vec!["b1"]);
 
     // Failing on an existing key restores its previous value.
-    let to2 = FailingWrites {
-        inner: place.store("to.enc"),
-        writes: AtomicUsize::new(0),
-        fail_at: 2,
-    };
+    let to2 = FailingWrites::over(&target, 2);
     let report = migrate(
         &from,
         &to2,
@@ -1205,7 +1073,7 @@ async fn a_failure_midway_leaves_no_partial_secret() {
     .unwrap();
     assert_eq!(report.failed.len(), 0, "other/c already migrated above");
     assert_eq!(
-        to2.inner
+        target
             .get(&key("other/c"))
             .await
             .unwrap()
@@ -1312,4 +1180,30 @@ async fn an_unreachable_vault_is_unhealthy() {
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     let health = secrets.health().await;
     assert_eq!(health.status, HealthStatus::Unhealthy, "{health:?}");
+}
+
+/// `Secrets` keeps the `SecretStore` contract over a local file and over the reference
+/// store, and so does a `Prefixed` over it (a folder, never a sibling that shares letters).
+#[tokio::test]
+async fn secrets_keeps_the_store_contract() {
+    use strongroom_core::testing::conformance;
+
+    let place = Place::new();
+    let over_file = Secrets::builder()
+        .store(place.store("conformance.enc"))
+        .build()
+        .unwrap();
+    let over_memory = Secrets::builder()
+        .store(MemoryStore::new())
+        .build()
+        .unwrap();
+    for secrets in [over_file, over_memory] {
+        conformance::run(&secrets, "conformance").await;
+        let scoped = Prefixed::new(secrets.clone(), "conformance/app").unwrap();
+        conformance::scoped(&secrets, &scoped, "conformance/app").await;
+        let shared: Arc<dyn SecretStore> = Arc::new(secrets.clone());
+        conformance::read_write(&*shared, "conformance/dyn").await;
+        // Every call went through the facade's own counters.
+        assert!(secrets.stats().puts > 20 && secrets.stats().deletes > 5);
+    }
 }

@@ -5,6 +5,7 @@
 
 mod aws;
 mod cli;
+mod conformance;
 mod facade;
 mod faults;
 mod least_privilege;
