@@ -26,6 +26,7 @@
 
 mod error;
 mod name;
+mod scoped;
 mod secret;
 mod store;
 mod value;
@@ -33,6 +34,7 @@ mod value;
 pub use async_trait::async_trait;
 pub use error::{BoxError, Error, ErrorKind};
 pub use name::{MAX_NAME_LEN, NameProblem, SecretName};
+pub use scoped::{Scope, Scoped};
 pub use secret::{Metadata, Precondition, PutOptions, Secret, VersionId, VersionInfo};
 pub use store::{Capabilities, SecretStore};
 pub use value::SecretValue;
