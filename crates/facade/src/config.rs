@@ -137,9 +137,7 @@ impl Config {
             "env" => BackendConfig::Env(EnvConfig {
                 prefix: store.clone(),
             }),
-            "dir" => BackendConfig::Dir(DirConfig {
-                path: need_store("secrets directory")?.into(),
-            }),
+            "dir" => BackendConfig::Dir(DirConfig::new(need_store("secrets directory")?)),
             "vault" => BackendConfig::Vault(VaultConfig::default()),
             "aws" => BackendConfig::Aws(AwsConfig::default()),
             other => {
@@ -266,6 +264,9 @@ pub struct LocalConfig {
     /// Create an empty store when the file does not exist (default false).
     #[serde(default)]
     pub create_if_missing: bool,
+    /// A folder every key is relative to (`prod/app`: see [`Scope`](strongroom_core::Scope)).
+    #[serde(default)]
+    pub prefix: Option<String>,
 }
 
 impl LocalConfig {
@@ -277,6 +278,7 @@ impl LocalConfig {
             key_env: key.key_env,
             passphrase_env: key.passphrase_env,
             create_if_missing: false,
+            prefix: None,
         }
     }
 
@@ -295,7 +297,8 @@ impl LocalConfig {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct EnvConfig {
-    /// Only variables starting with `PREFIX_` are secrets.
+    /// Only variables starting with `PREFIX_` are secrets; a folder (`prod/app`) is the
+    /// variable prefix `PROD_APP_`.
     #[serde(default)]
     pub prefix: Option<String>,
 }
@@ -307,6 +310,35 @@ pub struct EnvConfig {
 pub struct DirConfig {
     /// The directory, one file per secret.
     pub path: PathBuf,
+    /// A folder under the directory every key is relative to.
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+impl DirConfig {
+    /// The directory at `path`, unscoped.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            prefix: None,
+        }
+    }
+}
+
+/// Timeouts and retry budget of a remote backend's requests; every field optional (unset
+/// ones keep the backend's defaults: 5 s per attempt, 2 s to connect, 3 attempts, 10 s in
+/// all). The same four keys sit in `[backend]` for `vault` and `aws`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestSettings {
+    /// Seconds for one attempt of one request.
+    pub request_timeout_secs: Option<u64>,
+    /// Seconds to open a connection.
+    pub connect_timeout_secs: Option<u64>,
+    /// Attempts per request, the first included (1 never retries).
+    pub retry_max_attempts: Option<u32>,
+    /// Seconds one request may take, every attempt and wait included.
+    pub retry_max_total_secs: Option<u64>,
 }
 
 /// `[backend] kind = "vault"`. Unset fields come from `VAULT_ADDR`, `VAULT_TOKEN`,
@@ -333,12 +365,44 @@ pub struct VaultConfig {
     /// How to log in.
     #[serde(default)]
     pub auth: Option<VaultAuthConfig>,
+    /// Allow `http://` to a host that is not this machine (an in-cluster
+    /// `http://vault.default.svc:8200`); refused by default.
+    #[serde(default)]
+    pub allow_plain_http: Option<bool>,
+    /// Token renewal: `never`, a fraction of the TTL (`"0.66"`), or seconds before expiry
+    /// (`"60s"`).
+    #[serde(default)]
+    pub renew: Option<String>,
+    /// Seconds for one attempt of one request (default 5).
+    #[serde(default)]
+    pub request_timeout_secs: Option<u64>,
+    /// Seconds to open a connection (default 2).
+    #[serde(default)]
+    pub connect_timeout_secs: Option<u64>,
+    /// Attempts per request, the first included (default 3).
+    #[serde(default)]
+    pub retry_max_attempts: Option<u32>,
+    /// Seconds one request may take in all (default 10).
+    #[serde(default)]
+    pub retry_max_total_secs: Option<u64>,
+}
+
+impl VaultConfig {
+    /// The timeouts and retry budget.
+    pub fn requests(&self) -> RequestSettings {
+        RequestSettings {
+            request_timeout_secs: self.request_timeout_secs,
+            connect_timeout_secs: self.connect_timeout_secs,
+            retry_max_attempts: self.retry_max_attempts,
+            retry_max_total_secs: self.retry_max_total_secs,
+        }
+    }
 }
 
 /// How the Vault backend authenticates; the `method` field of `[backend.auth]`.
 /// Credentials are never in the file: the file names where they are.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "method", rename_all = "lowercase")]
+#[serde(tag = "method", rename_all = "lowercase", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum VaultAuthConfig {
     /// A token from an environment variable (default `VAULT_TOKEN`).
@@ -388,6 +452,69 @@ pub struct AwsConfig {
     /// The shared-config profile to use.
     #[serde(default)]
     pub profile: Option<String>,
+    /// Assume this IAM role with the credentials found otherwise.
+    #[serde(default)]
+    pub assume_role: Option<AssumeRoleConfig>,
+    /// The KMS key (id, ARN or alias) new secrets are encrypted with.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// Days (7 to 30) a deleted secret can be restored (default 30).
+    #[serde(default)]
+    pub recovery_window_days: Option<u32>,
+    /// Seconds for one attempt of one request (default 5).
+    #[serde(default)]
+    pub request_timeout_secs: Option<u64>,
+    /// Seconds to open a connection (default 2).
+    #[serde(default)]
+    pub connect_timeout_secs: Option<u64>,
+    /// Attempts per request, the first included (default 3).
+    #[serde(default)]
+    pub retry_max_attempts: Option<u32>,
+    /// Seconds one request may take in all (default 10).
+    #[serde(default)]
+    pub retry_max_total_secs: Option<u64>,
+}
+
+impl AwsConfig {
+    /// The timeouts and retry budget.
+    pub fn requests(&self) -> RequestSettings {
+        RequestSettings {
+            request_timeout_secs: self.request_timeout_secs,
+            connect_timeout_secs: self.connect_timeout_secs,
+            retry_max_attempts: self.retry_max_attempts,
+            retry_max_total_secs: self.retry_max_total_secs,
+        }
+    }
+}
+
+/// `[backend.assume_role]`: STS AssumeRole on top of the credentials found otherwise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AssumeRoleConfig {
+    /// `arn:aws:iam::123456789012:role/app`.
+    pub role_arn: String,
+    /// The session name shown in CloudTrail (default `strongroom-<millis>`).
+    #[serde(default)]
+    pub session_name: Option<String>,
+    /// Seconds the role's credentials live (900 to the role's maximum; STS default 3600).
+    #[serde(default)]
+    pub duration_secs: Option<u64>,
+    /// The external id the role's trust policy requires.
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+impl AssumeRoleConfig {
+    /// Assume `role_arn` with the defaults.
+    pub fn new(role_arn: impl Into<String>) -> Self {
+        Self {
+            role_arn: role_arn.into(),
+            session_name: None,
+            duration_secs: None,
+            external_id: None,
+        }
+    }
 }
 
 /// `[cache]`: every field optional; unset ones keep the facade's defaults.

@@ -16,7 +16,7 @@ use strongroom_core::{
 use strongroom_envelope::MasterKey;
 use strongroom_facade::{
     BackendConfig, CacheStatus, ChangeCause, Config, Generator, HealthStatus, KeySource,
-    MigrationOptions, Prefixed, Secrets, StoreSpec, migrate,
+    MigrationOptions, Scoped, Secrets, StoreSpec, migrate,
 };
 use strongroom_local::{EnvStore, FileStore};
 use tempfile::TempDir;
@@ -1254,8 +1254,8 @@ async fn a_prefixed_store_names_keys_without_the_prefix() {
         .put(&key("apps/other/db"), "other-db".into())
         .await
         .unwrap();
-    let web = Prefixed::new(store.clone(), "/apps/web/").unwrap();
-    assert_eq!(web.prefix().as_str(), "apps/web");
+    let web = Scoped::new(store.clone(), "/apps/web/").unwrap();
+    assert_eq!(web.scope().as_str(), "apps/web");
     let secret = web.get(&key("db")).await.unwrap();
     assert_eq!(
         (secret.key.as_str(), secret.value.expose_str().unwrap()),
