@@ -35,6 +35,59 @@ pub(crate) struct Global {
     /// Output format of read commands.
     #[arg(long, global = true, env = "STRONGROOM_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub(crate) output: Output,
+
+    /// A TOML configuration file (docs/configuration.md): its [backend] replaces --backend
+    /// and --store; the options below still apply on top.
+    #[arg(long, global = true, env = "STRONGROOM_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Scope every command to this folder of the store, the `prefix` of the configuration
+    /// (`prod/app`: the key `db/pw` is `prod/app/db/pw`, and nothing outside `prod/app/` is
+    /// visible). Vault and AWS also take STRONGROOM_VAULT_PREFIX / STRONGROOM_AWS_PREFIX.
+    /// (Not `--prefix`: `ls PREFIX` and `migrate --prefix` filter names within the scope.)
+    #[arg(long, global = true, env = "STRONGROOM_PREFIX", value_name = "FOLDER")]
+    pub(crate) scope: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+}
+
+/// Settings of the remote backends (Vault, AWS); each also has a variable, read by the
+/// backend itself (docs/configuration.md).
+#[derive(Debug, Args)]
+pub(crate) struct Remote {
+    /// Seconds for one attempt of one request (default 5).
+    #[arg(long, global = true, value_name = "SECS")]
+    pub(crate) request_timeout: Option<u64>,
+
+    /// Attempts per request, the first included (default 3; 1 never retries).
+    #[arg(long, global = true, value_name = "N")]
+    pub(crate) retry_max_attempts: Option<u32>,
+
+    /// Seconds one request may take, every attempt and wait included (default 10).
+    #[arg(long, global = true, value_name = "SECS")]
+    pub(crate) retry_max_total: Option<u64>,
+
+    /// The Vault KV v2 mount (else VAULT_KV_MOUNT, else `secret`).
+    #[arg(long, global = true, value_name = "MOUNT")]
+    pub(crate) vault_mount: Option<String>,
+
+    /// The Vault namespace (else VAULT_NAMESPACE).
+    #[arg(long, global = true, value_name = "NAMESPACE")]
+    pub(crate) vault_namespace: Option<String>,
+
+    /// Allow plain http:// to a Vault host that is not this machine (such as
+    /// http://vault.default.svc:8200): the token crosses the network unencrypted.
+    #[arg(long, global = true)]
+    pub(crate) vault_allow_plain_http: bool,
+
+    /// The AWS region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub(crate) aws_region: Option<String>,
+
+    /// The AWS shared-config profile (else AWS_PROFILE).
+    #[arg(long, global = true, value_name = "PROFILE")]
+    pub(crate) aws_profile: Option<String>,
 }
 
 /// The kinds of store the CLI can open.
