@@ -318,7 +318,7 @@ async fn secrets_over_openbao_rides_out_a_pause() {
     let env = ItestEnv::load();
     let store = openbao(&env);
     // A prefix of its own, through the facade's Prefixed view.
-    let scoped = strongroom_facade::Prefixed::new(store, &unique("vault")).unwrap();
+    let scoped = strongroom_facade::Scoped::new(store, &unique("vault")).unwrap();
     ride_out_a_pause("openbao", Arc::new(scoped)).await;
 }
 

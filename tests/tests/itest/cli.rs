@@ -12,7 +12,7 @@ use crate::raw;
 
 /// Builds the CLI once per test run (the tests package cannot depend on a binary crate) and
 /// returns its path.
-fn binary() -> &'static Path {
+pub(crate) fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();

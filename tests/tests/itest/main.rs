@@ -7,6 +7,7 @@ mod aws;
 mod cli;
 mod facade;
 mod faults;
+mod prefix;
 mod raw;
 mod services;
 mod support;
