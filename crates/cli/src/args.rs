@@ -206,8 +206,8 @@ pub(crate) struct Migrate {
     pub(crate) all_versions: bool,
 }
 
-/// `put`'s options.
-#[derive(Debug, Args)]
+/// `put`'s options. `Debug` is written by hand: it never shows `--value`.
+#[derive(Args)]
 pub(crate) struct Put {
     /// The secret's name.
     pub(crate) key: String,
@@ -232,6 +232,21 @@ pub(crate) struct Put {
     /// Set a tag (repeatable).
     #[arg(long = "tag", value_name = "NAME=VALUE", value_parser = parse_tag)]
     pub(crate) tags: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Put {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Put")
+            .field("key", &self.key)
+            .field("file", &self.file)
+            .field("value", &self.value.as_ref().map(|_| "[REDACTED]"))
+            .field("keep_newline", &self.keep_newline)
+            .field("if_absent", &self.if_absent)
+            .field("if_version", &self.if_version)
+            .field("description", &self.description)
+            .field("tags", &self.tags)
+            .finish()
+    }
 }
 
 fn parse_tag(text: &str) -> Result<(String, String), String> {
@@ -265,6 +280,16 @@ mod tests {
             );
             assert_eq!(cli.global.output, Output::Json);
         }
+    }
+
+    #[test]
+    fn debug_of_a_put_never_shows_the_value() {
+        let cli = Cli::try_parse_from(["strongroom", "put", "k", "--value", "hunter2"]).unwrap();
+        let shown = format!("{cli:?}");
+        assert!(
+            shown.contains("[REDACTED]") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 
     #[test]
