@@ -100,10 +100,10 @@ impl fmt::Debug for SecretsManagerStore {
 /// The variable [`StoreBuilder::from_env`] reads the name prefix from.
 pub const PREFIX_VAR: &str = "STRONGROOM_AWS_PREFIX";
 
-/// Configures a [`SecretsManagerStore`]: the one way to build one. [`from_env`]
-/// (Self::from_env) fills it from the environment; the facade fills it from its TOML and
-/// `StoreSpec`; code calls the setters. Region, endpoint and credentials that no setter
-/// names are found the AWS way when the store is built (`AWS_REGION`, `AWS_PROFILE`,
+/// Configures a [`SecretsManagerStore`]: the one way to build one.
+/// [`from_env`](Self::from_env) fills it from the environment; the facade fills it from its
+/// TOML and `StoreSpec`; code calls the setters. Region, endpoint and credentials that no
+/// setter names are found the AWS way when the store is built (`AWS_REGION`, `AWS_PROFILE`,
 /// `AWS_ENDPOINT_URL_SECRETS_MANAGER`, the default credential chain).
 #[derive(Default)]
 #[must_use]

@@ -53,8 +53,13 @@ impl KeyOrigin {
 /// Asks for a passphrase (the CLI's terminal prompt); `None` where nobody can answer.
 pub type PassphrasePrompt<'a> = Option<&'a dyn Fn() -> Result<Passphrase, Error>>;
 
-/// The key that opens the store at `store`, in the order of the [module](self) docs, and
-/// where it came from.
+/// The key that opens the store at `store`, and where it came from.
+///
+/// The order (docs/configuration.md): what `source` names (key file, key variable,
+/// passphrase variable); otherwise the store's header decides: a store sealed with a
+/// passphrase takes `STRONGROOM_PASSPHRASE`, then `prompt`; one sealed with a master key
+/// takes `STRONGROOM_MASTER_KEY`, then `<store>.key`; a file not created yet takes
+/// `STRONGROOM_MASTER_KEY`, `STRONGROOM_PASSPHRASE`, then `<store>.key`.
 ///
 /// # Errors
 /// [`Error::Config`] naming the source that failed or, when none had a key, every source
