@@ -36,7 +36,7 @@ pub(crate) struct Global {
     #[arg(long, global = true, env = "STRONGROOM_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub(crate) output: Output,
 
-    /// A TOML configuration file (docs/configuration.md): its [backend] replaces --backend
+    /// A TOML configuration file (docs/configuration.md): its backend table replaces --backend
     /// and --store; the options below still apply on top.
     #[arg(long, global = true, env = "STRONGROOM_CONFIG", value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
@@ -77,7 +77,7 @@ pub(crate) struct Remote {
     pub(crate) vault_namespace: Option<String>,
 
     /// Allow plain http:// to a Vault host that is not this machine (such as
-    /// http://vault.default.svc:8200): the token crosses the network unencrypted.
+    /// `http://vault.default.svc:8200`): the token crosses the network unencrypted.
     #[arg(long, global = true)]
     pub(crate) vault_allow_plain_http: bool,
 
@@ -172,7 +172,7 @@ pub(crate) enum Command {
     },
     /// Copy every secret from one store to another.
     ///
-    /// A store is local:PATH, env:[PREFIX], dir:PATH, vault:[MOUNT[/PREFIX]] or aws:[PREFIX];
+    /// A store is `local:PATH`, `env:[PREFIX]`, `dir:PATH`, `vault:[MOUNT[/PREFIX]]` or `aws:[PREFIX]`;
     /// remote settings come from the usual VAULT_* / AWS_* variables.
     Migrate(Migrate),
     /// Re-encrypt the local store under a new master key or passphrase.
