@@ -317,8 +317,8 @@ async fn secrets_over_openbao_rides_out_a_pause() {
     let _turn = SERIAL.lock().await;
     let env = ItestEnv::load();
     let store = openbao(&env);
-    // A prefix of its own, through the facade's Prefixed view.
-    let scoped = strongroom_facade::Prefixed::new(store, &unique("vault")).unwrap();
+    // A prefix of its own, through a Scoped view.
+    let scoped = strongroom_facade::Scoped::new(store, &unique("vault")).unwrap();
     ride_out_a_pause("openbao", Arc::new(scoped)).await;
 }
 

@@ -163,6 +163,6 @@ pub use secretsmanager::{
     SecretValueOutput, SecretVersion, SecretsManagerClient, VersionSelector, WriteOutput,
     new_client_request_token,
 };
-pub use store::{DEFAULT_RECOVERY_WINDOW_DAYS, SecretsManagerStore, StoreBuilder};
+pub use store::{DEFAULT_RECOVERY_WINDOW_DAYS, PREFIX_VAR, SecretsManagerStore, StoreBuilder};
 pub use sts::{AssumeRoleProvider, AssumeRoleRequest, StsClient};
 pub use web_identity::WebIdentityProvider;

@@ -42,24 +42,29 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use strongroom_core::{
-    Capabilities, Error, Metadata, Precondition, PutOptions, Secret, SecretName, SecretStore,
-    SecretValue, VersionId, VersionInfo, async_trait,
+    Capabilities, Error, Metadata, Precondition, PutOptions, Scope, Secret, SecretName,
+    SecretStore, SecretValue, VersionId, VersionInfo, async_trait,
 };
-use strongroom_sigv4::{CredentialsError, Env};
+use strongroom_http::{HttpClient, RetryPolicy};
+use strongroom_sigv4::{CachingProvider, CredentialsError, Env, ProfileSet, ProvideCredentials};
 
 use crate::error::{AwsError, BACKEND};
+use crate::profile::ProfileChainProvider;
 use crate::secretsmanager::{
     AWSCURRENT, ClientBuilder, CreateSecret, DeleteMode, ListSecrets, SecretValueOutput,
     SecretsManagerClient, VersionSelector, new_client_request_token,
 };
+use crate::sts::{AssumeRoleProvider, AssumeRoleRequest, StsClient};
 
 /// The recovery window `delete` uses unless configured (the AWS default).
 pub const DEFAULT_RECOVERY_WINDOW_DAYS: u32 = 30;
 
-/// A [`SecretStore`] on AWS Secrets Manager, optionally scoped to a name prefix.
+/// A [`SecretStore`] on AWS Secrets Manager, optionally scoped to a folder
+/// ([`StoreBuilder::prefix`]).
 ///
 /// ```no_run
 /// use strongroom_aws::SecretsManagerStore;
@@ -76,7 +81,8 @@ pub const DEFAULT_RECOVERY_WINDOW_DAYS: u32 = 30;
 #[derive(Clone)]
 pub struct SecretsManagerStore {
     client: SecretsManagerClient,
-    prefix: String,
+    scope: Scope,
+    kms_key_id: Option<String>,
     recovery_window_days: u32,
 }
 
@@ -84,26 +90,145 @@ impl fmt::Debug for SecretsManagerStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretsManagerStore")
             .field("client", &self.client)
-            .field("prefix", &self.prefix)
+            .field("scope", &self.scope)
+            .field("kms_key_id", &self.kms_key_id)
             .field("recovery_window_days", &self.recovery_window_days)
             .finish()
     }
 }
 
-/// Configures a [`SecretsManagerStore`].
-#[derive(Debug, Default)]
+/// The variable [`StoreBuilder::from_env`] reads the name prefix from.
+pub const PREFIX_VAR: &str = "STRONGROOM_AWS_PREFIX";
+
+/// Configures a [`SecretsManagerStore`]: the one way to build one.
+/// [`from_env`](Self::from_env) fills it from the environment; the facade fills it from its
+/// TOML and `StoreSpec`; code calls the setters. Region, endpoint and credentials that no
+/// setter names are found the AWS way when the store is built (`AWS_REGION`, `AWS_PROFILE`,
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER`, the default credential chain).
+#[derive(Default)]
 #[must_use]
 pub struct StoreBuilder {
     client: Option<SecretsManagerClient>,
-    client_builder: ClientBuilder,
+    env: Option<Env>,
+    region: Option<String>,
+    endpoint: Option<String>,
+    profile: Option<String>,
+    credentials: Option<Arc<dyn ProvideCredentials>>,
+    assume_role: Option<AssumeRoleRequest>,
+    request_timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    retry_max_attempts: Option<u32>,
+    retry_max_total: Option<Duration>,
     prefix: String,
+    kms_key_id: Option<String>,
     recovery_window_days: Option<u32>,
     check_credentials: bool,
 }
 
+impl fmt::Debug for StoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreBuilder")
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("profile", &self.profile)
+            .field("assume_role", &self.assume_role)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry_max_attempts", &self.retry_max_attempts)
+            .field("retry_max_total", &self.retry_max_total)
+            .field("prefix", &self.prefix)
+            .field("kms_key_id", &self.kms_key_id)
+            .field("recovery_window_days", &self.recovery_window_days)
+            .finish_non_exhaustive()
+    }
+}
+
 impl StoreBuilder {
-    /// Uses this client (its region, endpoint and credentials); the client settings below
-    /// are then ignored.
+    /// A builder with what the process environment says; see
+    /// [`from_env_with`](Self::from_env_with).
+    ///
+    /// # Errors
+    /// As [`from_env_with`](Self::from_env_with).
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_env_with(Env::process())
+    }
+
+    /// A builder with the strongroom settings `env` holds (region, endpoint, profile and
+    /// credentials are read from `env` the AWS way when the store is built):
+    ///
+    /// | Variable | Setter |
+    /// |---|---|
+    /// | `STRONGROOM_AWS_PREFIX` | [`prefix`](Self::prefix) |
+    /// | `STRONGROOM_AWS_KMS_KEY_ID` | [`kms_key_id`](Self::kms_key_id) |
+    /// | `STRONGROOM_AWS_RECOVERY_WINDOW_DAYS` | [`recovery_window_days`](Self::recovery_window_days) |
+    /// | `STRONGROOM_AWS_ASSUME_ROLE_ARN`, `STRONGROOM_AWS_ROLE_SESSION_NAME`, `STRONGROOM_AWS_ROLE_DURATION_SECS`, `STRONGROOM_AWS_ROLE_EXTERNAL_ID` | [`assume_role`](Self::assume_role) |
+    /// | `STRONGROOM_REQUEST_TIMEOUT_SECS` | [`request_timeout`](Self::request_timeout) |
+    /// | `STRONGROOM_CONNECT_TIMEOUT_SECS` | [`connect_timeout`](Self::connect_timeout) |
+    /// | `STRONGROOM_RETRY_MAX_ATTEMPTS` (else `AWS_MAX_ATTEMPTS`) | [`retry_max_attempts`](Self::retry_max_attempts) |
+    /// | `STRONGROOM_RETRY_MAX_TOTAL_SECS` | [`retry_max_total`](Self::retry_max_total) |
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable whose value is not a number.
+    pub fn from_env_with(env: Env) -> Result<Self, Error> {
+        let number = |name: &str| -> Result<Option<u64>, Error> {
+            env.get(name)
+                .map(|v| {
+                    v.trim().parse::<u64>().map_err(|_| {
+                        Error::config(format!("{name} must be a whole number, got {v:?}"))
+                    })
+                })
+                .transpose()
+        };
+        let small = |name: &str| -> Result<Option<u32>, Error> {
+            number(name)?
+                .map(|n| {
+                    u32::try_from(n).map_err(|_| Error::config(format!("{name} is too large: {n}")))
+                })
+                .transpose()
+        };
+        let mut builder = Self::default();
+        if let Some(prefix) = env.get(PREFIX_VAR) {
+            builder = builder.prefix(prefix);
+        }
+        if let Some(key) = env.get("STRONGROOM_AWS_KMS_KEY_ID") {
+            builder = builder.kms_key_id(key);
+        }
+        if let Some(days) = small("STRONGROOM_AWS_RECOVERY_WINDOW_DAYS")? {
+            builder = builder.recovery_window_days(days);
+        }
+        if let Some(arn) = env.get("STRONGROOM_AWS_ASSUME_ROLE_ARN") {
+            let mut request = AssumeRoleRequest::new(arn);
+            if let Some(name) = env.get("STRONGROOM_AWS_ROLE_SESSION_NAME") {
+                request = request.session_name(name);
+            }
+            if let Some(secs) = number("STRONGROOM_AWS_ROLE_DURATION_SECS")? {
+                request = request.duration(Duration::from_secs(secs));
+            }
+            if let Some(id) = env.get("STRONGROOM_AWS_ROLE_EXTERNAL_ID") {
+                request = request.external_id(id);
+            }
+            builder = builder.assume_role(request);
+        }
+        if let Some(secs) = number("STRONGROOM_REQUEST_TIMEOUT_SECS")? {
+            builder = builder.request_timeout(Duration::from_secs(secs));
+        }
+        if let Some(secs) = number("STRONGROOM_CONNECT_TIMEOUT_SECS")? {
+            builder = builder.connect_timeout(Duration::from_secs(secs));
+        }
+        let attempts = match small("STRONGROOM_RETRY_MAX_ATTEMPTS")? {
+            Some(n) => Some(n),
+            None => small("AWS_MAX_ATTEMPTS")?,
+        };
+        if let Some(attempts) = attempts {
+            builder = builder.retry_max_attempts(attempts);
+        }
+        if let Some(secs) = number("STRONGROOM_RETRY_MAX_TOTAL_SECS")? {
+            builder = builder.retry_max_total(Duration::from_secs(secs));
+        }
+        Ok(builder.env(env))
+    }
+
+    /// Uses this client (its region, endpoint, credentials and HTTP settings); the client
+    /// settings below are then ignored.
     pub fn client(mut self, client: SecretsManagerClient) -> Self {
         self.client = Some(client);
         self
@@ -111,35 +236,80 @@ impl StoreBuilder {
 
     /// Reads the AWS variables from `env` instead of the process environment.
     pub fn env(mut self, env: Env) -> Self {
-        self.client_builder = self.client_builder.env(env);
+        self.env = Some(env);
         self
     }
 
-    /// The region.
+    /// The region (else `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region`).
     pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.client_builder = self.client_builder.region(region);
+        self.region = Some(region.into());
         self
     }
 
-    /// The endpoint URL.
+    /// The endpoint URL (else `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL`, the
+    /// region's).
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.client_builder = self.client_builder.endpoint(endpoint);
+        self.endpoint = Some(endpoint.into());
         self
     }
 
-    /// The credentials provider.
-    pub fn credentials(
-        mut self,
-        provider: impl strongroom_sigv4::ProvideCredentials + 'static,
-    ) -> Self {
-        self.client_builder = self.client_builder.credentials(provider);
+    /// The shared-config profile whose credentials (and region, unless `AWS_REGION` or
+    /// [`region`](Self::region) says otherwise) are used, instead of `AWS_PROFILE` and the
+    /// default chain.
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = Some(profile.into());
         self
     }
 
-    /// Scopes the store: key `db/pw` is the secret `<prefix>db/pw`, and `list` sees only
-    /// names under the prefix (e.g. `myapp/prod/`).
+    /// The credentials provider (else the profile's, else the default chain).
+    pub fn credentials(mut self, provider: impl ProvideCredentials + 'static) -> Self {
+        self.credentials = Some(Arc::new(provider));
+        self
+    }
+
+    /// Assume this IAM role (STS AssumeRole) with the credentials found otherwise; the
+    /// role's credentials are cached and refreshed before they expire.
+    pub fn assume_role(mut self, request: AssumeRoleRequest) -> Self {
+        self.assume_role = Some(request);
+        self
+    }
+
+    /// Time for one attempt of one request (default 5 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Time to open a connection (default 2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Attempts per call, the first included (default 3; 1 never retries).
+    pub fn retry_max_attempts(mut self, attempts: u32) -> Self {
+        self.retry_max_attempts = Some(attempts);
+        self
+    }
+
+    /// Budget of one call, every attempt and wait included (default 10 s).
+    pub fn retry_max_total(mut self, total: Duration) -> Self {
+        self.retry_max_total = Some(total);
+        self
+    }
+
+    /// Scopes the store to the folder `prefix` (a [`Scope`]): `prod/app`, `prod/app/` and
+    /// `/prod/app` all make key `db/pw` the secret `prod/app/db/pw`, and nothing outside
+    /// `prod/app/` (not `prod/application/...`) can be listed, read, written or deleted.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// The KMS key (id, ARN or alias) that secrets this store creates are encrypted with
+    /// (default: the account's `aws/secretsmanager` key). Existing secrets keep theirs.
+    pub fn kms_key_id(mut self, key: impl Into<String>) -> Self {
+        self.kms_key_id = Some(key.into());
         self
     }
 
@@ -199,24 +369,106 @@ impl StoreBuilder {
                 "the Secrets Manager recovery window must be 7 to 30 days, not {days}"
             )));
         }
-        if self.prefix.starts_with('/') || self.prefix.chars().any(char::is_control) {
-            return Err(Error::config(format!(
-                "the Secrets Manager name prefix {:?} must not start with `/` or hold control characters",
+        let scope = Scope::new(&self.prefix).map_err(|e| {
+            Error::config(format!(
+                "the Secrets Manager name prefix {:?} is not a folder name: {e}",
                 self.prefix
-            )));
-        }
+            ))
+        })?;
+        let kms_key_id = self.kms_key_id.clone();
         let client = match self.client {
             Some(c) => c,
             None => self
-                .client_builder
-                .build()
+                .client_builder()
+                .and_then(ClientBuilder::build)
                 .map_err(|e| Error::config(format!("AWS Secrets Manager: {e}")))?,
         };
         Ok(SecretsManagerStore {
             client,
-            prefix: self.prefix,
+            scope,
+            kms_key_id,
             recovery_window_days: days,
         })
+    }
+
+    /// The client settings, with the profile and the role turned into a credentials provider.
+    fn client_builder(self) -> Result<ClientBuilder, AwsError> {
+        let env = self.env.unwrap_or_else(Env::process);
+        let mut region = self.region;
+        if region.is_none()
+            && let Some(profile) = &self.profile
+        {
+            region = match env
+                .get("AWS_REGION")
+                .or_else(|| env.get("AWS_DEFAULT_REGION"))
+            {
+                Some(r) => Some(r),
+                None => ProfileSet::load(&env)
+                    .map_err(|e| AwsError::Config(e.to_string()))?
+                    .with_selected(profile.as_str())
+                    .selected()
+                    .and_then(|p| p.region())
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned),
+            };
+        }
+        let mut credentials = self.credentials;
+        if credentials.is_none()
+            && let Some(profile) = &self.profile
+        {
+            credentials = Some(Arc::new(CachingProvider::new(
+                ProfileChainProvider::with_env(env.clone()).with_profile(profile.as_str()),
+            )));
+        }
+        if let Some(request) = self.assume_role {
+            let base: Arc<dyn ProvideCredentials> = match credentials {
+                Some(c) => c,
+                None => Arc::new(crate::chain::default_provider(env.clone())?),
+            };
+            let sts = match &region {
+                Some(r) => StsClient::for_region(&env, r)?,
+                None => StsClient::from_env(&env)?,
+            };
+            credentials = Some(Arc::new(CachingProvider::new(AssumeRoleProvider::new(
+                sts, base, request,
+            ))));
+        }
+        let mut builder = SecretsManagerClient::builder().env(env);
+        if let Some(region) = region {
+            builder = builder.region(region);
+        }
+        if let Some(endpoint) = self.endpoint {
+            builder = builder.endpoint(endpoint);
+        }
+        if let Some(credentials) = credentials {
+            builder = builder.credentials(credentials);
+        }
+        if self.request_timeout.is_some()
+            || self.connect_timeout.is_some()
+            || self.retry_max_attempts.is_some()
+            || self.retry_max_total.is_some()
+        {
+            let mut http = HttpClient::builder();
+            if let Some(t) = self.request_timeout {
+                http = http.request_timeout(t);
+            }
+            if let Some(t) = self.connect_timeout {
+                http = http.connect_timeout(t);
+            }
+            let mut retry = RetryPolicy::default();
+            if let Some(n) = self.retry_max_attempts {
+                retry = retry.with_max_attempts(n);
+            }
+            if let Some(t) = self.retry_max_total {
+                retry = retry.with_max_total(t);
+            }
+            let http = http
+                .retry_policy(retry)
+                .build()
+                .map_err(|e| AwsError::Config(format!("HTTP client: {e}")))?;
+            builder = builder.http_client(http);
+        }
+        Ok(builder)
     }
 }
 
@@ -230,7 +482,8 @@ impl SecretsManagerStore {
     pub fn new(client: SecretsManagerClient) -> Self {
         Self {
             client,
-            prefix: String::new(),
+            scope: Scope::root(),
+            kms_key_id: None,
             recovery_window_days: DEFAULT_RECOVERY_WINDOW_DAYS,
         }
     }
@@ -242,17 +495,18 @@ impl SecretsManagerStore {
 
     /// A store configured from the process environment: region (`AWS_REGION`,
     /// `AWS_DEFAULT_REGION`, profile), endpoint (`AWS_ENDPOINT_URL_SECRETS_MANAGER`,
-    /// `AWS_ENDPOINT_URL`), credentials (the default chain, checked now), and the optional
-    /// name prefix `STRONGROOM_AWS_PREFIX`.
+    /// `AWS_ENDPOINT_URL`), credentials (the default chain, checked now), and the
+    /// strongroom settings of [`StoreBuilder::from_env_with`] (the folder prefix
+    /// `STRONGROOM_AWS_PREFIX`, ...).
     ///
     /// # Errors
-    /// [`Error::Config`] naming what is missing when no region or no credentials are found.
+    /// [`Error::Config`] naming what is missing when no region or no credentials are found,
+    /// or the variable that is malformed.
     pub async fn from_env() -> Result<Self, Error> {
-        let mut builder = Self::builder().check_credentials(true);
-        if let Some(prefix) = Env::process().get("STRONGROOM_AWS_PREFIX") {
-            builder = builder.prefix(prefix);
-        }
-        builder.build().await
+        StoreBuilder::from_env()?
+            .check_credentials(true)
+            .build()
+            .await
     }
 
     /// The client underneath, for operations the trait does not have.
@@ -260,14 +514,20 @@ impl SecretsManagerStore {
         &self.client
     }
 
-    /// The name prefix.
+    /// The folder every name of this store is in, with its trailing `/` (`prod/app/`), or
+    /// `""` for an unscoped store.
     pub fn prefix(&self) -> &str {
-        &self.prefix
+        self.scope.folder()
+    }
+
+    /// The scope (see [`StoreBuilder::prefix`]).
+    pub fn scope(&self) -> &Scope {
+        &self.scope
     }
 
     /// The AWS secret name of `key`.
     pub fn secret_name(&self, key: &SecretName) -> String {
-        format!("{}{}", self.prefix, key.as_str())
+        self.scope.full_str(key)
     }
 
     fn to_secret(key: &SecretName, out: SecretValueOutput) -> Secret {
@@ -286,6 +546,9 @@ impl SecretsManagerStore {
         token: &str,
     ) -> Result<String, AwsError> {
         let mut input = CreateSecret::new(name, value.clone()).client_request_token(token);
+        if let Some(key) = &self.kms_key_id {
+            input = input.kms_key_id(key.as_str());
+        }
         if let Some(m) = metadata {
             input.description.clone_from(&m.description);
             input.tags.clone_from(&m.tags);
@@ -548,7 +811,7 @@ impl SecretStore for SecretsManagerStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
         let started = Instant::now();
-        let full = format!("{}{prefix}", self.prefix);
+        let full = self.scope.list_prefix(prefix);
         let request = if full.is_empty() {
             ListSecrets::default()
         } else {
@@ -566,7 +829,7 @@ impl SecretStore for SecretsManagerStore {
                     // AWS's name filter is case-insensitive; the store's prefix is exact.
                     .filter_map(|s| s.name.strip_prefix(&full).map(|_| s.name.clone()))
                     .filter_map(|name| {
-                        let rest = &name[self.prefix.len()..];
+                        let rest = self.scope.strip(&name)?;
                         match SecretName::new(rest) {
                             Ok(k) => Some(k),
                             Err(_) => {
@@ -716,20 +979,33 @@ mod tests {
 
     #[tokio::test]
     async fn builder_checks_prefix_and_window() {
-        let ok = SecretsManagerStore::builder()
+        for prefix in ["app/prod/", "app/prod", "/app/prod", "/app/prod/"] {
+            let ok = SecretsManagerStore::builder()
+                .client(client())
+                .prefix(prefix)
+                .build()
+                .await
+                .unwrap();
+            assert_eq!(
+                ok.secret_name(&SecretName::new("db/pw").unwrap()),
+                "app/prod/db/pw",
+                "{prefix}"
+            );
+            assert_eq!(ok.prefix(), "app/prod/");
+        }
+        let root = SecretsManagerStore::builder()
             .client(client())
-            .prefix("app/prod/")
             .build()
             .await
             .unwrap();
-        assert_eq!(
-            ok.secret_name(&SecretName::new("db/pw").unwrap()),
-            "app/prod/db/pw"
-        );
+        assert_eq!(root.secret_name(&SecretName::new("db").unwrap()), "db");
         for bad in [
             SecretsManagerStore::builder()
                 .client(client())
-                .prefix("/abs"),
+                .prefix("a//b"),
+            SecretsManagerStore::builder()
+                .client(client())
+                .prefix("a/../b"),
             SecretsManagerStore::builder()
                 .client(client())
                 .recovery_window_days(3),
@@ -756,5 +1032,82 @@ mod tests {
             matches!(&err, Error::Config { message } if message.contains("no AWS credentials")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn from_env_reads_every_strongroom_setting() {
+        let env = Env::from_vars([
+            ("STRONGROOM_AWS_PREFIX", "prod/app"),
+            ("STRONGROOM_AWS_KMS_KEY_ID", "alias/app"),
+            ("STRONGROOM_AWS_RECOVERY_WINDOW_DAYS", "7"),
+            (
+                "STRONGROOM_AWS_ASSUME_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/app",
+            ),
+            ("STRONGROOM_AWS_ROLE_SESSION_NAME", "app-session"),
+            ("STRONGROOM_AWS_ROLE_DURATION_SECS", "900"),
+            ("STRONGROOM_AWS_ROLE_EXTERNAL_ID", "ext-1"),
+            ("STRONGROOM_REQUEST_TIMEOUT_SECS", "9"),
+            ("STRONGROOM_CONNECT_TIMEOUT_SECS", "1"),
+            ("AWS_MAX_ATTEMPTS", "5"),
+            ("STRONGROOM_RETRY_MAX_TOTAL_SECS", "20"),
+        ]);
+        let b = StoreBuilder::from_env_with(env).unwrap();
+        assert_eq!(b.prefix, "prod/app");
+        assert_eq!(b.kms_key_id.as_deref(), Some("alias/app"));
+        assert_eq!(b.recovery_window_days, Some(7));
+        let role = b.assume_role.as_ref().unwrap();
+        assert_eq!(role.role_arn, "arn:aws:iam::123456789012:role/app");
+        assert_eq!(role.session_name, "app-session");
+        assert_eq!(role.duration, Some(Duration::from_secs(900)));
+        assert_eq!(role.external_id.as_deref(), Some("ext-1"));
+        assert_eq!(b.request_timeout, Some(Duration::from_secs(9)));
+        assert_eq!(b.connect_timeout, Some(Duration::from_secs(1)));
+        assert_eq!(b.retry_max_attempts, Some(5));
+        assert_eq!(b.retry_max_total, Some(Duration::from_secs(20)));
+
+        let env = Env::from_vars([
+            ("STRONGROOM_RETRY_MAX_ATTEMPTS", "2"),
+            ("AWS_MAX_ATTEMPTS", "5"),
+        ]);
+        assert_eq!(
+            StoreBuilder::from_env_with(env).unwrap().retry_max_attempts,
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn from_env_names_a_malformed_variable() {
+        for (name, value) in [
+            ("STRONGROOM_AWS_RECOVERY_WINDOW_DAYS", "seven"),
+            ("STRONGROOM_REQUEST_TIMEOUT_SECS", "-1"),
+            ("STRONGROOM_RETRY_MAX_ATTEMPTS", "99999999999"),
+        ] {
+            let err = StoreBuilder::from_env_with(Env::from_vars([(name, value)])).unwrap_err();
+            assert!(
+                matches!(&err, Error::Config { message } if message.contains(name)),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_named_profile_gives_region_and_credentials_without_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let aws = dir.path().join(".aws");
+        std::fs::create_dir(&aws).unwrap();
+        std::fs::write(aws.join("config"), "[profile team]\nregion = eu-north-1\n").unwrap();
+        std::fs::write(
+            aws.join("credentials"),
+            "[team]\naws_access_key_id = AKIDTEAM\naws_secret_access_key = S\n",
+        )
+        .unwrap();
+        let env = Env::from_vars([("HOME", dir.path().to_str().unwrap())]);
+        let store = SecretsManagerStore::builder()
+            .env(env)
+            .profile("team")
+            .build_lazy()
+            .unwrap();
+        assert_eq!(store.client().region(), "eu-north-1");
     }
 }

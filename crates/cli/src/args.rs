@@ -35,6 +35,59 @@ pub(crate) struct Global {
     /// Output format of read commands.
     #[arg(long, global = true, env = "STRONGROOM_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub(crate) output: Output,
+
+    /// A TOML configuration file (docs/configuration.md): its backend table replaces --backend
+    /// and --store; the options below still apply on top.
+    #[arg(long, global = true, env = "STRONGROOM_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Scope every command to this folder of the store, the `prefix` of the configuration
+    /// (`prod/app`: the key `db/pw` is `prod/app/db/pw`, and nothing outside `prod/app/` is
+    /// visible). Vault and AWS also take STRONGROOM_VAULT_PREFIX / STRONGROOM_AWS_PREFIX.
+    /// (Not `--prefix`: `ls PREFIX` and `migrate --prefix` filter names within the scope.)
+    #[arg(long, global = true, env = "STRONGROOM_PREFIX", value_name = "FOLDER")]
+    pub(crate) scope: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+}
+
+/// Settings of the remote backends (Vault, AWS); each also has a variable, read by the
+/// backend itself (docs/configuration.md).
+#[derive(Debug, Args)]
+pub(crate) struct Remote {
+    /// Seconds for one attempt of one request (default 5).
+    #[arg(long, global = true, value_name = "SECS")]
+    pub(crate) request_timeout: Option<u64>,
+
+    /// Attempts per request, the first included (default 3; 1 never retries).
+    #[arg(long, global = true, value_name = "N")]
+    pub(crate) retry_max_attempts: Option<u32>,
+
+    /// Seconds one request may take, every attempt and wait included (default 10).
+    #[arg(long, global = true, value_name = "SECS")]
+    pub(crate) retry_max_total: Option<u64>,
+
+    /// The Vault KV v2 mount (else VAULT_KV_MOUNT, else `secret`).
+    #[arg(long, global = true, value_name = "MOUNT")]
+    pub(crate) vault_mount: Option<String>,
+
+    /// The Vault namespace (else VAULT_NAMESPACE).
+    #[arg(long, global = true, value_name = "NAMESPACE")]
+    pub(crate) vault_namespace: Option<String>,
+
+    /// Allow plain http:// to a Vault host that is not this machine (such as
+    /// `http://vault.default.svc:8200`): the token crosses the network unencrypted.
+    #[arg(long, global = true)]
+    pub(crate) vault_allow_plain_http: bool,
+
+    /// The AWS region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub(crate) aws_region: Option<String>,
+
+    /// The AWS shared-config profile (else AWS_PROFILE).
+    #[arg(long, global = true, value_name = "PROFILE")]
+    pub(crate) aws_profile: Option<String>,
 }
 
 /// The kinds of store the CLI can open.
@@ -119,7 +172,7 @@ pub(crate) enum Command {
     },
     /// Copy every secret from one store to another.
     ///
-    /// A store is local:PATH, env:[PREFIX], dir:PATH, vault:[MOUNT[/PREFIX]] or aws:[PREFIX];
+    /// A store is `local:PATH`, `env:[PREFIX]`, `dir:PATH`, `vault:[MOUNT[/PREFIX]]` or `aws:[PREFIX]`;
     /// remote settings come from the usual VAULT_* / AWS_* variables.
     Migrate(Migrate),
     /// Re-encrypt the local store under a new master key or passphrase.
@@ -153,8 +206,8 @@ pub(crate) struct Migrate {
     pub(crate) all_versions: bool,
 }
 
-/// `put`'s options.
-#[derive(Debug, Args)]
+/// `put`'s options. `Debug` is written by hand: it never shows `--value`.
+#[derive(Args)]
 pub(crate) struct Put {
     /// The secret's name.
     pub(crate) key: String,
@@ -179,6 +232,21 @@ pub(crate) struct Put {
     /// Set a tag (repeatable).
     #[arg(long = "tag", value_name = "NAME=VALUE", value_parser = parse_tag)]
     pub(crate) tags: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Put {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Put")
+            .field("key", &self.key)
+            .field("file", &self.file)
+            .field("value", &self.value.as_ref().map(|_| "[REDACTED]"))
+            .field("keep_newline", &self.keep_newline)
+            .field("if_absent", &self.if_absent)
+            .field("if_version", &self.if_version)
+            .field("description", &self.description)
+            .field("tags", &self.tags)
+            .finish()
+    }
 }
 
 fn parse_tag(text: &str) -> Result<(String, String), String> {
@@ -212,6 +280,16 @@ mod tests {
             );
             assert_eq!(cli.global.output, Output::Json);
         }
+    }
+
+    #[test]
+    fn debug_of_a_put_never_shows_the_value() {
+        let cli = Cli::try_parse_from(["strongroom", "put", "k", "--value", "hunter2"]).unwrap();
+        let shown = format!("{cli:?}");
+        assert!(
+            shown.contains("[REDACTED]") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -11,11 +11,12 @@ use strongroom_core::{
     Error, Metadata, PutOptions, SecretName, SecretStore, SecretValue, VersionId,
 };
 use strongroom_envelope::{MasterKey, WrappingKey};
+use strongroom_facade::KeyOrigin;
 use strongroom_local::FileStore;
 use zeroize::Zeroizing;
 
 use crate::args::{Backend, Cli, Command, Global, Put};
-use crate::keys::{self, Source};
+use crate::keys;
 use crate::output::Printer;
 use crate::store;
 
@@ -30,13 +31,13 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
             new_key_file,
         } => rekey(&global, passphrase, new_key_file.as_deref(), &out).await,
         Command::Migrate(args) => crate::migrate::run(args, &out).await,
-        Command::Put(put_args) => put(&*store::open(&global).await?, put_args, &out).await,
+        Command::Put(put_args) => put(&*store::open(&global)?, put_args, &out).await,
         Command::Get {
             key,
             version,
             json_field,
         } => {
-            let store = store::open(&global).await?;
+            let store = store::open(&global)?;
             let key = SecretName::new(key)?;
             let secret = match version {
                 Some(v) => store.get_version(&key, &VersionId::from(v)).await?,
@@ -47,9 +48,9 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
                 None => out.secret(&secret),
             }
         }
-        Command::Ls { prefix } => out.keys(&store::open(&global).await?.list(&prefix).await?),
+        Command::Ls { prefix } => out.keys(&store::open(&global)?.list(&prefix).await?),
         Command::Rm { key, purge } => {
-            let store = store::open(&global).await?;
+            let store = store::open(&global)?;
             let key = SecretName::new(key)?;
             if purge {
                 store.purge(&key).await?;
@@ -67,12 +68,11 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Restore { key } => {
             let key = SecretName::new(key)?;
-            store::open(&global).await?.undelete(&key).await?;
+            store::open(&global)?.undelete(&key).await?;
             out.done(&format!("restored {key}"), json!({ "key": key.as_str() }))
         }
         Command::Versions { key } => out.versions(
-            &store::open(&global)
-                .await?
+            &store::open(&global)?
                 .versions(&SecretName::new(key)?)
                 .await?,
         ),
@@ -87,7 +87,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
                 )
             })?;
             let value = SecretValue::from(BASE64.encode(&*raw));
-            let version = store::open(&global).await?.put(&key, value).await?;
+            let version = store::open(&global)?.put(&key, value).await?;
             out.written(&key, &version)
         }
     }
@@ -251,8 +251,8 @@ async fn rekey(
     let new_key = MasterKey::generate().map_err(keys::key_error)?;
     let target = match (new_key_file, &source) {
         (Some(file), _) => file.to_owned(),
-        (None, Source::File(current)) => current.clone(),
-        (None, Source::Env | Source::Passphrase) => {
+        (None, KeyOrigin::File(current)) => current.clone(),
+        (None, _) => {
             let default = keys::default_key_file(store.path());
             if default.exists() {
                 return Err(Error::config(format!(
@@ -265,7 +265,7 @@ async fn rekey(
     };
     if Some(&target)
         == match &source {
-            Source::File(f) => Some(f),
+            KeyOrigin::File(f) => Some(f),
             _ => None,
         }
     {

@@ -8,10 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use strongroom_core::{Error, SecretStore};
 use strongroom_facade::{KeyOutcome, MigrationOptions, MigrationReport, StoreSpec, migrate};
-use strongroom_local::FileStore;
 
 use crate::args::Migrate;
-use crate::keys;
 use crate::output::Printer;
 
 pub(crate) async fn run(args: Migrate, out: &Printer) -> Result<(), Error> {
@@ -55,17 +53,11 @@ pub(crate) async fn run(args: Migrate, out: &Printer) -> Result<(), Error> {
     }
 }
 
-/// Opens a store spec. Local stores find their key the way every other command does (key
-/// file beside the store, `STRONGROOM_MASTER_KEY`, a passphrase); the rest open from their
-/// environment.
+/// Opens a store spec through the same configuration path as every other command (a
+/// local store finds its key with the facade's `resolve_key`, asking for a passphrase on a
+/// terminal).
 fn open(text: &str) -> Result<Arc<dyn SecretStore>, Error> {
-    match StoreSpec::parse(text)? {
-        StoreSpec::Local { path } => {
-            let (key, _) = keys::for_existing(&path, None)?;
-            Ok(Arc::new(FileStore::open(&path, key)?))
-        }
-        other => other.open(),
-    }
+    crate::store::open_config(&StoreSpec::parse(text)?.to_backend_config())
 }
 
 #[allow(

@@ -425,3 +425,77 @@ fn migrate_copies_between_stores_with_a_dry_run_first() {
     let bad = source.run(&["migrate", "--from", "ftp:x", "--to", &to]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn a_prefix_scopes_every_command_to_its_folder() {
+    let home = Home::new();
+    home.init();
+    home.ok(&["put", "prod/application/key", "--value", "other-app"]);
+    for prefix in ["prod/app", "prod/app/", "/prod/app"] {
+        home.ok(&["--scope", prefix, "put", "db/password", "--value", "v"]);
+    }
+    // One separator, never doubled, never glued: prod/app/db/password and nothing else.
+    let all = home.ok(&["--output", "json", "ls"]);
+    assert_eq!(
+        json(&all),
+        serde_json::json!(["prod/app/db/password", "prod/application/key"])
+    );
+    let scoped = home.ok(&["--output", "json", "--scope", "prod/app", "ls"]);
+    assert_eq!(json(&scoped), serde_json::json!(["db/password"]));
+    // `lication/key` under prod/app is prod/app/lication/key, not the other app's secret.
+    let out = home.run(&["--scope", "prod/app", "get", "lication/key"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let out = home
+        .command(&["ls"])
+        .env("STRONGROOM_PREFIX", "prod/app")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "db/password\n");
+    // `ls PREFIX` filters inside the scope.
+    assert_eq!(
+        home.ok(&["--scope", "prod", "ls", "app/"]),
+        "app/db/password\n"
+    );
+}
+
+#[test]
+fn a_config_file_names_the_store_and_its_unknown_keys_are_refused() {
+    let home = Home::new();
+    home.init();
+    home.ok(&["put", "prod/app/k", "--value", "v"]);
+    let config = home.dir.path().join("strongroom.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[backend]\nkind = \"local\"\npath = {:?}\nprefix = \"prod/app\"\n",
+            home.store().display().to_string()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    assert_eq!(home.ok(&["--config", config, "get", "k"]), "v");
+
+    let bad = home.dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[backend]\nkind = \"local\"\npath = \"x\"\nprefx = \"a\"\n",
+    )
+    .unwrap();
+    let out = home.run(&["--config", bad.to_str().unwrap(), "ls"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("prefx"), "{}", stderr(&out));
+}
+
+#[test]
+fn plain_http_to_a_remote_vault_names_the_switch() {
+    let home = Home::new();
+    let out = home
+        .command(&["--backend", "vault", "get", "app/x"])
+        .env("VAULT_ADDR", "http://vault.default.svc:8200")
+        .env("VAULT_TOKEN", "t")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(err.contains("--vault-allow-plain-http"), "{err}");
+}

@@ -32,6 +32,7 @@
 
 mod error;
 mod name;
+mod scoped;
 mod secret;
 mod store;
 #[cfg(any(test, feature = "testing"))]
@@ -41,6 +42,7 @@ mod value;
 pub use async_trait::async_trait;
 pub use error::{BoxError, Error, ErrorKind, SharedError};
 pub use name::{MAX_NAME_LEN, NameProblem, SecretName};
+pub use scoped::{Scope, Scoped};
 pub use secret::{Metadata, Precondition, PutOptions, Secret, VersionId, VersionInfo};
 pub use store::{Capabilities, SecretStore};
 pub use value::SecretValue;

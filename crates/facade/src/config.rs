@@ -12,6 +12,11 @@ use strongroom_core::Error;
 /// that file and nothing else.
 pub const CONFIG_VAR: &str = "STRONGROOM_CONFIG";
 
+/// The environment variable naming the folder every backend is scoped to (the `prefix` of
+/// `[backend]`; for Vault and AWS it wins over `STRONGROOM_VAULT_PREFIX` /
+/// `STRONGROOM_AWS_PREFIX`).
+pub const PREFIX_VAR: &str = "STRONGROOM_PREFIX";
+
 /// Everything [`Secrets::from_config`](crate::Secrets::from_config) needs.
 ///
 /// ```
@@ -100,8 +105,11 @@ impl Config {
     /// - `STRONGROOM_CONFIG`: a TOML file; when set, the other variables are ignored.
     /// - `STRONGROOM_BACKEND`: `local` (default), `env`, `dir`, `vault` or `aws`.
     /// - `STRONGROOM_STORE`: the store file (`local`), the directory (`dir`) or the variable
-    ///   prefix (`env`). Vault and AWS read their own conventional variables (`VAULT_ADDR`,
-    ///   `AWS_REGION`, ...) when the store is opened.
+    ///   prefix (`env`). Vault and AWS read their own variables (`VAULT_ADDR`,
+    ///   `VAULT_KV_MOUNT`, `STRONGROOM_VAULT_PREFIX`, `AWS_REGION`, `STRONGROOM_AWS_PREFIX`,
+    ///   timeouts and retries, ...: docs/configuration.md) when the store is opened, through
+    ///   their builders' `from_env`.
+    /// - `STRONGROOM_PREFIX`: the folder every backend is scoped to.
     /// - `STRONGROOM_KEY_FILE`: the master key file of a local store; otherwise
     ///   `STRONGROOM_MASTER_KEY` (base64), `STRONGROOM_PASSPHRASE`, then `<store>.key`.
     /// - `STRONGROOM_CACHE_TTL`, `STRONGROOM_CACHE_MAX_STALE` (seconds),
@@ -126,22 +134,35 @@ impl Config {
                 ))
             })
         };
+        let prefix = var(PREFIX_VAR);
         let backend = match var("STRONGROOM_BACKEND").as_deref().unwrap_or("local") {
-            "local" => BackendConfig::Local(LocalConfig::new(
-                need_store("local store file")?,
-                KeySource {
-                    key_file: var("STRONGROOM_KEY_FILE").map(PathBuf::from),
-                    ..KeySource::default()
-                },
-            )),
+            "local" => {
+                let mut local = LocalConfig::new(
+                    need_store("local store file")?,
+                    KeySource {
+                        key_file: var("STRONGROOM_KEY_FILE").map(PathBuf::from),
+                        ..KeySource::default()
+                    },
+                );
+                local.prefix = prefix;
+                BackendConfig::Local(local)
+            }
             "env" => BackendConfig::Env(EnvConfig {
-                prefix: store.clone(),
+                prefix: prefix.or_else(|| store.clone()),
             }),
-            "dir" => BackendConfig::Dir(DirConfig {
-                path: need_store("secrets directory")?.into(),
+            "dir" => {
+                let mut dir = DirConfig::new(need_store("secrets directory")?);
+                dir.prefix = prefix;
+                BackendConfig::Dir(dir)
+            }
+            "vault" => BackendConfig::Vault(VaultConfig {
+                prefix,
+                ..VaultConfig::default()
             }),
-            "vault" => BackendConfig::Vault(VaultConfig::default()),
-            "aws" => BackendConfig::Aws(AwsConfig::default()),
+            "aws" => BackendConfig::Aws(AwsConfig {
+                prefix,
+                ..AwsConfig::default()
+            }),
             other => {
                 return Err(Error::config(format!(
                     "STRONGROOM_BACKEND={other:?}: expected local, env, dir, vault or aws"
@@ -266,6 +287,9 @@ pub struct LocalConfig {
     /// Create an empty store when the file does not exist (default false).
     #[serde(default)]
     pub create_if_missing: bool,
+    /// A folder every key is relative to (`prod/app`: see [`Scope`](strongroom_core::Scope)).
+    #[serde(default)]
+    pub prefix: Option<String>,
 }
 
 impl LocalConfig {
@@ -277,6 +301,7 @@ impl LocalConfig {
             key_env: key.key_env,
             passphrase_env: key.passphrase_env,
             create_if_missing: false,
+            prefix: None,
         }
     }
 
@@ -295,7 +320,8 @@ impl LocalConfig {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct EnvConfig {
-    /// Only variables starting with `PREFIX_` are secrets.
+    /// Only variables starting with `PREFIX_` are secrets; a folder (`prod/app`) is the
+    /// variable prefix `PROD_APP_`.
     #[serde(default)]
     pub prefix: Option<String>,
 }
@@ -307,6 +333,35 @@ pub struct EnvConfig {
 pub struct DirConfig {
     /// The directory, one file per secret.
     pub path: PathBuf,
+    /// A folder under the directory every key is relative to.
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+impl DirConfig {
+    /// The directory at `path`, unscoped.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            prefix: None,
+        }
+    }
+}
+
+/// Timeouts and retry budget of a remote backend's requests; every field optional (unset
+/// ones keep the backend's defaults: 5 s per attempt, 2 s to connect, 3 attempts, 10 s in
+/// all). The same four keys sit in `[backend]` for `vault` and `aws`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestSettings {
+    /// Seconds for one attempt of one request.
+    pub request_timeout_secs: Option<u64>,
+    /// Seconds to open a connection.
+    pub connect_timeout_secs: Option<u64>,
+    /// Attempts per request, the first included (1 never retries).
+    pub retry_max_attempts: Option<u32>,
+    /// Seconds one request may take, every attempt and wait included.
+    pub retry_max_total_secs: Option<u64>,
 }
 
 /// `[backend] kind = "vault"`. Unset fields come from `VAULT_ADDR`, `VAULT_TOKEN`,
@@ -333,12 +388,44 @@ pub struct VaultConfig {
     /// How to log in.
     #[serde(default)]
     pub auth: Option<VaultAuthConfig>,
+    /// Allow `http://` to a host that is not this machine (an in-cluster
+    /// `http://vault.default.svc:8200`); refused by default.
+    #[serde(default)]
+    pub allow_plain_http: Option<bool>,
+    /// Token renewal: `never`, a fraction of the TTL (`"0.66"`), or seconds before expiry
+    /// (`"60s"`).
+    #[serde(default)]
+    pub renew: Option<String>,
+    /// Seconds for one attempt of one request (default 5).
+    #[serde(default)]
+    pub request_timeout_secs: Option<u64>,
+    /// Seconds to open a connection (default 2).
+    #[serde(default)]
+    pub connect_timeout_secs: Option<u64>,
+    /// Attempts per request, the first included (default 3).
+    #[serde(default)]
+    pub retry_max_attempts: Option<u32>,
+    /// Seconds one request may take in all (default 10).
+    #[serde(default)]
+    pub retry_max_total_secs: Option<u64>,
+}
+
+impl VaultConfig {
+    /// The timeouts and retry budget.
+    pub fn requests(&self) -> RequestSettings {
+        RequestSettings {
+            request_timeout_secs: self.request_timeout_secs,
+            connect_timeout_secs: self.connect_timeout_secs,
+            retry_max_attempts: self.retry_max_attempts,
+            retry_max_total_secs: self.retry_max_total_secs,
+        }
+    }
 }
 
 /// How the Vault backend authenticates; the `method` field of `[backend.auth]`.
 /// Credentials are never in the file: the file names where they are.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "method", rename_all = "lowercase")]
+#[serde(tag = "method", rename_all = "lowercase", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum VaultAuthConfig {
     /// A token from an environment variable (default `VAULT_TOKEN`).
@@ -388,6 +475,69 @@ pub struct AwsConfig {
     /// The shared-config profile to use.
     #[serde(default)]
     pub profile: Option<String>,
+    /// Assume this IAM role with the credentials found otherwise.
+    #[serde(default)]
+    pub assume_role: Option<AssumeRoleConfig>,
+    /// The KMS key (id, ARN or alias) new secrets are encrypted with.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// Days (7 to 30) a deleted secret can be restored (default 30).
+    #[serde(default)]
+    pub recovery_window_days: Option<u32>,
+    /// Seconds for one attempt of one request (default 5).
+    #[serde(default)]
+    pub request_timeout_secs: Option<u64>,
+    /// Seconds to open a connection (default 2).
+    #[serde(default)]
+    pub connect_timeout_secs: Option<u64>,
+    /// Attempts per request, the first included (default 3).
+    #[serde(default)]
+    pub retry_max_attempts: Option<u32>,
+    /// Seconds one request may take in all (default 10).
+    #[serde(default)]
+    pub retry_max_total_secs: Option<u64>,
+}
+
+impl AwsConfig {
+    /// The timeouts and retry budget.
+    pub fn requests(&self) -> RequestSettings {
+        RequestSettings {
+            request_timeout_secs: self.request_timeout_secs,
+            connect_timeout_secs: self.connect_timeout_secs,
+            retry_max_attempts: self.retry_max_attempts,
+            retry_max_total_secs: self.retry_max_total_secs,
+        }
+    }
+}
+
+/// `[backend.assume_role]`: STS AssumeRole on top of the credentials found otherwise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AssumeRoleConfig {
+    /// `arn:aws:iam::123456789012:role/app`.
+    pub role_arn: String,
+    /// The session name shown in CloudTrail (default `strongroom-<millis>`).
+    #[serde(default)]
+    pub session_name: Option<String>,
+    /// Seconds the role's credentials live (900 to the role's maximum; STS default 3600).
+    #[serde(default)]
+    pub duration_secs: Option<u64>,
+    /// The external id the role's trust policy requires.
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+impl AssumeRoleConfig {
+    /// Assume `role_arn` with the defaults.
+    pub fn new(role_arn: impl Into<String>) -> Self {
+        Self {
+            role_arn: role_arn.into(),
+            session_name: None,
+            duration_secs: None,
+            external_id: None,
+        }
+    }
 }
 
 /// `[cache]`: every field optional; unset ones keep the facade's defaults.
@@ -503,4 +653,275 @@ pub struct HealthSettings {
     /// [`DEFAULT_HEALTH_KEY`](crate::DEFAULT_HEALTH_KEY)).
     #[serde(default)]
     pub probe_key: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every table of the file format, each with a misspelt key: the error names the key.
+    #[test]
+    fn an_unknown_key_in_any_table_is_an_error_naming_it() {
+        let cases = [
+            ("colour = 1\n[backend]\nkind = \"env\"\n", "colour"),
+            (
+                "[backend]\nkind = \"local\"\npath = \"p\"\nkey_fil = \"k\"\n",
+                "key_fil",
+            ),
+            ("[backend]\nkind = \"env\"\nprefx = \"A\"\n", "prefx"),
+            (
+                "[backend]\nkind = \"dir\"\npath = \"p\"\nmode = 1\n",
+                "mode",
+            ),
+            ("[backend]\nkind = \"vault\"\nadress = \"x\"\n", "adress"),
+            (
+                "[backend]\nkind = \"vault\"\nallow_http = true\n",
+                "allow_http",
+            ),
+            (
+                "[backend]\nkind = \"vault\"\n[backend.auth]\nmethod = \"token\"\ntoken = \"t\"\n",
+                "token",
+            ),
+            (
+                "[backend]\nkind = \"vault\"\n[backend.auth]\nmethod = \"approle\"\nrole_id = \"r\"\nsecret_id_env = \"S\"\nsecret_id = \"x\"\n",
+                "secret_id",
+            ),
+            (
+                "[backend]\nkind = \"vault\"\n[backend.auth]\nmethod = \"kubernetes\"\nrole = \"r\"\njwt = \"x\"\n",
+                "jwt",
+            ),
+            ("[backend]\nkind = \"aws\"\nregoin = \"x\"\n", "regoin"),
+            (
+                "[backend]\nkind = \"aws\"\n[backend.assume_role]\nrole_arn = \"a\"\nduration = 900\n",
+                "duration",
+            ),
+            ("[backend]\nkind = \"env\"\n[cache]\nttl = 5\n", "ttl"),
+            ("[backend]\nkind = \"env\"\n[audit]\npath = \"a\"\n", "path"),
+            (
+                "[backend]\nkind = \"env\"\n[mirror]\npath = \"m\"\nmax_age = 5\n",
+                "max_age",
+            ),
+            ("[backend]\nkind = \"env\"\n[health]\nkey = \"k\"\n", "key"),
+        ];
+        for (toml, key) in cases {
+            let err = Config::from_toml_str(toml).unwrap_err();
+            assert_eq!(err.kind(), strongroom_core::ErrorKind::Config, "{toml}");
+            assert!(
+                err.to_string().contains(&format!("unknown field `{key}`")),
+                "{key}: {err}"
+            );
+        }
+    }
+
+    /// Each row of docs/configuration.md that has a TOML key, set in one file.
+    #[test]
+    fn every_documented_toml_key_parses() {
+        let vault = Config::from_toml_str(
+            r#"
+            [backend]
+            kind = "vault"
+            address = "http://vault.default.svc:8200"
+            namespace = "team-a"
+            mount = "kv"
+            prefix = "prod/app"
+            ca_cert = "/etc/ca.pem"
+            allow_plain_http = true
+            renew = "never"
+            request_timeout_secs = 9
+            connect_timeout_secs = 1
+            retry_max_attempts = 5
+            retry_max_total_secs = 20
+            [backend.auth]
+            method = "kubernetes"
+            role = "app"
+
+            [cache]
+            ttl_secs = 60
+            max_stale_secs = 600
+            refresh_ahead = 0.2
+            max_entries = 100
+            negative_ttl_secs = 5
+
+            [audit]
+            file = "/var/log/a.jsonl"
+
+            [mirror]
+            path = "/var/lib/m.enc"
+            key_file = "/etc/m.key"
+
+            [health]
+            probe_key = "health/probe"
+            "#,
+        )
+        .unwrap();
+        let BackendConfig::Vault(v) = &vault.backend else {
+            panic!("{}", vault.backend.kind())
+        };
+        assert_eq!(v.address.as_deref(), Some("http://vault.default.svc:8200"));
+        assert_eq!(
+            (
+                v.namespace.as_deref(),
+                v.mount.as_deref(),
+                v.prefix.as_deref()
+            ),
+            (Some("team-a"), Some("kv"), Some("prod/app"))
+        );
+        assert_eq!(v.allow_plain_http, Some(true));
+        assert_eq!(v.renew.as_deref(), Some("never"));
+        assert_eq!(
+            v.requests(),
+            RequestSettings {
+                request_timeout_secs: Some(9),
+                connect_timeout_secs: Some(1),
+                retry_max_attempts: Some(5),
+                retry_max_total_secs: Some(20),
+            }
+        );
+        assert!(matches!(v.auth, Some(VaultAuthConfig::Kubernetes { .. })));
+        let cache = vault.cache.to_cache_config().unwrap();
+        assert_eq!(cache.ttl(), Duration::from_secs(60));
+        assert_eq!(vault.cache.max_stale_secs, Some(600));
+        assert_eq!(vault.cache.refresh_ahead, Some(0.2));
+        assert_eq!(
+            vault.audit.file.as_deref(),
+            Some(Path::new("/var/log/a.jsonl"))
+        );
+        let mirror = vault.mirror.as_ref().unwrap();
+        assert_eq!(mirror.path, Path::new("/var/lib/m.enc"));
+        assert_eq!(mirror.key_source(), KeySource::file("/etc/m.key"));
+        assert_eq!(vault.health.probe_key.as_deref(), Some("health/probe"));
+
+        let aws = Config::from_toml_str(
+            r#"
+            [backend]
+            kind = "aws"
+            region = "eu-west-1"
+            endpoint = "http://127.0.0.1:4566"
+            profile = "team"
+            prefix = "prod/app"
+            kms_key_id = "alias/app"
+            recovery_window_days = 7
+            request_timeout_secs = 9
+            connect_timeout_secs = 1
+            retry_max_attempts = 5
+            retry_max_total_secs = 20
+            [backend.assume_role]
+            role_arn = "arn:aws:iam::123456789012:role/app"
+            session_name = "app"
+            duration_secs = 900
+            external_id = "ext"
+            "#,
+        )
+        .unwrap();
+        let BackendConfig::Aws(a) = &aws.backend else {
+            panic!("{}", aws.backend.kind())
+        };
+        assert_eq!(
+            (
+                a.region.as_deref(),
+                a.profile.as_deref(),
+                a.prefix.as_deref()
+            ),
+            (Some("eu-west-1"), Some("team"), Some("prod/app"))
+        );
+        assert_eq!(a.kms_key_id.as_deref(), Some("alias/app"));
+        assert_eq!(a.recovery_window_days, Some(7));
+        assert_eq!(a.requests().retry_max_total_secs, Some(20));
+        let role = a.assume_role.as_ref().unwrap();
+        assert_eq!(
+            (
+                role.role_arn.as_str(),
+                role.session_name.as_deref(),
+                role.duration_secs,
+                role.external_id.as_deref()
+            ),
+            (
+                "arn:aws:iam::123456789012:role/app",
+                Some("app"),
+                Some(900),
+                Some("ext")
+            )
+        );
+
+        for (kind, extra) in [
+            ("local", "path = \"s.enc\"\n"),
+            ("dir", "path = \"/run/s\"\n"),
+        ] {
+            let config = Config::from_toml_str(&format!(
+                "[backend]\nkind = \"{kind}\"\n{extra}prefix = \"prod/app\"\n"
+            ))
+            .unwrap();
+            let prefix = match &config.backend {
+                BackendConfig::Local(l) => l.prefix.clone(),
+                BackendConfig::Dir(d) => d.prefix.clone(),
+                other => panic!("{}", other.kind()),
+            };
+            assert_eq!(prefix.as_deref(), Some("prod/app"), "{kind}");
+        }
+    }
+
+    #[test]
+    fn the_environment_reaches_the_same_fields() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let config = Config::from_env_with(env(&[
+            ("STRONGROOM_STORE", "/data/s.enc"),
+            ("STRONGROOM_PREFIX", "prod/app"),
+            ("STRONGROOM_CACHE_TTL", "60"),
+            ("STRONGROOM_CACHE_MAX_STALE", "600"),
+            ("STRONGROOM_CACHE_MAX_ENTRIES", "100"),
+            ("STRONGROOM_AUDIT_FILE", "/var/log/a.jsonl"),
+            ("STRONGROOM_MIRROR", "/var/lib/m.enc"),
+            ("STRONGROOM_MIRROR_KEY_FILE", "/etc/m.key"),
+        ]))
+        .unwrap();
+        let BackendConfig::Local(local) = &config.backend else {
+            panic!()
+        };
+        assert_eq!(local.prefix.as_deref(), Some("prod/app"));
+        assert_eq!(
+            (
+                config.cache.ttl_secs,
+                config.cache.max_stale_secs,
+                config.cache.max_entries
+            ),
+            (Some(60), Some(600), Some(100))
+        );
+        assert!(config.audit.file.is_some());
+        assert_eq!(
+            config.mirror.unwrap().key_source(),
+            KeySource::file("/etc/m.key")
+        );
+        for (backend, want) in [
+            ("vault", "vault"),
+            ("aws", "aws"),
+            ("dir", "dir"),
+            ("env", "env"),
+        ] {
+            let lookup = move |name: &str| match name {
+                "STRONGROOM_BACKEND" => Some(backend.to_owned()),
+                "STRONGROOM_STORE" => Some("/run/s".to_owned()),
+                "STRONGROOM_PREFIX" => Some("prod/app".to_owned()),
+                _ => None,
+            };
+            let config = Config::from_env_with(lookup).unwrap();
+            let prefix = match &config.backend {
+                BackendConfig::Vault(v) => v.prefix.clone(),
+                BackendConfig::Aws(a) => a.prefix.clone(),
+                BackendConfig::Dir(d) => d.prefix.clone(),
+                BackendConfig::Env(e) => e.prefix.clone(),
+                BackendConfig::Local(l) => l.prefix.clone(),
+            };
+            assert_eq!(
+                (config.backend.kind(), prefix.as_deref()),
+                (want, Some("prod/app"))
+            );
+        }
+    }
 }

@@ -70,10 +70,10 @@ mod config;
 mod health;
 mod json;
 mod key_arg;
+mod master_key;
 pub mod meter;
 mod migrate;
 mod mirror;
-mod prefixed;
 mod rotation;
 mod secrets;
 mod spec;
@@ -84,22 +84,31 @@ mod subscription;
 mod vault;
 
 pub use audit::AUDIT_TARGET;
-pub use backend::{MASTER_KEY_VAR, PASSPHRASE_VAR, open_store, wrapping_key};
+pub use backend::{open_local, open_store, scoped};
 pub use config::{
-    AuditSettings, AwsConfig, BackendConfig, CONFIG_VAR, CacheSettings, Config, DirConfig,
-    EnvConfig, HealthSettings, KeySource, LocalConfig, MirrorSettings, VaultAuthConfig,
-    VaultConfig,
+    AssumeRoleConfig, AuditSettings, AwsConfig, BackendConfig, CONFIG_VAR, CacheSettings, Config,
+    DirConfig, EnvConfig, HealthSettings, KeySource, LocalConfig, MirrorSettings, PREFIX_VAR,
+    RequestSettings, VaultAuthConfig, VaultConfig,
 };
 pub use health::{Health, HealthStatus};
 pub use key_arg::IntoSecretName;
+pub use master_key::{
+    KeyOrigin, MASTER_KEY_VAR, PASSPHRASE_VAR, PassphrasePrompt, resolve_key, wrapping_key,
+};
 pub use migrate::{
     KeyOutcome, MigrationFailure, MigrationOptions, MigrationReport, Progress, migrate,
 };
 pub use mirror::MIRROR_VERSION_TAG;
-pub use prefixed::Prefixed;
+/// The old name of [`Scoped`]: a store seen under a folder prefix.
+#[deprecated(
+    since = "0.2.0",
+    note = "moved to strongroom-core as `Scoped` (prefix() is now scope())"
+)]
+pub type Prefixed<S> = Scoped<S>;
 pub use rotation::{DEFAULT_ROTATION_BYTES, Generator, RotationHandle};
 pub use secrets::{CacheControl, DEFAULT_HEALTH_KEY, DEFAULT_MAX_STALE, Secrets, SecretsBuilder};
 pub use spec::StoreSpec;
 pub use stats::Stats;
 pub use strongroom_cache::{CacheConfig, CacheStats, CacheStatus, Change, ChangeCause};
+pub use strongroom_core::{Scope, Scoped};
 pub use subscription::Subscription;

@@ -51,7 +51,7 @@ pub const DEFAULT_HEALTH_KEY: &str = "strongroom/health-probe";
 ///
 /// `Secrets` is a [`SecretStore`] itself (every operation audited, counted and cached as
 /// through its own methods), so it composes like any store: behind a
-/// [`Prefixed`](crate::Prefixed), in a [`migrate`](crate::migrate), as an
+/// [`Scoped`](strongroom_core::Scoped), in a [`migrate`](crate::migrate), as an
 /// `Arc<dyn SecretStore>`. Its inherent methods take the same arguments, and a string key
 /// too.
 #[derive(Clone)]

@@ -127,7 +127,7 @@ impl StoreSpec {
             Self::Env { prefix } => BackendConfig::Env(EnvConfig {
                 prefix: prefix.clone(),
             }),
-            Self::Dir { path } => BackendConfig::Dir(DirConfig { path: path.clone() }),
+            Self::Dir { path } => BackendConfig::Dir(DirConfig::new(path.clone())),
             Self::Vault { mount, prefix } => BackendConfig::Vault(VaultConfig {
                 mount: mount.clone(),
                 prefix: prefix.clone(),

@@ -14,7 +14,7 @@ use strongroom_core::{Error, ErrorKind, SecretName, SecretStore, SecretValue, as
 use strongroom_envelope::MasterKey;
 use strongroom_facade::{
     BackendConfig, CacheStatus, ChangeCause, Config, Generator, HealthStatus, KeySource,
-    MigrationOptions, Prefixed, Secrets, StoreSpec, migrate,
+    MigrationOptions, Scoped, Secrets, StoreSpec, migrate,
 };
 use strongroom_local::{EnvStore, FileStore};
 use tempfile::TempDir;
@@ -1122,8 +1122,8 @@ async fn a_prefixed_store_names_keys_without_the_prefix() {
         .put(&key("apps/other/db"), "other-db".into())
         .await
         .unwrap();
-    let web = Prefixed::new(store.clone(), "/apps/web/").unwrap();
-    assert_eq!(web.prefix().as_str(), "apps/web");
+    let web = Scoped::new(store.clone(), "/apps/web/").unwrap();
+    assert_eq!(web.scope().as_str(), "apps/web");
     let secret = web.get(&key("db")).await.unwrap();
     assert_eq!(
         (secret.key.as_str(), secret.value.expose_str().unwrap()),
@@ -1183,7 +1183,7 @@ async fn an_unreachable_vault_is_unhealthy() {
 }
 
 /// `Secrets` keeps the `SecretStore` contract over a local file and over the reference
-/// store, and so does a `Prefixed` over it (a folder, never a sibling that shares letters).
+/// store, and so does a `Scoped` over it (a folder, never a sibling that shares letters).
 #[tokio::test]
 async fn secrets_keeps_the_store_contract() {
     use strongroom_core::testing::conformance;
@@ -1199,7 +1199,7 @@ async fn secrets_keeps_the_store_contract() {
         .unwrap();
     for secrets in [over_file, over_memory] {
         conformance::run(&secrets, "conformance").await;
-        let scoped = Prefixed::new(secrets.clone(), "conformance/app").unwrap();
+        let scoped = Scoped::new(secrets.clone(), "conformance/app").unwrap();
         conformance::scoped(&secrets, &scoped, "conformance/app").await;
         let shared: Arc<dyn SecretStore> = Arc::new(secrets.clone());
         conformance::read_write(&*shared, "conformance/dyn").await;

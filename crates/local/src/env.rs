@@ -100,11 +100,14 @@ impl EnvStore {
         }
     }
 
-    /// Only variables starting with `PREFIX_` are secrets, and the prefix is not part of the key.
+    /// Only variables starting with `PREFIX_` are secrets, and the prefix is not part of the
+    /// key. A folder prefix maps like a name, with the separator added once: `prod/app`,
+    /// `prod/app/`, `/prod/app`, `PROD_APP` and `PROD_APP_` all select the variables
+    /// `PROD_APP_*` (and never `PROD_APPLICATION_*`).
     #[must_use]
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
-        let prefix = prefix.trim_end_matches('_');
+        let prefix = prefix.trim_start_matches('/').trim_end_matches(['/', '_']);
         self.prefix = (!prefix.is_empty()).then(|| format!("{}_", flatten(prefix)));
         self
     }
@@ -274,6 +277,40 @@ mod tests {
         }
         let vault = EnvStore::from_vars([("VAULT_TOKEN", "hvs.root")]).with_prefix("VAULT");
         assert!(vault.get(&key("token")).await.unwrap_err().is_not_found());
+    }
+
+    #[tokio::test]
+    async fn a_folder_prefix_is_one_variable_prefix_on_its_boundary() {
+        let vars = [
+            ("PROD_APP_DB_PASSWORD", "app"),
+            ("PROD_APPLICATION_KEY", "other"),
+        ];
+        for prefix in [
+            "prod/app",
+            "prod/app/",
+            "/prod/app",
+            "PROD_APP",
+            "PROD_APP_",
+        ] {
+            let store = EnvStore::from_vars(vars).with_prefix(prefix);
+            assert_eq!(
+                store.var_name(&key("db/password")),
+                "PROD_APP_DB_PASSWORD",
+                "{prefix}"
+            );
+            assert_eq!(
+                store.list("").await.unwrap(),
+                vec![key("db_password")],
+                "{prefix}"
+            );
+            assert!(
+                store
+                    .get(&key("lication/key"))
+                    .await
+                    .unwrap_err()
+                    .is_not_found()
+            );
+        }
     }
 
     #[tokio::test]

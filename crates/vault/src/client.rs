@@ -10,7 +10,7 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, StatusCode};
 use serde_json::Value;
 use strongroom_core::Error;
-use strongroom_http::{ClientBuilder, HttpClient, Retry, RetryPolicy};
+use strongroom_http::{ClientBuilder, HttpClient, PlainHttp, Retry, RetryPolicy};
 
 use crate::auth::{AppRole, Auth, Kubernetes, Token};
 use crate::error::{self, Context, malformed};
@@ -239,6 +239,8 @@ pub struct VaultClientBuilder {
     renew: RenewPolicy,
     ca_file: Option<PathBuf>,
     ca_path: Option<PathBuf>,
+    retry: RetryPolicy,
+    allow_plain_http: bool,
 }
 
 impl Default for VaultClientBuilder {
@@ -254,6 +256,8 @@ impl Default for VaultClientBuilder {
             renew: RenewPolicy::default(),
             ca_file: None,
             ca_path: None,
+            retry: RetryPolicy::default(),
+            allow_plain_http: false,
         }
     }
 }
@@ -357,7 +361,33 @@ impl VaultClientBuilder {
     /// be opened (see [the crate docs](crate#retries)).
     #[must_use]
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
         self.http = self.http.retry_policy(policy);
+        self
+    }
+
+    /// Attempts per request, the first included (default 3; 1 never retries).
+    #[must_use]
+    pub fn retry_max_attempts(self, attempts: u32) -> Self {
+        let policy = self.retry.with_max_attempts(attempts);
+        self.retry_policy(policy)
+    }
+
+    /// Budget of one request, every attempt and wait included (default 10 s).
+    #[must_use]
+    pub fn retry_max_total(self, total: Duration) -> Self {
+        let policy = self.retry.with_max_total(total);
+        self.retry_policy(policy)
+    }
+
+    /// Allow a plain `http://` address that is not this machine, such as the in-cluster
+    /// `http://vault.default.svc:8200` (default: refused, because the token would cross the
+    /// network unencrypted; loopback addresses are always allowed). Also
+    /// `STRONGROOM_VAULT_ALLOW_PLAIN_HTTP=true`, `allow_plain_http = true` in the facade's
+    /// `[backend]` and the CLI's `--vault-allow-plain-http`.
+    #[must_use]
+    pub fn allow_plain_http(mut self, allow: bool) -> Self {
+        self.allow_plain_http = allow;
         self
     }
 
@@ -379,6 +409,19 @@ impl VaultClientBuilder {
             Error::config("no Vault address: set VAULT_ADDR or call VaultClientBuilder::address")
         })?;
         let base = parse_address(&address)?;
+        let mut http = self.http;
+        if plain_http_to_another_host(&base) {
+            if !self.allow_plain_http {
+                return Err(Error::config(format!(
+                    "plain http to the Vault server {base} is refused: the token would cross \
+                     the network unencrypted. Use https, or opt in for this address with \
+                     allow_plain_http = true ([backend] in the config file), \
+                     STRONGROOM_VAULT_ALLOW_PLAIN_HTTP=true, --vault-allow-plain-http, or \
+                     VaultClientBuilder::allow_plain_http(true)"
+                )));
+            }
+            http = http.plain_http(PlainHttp::Anywhere);
+        }
         let auth = self.auth.ok_or_else(|| {
             Error::config(
                 "no Vault auth method: set VAULT_TOKEN, VAULT_ROLE_ID/VAULT_SECRET_ID or \
@@ -402,7 +445,6 @@ impl VaultClientBuilder {
             Some(explicit) => explicit.map(|ns| check_namespace(&ns)).transpose()?,
             None => namespace.clone(),
         };
-        let mut http = self.http;
         let ca_files = match (self.ca_file, self.ca_path) {
             (Some(file), _) => vec![file],
             (None, Some(dir)) => ca_dir_files(&dir)?,
@@ -473,6 +515,29 @@ fn parse_address(address: &str) -> Result<String, Error> {
         return Err(bad("it cannot have a query string"));
     }
     Ok(trimmed.to_owned())
+}
+
+/// True for an `http://` address whose host is not loopback or link-local.
+fn plain_http_to_another_host(address: &str) -> bool {
+    let Ok(uri) = address.parse::<http::Uri>() else {
+        return false;
+    };
+    if uri.scheme_str() != Some("http") {
+        return false;
+    }
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if host.eq_ignore_ascii_case("localhost") {
+        return false;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => !(ip.is_loopback() || ip.is_link_local()),
+        Ok(std::net::IpAddr::V6(ip)) => !(ip.is_loopback() || ip.is_unicast_link_local()),
+        Err(_) => true,
+    }
 }
 
 fn check_namespace(namespace: &str) -> Result<Arc<str>, Error> {

@@ -170,7 +170,7 @@ pub use error::BACKEND;
 pub use kv2::{Kv2, KvMetadata, KvSecret, MAX_WALK_FOLDERS, MetadataUpdate, VersionMetadata};
 pub use lifecycle::{RenewPolicy, TokenStats};
 pub use path::{clean_mount, encode_folder, encode_path};
-pub use store::{DEFAULT_KV_MOUNT, DESCRIPTION_KEY, VaultStore, VaultStoreBuilder};
+pub use store::{DEFAULT_KV_MOUNT, DESCRIPTION_KEY, PREFIX_VAR, VaultStore, VaultStoreBuilder};
 /// Re-exported: [`VaultClient::request_json`] takes a method, the builder a retry policy.
 pub use strongroom_http::{RetryPolicy, http::Method};
 pub use ttl::MAX_TTL;

@@ -2,19 +2,20 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use strongroom_core::{
-    Capabilities, Error, Metadata, Precondition, PutOptions, Secret, SecretName, SecretStore,
-    SecretValue, VersionId, VersionInfo, async_trait,
+    Capabilities, Error, Metadata, Precondition, PutOptions, Scope, Secret, SecretName,
+    SecretStore, SecretValue, VersionId, VersionInfo, async_trait,
 };
 
 use crate::auth::{AppRole, Auth, Credential, Kubernetes, Token};
 use crate::client::{VaultClient, VaultClientBuilder};
 use crate::data::SecretData;
 use crate::kv2::{Kv2, KvMetadata, MetadataUpdate, VersionMetadata};
-use crate::path::{encode_key, split_prefix};
+use crate::lifecycle::RenewPolicy;
+use crate::path::{encode_key, encode_path, split_prefix};
 
 /// The default KV v2 mount (`VAULT_KV_MOUNT`).
 pub const DEFAULT_KV_MOUNT: &str = "secret";
@@ -36,6 +37,7 @@ pub const DESCRIPTION_KEY: &str = "description";
 #[derive(Clone, Debug)]
 pub struct VaultStore {
     kv: Kv2,
+    scope: Scope,
 }
 
 impl VaultStore {
@@ -46,7 +48,28 @@ impl VaultStore {
     pub fn new(client: &VaultClient, mount: &str) -> Result<Self, Error> {
         Ok(Self {
             kv: client.kv2(mount)?,
+            scope: Scope::root(),
         })
+    }
+
+    /// This store scoped to the folder `prefix` under the mount (see
+    /// [`VaultStoreBuilder::prefix`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a prefix that is not a folder name.
+    pub fn with_prefix(mut self, prefix: &str) -> Result<Self, Error> {
+        self.scope = scope_of(prefix)?;
+        Ok(self)
+    }
+
+    /// The folder under the mount every key is in (root when unscoped).
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// The path under the mount that holds `key`.
+    fn path(&self, key: &SecretName) -> String {
+        self.scope.full_str(key)
     }
 
     /// A builder: a [`VaultClientBuilder`] plus the mount.
@@ -71,6 +94,13 @@ impl VaultStore {
     /// | `VAULT_K8S_TOKEN_PATH` | service-account JWT file (default the pod's) |
     /// | `VAULT_K8S_MOUNT` | Kubernetes auth mount (default `kubernetes`) |
     /// | `VAULT_TOKEN` | static token |
+    /// | `STRONGROOM_VAULT_PREFIX` | the folder under the mount every key is in ([`VaultStoreBuilder::prefix`]) |
+    /// | `STRONGROOM_VAULT_ALLOW_PLAIN_HTTP` | `true` allows `http://` to a host that is not this machine |
+    /// | `STRONGROOM_VAULT_RENEW` | token renewal: `never`, a fraction of the TTL (`0.66`), or `60s` before expiry |
+    /// | `STRONGROOM_REQUEST_TIMEOUT_SECS` (else `VAULT_CLIENT_TIMEOUT`) | time for one attempt of one request |
+    /// | `STRONGROOM_CONNECT_TIMEOUT_SECS` | time to open a connection |
+    /// | `STRONGROOM_RETRY_MAX_ATTEMPTS` (else `VAULT_MAX_RETRIES` + 1) | attempts per request |
+    /// | `STRONGROOM_RETRY_MAX_TOTAL_SECS` | budget of one request, retries included |
     ///
     /// Auth is AppRole when a role id is set, else Kubernetes when `VAULT_K8S_ROLE` is set,
     /// else the token from `VAULT_TOKEN`.
@@ -88,8 +118,7 @@ impl VaultStore {
     /// # Errors
     /// As [`from_env`](Self::from_env).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let (builder, mount) = builder_from_lookup(&lookup)?;
-        Self::new(&builder.build()?, &mount)
+        builder_from_lookup(&lookup)?.build()
     }
 
     /// The KV v2 engine underneath, for everything the trait does not cover.
@@ -108,7 +137,7 @@ impl VaultStore {
     /// As [`get`](SecretStore::get).
     pub async fn read_data(&self, key: &SecretName) -> Result<SecretData, Error> {
         encode_key(key)?;
-        Ok(self.kv.read(key.as_str()).await?.data)
+        Ok(self.kv.read(&self.path(key)).await?.data)
     }
 
     /// Writes a whole data map as a new version of `key`; returns its version.
@@ -140,11 +169,11 @@ impl VaultStore {
         let custom = options.metadata.as_ref().map(custom_metadata).transpose()?;
         let written = self
             .kv
-            .write(key.as_str(), &SecretData::from_map(data.clone()), cas)
+            .write(&self.path(key), &SecretData::from_map(data.clone()), cas)
             .await?;
         if let Some(custom) = custom {
             self.kv
-                .write_metadata(key.as_str(), &MetadataUpdate::custom(custom))
+                .write_metadata(&self.path(key), &MetadataUpdate::custom(custom))
                 .await?;
         }
         Ok(VersionId::from(written.version))
@@ -173,7 +202,7 @@ impl VaultStore {
     }
 
     async fn metadata_of_key(&self, key: &SecretName) -> Result<KvMetadata, Error> {
-        self.kv.read_metadata(key.as_str()).await
+        self.kv.read_metadata(&self.path(key)).await
     }
 
     /// Traces one store operation (never the value).
@@ -256,7 +285,7 @@ impl SecretStore for VaultStore {
         let started = Instant::now();
         let result = async {
             // No separate `encode_key`: the read encodes the key and refuses a bad one.
-            let read = self.kv.read(key.as_str()).await?;
+            let read = self.kv.read(&self.path(key)).await?;
             Self::secret(key, &read.data, &read.metadata)
         }
         .await;
@@ -268,7 +297,7 @@ impl SecretStore for VaultStore {
         let started = Instant::now();
         let result = async {
             let n = version_number(key, version)?;
-            let read = self.kv.read_version(key.as_str(), n).await?;
+            let read = self.kv.read_version(&self.path(key), n).await?;
             Self::secret(key, &read.data, &read.metadata)
         }
         .await;
@@ -296,7 +325,7 @@ impl SecretStore for VaultStore {
             encode_key(key)?;
             // Vault answers 204 for a path that never existed; the trait promises NotFound.
             self.metadata_of_key(key).await?;
-            self.kv.delete_latest(key.as_str()).await
+            self.kv.delete_latest(&self.path(key)).await
         }
         .await;
         self.traced("delete", key.as_str(), started, &result);
@@ -306,13 +335,14 @@ impl SecretStore for VaultStore {
     async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
         let started = Instant::now();
         let result = async {
-            let (folder, _) = split_prefix(prefix);
+            let full = self.scope.list_prefix(prefix);
+            let (folder, _) = split_prefix(&full);
             let mut keys = Vec::new();
             for path in self.kv.walk(folder).await? {
-                if !path.starts_with(prefix) {
+                if !path.starts_with(&full) {
                     continue;
                 }
-                let Ok(key) = SecretName::new(path.as_str()) else {
+                let Some(key) = self.scope.key_of(&path) else {
                     // A name strongroom cannot represent (written by another tool).
                     tracing::debug!(
                         backend = crate::BACKEND,
@@ -374,7 +404,7 @@ impl SecretStore for VaultStore {
                 return Err(Error::not_found(key));
             }
             self.kv
-                .undelete_versions(key.as_str(), &[meta.current_version])
+                .undelete_versions(&self.path(key), &[meta.current_version])
                 .await
         }
         .await;
@@ -387,7 +417,7 @@ impl SecretStore for VaultStore {
         let result = async {
             encode_key(key)?;
             self.metadata_of_key(key).await?;
-            self.kv.delete_metadata(key.as_str()).await
+            self.kv.delete_metadata(&self.path(key)).await
         }
         .await;
         self.traced("purge", key.as_str(), started, &result);
@@ -395,18 +425,52 @@ impl SecretStore for VaultStore {
     }
 }
 
-/// Builds a [`VaultStore`]: client settings plus the mount.
+/// The variable [`VaultStoreBuilder::from_env`] reads the folder prefix from.
+pub const PREFIX_VAR: &str = "STRONGROOM_VAULT_PREFIX";
+
+/// Builds a [`VaultStore`]: client settings, the mount and the folder prefix. The one way
+/// to build one: [`from_env`](Self::from_env) fills it from the environment, the facade
+/// from its TOML and `StoreSpec`, code through the setters.
 #[derive(Debug, Default)]
 pub struct VaultStoreBuilder {
     client: VaultClientBuilder,
     mount: Option<String>,
+    prefix: Option<String>,
 }
 
 impl VaultStoreBuilder {
-    /// The KV v2 mount (default `secret`).
+    /// A builder with what the process environment says; see
+    /// [`VaultStore::from_env`] for the variables.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming a malformed variable. A missing address or credentials are
+    /// reported by [`build`](Self::build), so a caller can still set them.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) with variables from `lookup`.
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        builder_from_lookup(&lookup)
+    }
+
+    /// The KV v2 mount (default `secret`; `VAULT_KV_MOUNT`).
     #[must_use]
     pub fn mount(mut self, mount: impl Into<String>) -> Self {
         self.mount = Some(mount.into());
+        self
+    }
+
+    /// Scopes the store to the folder `prefix` under the mount (a [`Scope`]): `prod/app`,
+    /// `prod/app/` and `/prod/app` all make key `db/pw` the path `prod/app/db/pw`, and
+    /// nothing outside `prod/app/` (not `prod/application/...`) can be listed, read,
+    /// written or deleted (`STRONGROOM_VAULT_PREFIX`).
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
         self
     }
 
@@ -423,10 +487,14 @@ impl VaultStoreBuilder {
     /// Builds the client and the store.
     ///
     /// # Errors
-    /// As [`VaultClientBuilder::build`].
+    /// As [`VaultClientBuilder::build`]; [`Error::Config`] for a prefix that is not a
+    /// folder name.
     pub fn build(self) -> Result<VaultStore, Error> {
         let mount = self.mount.unwrap_or_else(|| DEFAULT_KV_MOUNT.to_owned());
-        VaultStore::new(&self.client.build()?, &mount)
+        let scope = scope_of(self.prefix.as_deref().unwrap_or(""))?;
+        let mut store = VaultStore::new(&self.client.build()?, &mount)?;
+        store.scope = scope;
+        Ok(store)
     }
 }
 
@@ -441,26 +509,88 @@ fn refuse_skip_verify(value: Option<&str>) -> Result<(), Error> {
     match value {
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(()),
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Err(Error::config(
-            "VAULT_SKIP_VERIFY is set: strongroom never turns off TLS certificate              verification, since the token would go to whoever answers. Unset it, and set              VAULT_CACERT to the PEM file of the CA that signed the Vault server's              certificate (or VAULT_CAPATH to a directory of such files)",
+            "VAULT_SKIP_VERIFY is set: strongroom never turns off TLS certificate \
+             verification, since the token would go to whoever answers. Unset it, and set \
+             VAULT_CACERT to the PEM file of the CA that signed the Vault server's \
+             certificate (or VAULT_CAPATH to a directory of such files)",
         )),
         _ => Err(Error::config(format!(
-            "VAULT_SKIP_VERIFY={value:?} is not a boolean; strongroom never turns off TLS              certificate verification: unset it, and set VAULT_CACERT to the server's CA"
+            "VAULT_SKIP_VERIFY={value:?} is not a boolean; strongroom never turns off TLS \
+             certificate verification: unset it, and set VAULT_CACERT to the server's CA"
         ))),
     }
 }
 
-/// The client builder and mount that the environment describes.
+/// The scope `prefix` names; its segments are also checked as Vault path segments, so a key
+/// that encodes alone encodes under the scope too.
+fn scope_of(prefix: &str) -> Result<Scope, Error> {
+    let bad = |e: Error| {
+        Error::config(format!(
+            "the Vault prefix {prefix:?} is not a folder name: {e}"
+        ))
+    };
+    let scope = Scope::new(prefix).map_err(bad)?;
+    if !scope.is_root() {
+        encode_path(scope.as_str()).map_err(bad)?;
+    }
+    Ok(scope)
+}
+
+/// A renew policy as written in configuration: `never`, a fraction of the TTL (`0.66`), or
+/// a margin before expiry in seconds (`60s`).
+impl std::str::FromStr for RenewPolicy {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let text = text.trim();
+        let bad = || {
+            Error::config(format!(
+                "renew policy {text:?}: expected `never`, a fraction of the TTL such as \
+                 `0.66`, or seconds before expiry such as `60s`"
+            ))
+        };
+        if text.eq_ignore_ascii_case("never") {
+            return Ok(Self::Never);
+        }
+        if let Some(secs) = text.strip_suffix('s') {
+            let secs: u64 = secs.trim().parse().map_err(|_| bad())?;
+            return Ok(Self::BeforeExpiry(Duration::from_secs(secs)));
+        }
+        match text.parse::<f64>() {
+            Ok(f) if f > 0.0 && f < 1.0 => Ok(Self::Fraction(f)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// Whole seconds, optionally followed by `s` (`30`, `30s`), as `VAULT_CLIENT_TIMEOUT` takes.
+fn seconds(name: &str, text: &str) -> Result<Duration, Error> {
+    let digits = text.trim().strip_suffix('s').unwrap_or(text.trim());
+    digits
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| Error::config(format!("{name} must be whole seconds, got {text:?}")))
+}
+
+fn flag(name: &str, text: &str) -> Result<bool, Error> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(Error::config(format!(
+            "{name} must be true or false, got {text:?}"
+        ))),
+    }
+}
+
+/// The store builder the environment describes.
 fn builder_from_lookup(
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<(VaultClientBuilder, String), Error> {
+) -> Result<VaultStoreBuilder, Error> {
     let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-    let address = get("VAULT_ADDR").ok_or_else(|| {
-        Error::config(
-            "VAULT_ADDR is not set: set it to the Vault server's address, such as \
-             https://vault.example.com:8200",
-        )
-    })?;
-    let mut builder = VaultClient::builder().address(address);
+    let mut builder = VaultClient::builder();
+    if let Some(address) = get("VAULT_ADDR") {
+        builder = builder.address(address);
+    }
     if let Some(namespace) = get("VAULT_NAMESPACE") {
         builder = builder.namespace(namespace);
     }
@@ -487,14 +617,16 @@ fn builder_from_lookup(
     let secret_id = get("VAULT_SECRET_ID")
         .map(Credential::value)
         .or_else(|| get("VAULT_SECRET_ID_FILE").map(Credential::file));
-    let auth: Auth = if let Some(role_id) = role_id {
+    let auth: Option<Auth> = if let Some(role_id) = role_id {
         let approle = match secret_id {
             Some(secret_id) => AppRole::new(role_id, secret_id),
             None => AppRole::role_id_only(role_id),
         };
-        approle
-            .mount(get("VAULT_APPROLE_MOUNT").unwrap_or_else(|| "approle".to_owned()))
-            .into()
+        Some(
+            approle
+                .mount(get("VAULT_APPROLE_MOUNT").unwrap_or_else(|| "approle".to_owned()))
+                .into(),
+        )
     } else if let Some(role) = get("VAULT_K8S_ROLE") {
         let mut k8s = Kubernetes::new(role);
         if let Some(path) = get("VAULT_K8S_TOKEN_PATH") {
@@ -503,17 +635,53 @@ fn builder_from_lookup(
         if let Some(mount) = get("VAULT_K8S_MOUNT") {
             k8s = k8s.mount(mount);
         }
-        k8s.into()
-    } else if let Some(token) = lookup("VAULT_TOKEN").filter(|t| !t.trim().is_empty()) {
-        Token::new(token.trim().to_owned()).into()
+        Some(k8s.into())
     } else {
-        return Err(Error::config(
-            "no Vault credentials: set VAULT_TOKEN, VAULT_ROLE_ID and VAULT_SECRET_ID \
-             (AppRole), or VAULT_K8S_ROLE (Kubernetes)",
-        ));
+        lookup("VAULT_TOKEN")
+            .filter(|t| !t.trim().is_empty())
+            .map(|token| Token::new(token.trim().to_owned()).into())
     };
-    let mount = get("VAULT_KV_MOUNT").unwrap_or_else(|| DEFAULT_KV_MOUNT.to_owned());
-    Ok((builder.auth(auth), mount))
+    if let Some(auth) = auth {
+        builder = builder.auth(auth);
+    }
+    if let Some(text) = get("STRONGROOM_REQUEST_TIMEOUT_SECS") {
+        builder = builder.request_timeout(seconds("STRONGROOM_REQUEST_TIMEOUT_SECS", &text)?);
+    } else if let Some(text) = get("VAULT_CLIENT_TIMEOUT") {
+        builder = builder.request_timeout(seconds("VAULT_CLIENT_TIMEOUT", &text)?);
+    }
+    if let Some(text) = get("STRONGROOM_CONNECT_TIMEOUT_SECS") {
+        builder = builder.connect_timeout(seconds("STRONGROOM_CONNECT_TIMEOUT_SECS", &text)?);
+    }
+    let whole = |name: &str, text: &str| {
+        text.trim()
+            .parse::<u32>()
+            .map_err(|_| Error::config(format!("{name} must be a whole number, got {text:?}")))
+    };
+    if let Some(text) = get("STRONGROOM_RETRY_MAX_ATTEMPTS") {
+        builder = builder.retry_max_attempts(whole("STRONGROOM_RETRY_MAX_ATTEMPTS", &text)?);
+    } else if let Some(text) = get("VAULT_MAX_RETRIES") {
+        // The vault CLI counts retries; the policy counts attempts.
+        let retries = whole("VAULT_MAX_RETRIES", &text)?;
+        builder = builder.retry_max_attempts(retries.saturating_add(1));
+    }
+    if let Some(text) = get("STRONGROOM_RETRY_MAX_TOTAL_SECS") {
+        builder = builder.retry_max_total(seconds("STRONGROOM_RETRY_MAX_TOTAL_SECS", &text)?);
+    }
+    if let Some(text) = get("STRONGROOM_VAULT_ALLOW_PLAIN_HTTP") {
+        builder = builder.allow_plain_http(flag("STRONGROOM_VAULT_ALLOW_PLAIN_HTTP", &text)?);
+    }
+    if let Some(text) = get("STRONGROOM_VAULT_RENEW") {
+        builder = builder.renew_policy(text.parse()?);
+    }
+    let mut store = VaultStoreBuilder {
+        client: builder,
+        mount: get("VAULT_KV_MOUNT"),
+        prefix: None,
+    };
+    if let Some(prefix) = get(PREFIX_VAR) {
+        store = store.prefix(prefix);
+    }
+    Ok(store)
 }
 
 #[cfg(test)]
@@ -590,6 +758,131 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("VAULT_CLIENT_KEY"), "{err}");
+    }
+
+    #[test]
+    fn from_env_scopes_the_store_to_a_folder() {
+        for prefix in ["prod/app", "prod/app/", "/prod/app"] {
+            let store = VaultStore::from_lookup(lookup(&[
+                ("VAULT_ADDR", "http://127.0.0.1:8200"),
+                ("VAULT_TOKEN", "t"),
+                (PREFIX_VAR, prefix),
+            ]))
+            .unwrap();
+            assert_eq!(store.scope().folder(), "prod/app/", "{prefix}");
+            assert_eq!(
+                store.path(&SecretName::new("db/pw").unwrap()),
+                "prod/app/db/pw"
+            );
+        }
+        let err = VaultStore::from_lookup(lookup(&[
+            ("VAULT_ADDR", "http://127.0.0.1:8200"),
+            ("VAULT_TOKEN", "t"),
+            (PREFIX_VAR, "a//b"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        let unscoped = VaultStore::from_lookup(lookup(&[
+            ("VAULT_ADDR", "http://127.0.0.1:8200"),
+            ("VAULT_TOKEN", "t"),
+        ]))
+        .unwrap();
+        assert!(unscoped.scope().is_root());
+    }
+
+    #[test]
+    fn from_env_reads_timeouts_retries_renewal_and_plain_http() {
+        let builder = VaultStoreBuilder::from_lookup(lookup(&[
+            ("VAULT_ADDR", "http://vault.default.svc:8200"),
+            ("VAULT_TOKEN", "t"),
+            ("VAULT_CLIENT_TIMEOUT", "7s"),
+            ("VAULT_MAX_RETRIES", "3"),
+            ("STRONGROOM_RETRY_MAX_TOTAL_SECS", "21"),
+            ("STRONGROOM_VAULT_RENEW", "60s"),
+            ("STRONGROOM_VAULT_ALLOW_PLAIN_HTTP", "true"),
+        ]))
+        .unwrap();
+        let shown = format!("{builder:?}");
+        for want in [
+            "request_timeout: 7s",
+            "max_attempts: 4",
+            "max_total: 21s",
+            "BeforeExpiry(60s)",
+            "allow_plain_http: true",
+        ] {
+            assert!(shown.contains(want), "{want} in {shown}");
+        }
+        builder.build().unwrap();
+
+        let builder = VaultStoreBuilder::from_lookup(lookup(&[
+            ("STRONGROOM_REQUEST_TIMEOUT_SECS", "9"),
+            ("VAULT_CLIENT_TIMEOUT", "7"),
+            ("STRONGROOM_RETRY_MAX_ATTEMPTS", "2"),
+            ("VAULT_MAX_RETRIES", "5"),
+        ]))
+        .unwrap();
+        let shown = format!("{builder:?}");
+        assert!(
+            shown.contains("request_timeout: 9s") && shown.contains("max_attempts: 2"),
+            "{shown}"
+        );
+
+        for (name, value) in [
+            ("VAULT_CLIENT_TIMEOUT", "soon"),
+            ("STRONGROOM_RETRY_MAX_ATTEMPTS", "-1"),
+            ("STRONGROOM_VAULT_ALLOW_PLAIN_HTTP", "maybe"),
+            ("STRONGROOM_VAULT_RENEW", "2.5"),
+        ] {
+            let err = VaultStoreBuilder::from_lookup(lookup(&[(name, value)])).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{name}");
+            assert!(
+                err.to_string().contains(name) || name == "STRONGROOM_VAULT_RENEW",
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_http_to_another_host_needs_the_switch_and_the_error_names_it() {
+        let err = VaultStore::from_lookup(lookup(&[
+            ("VAULT_ADDR", "http://vault.default.svc:8200"),
+            ("VAULT_TOKEN", "t"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        let message = err.to_string();
+        for switch in [
+            "allow_plain_http = true",
+            "STRONGROOM_VAULT_ALLOW_PLAIN_HTTP",
+            "--vault-allow-plain-http",
+        ] {
+            assert!(message.contains(switch), "{switch} in {message}");
+        }
+        for local in [
+            "http://127.0.0.1:8200",
+            "http://localhost:8200",
+            "http://[::1]:8200",
+            "https://vault.example:8200",
+        ] {
+            VaultStore::from_lookup(lookup(&[("VAULT_ADDR", local), ("VAULT_TOKEN", "t")]))
+                .unwrap_or_else(|e| panic!("{local}: {e}"));
+        }
+    }
+
+    #[test]
+    fn renew_policies_parse_as_written() {
+        assert_eq!("never".parse::<RenewPolicy>().unwrap(), RenewPolicy::Never);
+        assert_eq!(
+            "0.5".parse::<RenewPolicy>().unwrap(),
+            RenewPolicy::Fraction(0.5)
+        );
+        assert_eq!(
+            "60s".parse::<RenewPolicy>().unwrap(),
+            RenewPolicy::BeforeExpiry(Duration::from_secs(60))
+        );
+        for bad in ["", "0", "1", "1.5", "-0.2", "60m", "soon", "NaN"] {
+            assert!(bad.parse::<RenewPolicy>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::raw;
 
 /// The CLI binary `cargo xtask itest` built before the suites started (a test that ran
 /// `cargo build` itself would be a second cargo writing the target folder under the first).
-fn binary() -> &'static Path {
+pub(crate) fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let path = PathBuf::from(std::env::var_os(CLI_VAR).unwrap_or_else(|| {

@@ -1,12 +1,13 @@
 //! The `SecretStore` contract (strongroom-core's `testing::conformance`) against the real
 //! servers: OpenBao's KV v2, AWS Secrets Manager on LocalStack and on moto (which checks
-//! signatures), each directly and scoped to a folder with the facade's `Prefixed`, and a
+//! signatures), each directly and scoped to a folder with core's `Scoped`, and a
 //! `Secrets` over OpenBao. Each run writes under a namespace of its own and cleans up.
 
 use strongroom_aws::SecretsManagerStore;
+use strongroom_core::Scoped;
 use strongroom_core::SecretStore;
 use strongroom_core::testing::conformance;
-use strongroom_facade::{Prefixed, Secrets};
+use strongroom_facade::Secrets;
 use strongroom_itests::ItestEnv;
 use strongroom_vault::{VaultClient, VaultStore};
 
@@ -21,12 +22,12 @@ fn vault(env: &ItestEnv) -> VaultStore {
     VaultStore::new(&client, &env.vault_kv_mount).expect("vault store")
 }
 
-/// The whole suite, and the scoped check through `Prefixed`, under a fresh namespace.
+/// The whole suite, and the scoped check through `Scoped`, under a fresh namespace.
 async fn whole_suite<S: SecretStore + Clone + 'static>(store: S, name: &str) {
     let namespace = format!("conformance/{}", raw::unique(name));
     conformance::run(&store, &namespace).await;
     let folder = format!("{namespace}/scoped/app");
-    let scoped = Prefixed::new(store.clone(), &folder).expect("prefix");
+    let scoped = Scoped::new(store.clone(), &folder).expect("prefix");
     conformance::scoped(&store, &scoped, &folder).await;
 }
 
@@ -55,7 +56,7 @@ async fn secrets_manager(store: SecretsManagerStore, name: &str, gaps: &[&str]) 
         conformance::delete(&store, ns).await;
     }
     let folder = format!("{namespace}/scoped/app");
-    let scoped = Prefixed::new(store.clone(), &folder).expect("prefix");
+    let scoped = Scoped::new(store.clone(), &folder).expect("prefix");
     conformance::scoped(&store, &scoped, &folder).await;
     for key in store.list(&format!("{namespace}/")).await.expect("list") {
         store.purge(&key).await.expect("clean up");

@@ -234,7 +234,7 @@ fn every_backend(
         &env.vault_kv_mount,
     )
     .unwrap();
-    let vault = strongroom_facade::Prefixed::new(vault, &raw::unique("readme")).unwrap();
+    let vault = strongroom_facade::Scoped::new(vault, &raw::unique("readme")).unwrap();
     let aws = SecretsManagerStore::builder()
         .client(crate::aws::localstack(env))
         .prefix(format!("{}/", raw::unique("readme")))

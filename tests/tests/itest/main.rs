@@ -9,6 +9,7 @@ mod conformance;
 mod facade;
 mod faults;
 mod least_privilege;
+mod prefix;
 mod raw;
 mod services;
 mod support;
