@@ -1061,17 +1061,15 @@ async fn a_failure_midway_leaves_no_partial_secret() {
     assert_eq!(report.copied.len(), 2);
     assert_eq!(values_of(&target, &data[1].0).await, vec!["b1"]);
 
-    // Failing on an existing key restores its previous value.
-    let to2 = FailingWrites::over(&target, 2);
-    let report = migrate(
-        &from,
-        &to2,
-        &MigrationOptions::new().all_versions(true).prefix("other/"),
-        |_| {},
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.failed.len(), 0, "other/c already migrated above");
+    // Failing on a key the target already held writes its previous value back: other/c
+    // gets c1, its c2 fails, and "pre-existing" is current again.
+    let target = MemoryStore::new();
+    target.insert(&key("other/c"), "pre-existing");
+    let to = FailingWrites::over(&target, 2);
+    let options = MigrationOptions::new().all_versions(true).prefix("other/");
+    let report = migrate(&from, &to, &options, |_| {}).await.unwrap();
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert_eq!(report.failed[0].key.as_str(), "other/c");
     assert_eq!(
         target
             .get(&key("other/c"))
@@ -1080,7 +1078,7 @@ async fn a_failure_midway_leaves_no_partial_secret() {
             .value
             .expose_str()
             .unwrap(),
-        "c2"
+        "pre-existing"
     );
 }
 
