@@ -1,8 +1,10 @@
 //! The local mirror: an encrypted [`FileStore`] holding the latest value of every secret
 //! this process has read from the primary, served when the primary is unavailable.
 //!
-//! Writes to it happen off the read path: a read that missed the cache queues the secret,
-//! and one background task per mirror writes the queue in order. The queue is bounded; when
+//! Writes to it happen off the read path: every current value read from the primary (a
+//! read that missed the cache, a background refresh: the [`Recording`] layer under the
+//! cache) and every value written through the facade is queued, and one background task
+//! per mirror writes the queue in order. The queue is bounded; when
 //! it is full a write is skipped with a warning rather than slowing reads (a removal waits
 //! for room instead: it is never skipped).
 //!
@@ -26,10 +28,15 @@
 //! dropped (which only skips mirror writes).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use strongroom_core::{Error, PutOptions, Secret, SecretName, SecretStore, VersionId};
+use async_trait::async_trait;
+use strongroom_core::{
+    Capabilities, Error, PutOptions, Secret, SecretName, SecretStore, SecretValue, VersionId,
+    VersionInfo,
+};
 use strongroom_local::FileStore;
 use tokio::sync::{mpsc, oneshot};
 
@@ -268,6 +275,94 @@ pub(crate) enum Mirrored {
     Fresh(Secret),
     /// A copy older than the maximum age, or whose age cannot be told: not to be served.
     TooOld,
+}
+
+/// The primary with every current value it answers queued for the mirror, under a ticket
+/// taken just before the call (so a delete meanwhile voids it). The cache sits on top, so
+/// misses and background refreshes alike confirm the mirrored copy; other calls pass
+/// through.
+pub(crate) struct Recording {
+    inner: Arc<dyn SecretStore>,
+    mirror: Arc<Mirror>,
+}
+
+impl Recording {
+    pub(crate) fn wrap(inner: Arc<dyn SecretStore>, mirror: Arc<Mirror>) -> Arc<dyn SecretStore> {
+        Arc::new(Self { inner, mirror })
+    }
+}
+
+impl fmt::Debug for Recording {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recording")
+            .field("backend", &self.inner.backend())
+            .field("mirror", &self.mirror.store().path())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl SecretStore for Recording {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
+        let ticket = self.mirror.ticket();
+        let secret = self.inner.get(key).await?;
+        self.mirror.record(&secret, ticket);
+        Ok(secret)
+    }
+
+    async fn get_version(&self, key: &SecretName, version: &VersionId) -> Result<Secret, Error> {
+        self.inner.get_version(key, version).await
+    }
+
+    async fn put(&self, key: &SecretName, value: SecretValue) -> Result<VersionId, Error> {
+        self.inner.put(key, value).await
+    }
+
+    async fn put_with(
+        &self,
+        key: &SecretName,
+        value: SecretValue,
+        options: &PutOptions,
+    ) -> Result<VersionId, Error> {
+        self.inner.put_with(key, value, options).await
+    }
+
+    async fn delete(&self, key: &SecretName) -> Result<(), Error> {
+        self.inner.delete(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
+        self.inner.list(prefix).await
+    }
+
+    async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
+        self.inner.versions(key).await
+    }
+
+    async fn undelete(&self, key: &SecretName) -> Result<(), Error> {
+        self.inner.undelete(key).await
+    }
+
+    async fn purge(&self, key: &SecretName) -> Result<(), Error> {
+        self.inner.purge(key).await
+    }
+
+    async fn get_many(&self, keys: &[SecretName]) -> Vec<Result<Secret, Error>> {
+        let ticket = self.mirror.ticket();
+        let results = self.inner.get_many(keys).await;
+        for secret in results.iter().flatten() {
+            self.mirror.record(secret, ticket);
+        }
+        results
+    }
 }
 
 /// How often an unchanged value's confirmation is rewritten: an eighth of the maximum age,

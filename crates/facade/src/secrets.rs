@@ -21,7 +21,7 @@ use crate::backend::{open_mirror, open_store};
 use crate::config::Config;
 use crate::health::{Health, HealthStatus};
 use crate::key_arg::IntoSecretName;
-use crate::mirror::{DEFAULT_MIRROR_MAX_AGE, Mirror, Mirrored};
+use crate::mirror::{DEFAULT_MIRROR_MAX_AGE, Mirror, Mirrored, Recording};
 use crate::rotation::{Generator, RotationHandle};
 use crate::stats::{Counters, Op, Stats};
 use crate::subscription::Subscription;
@@ -65,7 +65,7 @@ pub(crate) struct Inner {
     pub(crate) cache: CachedStore<Arc<dyn SecretStore>>,
     pub(crate) backend: &'static str,
     audit_file: Option<AuditFile>,
-    mirror: Option<Mirror>,
+    mirror: Option<Arc<Mirror>>,
     counters: Arc<Counters>,
     degraded: AtomicBool,
     health_key: SecretName,
@@ -79,11 +79,11 @@ impl fmt::Debug for Secrets {
             .field("audit_file", &self.inner.audit_file.is_some())
             .field(
                 "mirror",
-                &self.inner.mirror.as_ref().map(|m| m.store().path()),
+                &self.inner.mirror.as_deref().map(|m| m.store().path()),
             )
             .field(
                 "mirror_max_age",
-                &self.inner.mirror.as_ref().map(Mirror::max_age),
+                &self.inner.mirror.as_deref().map(Mirror::max_age),
             )
             .field("degraded", &self.is_degraded())
             .finish_non_exhaustive()
@@ -189,12 +189,18 @@ impl SecretsBuilder {
         let counters = Arc::new(Counters::new());
         let mirror = self
             .mirror
-            .map(|store| Mirror::new(store, Arc::clone(&counters), mirror_max_age));
+            .map(|store| Arc::new(Mirror::new(store, Arc::clone(&counters), mirror_max_age)));
         let health_key = match self.health_key {
             Some(key) => key,
             None => SecretName::new(DEFAULT_HEALTH_KEY)?,
         };
         let backend = store.backend();
+        // Under the cache, so that every read reaching the primary (a miss, a background
+        // refresh) mirrors and confirms what it found.
+        let store = match &mirror {
+            Some(mirror) => Recording::wrap(store, Arc::clone(mirror)),
+            None => store,
+        };
         Ok(Secrets {
             inner: Arc::new(Inner {
                 cache: CachedStore::with_config(store, cache),
@@ -758,19 +764,13 @@ impl Inner {
     }
 
     async fn get_slow(&self, key: SecretName, started: Instant) -> Result<Secret, Error> {
-        // Taken before the primary answers: a delete meanwhile voids the mirror write.
-        let ticket = self.mirror.as_ref().map(Mirror::ticket);
+        // A value loaded from the primary is mirrored by the `Recording` layer under the cache.
         let (result, status) = self.cache.get_with_status(&key).await;
         let mut label = status.as_str();
         let result = match result {
             Ok(secret) => {
                 match status {
-                    CacheStatus::Miss => {
-                        self.recovered();
-                        if let (Some(mirror), Some(ticket)) = (&self.mirror, ticket) {
-                            mirror.record(&secret, ticket);
-                        }
-                    }
+                    CacheStatus::Miss => self.recovered(),
                     CacheStatus::Stale => self.went_down_quietly(),
                     _ => {}
                 }
@@ -844,7 +844,7 @@ impl Inner {
     ) -> Result<VersionId, Error> {
         let started = Instant::now();
         // Taken before the primary is written: a delete meanwhile voids the mirror write.
-        let ticket = self.mirror.as_ref().map(Mirror::ticket);
+        let ticket = self.mirror.as_deref().map(Mirror::ticket);
         let result = self.cache.put_with(key, value.clone(), options).await;
         self.after_backend(&result);
         if let (Ok(version), Some(mirror), Some(ticket)) = (&result, &self.mirror, ticket) {

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use strongroom_cache::{CacheConfig, ManualClock};
 use strongroom_core::testing::{Hook, MemoryStore, Operation};
 use strongroom_core::{
     Error, ErrorKind, Metadata, PutOptions, SecretName, SecretStore, VersionId, async_trait,
@@ -246,6 +247,59 @@ async fn an_unchanged_value_is_reconfirmed_now_and_then_not_rewritten_on_every_r
         confirmed(&mirror, &fresh).await,
         ten_minutes_ago,
         "left alone"
+    );
+}
+
+#[tokio::test]
+async fn a_background_refresh_confirms_the_mirrored_copy_too() {
+    // A hot key with refresh-ahead is reloaded in the background and never misses: those
+    // reloads must confirm the mirror, or the copy would age out while the primary keeps
+    // vouching for it.
+    let (_dir, mirror) = mirror();
+    let (store, _) = Primary::store();
+    let k = key("app/hot");
+    let version = store.insert(&k, "same");
+    let clock = ManualClock::new();
+    let secrets = Secrets::builder()
+        .store(store)
+        .cache(
+            CacheConfig::builder()
+                .ttl(Duration::from_secs(60))
+                .refresh_ahead(0.5)
+                .clock(clock.clock())
+                .build()
+                .unwrap(),
+        )
+        .mirror(mirror.clone())
+        .build()
+        .unwrap();
+    secrets.get(&k).await.unwrap();
+    secrets.sync_mirror().await;
+    let two_hours_ago = secs_ago(Duration::from_secs(2 * 3600));
+    seed(
+        &mirror,
+        &k,
+        "same",
+        version.as_str(),
+        Some(&two_hours_ago.to_string()),
+    )
+    .await;
+
+    let before = secs_ago(Duration::ZERO);
+    clock.advance(Duration::from_secs(40));
+    secrets.get(&k).await.unwrap();
+    assert_eq!(secrets.stats().cache.misses, 1, "served from the cache");
+    // The refresh runs on its own task: wait (bounded) until it has reached the mirror.
+    for _ in 0..500 {
+        secrets.sync_mirror().await;
+        if confirmed(&mirror, &k).await >= before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        confirmed(&mirror, &k).await >= before,
+        "the refresh confirmed the copy"
     );
 }
 
