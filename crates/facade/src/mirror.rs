@@ -4,9 +4,9 @@
 //! Writes to it happen off the read path: every current value read from the primary (a
 //! read that missed the cache, a background refresh: the [`Recording`] layer under the
 //! cache) and every value written through the facade is queued, and one background task
-//! per mirror writes the queue in order. The queue is bounded; when
-//! it is full a write is skipped with a warning rather than slowing reads (a removal waits
-//! for room instead: it is never skipped).
+//! per mirror writes the queue in order. The queue is bounded; when it is full a write is
+//! skipped with a warning rather than slowing reads (a removal waits for room instead: it
+//! is never skipped).
 //!
 //! **Age.** Each entry carries the time the primary last confirmed it
 //! ([`MIRROR_CONFIRMED_TAG`], unix seconds). A mirrored copy older than the maximum age
