@@ -117,10 +117,12 @@ impl Config {
     /// - `STRONGROOM_AUDIT_FILE`: append audit lines to this file.
     /// - `STRONGROOM_MIRROR`: keep the local mirror in this file, under the key from
     ///   `STRONGROOM_MIRROR_KEY_FILE`, else `STRONGROOM_MASTER_KEY`, else `<mirror>.key`.
+    /// - `STRONGROOM_MIRROR_MAX_AGE`: how old a mirrored copy may be and still be served
+    ///   (`24h`, `90m`, or whole seconds; default 24 hours).
     ///
     /// # Errors
     /// [`Error::Config`] for an unknown backend, a missing `STRONGROOM_STORE`, or a number
-    /// that does not parse.
+    /// or duration that does not parse.
     pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
         if let Some(path) = var(CONFIG_VAR) {
@@ -187,15 +189,24 @@ impl Config {
         let audit = AuditSettings {
             file: var("STRONGROOM_AUDIT_FILE").map(PathBuf::from),
         };
-        let mirror = var("STRONGROOM_MIRROR").map(|path| {
-            MirrorSettings::new(
-                path,
-                KeySource {
-                    key_file: var("STRONGROOM_MIRROR_KEY_FILE").map(PathBuf::from),
-                    ..KeySource::default()
-                },
-            )
-        });
+        let mirror = match var("STRONGROOM_MIRROR") {
+            Some(path) => {
+                let mut mirror = MirrorSettings::new(
+                    path,
+                    KeySource {
+                        key_file: var("STRONGROOM_MIRROR_KEY_FILE").map(PathBuf::from),
+                        ..KeySource::default()
+                    },
+                );
+                if let Some(age) = var("STRONGROOM_MIRROR_MAX_AGE") {
+                    parse_max_age(&age)
+                        .map_err(|e| Error::config(format!("STRONGROOM_MIRROR_MAX_AGE: {e}")))?;
+                    mirror.max_age = Some(age);
+                }
+                Some(mirror)
+            }
+            None => None,
+        };
         Ok(Self {
             backend,
             cache,
@@ -621,6 +632,12 @@ pub struct MirrorSettings {
     /// An environment variable holding the passphrase.
     #[serde(default)]
     pub passphrase_env: Option<String>,
+    /// How old a mirrored copy may be and still be served: `"24h"`, `"90m"`, `"7d"`
+    /// (humantime), or whole seconds (`"3600"`); default
+    /// [`DEFAULT_MIRROR_MAX_AGE`](crate::DEFAULT_MIRROR_MAX_AGE). See
+    /// [`max_age`](Self::max_age).
+    #[serde(default)]
+    pub max_age: Option<String>,
 }
 
 impl MirrorSettings {
@@ -631,6 +648,7 @@ impl MirrorSettings {
             key_file: key.key_file,
             key_env: key.key_env,
             passphrase_env: key.passphrase_env,
+            max_age: None,
         }
     }
 
@@ -642,6 +660,37 @@ impl MirrorSettings {
             passphrase_env: self.passphrase_env.clone(),
         }
     }
+
+    /// The maximum age `max_age` sets, or [`DEFAULT_MIRROR_MAX_AGE`](crate::DEFAULT_MIRROR_MAX_AGE).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when it is neither a humantime duration nor whole seconds, or is
+    /// zero.
+    pub fn max_age(&self) -> Result<Duration, Error> {
+        match &self.max_age {
+            None => Ok(crate::DEFAULT_MIRROR_MAX_AGE),
+            Some(text) => parse_max_age(text),
+        }
+    }
+}
+
+/// A mirror maximum age: whole seconds or a humantime duration (`24h`, `90m`, `7d`).
+fn parse_max_age(text: &str) -> Result<Duration, Error> {
+    let text = text.trim();
+    let age = match text.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(text).map_err(|e| {
+            Error::config(format!(
+                "the mirror's max_age {text:?} is not a duration ({e}): write e.g. \"24h\", \"90m\" or whole seconds"
+            ))
+        })?,
+    };
+    if age.is_zero() {
+        return Err(Error::config(
+            "the mirror's max_age must be more than zero (a mirror that may never be served is no mirror: leave it out instead)",
+        ));
+    }
+    Ok(age)
 }
 
 /// `[health]`.
@@ -698,8 +747,8 @@ mod tests {
             ("[backend]\nkind = \"env\"\n[cache]\nttl = 5\n", "ttl"),
             ("[backend]\nkind = \"env\"\n[audit]\npath = \"a\"\n", "path"),
             (
-                "[backend]\nkind = \"env\"\n[mirror]\npath = \"m\"\nmax_age = 5\n",
-                "max_age",
+                "[backend]\nkind = \"env\"\n[mirror]\npath = \"m\"\nmax_ag = \"5s\"\n",
+                "max_ag",
             ),
             ("[backend]\nkind = \"env\"\n[health]\nkey = \"k\"\n", "key"),
         ];
@@ -748,6 +797,7 @@ mod tests {
             [mirror]
             path = "/var/lib/m.enc"
             key_file = "/etc/m.key"
+            max_age = "36h"
 
             [health]
             probe_key = "health/probe"
@@ -789,6 +839,7 @@ mod tests {
         let mirror = vault.mirror.as_ref().unwrap();
         assert_eq!(mirror.path, Path::new("/var/lib/m.enc"));
         assert_eq!(mirror.key_source(), KeySource::file("/etc/m.key"));
+        assert_eq!(mirror.max_age().unwrap(), (Duration::from_secs(36 * 3600)));
         assert_eq!(vault.health.probe_key.as_deref(), Some("health/probe"));
 
         let aws = Config::from_toml_str(
@@ -879,6 +930,7 @@ mod tests {
             ("STRONGROOM_AUDIT_FILE", "/var/log/a.jsonl"),
             ("STRONGROOM_MIRROR", "/var/lib/m.enc"),
             ("STRONGROOM_MIRROR_KEY_FILE", "/etc/m.key"),
+            ("STRONGROOM_MIRROR_MAX_AGE", "90m"),
         ]))
         .unwrap();
         let BackendConfig::Local(local) = &config.backend else {
@@ -894,10 +946,9 @@ mod tests {
             (Some(60), Some(600), Some(100))
         );
         assert!(config.audit.file.is_some());
-        assert_eq!(
-            config.mirror.unwrap().key_source(),
-            KeySource::file("/etc/m.key")
-        );
+        let mirror = config.mirror.unwrap();
+        assert_eq!(mirror.key_source(), KeySource::file("/etc/m.key"));
+        assert_eq!(mirror.max_age().unwrap(), (Duration::from_secs(90 * 60)));
         for (backend, want) in [
             ("vault", "vault"),
             ("aws", "aws"),
@@ -923,5 +974,46 @@ mod tests {
                 (want, Some("prod/app"))
             );
         }
+    }
+
+    #[test]
+    fn the_mirror_max_age_takes_durations_and_seconds_and_refuses_the_rest() {
+        let mirror = |age: Option<&str>| {
+            let mut m = MirrorSettings::new("m", KeySource::default());
+            m.max_age = age.map(str::to_owned);
+            m.max_age()
+        };
+        assert_eq!(mirror(None).unwrap(), (crate::DEFAULT_MIRROR_MAX_AGE));
+        assert_eq!(mirror(Some("24h")).unwrap(), (Duration::from_secs(86_400)));
+        assert_eq!(
+            mirror(Some("7d")).unwrap(),
+            (Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(mirror(Some("3600")).unwrap(), (Duration::from_secs(3600)));
+        for bad in [
+            "0",
+            "0s",
+            "",
+            "-1h",
+            "soon",
+            "1e9",
+            "99999999999999999999999y",
+        ] {
+            let err = mirror(Some(bad)).unwrap_err();
+            assert_eq!(err.kind(), strongroom_core::ErrorKind::Config, "{bad:?}");
+            assert!(err.to_string().contains("max_age"), "{bad:?}: {err}");
+        }
+        let err = Config::from_env_with(|name| match name {
+            "STRONGROOM_BACKEND" => Some("env".to_owned()),
+            "STRONGROOM_MIRROR" => Some("/m".to_owned()),
+            "STRONGROOM_MIRROR_MAX_AGE" => Some("a while".to_owned()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), strongroom_core::ErrorKind::Config);
+        assert!(
+            err.to_string().contains("STRONGROOM_MIRROR_MAX_AGE"),
+            "{err}"
+        );
     }
 }

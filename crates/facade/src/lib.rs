@@ -98,7 +98,7 @@ pub use master_key::{
 pub use migrate::{
     KeyOutcome, MigrationFailure, MigrationOptions, MigrationReport, Progress, migrate,
 };
-pub use mirror::MIRROR_VERSION_TAG;
+pub use mirror::{DEFAULT_MIRROR_MAX_AGE, MIRROR_CONFIRMED_TAG, MIRROR_VERSION_TAG};
 /// The old name of [`Scoped`]: a store seen under a folder prefix.
 #[deprecated(
     since = "0.2.0",

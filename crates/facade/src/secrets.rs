@@ -21,7 +21,7 @@ use crate::backend::{open_mirror, open_store};
 use crate::config::Config;
 use crate::health::{Health, HealthStatus};
 use crate::key_arg::IntoSecretName;
-use crate::mirror::Mirror;
+use crate::mirror::{DEFAULT_MIRROR_MAX_AGE, Mirror, Mirrored, Recording};
 use crate::rotation::{Generator, RotationHandle};
 use crate::stats::{Counters, Op, Stats};
 use crate::subscription::Subscription;
@@ -43,7 +43,9 @@ pub const DEFAULT_HEALTH_KEY: &str = "strongroom/health-probe";
 /// - **Reads** are served from the cache; a cache hit allocates nothing and awaits nothing.
 /// - **When the primary is unavailable**, reads are served from the cache past their TTL
 ///   (up to `max_stale`, default [`DEFAULT_MAX_STALE`]) and then from the mirror, if one is
-///   configured; [`health`](Self::health) says `degraded`; recovery is automatic.
+///   configured and its copy was confirmed by the primary within the mirror's maximum age
+///   (default [`DEFAULT_MIRROR_MAX_AGE`]); [`health`](Self::health) says `degraded`;
+///   recovery is automatic.
 /// - **Writes while the primary is unavailable fail** with [`Error::Unavailable`]. Accepting
 ///   them locally would fork the truth: another instance could write the same key meanwhile,
 ///   and replaying the local write later could overwrite a newer value. The application
@@ -63,7 +65,7 @@ pub(crate) struct Inner {
     pub(crate) cache: CachedStore<Arc<dyn SecretStore>>,
     pub(crate) backend: &'static str,
     audit_file: Option<AuditFile>,
-    mirror: Option<Mirror>,
+    mirror: Option<Arc<Mirror>>,
     counters: Arc<Counters>,
     degraded: AtomicBool,
     health_key: SecretName,
@@ -77,7 +79,11 @@ impl fmt::Debug for Secrets {
             .field("audit_file", &self.inner.audit_file.is_some())
             .field(
                 "mirror",
-                &self.inner.mirror.as_ref().map(|m| m.store().path()),
+                &self.inner.mirror.as_deref().map(|m| m.store().path()),
+            )
+            .field(
+                "mirror_max_age",
+                &self.inner.mirror.as_deref().map(Mirror::max_age),
             )
             .field("degraded", &self.is_degraded())
             .finish_non_exhaustive()
@@ -91,6 +97,7 @@ pub struct SecretsBuilder {
     cache: Option<CacheConfig>,
     audit_file: Option<PathBuf>,
     mirror: Option<FileStore>,
+    mirror_max_age: Option<Duration>,
     health_key: Option<SecretName>,
 }
 
@@ -104,6 +111,7 @@ impl fmt::Debug for SecretsBuilder {
             .field("cache", &self.cache)
             .field("audit_file", &self.audit_file)
             .field("mirror", &self.mirror)
+            .field("mirror_max_age", &self.mirror_max_age)
             .finish_non_exhaustive()
     }
 }
@@ -136,6 +144,16 @@ impl SecretsBuilder {
         self
     }
 
+    /// How old a mirrored copy may be and still be served (default
+    /// [`DEFAULT_MIRROR_MAX_AGE`], 24 hours). Age is the time since the primary last
+    /// confirmed the value (a read or write that reached it), not since it was first
+    /// mirrored. Beyond it a read that would be served from the mirror fails with
+    /// [`Error::Unavailable`] instead: the value may have been rotated or revoked since.
+    pub fn mirror_max_age(mut self, max_age: Duration) -> Self {
+        self.mirror_max_age = Some(max_age);
+        self
+    }
+
     /// The key the health probe reads (default [`DEFAULT_HEALTH_KEY`]); it should not exist.
     pub fn health_key(mut self, key: SecretName) -> Self {
         self.health_key = Some(key);
@@ -145,7 +163,8 @@ impl SecretsBuilder {
     /// Builds the `Secrets`.
     ///
     /// # Errors
-    /// [`Error::Config`] without a store, or when the audit file cannot be opened.
+    /// [`Error::Config`] without a store, with a zero mirror maximum age, or when the audit
+    /// file cannot be opened.
     pub fn build(self) -> Result<Secrets, Error> {
         let store = self
             .store
@@ -161,15 +180,27 @@ impl SecretsBuilder {
             .as_deref()
             .map(AuditFile::open)
             .transpose()?;
+        let mirror_max_age = self.mirror_max_age.unwrap_or(DEFAULT_MIRROR_MAX_AGE);
+        if mirror_max_age.is_zero() {
+            return Err(Error::config(
+                "the mirror's maximum age must be more than zero (a mirror that may never be served is no mirror: leave it out instead)",
+            ));
+        }
         let counters = Arc::new(Counters::new());
         let mirror = self
             .mirror
-            .map(|store| Mirror::new(store, Arc::clone(&counters)));
+            .map(|store| Arc::new(Mirror::new(store, Arc::clone(&counters), mirror_max_age)));
         let health_key = match self.health_key {
             Some(key) => key,
             None => SecretName::new(DEFAULT_HEALTH_KEY)?,
         };
         let backend = store.backend();
+        // Under the cache, so that every read reaching the primary (a miss, a background
+        // refresh) mirrors and confirms what it found.
+        let store = match &mirror {
+            Some(mirror) => Recording::wrap(store, Arc::clone(mirror)),
+            None => store,
+        };
         Ok(Secrets {
             inner: Arc::new(Inner {
                 cache: CachedStore::with_config(store, cache),
@@ -202,6 +233,7 @@ impl Secrets {
             cache: None,
             audit_file: None,
             mirror: None,
+            mirror_max_age: None,
             health_key: None,
         }
     }
@@ -218,7 +250,10 @@ impl Secrets {
             builder = builder.audit_file(path);
         }
         if let Some(mirror) = &config.mirror {
-            builder = builder.mirror(open_mirror(&mirror.path, &mirror.key_source())?);
+            let max_age = mirror.max_age()?;
+            builder = builder
+                .mirror(open_mirror(&mirror.path, &mirror.key_source())?)
+                .mirror_max_age(max_age);
         }
         if let Some(key) = &config.health.probe_key {
             builder = builder.health_key(SecretName::new(key.as_str())?);
@@ -262,7 +297,8 @@ impl Secrets {
     ///
     /// # Errors
     /// The primary's errors ([`Error::NotFound`], ...); [`Error::Unavailable`] when neither
-    /// the cache nor the mirror has the secret.
+    /// the cache nor the mirror has the secret, or the mirror's copy is older than its
+    /// maximum age ([`SecretsBuilder::mirror_max_age`]).
     pub async fn get<'k>(&self, key: impl IntoSecretName<'k>) -> Result<Secret, Error> {
         let inner = &*self.inner;
         inner.counters.add(Op::Get);
@@ -392,7 +428,7 @@ impl Secrets {
         if let Some(mirror) = &inner.mirror
             && (result.is_ok() || result.as_ref().is_err_and(Error::is_not_found))
         {
-            mirror.remove(&key);
+            mirror.remove(&key).await;
         }
         inner.finish("delete", Some(&key), &result, None, started);
         result
@@ -464,7 +500,7 @@ impl Secrets {
         if let Some(mirror) = &inner.mirror
             && (result.is_ok() || result.as_ref().is_err_and(Error::is_not_found))
         {
-            mirror.remove(&key);
+            mirror.remove(&key).await;
         }
         inner.finish("purge", Some(&key), &result, None, started);
         result
@@ -728,17 +764,13 @@ impl Inner {
     }
 
     async fn get_slow(&self, key: SecretName, started: Instant) -> Result<Secret, Error> {
+        // A value loaded from the primary is mirrored by the `Recording` layer under the cache.
         let (result, status) = self.cache.get_with_status(&key).await;
         let mut label = status.as_str();
         let result = match result {
             Ok(secret) => {
                 match status {
-                    CacheStatus::Miss => {
-                        self.recovered();
-                        if let Some(mirror) = &self.mirror {
-                            mirror.record(&secret);
-                        }
-                    }
+                    CacheStatus::Miss => self.recovered(),
                     CacheStatus::Stale => self.went_down_quietly(),
                     _ => {}
                 }
@@ -746,12 +778,13 @@ impl Inner {
             }
             Err(err) if err.is_retryable() => {
                 self.went_down(&err);
-                match self.read_mirror(&key).await {
-                    Some(secret) => {
+                match self.read_mirror(&key, &err).await {
+                    Ok(Some(secret)) => {
                         label = "mirror";
                         Ok(secret)
                     }
-                    None => Err(err),
+                    Ok(None) => Err(err),
+                    Err(too_old) => Err(too_old),
                 }
             }
             Err(err) => {
@@ -765,20 +798,39 @@ impl Inner {
         result
     }
 
-    async fn read_mirror(&self, key: &SecretName) -> Option<Secret> {
-        let mirror = self.mirror.as_ref()?;
+    /// The mirror's copy of `key` while the primary fails with `primary`: `Ok(None)` when
+    /// there is none to serve (no mirror, no copy, a copy that cannot be read), an
+    /// [`Error::Unavailable`] when the copy is older than the mirror's maximum age.
+    async fn read_mirror(
+        &self,
+        key: &SecretName,
+        primary: &Error,
+    ) -> Result<Option<Secret>, Error> {
+        let Some(mirror) = self.mirror.as_ref() else {
+            return Ok(None);
+        };
         match mirror.read(key).await {
-            Ok(secret) => {
+            Ok(Mirrored::Fresh(secret)) => {
                 self.counters.add(Op::MirrorReads);
                 tracing::warn!(key = %key, backend = self.backend, "primary unavailable: serving from the mirror");
-                Some(secret)
+                Ok(Some(secret))
+            }
+            Ok(Mirrored::TooOld) => {
+                let max_age = mirror.max_age().as_secs();
+                tracing::warn!(key = %key, backend = self.backend, max_age_secs = max_age, "primary unavailable and the mirrored copy is too old to serve");
+                Err(Error::unavailable(
+                    self.backend,
+                    format!(
+                        "{primary}; the mirrored copy of {key} is older than the mirror's maximum age ({max_age}s) or its age cannot be told, so it is not served (it may have been rotated or revoked since)"
+                    ),
+                ))
             }
             Err(err) => {
                 if !err.is_not_found() {
                     self.counters.add(Op::MirrorErrors);
                     tracing::warn!(key = %key, error = %err, "mirror read failed");
                 }
-                None
+                Ok(None)
             }
         }
     }
@@ -791,9 +843,11 @@ impl Inner {
         options: &PutOptions,
     ) -> Result<VersionId, Error> {
         let started = Instant::now();
+        // Taken before the primary is written: a delete meanwhile voids the mirror write.
+        let ticket = self.mirror.as_deref().map(Mirror::ticket);
         let result = self.cache.put_with(key, value.clone(), options).await;
         self.after_backend(&result);
-        if let (Ok(version), Some(mirror)) = (&result, &self.mirror) {
+        if let (Ok(version), Some(mirror), Some(ticket)) = (&result, &self.mirror, ticket) {
             // The mirror must not keep serving the old value if the primary goes down
             // before this key is read again.
             let mut secret =
@@ -801,7 +855,7 @@ impl Inner {
             if let Some(metadata) = &options.metadata {
                 secret = secret.metadata(metadata.clone());
             }
-            mirror.record(&secret);
+            mirror.record_write(&secret, ticket);
         }
         self.finish(op, Some(key), &result, None, started);
         result
