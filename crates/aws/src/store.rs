@@ -10,14 +10,16 @@
 //! | `delete` / `undelete` | DeleteSecret with a recovery window / RestoreSecret |
 //! | `purge` | DeleteSecret with `ForceDeleteWithoutRecovery` |
 //! | `list` | ListSecrets with a `name` filter, every page, then an exact prefix match |
-//! | `versions` | ListSecretVersionIds (deprecated versions included); labels are the stages |
+//! | `versions` | DescribeSecret (a secret scheduled for deletion is `NotFound { deleted: true }`), then ListSecretVersionIds (deprecated versions included); labels are the stages |
+//! | [`metadata`](SecretsManagerStore::metadata) | DescribeSecret: description and tags |
 //! | `get_many` | BatchGetSecretValue, 20 ids per call |
 //!
 //! [`VersionId`]s are AWS's VersionIds (UUIDs); the current version is the one staged
 //! `AWSCURRENT`. Text values are stored as `SecretString`, other bytes as `SecretBinary`.
 //! `get` makes one call (GetSecretValue), so the [`Secret`] it returns carries the version
-//! and creation time but not the description and tags: read those with
-//! [`SecretsManagerClient::describe_secret`] when needed.
+//! and creation time but not the description and tags (its `metadata` is empty, and
+//! [`Capabilities::metadata_on_read`] is false): read those with
+//! [`SecretsManagerStore::metadata`] (one DescribeSecret) when needed.
 //!
 //! A put to a secret scheduled for deletion is refused by AWS; the store reports it as
 //! [`Error::Conflict`] ("undelete or purge it first"). (LocalStack and moto accept such a
@@ -55,8 +57,9 @@ use strongroom_sigv4::{CachingProvider, CredentialsError, Env, ProfileSet, Provi
 use crate::error::{AwsError, BACKEND};
 use crate::profile::ProfileChainProvider;
 use crate::secretsmanager::{
-    AWSCURRENT, ClientBuilder, CreateSecret, DeleteMode, ListSecrets, SecretValueOutput,
-    SecretsManagerClient, VersionSelector, new_client_request_token,
+    AWSCURRENT, AWSPREVIOUS, ClientBuilder, CreateSecret, DeleteMode, ListSecrets,
+    SecretDescription, SecretValueOutput, SecretsManagerClient, VersionSelector,
+    new_client_request_token,
 };
 use crate::sts::{AssumeRoleProvider, AssumeRoleRequest, StsClient};
 
@@ -530,6 +533,46 @@ impl SecretsManagerStore {
         self.scope.full_str(key)
     }
 
+    /// The description and tags of `key` (one DescribeSecret): what `put_with` stored as
+    /// [`Metadata`]. [`get`](SecretStore::get) does not report them (GetSecretValue carries
+    /// neither, and a second request per read would double the hot path; see
+    /// [`Capabilities::metadata_on_read`]), so read them here when needed.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] (`deleted: true` for a secret scheduled for deletion), or any
+    /// transport or authentication error.
+    pub async fn metadata(&self, key: &SecretName) -> Result<Metadata, Error> {
+        let started = Instant::now();
+        let result = self.describe(key).await.map(|d| {
+            let mut metadata = Metadata::default();
+            metadata.description = d.description;
+            for (name, value) in d.tags {
+                metadata = metadata.tag(name, value);
+            }
+            metadata
+        });
+        record("metadata", key.as_str(), started, &result);
+        result
+    }
+
+    /// DescribeSecret of `key`, a secret scheduled for deletion being `NotFound { deleted:
+    /// true }` as `get` reports it.
+    async fn describe(&self, key: &SecretName) -> Result<SecretDescription, Error> {
+        let description = self
+            .client
+            .describe_secret(&self.secret_name(key))
+            .await
+            .map_err(|e| e.into_core(Some(key.as_str()), None))?;
+        if description.deleted.is_some() {
+            return Err(Error::NotFound {
+                key: key.as_str().to_owned(),
+                version: None,
+                deleted: true,
+            });
+        }
+        Ok(description)
+    }
+
     fn to_secret(key: &SecretName, out: SecretValueOutput) -> Secret {
         let mut secret = Secret::new(key.clone(), out.value, VersionId::from(out.version_id));
         if let Some(at) = out.created {
@@ -673,6 +716,25 @@ impl SecretsManagerStore {
     }
 }
 
+/// Oldest first: by creation time, then (AWS records whole seconds, so versions written
+/// within one tie, and LocalStack then lists them in any order) by staging label, unlabelled
+/// and other labels before `AWSPREVIOUS` before `AWSCURRENT`, then by id.
+fn version_order(a: &VersionInfo, b: &VersionInfo) -> std::cmp::Ordering {
+    fn rank(info: &VersionInfo) -> u8 {
+        if info.current {
+            2
+        } else if info.labels.iter().any(|l| l == AWSPREVIOUS) {
+            1
+        } else {
+            0
+        }
+    }
+    a.created
+        .cmp(&b.created)
+        .then_with(|| rank(a).cmp(&rank(b)))
+        .then_with(|| a.version.cmp(&b.version))
+}
+
 fn scheduled_for_deletion(key: &SecretName) -> Error {
     Error::Conflict {
         key: key.as_str().to_owned(),
@@ -703,7 +765,10 @@ impl SecretStore for SecretsManagerStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::ALL
+        let mut capabilities = Capabilities::ALL;
+        // GetSecretValue carries no description or tags: see `metadata`.
+        capabilities.metadata_on_read = false;
+        capabilities
     }
 
     async fn get(&self, key: &SecretName) -> Result<Secret, Error> {
@@ -849,29 +914,32 @@ impl SecretStore for SecretsManagerStore {
 
     async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>, Error> {
         let started = Instant::now();
-        let result = self
-            .client
-            .list_secret_version_ids(&self.secret_name(key), true)
-            .await
-            .map_err(|e| e.into_core(Some(key.as_str()), None))
-            .map(|versions| {
-                let mut infos: Vec<VersionInfo> = versions
-                    .into_iter()
-                    .map(|v| {
-                        let current = v.stages.iter().any(|s| s == AWSCURRENT);
-                        let mut info =
-                            VersionInfo::new(VersionId::from(v.version_id), v.created, current);
-                        info.labels = v.stages;
-                        info
-                    })
-                    .collect();
-                infos.sort_by(|a, b| {
-                    a.created
-                        .cmp(&b.created)
-                        .then_with(|| a.version.cmp(&b.version))
-                });
-                infos
-            });
+        let result = async {
+            // Describe first (versions is not a hot path): a secret scheduled for deletion
+            // is NotFound { deleted: true } on every server, although moto still lists its
+            // versions, and a missing one is NotFound, although moto answers
+            // ListSecretVersionIds for it with a 500.
+            self.describe(key).await?;
+            self.client
+                .list_secret_version_ids(&self.secret_name(key), true)
+                .await
+                .map_err(|e| e.into_core(Some(key.as_str()), None))
+        }
+        .await
+        .map(|versions| {
+            let mut infos: Vec<VersionInfo> = versions
+                .into_iter()
+                .map(|v| {
+                    let current = v.stages.iter().any(|s| s == AWSCURRENT);
+                    let mut info =
+                        VersionInfo::new(VersionId::from(v.version_id), v.created, current);
+                    info.labels = v.stages;
+                    info
+                })
+                .collect();
+            infos.sort_by(version_order);
+            infos
+        });
         record("versions", key.as_str(), started, &result);
         result
     }
@@ -926,7 +994,7 @@ impl SecretStore for SecretsManagerStore {
                 return out;
             }
         };
-        let mut by_name: BTreeMap<String, SecretValueOutput> = batch
+        let by_name: BTreeMap<String, SecretValueOutput> = batch
             .values
             .into_iter()
             .map(|v| (v.name.clone(), v))
@@ -940,8 +1008,9 @@ impl SecretStore for SecretsManagerStore {
             .iter()
             .zip(&names)
             .map(|(key, name)| {
-                if let Some(v) = by_name.remove(name) {
-                    return Ok(Self::to_secret(key, v));
+                // Looked up, not taken: a name asked for twice gets the same answer twice.
+                if let Some(v) = by_name.get(name) {
+                    return Ok(Self::to_secret(key, v.clone()));
                 }
                 match errors.get(name) {
                     Some((code, message)) => Err(AwsError::service(
@@ -975,6 +1044,37 @@ mod tests {
             .credentials(StaticProvider::new(Credentials::new("A", "S")))
             .build()
             .unwrap()
+    }
+
+    /// LocalStack lists versions written within one second in any order, all with the same
+    /// whole-second time: the order must come from the stages, then the ids.
+    #[test]
+    fn versions_of_one_second_order_by_stage_then_id() {
+        let second = std::time::UNIX_EPOCH
+            .checked_add(Duration::from_secs(1_700_000_000))
+            .unwrap();
+        let version = |id: &str, stage: Option<&str>| {
+            let mut info =
+                VersionInfo::new(VersionId::from(id), Some(second), stage == Some(AWSCURRENT));
+            info.labels = stage.map(str::to_owned).into_iter().collect();
+            info
+        };
+        let mut listed = vec![
+            version("b", None),
+            version("c", Some(AWSCURRENT)),
+            version("d", Some(AWSPREVIOUS)),
+            version("a", None),
+        ];
+        listed.sort_by(version_order);
+        let ids: Vec<&str> = listed.iter().map(|v| v.version.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "d", "c"]);
+
+        // An older second still comes first, whatever its stage.
+        let mut older = version("z", Some(AWSCURRENT));
+        older.created = second.checked_sub(Duration::from_secs(1));
+        listed.push(older);
+        listed.sort_by(version_order);
+        assert_eq!(listed.first().map(|v| v.version.as_str()), Some("z"));
     }
 
     #[tokio::test]

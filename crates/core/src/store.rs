@@ -28,6 +28,13 @@ pub struct Capabilities {
     pub check_and_set: bool,
     /// `put_with` stores [`Metadata`](crate::Metadata).
     pub metadata: bool,
+    /// `get` and `get_version` report the [`Metadata`](crate::Metadata) `put_with` stored in
+    /// [`Secret::metadata`](crate::Secret::metadata). Without it (AWS Secrets Manager, whose
+    /// read call carries neither description nor tags, and which would need a second request
+    /// per read), reads leave `Secret::metadata` empty and the backend has its own method to
+    /// read the metadata (`SecretsManagerStore::metadata`). Meaningless without
+    /// [`metadata`](Self::metadata).
+    pub metadata_on_read: bool,
 }
 
 impl Capabilities {
@@ -39,6 +46,7 @@ impl Capabilities {
         purge: false,
         check_and_set: false,
         metadata: false,
+        metadata_on_read: false,
     };
 
     /// Everything.
@@ -49,6 +57,7 @@ impl Capabilities {
         purge: true,
         check_and_set: true,
         metadata: true,
+        metadata_on_read: true,
     };
 }
 

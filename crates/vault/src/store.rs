@@ -29,7 +29,9 @@ pub const DESCRIPTION_KEY: &str = "description";
 /// - `put_with`: [`Precondition::Absent`] is `cas=0`, [`Precondition::Version`] is
 ///   `cas=<n>`; a lost race is `Conflict`. [`Metadata`] is written to custom metadata
 ///   (`description` plus one key per tag) after the value.
-/// - `delete` soft-deletes the latest version; `undelete` restores the current version;
+/// - `delete` reads the metadata, then soft-deletes the latest version (a secret whose
+///   current version is already deleted is `NotFound { deleted: true }`); `undelete`
+///   restores the current version;
 ///   `purge` deletes the metadata and every version.
 /// - `list(prefix)` walks the folder part of the prefix recursively and filters, leaving
 ///   out secrets whose current version is deleted or destroyed (one metadata read per key).
@@ -323,8 +325,20 @@ impl SecretStore for VaultStore {
         let started = Instant::now();
         let result = async {
             encode_key(key)?;
-            // Vault answers 204 for a path that never existed; the trait promises NotFound.
-            self.metadata_of_key(key).await?;
+            // Vault answers 204 for a path that never existed, and for one whose current
+            // version is already deleted; the trait promises NotFound for both (`deleted:
+            // true` where `undelete` can bring it back, as `get` says).
+            let meta = self.metadata_of_key(key).await?;
+            match meta.current() {
+                Some(v) if !v.destroyed && !v.is_deleted() => {}
+                current => {
+                    return Err(Error::NotFound {
+                        key: key.as_str().to_owned(),
+                        version: None,
+                        deleted: current.is_some_and(VersionMetadata::is_deleted),
+                    });
+                }
+            }
             self.kv.delete_latest(&self.path(key)).await
         }
         .await;

@@ -5,8 +5,8 @@
 
 use strongroom_aws::SecretsManagerStore;
 use strongroom_core::Scoped;
-use strongroom_core::SecretStore;
 use strongroom_core::testing::conformance;
+use strongroom_core::{Error, Metadata, PutOptions, SecretName, SecretStore};
 use strongroom_facade::Secrets;
 use strongroom_itests::ItestEnv;
 use strongroom_vault::{VaultClient, VaultStore};
@@ -36,25 +36,24 @@ async fn openbao_kv2_keeps_the_contract() {
     whole_suite(vault(&ItestEnv::load()), "openbao").await;
 }
 
-/// Secrets Manager: every check but the ones named in `gaps`, each a known difference from
-/// the contract reported where it belongs (remove it from the list when it is fixed).
-async fn secrets_manager(store: SecretsManagerStore, name: &str, gaps: &[&str]) {
+/// Secrets Manager: the whole suite but `conformance::metadata`, which needs
+/// `Capabilities::metadata_on_read`; Secrets Manager reads do not carry the metadata, so
+/// `write_only_metadata` checks what the store promises instead.
+async fn secrets_manager(store: SecretsManagerStore, name: &str) {
+    assert!(
+        store.capabilities().metadata && !store.capabilities().metadata_on_read,
+        "Secrets Manager stores metadata but does not read it back"
+    );
     let namespace = format!("conformance/{}", raw::unique(name));
     let ns = namespace.as_str();
     conformance::read_write(&store, ns).await;
     conformance::values(&store, ns).await;
     conformance::longest_name(&store, ns).await;
     conformance::list(&store, ns).await;
-    if !gaps.contains(&"versions") {
-        conformance::versions(&store, ns).await;
-    }
+    conformance::versions(&store, ns).await;
     conformance::check_and_set(&store, ns).await;
-    if !gaps.contains(&"metadata") {
-        conformance::metadata(&store, ns).await;
-    }
-    if !gaps.contains(&"delete") {
-        conformance::delete(&store, ns).await;
-    }
+    write_only_metadata(&store, ns).await;
+    conformance::delete(&store, ns).await;
     let folder = format!("{namespace}/scoped/app");
     let scoped = Scoped::new(store.clone(), &folder).expect("prefix");
     conformance::scoped(&store, &scoped, &folder).await;
@@ -63,28 +62,82 @@ async fn secrets_manager(store: SecretsManagerStore, name: &str, gaps: &[&str]) 
     }
 }
 
-// Known gap, both servers: `get` does not report the description and tags `put_with` stored
-// (GetSecretValue carries neither; the store would need a DescribeSecret per read, or
-// `Capabilities` a way to say metadata is write-only). Reported with the conformance work.
+/// Metadata where `Capabilities::metadata_on_read` is false: `put_with` stores the
+/// description and tags, `SecretsManagerStore::metadata` reads them, `get` reports none
+/// (as documented: one request per read), a `put` without metadata keeps them, a `put`
+/// with other metadata replaces them, and a secret never written is NotFound.
+async fn write_only_metadata(store: &SecretsManagerStore, namespace: &str) {
+    let key = SecretName::new(format!("{namespace}/metadata/key")).expect("name");
+    let metadata = Metadata::with_description("the database password").tag("team", "core");
+    let options = PutOptions::default().with_metadata(metadata.clone());
+    store
+        .put_with(&key, "x".into(), &options)
+        .await
+        .expect("put with metadata (new secret)");
+    assert_eq!(store.metadata(&key).await.expect("metadata"), metadata);
+    let got = store.get(&key).await.expect("get");
+    assert!(
+        got.metadata.is_empty(),
+        "get reports metadata, so metadata_on_read should be true: {:?}",
+        got.metadata
+    );
+    store
+        .put(&key, "y".into())
+        .await
+        .expect("put without metadata");
+    assert_eq!(
+        store.metadata(&key).await.expect("metadata"),
+        metadata,
+        "a put without metadata keeps it"
+    );
+    let other = Metadata::with_description("rotated").tag("owner", "ops");
+    store
+        .put_with(
+            &key,
+            "z".into(),
+            &PutOptions::default().with_metadata(other.clone()),
+        )
+        .await
+        .expect("put with other metadata (existing secret)");
+    assert_eq!(
+        store.metadata(&key).await.expect("metadata"),
+        other,
+        "put_with on an existing secret sets the description and exactly its tags"
+    );
+    let missing = SecretName::new(format!("{namespace}/metadata/never-written")).expect("name");
+    assert!(
+        matches!(
+            store.metadata(&missing).await,
+            Err(Error::NotFound { deleted: false, .. })
+        ),
+        "metadata of a name never written is NotFound"
+    );
+    store.delete(&key).await.expect("delete");
+    assert!(
+        matches!(
+            store.metadata(&key).await,
+            Err(Error::NotFound { deleted: true, .. })
+        ),
+        "metadata of a deleted secret is NotFound {{ deleted: true }}"
+    );
+    store.purge(&key).await.expect("purge");
+}
 
 #[tokio::test]
 async fn localstack_secrets_manager_keeps_the_contract() {
     let env = ItestEnv::load();
-    let store = SecretsManagerStore::new(aws::localstack(&env));
-    secrets_manager(store, "localstack", &["metadata"]).await;
+    secrets_manager(
+        SecretsManagerStore::new(aws::localstack(&env)),
+        "localstack",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn moto_secrets_manager_keeps_the_contract() {
     let env = ItestEnv::load();
     let client = aws::moto(&env, &env.moto_secret_access_key);
-    // moto 5.1.22 answers ListSecretVersionIds for a secret that does not exist with a 500
-    // (real Secrets Manager and LocalStack: ResourceNotFoundException), which the store
-    // rightly reports as Unavailable, and lists the versions of a secret scheduled for
-    // deletion, which the store then reports as live (LocalStack refuses the call with
-    // NotFound { deleted: true }). Those checks run on LocalStack.
-    let gaps = ["metadata", "versions", "delete"];
-    secrets_manager(SecretsManagerStore::new(client), "moto", &gaps).await;
+    secrets_manager(SecretsManagerStore::new(client), "moto").await;
 }
 
 #[tokio::test]
