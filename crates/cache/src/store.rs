@@ -580,7 +580,11 @@ impl<S: SecretStore> Shared<S> {
         version: &VersionId,
         options: &PutOptions,
     ) {
+        let caps = self.inner.capabilities();
         let metadata = match (&options.metadata, self.cache.peek(&LatestQuery(key))) {
+            // A store whose reads carry no metadata (Secrets Manager) must look the same
+            // cached or not: the entry holds none either.
+            _ if caps.metadata && !caps.metadata_on_read => Some(Arc::default()),
             (Some(metadata), _) => Some(Arc::new(metadata.clone())),
             (
                 None,
@@ -589,7 +593,7 @@ impl<S: SecretStore> Shared<S> {
                     ..
                 }),
             ) => Some(Arc::clone(&old.metadata)),
-            (None, _) if !self.inner.capabilities().metadata => Some(Arc::default()),
+            (None, _) if !caps.metadata => Some(Arc::default()),
             (None, _) => None,
         };
         self.invalidate(key, false);
