@@ -1,17 +1,12 @@
 //! Plain-http requests to the servers the xtask starts: health checks and seeding.
 //!
-//! A thin layer over `ureq` (blocking, no TLS, no compression): it adds the loopback-only
-//! rule and errors as text naming the call. Only loopback addresses are ever dialled (the
-//! xtask only talks to the servers it started), so proxies from the environment are
-//! ignored, redirects are not followed, and any status is an answer, not an error.
+//! A thin layer over `minreq` (blocking, built without TLS or proxy support): it adds the
+//! loopback-only rule and errors as text naming the call. Only loopback addresses are ever
+//! dialled (the xtask only talks to the servers it started); redirects are not followed,
+//! and any status is an answer, not an error.
 
 use std::net::SocketAddr;
 use std::time::Duration;
-
-use ureq::http;
-
-/// How long opening a connection may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a whole request may take, connection and body included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,27 +36,22 @@ pub(crate) fn request(
         return Err(format!("refusing to send a request to non-loopback {addr}"));
     }
     let url = format!("http://{addr}{path}");
-    let fail = |e: &dyn std::fmt::Display| format!("{method} {url}: {e}");
-    let mut builder = http::Request::builder().method(method).uri(&url);
+    let mut request = minreq::Request::new(minreq::Method::Custom(method.to_owned()), &*url)
+        .with_timeout(REQUEST_TIMEOUT.as_secs())
+        .with_follow_redirects(false)
+        .with_body(body);
     for (name, value) in headers {
-        builder = builder.header(*name, *value);
+        request = request.with_header(*name, *value);
     }
-    let request = builder.body(body).map_err(|e| fail(&e))?;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .proxy(None)
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_global(Some(REQUEST_TIMEOUT))
-        .build()
-        .into();
-    let mut response = agent.run(request).map_err(|e| fail(&e))?;
-    let status = response.status().as_u16();
+    let response = request.send().map_err(|e| format!("{method} {url}: {e}"))?;
     let body = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| fail(&format!("read: {e}")))?;
-    Ok(Response { status, body })
+        .as_str()
+        .map_err(|e| format!("{method} {url}: read: {e}"))?
+        .to_owned();
+    Ok(Response {
+        status: response.status_code,
+        body,
+    })
 }
 
 #[cfg(test)]
