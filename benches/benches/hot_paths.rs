@@ -187,7 +187,7 @@ fn signing(c: &mut Criterion) {
 /// strongroom-envelope against raw ring AES-256-GCM on the same sizes.
 ///
 /// - `strongroom_datakey_*` (a `DataKey` unwrapped once, then one seal or open) against
-///   `ring_*` (one AEAD operation with a ready `LessSafeKey`): issue 8's target, "within 1.2x
+///   `ring_*` (one AEAD operation with a ready `LessSafeKey`): the target is "within 1.2x
 ///   of raw ring after the data key is unwrapped". The two do the same work apart from the
 ///   format: each seal draws a fresh nonce from `SystemRandom` and writes into a new buffer
 ///   (nonce, copied plaintext sealed in place, tag); each open copies the sealed bytes into a

@@ -1,13 +1,15 @@
 //! Vault KV v2 data maps: the client's response parsers are private, so this fuzzes the
 //! public path every read goes through after the JSON layer: arbitrary JSON (serde_json) as
 //! a `SecretData` map, mapped to a `SecretValue` (`value` / `value_base64` convention) and
-//! back; plus the public path encoders over arbitrary text. The HTTP-level parsers are
-//! exercised with real garbage answers in tests/tests/itest/faults (truncated JSON, HTML, 10 MiB).
+//! back; plus the private path encoders (reached through the `fuzzing` feature) over
+//! arbitrary text. The HTTP-level parsers are exercised with real garbage answers in
+//! tests/tests/itest/faults (truncated JSON, HTML, 10 MiB).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
-use strongroom_vault::{SecretData, clean_mount, encode_folder, encode_path};
+use strongroom_vault::SecretData;
+use strongroom_vault::fuzzing::{clean_mount, encode_folder, encode_path};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {

@@ -315,7 +315,7 @@ struct BuildCase {
     note: Option<String>,
 }
 
-/// Whether the umbrella crate has `feature` yet (the lead is adding backend features).
+/// Whether the umbrella crate has `feature` (the peers' comparison needs its backend features).
 fn umbrella_has_feature(feature: &str) -> bool {
     let manifest = layout::root().join("crates/strongroom/Cargo.toml");
     std::fs::read_to_string(manifest).is_ok_and(|text| {
@@ -757,7 +757,7 @@ fn render(results: &Value, aws_note: &Option<String>, skipped_build: bool) -> St
         "≤ 1.1x",
         verdict(r, 1.1, true),
     ]);
-    // Issue 8's target is for a data key already unwrapped: one DataKey seal/open against
+    // The target (within 1.2x) is for a data key already unwrapped: one DataKey seal/open against
     // one ring AES-256-GCM operation with a ready key. The whole envelope (a data key made
     // and wrapped, or unwrapped, on every call) is shown against the same envelope built by
     // hand in ring, with no target.

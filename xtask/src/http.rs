@@ -1,15 +1,15 @@
-//! A tiny HTTP/1.0 client on std's `TcpStream`, enough for health checks and seeding.
+//! Plain-http requests to the servers the xtask starts: health checks and seeding.
 //!
-//! HTTP/1.0 with `Connection: close` means the server answers with a plain body that ends
-//! when the socket closes: no chunked decoding, no keep-alive, no dependency. Only loopback
-//! addresses are ever dialled (the xtask only talks to the servers it started).
+//! A thin layer over `minreq` (blocking, built without TLS or proxy support): it adds the
+//! loopback-only rule and errors as text naming the call. Only loopback addresses are ever
+//! dialled (the xtask only talks to the servers it started); redirects are not followed,
+//! and any status is an answer, not an error.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-/// How long one connect, read or write may take before the call fails.
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a whole request may take, connection and body included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A response: status code and body.
 pub(crate) struct Response {
@@ -35,55 +35,87 @@ pub(crate) fn request(
     if !addr.ip().is_loopback() {
         return Err(format!("refusing to send a request to non-loopback {addr}"));
     }
-    let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-        .map_err(|e| format!("{method} http://{addr}{path}: {e}"))?;
-    stream
-        .set_read_timeout(Some(IO_TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
-        .map_err(|e| format!("socket timeouts: {e}"))?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let url = format!("http://{addr}{path}");
+    let mut request = minreq::Request::new(minreq::Method::Custom(method.to_owned()), &*url)
+        .with_timeout(REQUEST_TIMEOUT.as_secs())
+        .with_follow_redirects(false)
+        .with_body(body);
     for (name, value) in headers {
-        head.push_str(name);
-        head.push_str(": ");
-        head.push_str(value);
-        head.push_str("\r\n");
+        request = request.with_header(*name, *value);
     }
-    head.push_str("\r\n");
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(body.as_bytes()))
-        .map_err(|e| format!("{method} http://{addr}{path}: write: {e}"))?;
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("{method} http://{addr}{path}: read: {e}"))?;
-    parse(&raw).ok_or_else(|| format!("{method} http://{addr}{path}: malformed HTTP response"))
-}
-
-/// Splits a raw HTTP/1.x response into status and body.
-fn parse(raw: &[u8]) -> Option<Response> {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some(Response {
-        status,
-        body: body.to_owned(),
+    let response = request.send().map_err(|e| format!("{method} {url}: {e}"))?;
+    let body = response
+        .as_str()
+        .map_err(|e| format!("{method} {url}: read: {e}"))?
+        .to_owned();
+    Ok(Response {
+        status: response.status_code,
+        body,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
     use super::*;
 
+    /// A one-shot server on loopback: answers the first request with `answer` and hands back
+    /// what it received (head and body).
+    fn serve_once(answer: &'static str) -> (SocketAddr, std::thread::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut received = String::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap();
+                }
+                received.push_str(&line);
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            received.push_str(&String::from_utf8(body).unwrap());
+            reader.get_mut().write_all(answer.as_bytes()).unwrap();
+            received
+        });
+        (addr, server)
+    }
+
     #[test]
-    fn parses_status_and_body() {
-        let response = parse(b"HTTP/1.0 204 No Content\r\nA: b\r\n\r\n{\"x\":1}").unwrap();
-        assert_eq!(response.status, 204);
-        assert_eq!(response.body, "{\"x\":1}");
-        assert!(parse(b"garbage").is_none());
+    fn sends_method_headers_and_body_and_reads_status_and_body() {
+        let (addr, server) = serve_once(
+            "HTTP/1.1 418 I'm a teapot\r\nContent-Length: 7\r\nConnection: close\r\n\r\n{\"x\":1}",
+        );
+        let response = request(addr, "PUT", "/v1/a?b=c", &[("X-Vault-Token", "t")], "{}").unwrap();
+        assert_eq!(response.status, 418);
+        assert_eq!(response.json("teapot").unwrap()["x"], 1);
+        let received = server.join().unwrap().to_ascii_lowercase();
+        assert!(
+            received.starts_with("put /v1/a?b=c http/1.1\r\n"),
+            "{received}"
+        );
+        assert!(received.contains("x-vault-token: t\r\n"), "{received}");
+        assert!(received.ends_with("\r\n\r\n{}"), "{received}");
+    }
+
+    #[test]
+    fn a_redirect_is_an_answer_not_followed() {
+        let (addr, server) = serve_once(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://192.0.2.1/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        let response = request(addr, "GET", "/", &[], "").unwrap();
+        assert_eq!(response.status, 307);
+        server.join().unwrap();
     }
 
     #[test]

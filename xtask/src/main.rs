@@ -2,6 +2,8 @@
 //!
 //! - `cargo xtask demo`: builds the CLI and stores and reads a secret in a scratch local
 //!   store under `target/demo` (the README's first command).
+//! - `cargo xtask bench [--runtime R] [-- --skip-build-cost]`: the criterion benchmarks and
+//!   strongroom side by side with its peers, written to docs/performance.md.
 //! - `cargo xtask fuzz [--seconds N] [--target NAME]`: runs each cargo-fuzz target in `fuzz/`
 //!   for N seconds (docs/reliability.md).
 //! - `cargo xtask crash [--kills N]`: kill -9 the local store's writers N times and check

@@ -30,12 +30,16 @@
 //!   [`testing::conformance`], the trait's contract as checks any store can run. For tests
 //!   (a dev-dependency); nothing else needs it.
 
+// docs.rs (`--cfg docsrs`) labels items that need a cargo feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod error;
 mod name;
 mod scoped;
 mod secret;
 mod store;
 #[cfg(any(test, feature = "testing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod value;
 

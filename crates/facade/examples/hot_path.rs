@@ -1,5 +1,5 @@
 //! A quick measurement of the cached read through the whole facade against a bare
-//! quick_cache get of the same key (issue 8's first target). The real benchmark lives in
+//! quick_cache get of the same key (the cache's performance target). The real benchmark lives in
 //! the benches/ package; this one needs no harness:
 //! `cargo run --release -p strongroom-facade --example hot_path`.
 

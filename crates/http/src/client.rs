@@ -414,8 +414,7 @@ impl HttpClient {
     }
 
     /// Sends a request, retrying as `retry` says. Retryable outcomes are the errors for which
-    /// [`Error::is_retryable`] holds and the statuses for which
-    /// [`is_retryable_status`] does; after the last allowed attempt, or when the next wait
+    /// [`Error::is_retryable`] holds and the statuses 429, 500, 502, 503 and 504; after the last allowed attempt, or when the next wait
     /// would overrun the policy's `max_total`, the last outcome is returned as it is (a 503
     /// stays a `Response`).
     ///

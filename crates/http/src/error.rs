@@ -132,7 +132,7 @@ fn path_suffix(path: Option<&PathBuf>) -> String {
 impl Error {
     /// Whether trying the same request again may succeed: connect failures, timeouts and
     /// connections that broke mid-request. The client also retries on 429, 500, 502, 503 and
-    /// 504 responses, which are not errors (see [`is_retryable_status`](crate::is_retryable_status)).
+    /// 504 responses, which are not errors.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,

@@ -20,9 +20,11 @@
 //! - Response bodies read in full up to a cap (4 MiB); past it, [`Error::BodyTooLarge`].
 //! - Retries for retryable failures only (connection refused or reset, timeouts, 429, 500,
 //!   502, 503, 504), with exponential backoff and full jitter, bounded in attempts and total
-//!   time, honouring `Retry-After`. Only requests safe to repeat are retried: idempotent
-//!   methods, or requests the caller marks with [`Idempotent`] or sends with
-//!   [`Retry::Always`] (AWS Secrets Manager sends reads as POST).
+//!   time, honouring `Retry-After`. Which requests are repeated is the caller's choice per
+//!   request ([`Retry`]): by default ([`Retry::Auto`]) the idempotent methods and requests
+//!   marked [`Idempotent`]; [`Retry::Always`] for a request the caller knows is safe to repeat
+//!   (AWS Secrets Manager sends reads as POST); [`Retry::Unsent`] for a write that must not
+//!   be applied twice, retried only when no connection could be opened; [`Retry::Never`].
 //! - Redirects are never followed; an HTTP status is never an [`Error`].
 //! - One `debug` tracing event per attempt with method, host, path (no query string),
 //!   status or error, attempt number and elapsed time; never headers or bodies. Credential
@@ -63,6 +65,8 @@
 //! ```
 
 #![forbid(unsafe_code)]
+// docs.rs (`--cfg docsrs`) labels items that need a cargo feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // Nothing from outside is trusted in arithmetic (see "Arithmetic" above): every `+ - * / %`
 // in this crate is checked, saturating or wrapping, and clippy refuses one that is not.
 // Unit tests compute their fixtures freely.
@@ -80,10 +84,7 @@ pub use client::{
 };
 pub use error::{BoxError, Error, Phase};
 pub use response::Response;
-pub use retry::{
-    Idempotent, MAX_RETRY_AFTER, Retry, RetryPolicy, full_jitter, is_idempotent_method,
-    is_retryable_status, parse_retry_after,
-};
+pub use retry::{Idempotent, MAX_RETRY_AFTER, Retry, RetryPolicy, full_jitter};
 
 /// Re-exported so callers build requests with the same `http` and `bytes` versions.
 pub use bytes;

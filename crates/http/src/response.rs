@@ -51,7 +51,10 @@ impl Response {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// How long the server asked the client to wait, from its `Retry-After` header.
+    /// How long the server asked the client to wait, from its `Retry-After` header: either
+    /// delay-seconds (`"120"`) or an HTTP date, counted from `now`, at most
+    /// [`MAX_RETRY_AFTER`](crate::MAX_RETRY_AFTER) (a date in the past means no wait). `None`
+    /// when the header is absent or not one of those forms (negative, fractional, garbage).
     pub fn retry_after(&self, now: SystemTime) -> Option<std::time::Duration> {
         self.header_str(http::header::RETRY_AFTER)
             .and_then(|v| parse_retry_after(v, now))

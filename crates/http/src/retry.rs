@@ -128,7 +128,7 @@ impl Retry {
 }
 
 /// The methods RFC 9110 defines as idempotent.
-pub fn is_idempotent_method(method: &Method) -> bool {
+pub(crate) fn is_idempotent_method(method: &Method) -> bool {
     [
         Method::GET,
         Method::HEAD,
@@ -141,7 +141,7 @@ pub fn is_idempotent_method(method: &Method) -> bool {
 }
 
 /// Statuses worth retrying: 429, 500, 502, 503, 504.
-pub fn is_retryable_status(status: StatusCode) -> bool {
+pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
 }
 
@@ -154,7 +154,7 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 /// (`"Wed, 21 Oct 2015 07:28:00 GMT"`), into how long to wait from `now`, at most
 /// [`MAX_RETRY_AFTER`]. A date in the past means no wait. Anything else (negative,
 /// fractional, garbage) gives `None`.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // An absurd number of digits still means "a very long time", not "invalid".
@@ -170,6 +170,15 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 }
 
 /// A full-jitter wait: `random` mapped uniformly onto `[0, ceiling]` at nanosecond steps.
+///
+/// The client's retries wait this long; it is public for other backoffs that should spread
+/// the same way (strongroom-vault's token renewal uses it).
+///
+/// ```
+/// use std::time::Duration;
+/// let wait = strongroom_http::full_jitter(Duration::from_secs(2), 0xDEAD_BEEF);
+/// assert!(wait <= Duration::from_secs(2));
+/// ```
 pub fn full_jitter(ceiling: Duration, random: u64) -> Duration {
     let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
     match nanos.checked_add(1) {

@@ -589,8 +589,17 @@ pub fn default_key_file(store: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Converts an envelope error from loading a master key (a key file, an environment
-/// variable) into a [`strongroom_core::Error::Config`], so applications deal in one error type.
+/// Converts an envelope error from handling a master key (generating one, reading it from a
+/// key file or an environment variable, writing a key file) into
+/// [`strongroom_core::Error::Config`], so applications deal in one error type.
+///
+/// This is the one conversion, used by the facade's key resolution and the CLI alike; it is a
+/// function rather than `impl From<strongroom_envelope::Error> for strongroom_core::Error`
+/// for two reasons: neither type belongs to this crate (so the orphan rule forbids the impl
+/// here), and the mapping is only right for key handling. An envelope error while opening a
+/// store (a wrong key, a modified file) is not a configuration mistake, and [`FileStore`]
+/// maps it to `Decrypt` or `Backend` itself; a blanket `From` would let `?` turn those into
+/// `Config` silently.
 #[allow(
     clippy::needless_pass_by_value,
     reason = "made for `map_err(key_error)`"

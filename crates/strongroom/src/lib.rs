@@ -64,6 +64,9 @@
 //! # fn main() {}
 //! ```
 
+// docs.rs (`--cfg docsrs`) labels items that need a cargo feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub use strongroom_core::*;
 
 /// The AES-256-GCM envelope: seal bytes under a master key or a passphrase

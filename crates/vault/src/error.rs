@@ -21,7 +21,7 @@ use http::StatusCode;
 use strongroom_core::Error;
 
 /// The name this backend gives itself in errors, logs and metrics.
-pub const BACKEND: &str = "vault";
+pub(crate) const BACKEND: &str = "vault";
 
 /// The longest piece of server text kept in a message.
 const MAX_SERVER_TEXT: usize = 600;

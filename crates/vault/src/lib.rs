@@ -150,12 +150,17 @@
 //! `errors` text and the key, never a token or a value.
 
 #![forbid(unsafe_code)]
+// docs.rs (`--cfg docsrs`) labels items that need a cargo feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 
 mod auth;
 mod client;
 mod data;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod json;
 mod kv2;
 mod lifecycle;
@@ -166,10 +171,9 @@ mod ttl;
 pub use auth::{AppRole, Auth, Credential, DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH, Kubernetes, Token};
 pub use client::{MAX_RESPONSE_BYTES, TokenInfo, VaultClient, VaultClientBuilder};
 pub use data::{SecretData, VALUE_BASE64_FIELD, VALUE_FIELD};
-pub use error::BACKEND;
+pub(crate) use error::BACKEND;
 pub use kv2::{Kv2, KvMetadata, KvSecret, MAX_WALK_FOLDERS, MetadataUpdate, VersionMetadata};
 pub use lifecycle::{RenewPolicy, TokenStats};
-pub use path::{clean_mount, encode_folder, encode_path};
 pub use store::{DEFAULT_KV_MOUNT, DESCRIPTION_KEY, PREFIX_VAR, VaultStore, VaultStoreBuilder};
 /// Re-exported: [`VaultClient::request_json`] takes a method, the builder a retry policy.
 pub use strongroom_http::{RetryPolicy, http::Method};

@@ -21,7 +21,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 ///
 /// # Errors
 /// [`Error::InvalidKey`] naming the rule broken.
-pub fn encode_path(path: &str) -> Result<String, Error> {
+pub(crate) fn encode_path(path: &str) -> Result<String, Error> {
     if path.is_empty() {
         return Err(Error::invalid_key(path, NameProblem::Empty));
     }
@@ -48,7 +48,7 @@ pub fn encode_path(path: &str) -> Result<String, Error> {
 ///
 /// # Errors
 /// [`Error::InvalidKey`] for the same reasons as [`encode_path`].
-pub fn encode_folder(folder: &str) -> Result<String, Error> {
+pub(crate) fn encode_folder(folder: &str) -> Result<String, Error> {
     let trimmed = folder.strip_suffix('/').unwrap_or(folder);
     if trimmed.is_empty() {
         if folder.is_empty() {
@@ -73,7 +73,7 @@ pub(crate) fn encode_key(key: &SecretName) -> Result<String, Error> {
 ///
 /// # Errors
 /// [`Error::Config`] when the mount is empty or has a bad segment.
-pub fn clean_mount(mount: &str) -> Result<String, Error> {
+pub(crate) fn clean_mount(mount: &str) -> Result<String, Error> {
     let trimmed = mount.trim_matches('/');
     encode_path(trimmed)
         .map_err(|e| Error::config(format!("invalid Vault mount path {mount:?}: {e}")))

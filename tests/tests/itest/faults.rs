@@ -1,4 +1,4 @@
-//! Fault injection and bad input against the Vault client (issue 9 parts 2, 4 and 5):
+//! Fault injection and bad input against the Vault client:
 //!
 //! - `restart`: OpenBao with file storage, SIGKILLed and restarted on the same port while
 //!   many tasks read and write; every acknowledged write is there afterwards.

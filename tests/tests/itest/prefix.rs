@@ -1,4 +1,4 @@
-//! A prefix scopes a store to a folder, on the real servers (issue 15, item 3): `prod/app`
+//! A prefix scopes a store to a folder, on the real servers: `prod/app`
 //! is the folder `prod/app/` whichever way it is written; a write lands inside it with one
 //! separator; nothing of a neighbour whose name merely starts with the same characters
 //! (`prod/application/...`) can be listed, read, written or deleted. Each case reproduces a

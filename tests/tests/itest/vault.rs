@@ -955,7 +955,7 @@ fn signal(server: &DevServer, signal: &str) {
     assert!(status.success(), "kill {signal}");
 }
 
-/// Issue 14, item 3: a periodic static token (VAULT_TOKEN) is renewed through a server
+/// A periodic static token (VAULT_TOKEN) is renewed through a server
 /// that stops answering across a refresh point. The server (a dev server of this test's
 /// own, so the shared one keeps serving the other tests) is SIGSTOPped right after one
 /// renewal for most of the rest of the token's period: the renewal due inside the pause
@@ -1100,7 +1100,7 @@ fn documented_vault_policy() -> &'static str {
     blocks[0]
 }
 
-/// Issue 14, item 9: a token with exactly the documented policy (and `default`) runs every
+/// A token with exactly the documented policy (and `default`) runs every
 /// SecretStore operation on `secret/app/...`, including check-and-set writes, tags, soft
 /// delete, undelete and purge; and the policy is no wider than it says.
 #[tokio::test]

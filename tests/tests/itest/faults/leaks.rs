@@ -1,4 +1,4 @@
-//! Part 5 of issue 9: every operation of every backend (file, env and directory stores,
+//! No secret reaches logs, audit, errors or Debug output: every operation of every backend (file, env and directory stores,
 //! Vault with a static token and with AppRole, the facade with its audit file on over both a
 //! file store and Vault), successes and failures, with tracing at TRACE captured into a
 //! buffer. Everything a user or an operator could see (the captured logs, the audit file,
