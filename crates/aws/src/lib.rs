@@ -128,6 +128,7 @@
 //! `/` or `%` does not build, so the rule holds for code not yet written.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // Nothing from outside is trusted in arithmetic (see "Arithmetic" above): every `+ - * / %`
 // in this crate is checked, saturating or wrapping, and clippy refuses one that is not.
 // Unit tests compute their fixtures freely.

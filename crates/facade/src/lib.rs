@@ -60,6 +60,7 @@
 //!   **AWS Secrets Manager** likewise behind the `aws` feature (strongroom-aws).
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod audit;
