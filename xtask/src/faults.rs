@@ -19,7 +19,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use crate::services::{self, Runtime, Service, State};
-use crate::{docker, layout, moto, openbao, process};
+use crate::{docker, layout, localstack, moto, openbao, process};
 
 /// One fault (or its undoing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,7 +180,7 @@ fn reseed(server: &services::Running) -> Result<(), String> {
                 layout::env_file().display()
             );
         }
-        Service::LocalStack => {}
+        Service::LocalStack => localstack::warm(server.addr())?,
     }
     services::write_env(&env)
 }

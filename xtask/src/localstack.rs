@@ -1,11 +1,14 @@
 //! LocalStack community in host mode (no container): Secrets Manager and STS on one port.
 //!
 //! LocalStack does not check SigV4 signatures (moto does that, see [`crate::moto`]); the
-//! suites use it for Secrets Manager behaviour. Nothing needs seeding.
+//! suites use it for Secrets Manager behaviour. Nothing needs seeding, but the first call
+//! to each service loads its provider (seconds on a cold container), so [`warm`] makes
+//! those first calls before any suite's request timeout is running.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::http;
 use crate::process::Launch;
@@ -42,6 +45,53 @@ pub(crate) fn server_env(listen: &str, host: &str, volume: &str) -> BTreeMap<Str
 pub(crate) fn healthy(addr: SocketAddr) -> bool {
     http::request(addr, "GET", "/_localstack/health", &[], "")
         .is_ok_and(|r| r.status == 200 && r.body.contains("secretsmanager"))
+}
+
+/// How long the services' first calls may take in all, cold container included.
+const WARM_BUDGET: Duration = Duration::from_secs(180);
+
+/// Calls Secrets Manager (ListSecrets) and STS (GetCallerIdentity) until each answers 200,
+/// so that LocalStack loads both providers now and not inside a suite's first request.
+/// LocalStack routes on the `X-Amz-Target` header and the credential scope but checks no
+/// signature, so the requests are not signed.
+pub(crate) fn warm(addr: SocketAddr) -> Result<(), String> {
+    let scope = |service: &str| {
+        format!(
+            "AWS4-HMAC-SHA256 Credential=test/20260101/{}/{service}/aws4_request, \
+             SignedHeaders=host, Signature=0",
+            crate::moto::REGION
+        )
+    };
+    let deadline = Instant::now() + WARM_BUDGET;
+    let until_ok = |what: &str, headers: &[(&str, &str)], body: &str| loop {
+        let last = match http::request(addr, "POST", "/", headers, body) {
+            Ok(r) if r.status == 200 => return Ok(()),
+            Ok(r) => format!("status {}: {}", r.status, r.body),
+            Err(e) => e,
+        };
+        if Instant::now() >= deadline {
+            return Err(format!("LocalStack {what} never answered 200: {last}"));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    until_ok(
+        "Secrets Manager ListSecrets",
+        &[
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("X-Amz-Target", "secretsmanager.ListSecrets"),
+            ("Authorization", &scope("secretsmanager")),
+        ],
+        "{}",
+    )?;
+    until_ok(
+        "STS GetCallerIdentity",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Authorization", &scope("sts")),
+        ],
+        "Action=GetCallerIdentity&Version=2011-06-15",
+    )?;
+    Ok(())
 }
 
 /// The environment the suites read about LocalStack.

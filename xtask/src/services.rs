@@ -584,7 +584,10 @@ fn seed(state: &State, token: &str) -> Result<BTreeMap<String, String>, String> 
     for server in &state.servers {
         let more = match server.service {
             Service::OpenBao => openbao::seed(server.addr(), token, &layout::xtask_dir())?,
-            Service::LocalStack => localstack::env(server.addr()),
+            Service::LocalStack => {
+                localstack::warm(server.addr())?;
+                localstack::env(server.addr())
+            }
             Service::Moto => moto::seed(server.addr())?,
         };
         env.extend(more);
