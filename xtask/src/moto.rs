@@ -1,6 +1,6 @@
 //! moto's server, started so that it checks SigV4 signatures: the first
 //! [`NO_AUTH_ACTIONS`] calls (our seeding: two IAM users, each with a policy, its
-//! attachment and an access key) go unauthenticated, every later call must be signed with a
+//! attachment and an access key; one role with an inline policy) go unauthenticated, every later call must be signed with a
 //! key moto knows, and moto enforces each user's IAM policy.
 //!
 //! The second user holds the IAM policy docs/security.md documents, read from that file
@@ -22,8 +22,11 @@ pub(crate) const REGION: &str = "us-east-1";
 const USER: &str = "strongroom-itest";
 /// The IAM user that holds exactly the documented policy.
 const LEAST_USER: &str = "strongroom-itest-least";
+/// The IAM role the AssumeRole and role-profile suites assume: moto applies the role's own
+/// policy to calls signed with its session credentials, so the role must exist.
+const ROLE: &str = "strongroom-itest-role";
 /// The seeding calls below, one per unauthenticated action moto allows.
-const NO_AUTH_ACTIONS: usize = 8;
+const NO_AUTH_ACTIONS: usize = 10;
 
 /// How to start moto on `port`.
 pub(crate) fn launch(venv: &Path, port: u16) -> Launch {
@@ -91,6 +94,7 @@ pub(crate) fn seed(addr: SocketAddr) -> Result<BTreeMap<String, String>, String>
     let documented = documented_policy()?;
     let (least_id, least_secret) =
         user_with_policy(addr, LEAST_USER, "itest-documented", &documented)?;
+    let role_arn = role_with_policy(addr, ROLE, full)?;
     let mut env = BTreeMap::new();
     env.insert(
         "STRONGROOM_ITEST_MOTO_ENDPOINT".to_owned(),
@@ -107,7 +111,42 @@ pub(crate) fn seed(addr: SocketAddr) -> Result<BTreeMap<String, String>, String>
         "STRONGROOM_ITEST_MOTO_LEAST_SECRET_ACCESS_KEY".to_owned(),
         least_secret,
     );
+    env.insert("STRONGROOM_ITEST_MOTO_ROLE_ARN".to_owned(), role_arn);
     Ok(env)
+}
+
+/// Creates `role`, which any principal of the account may assume, with `policy` inline (two
+/// calls); returns its ARN.
+fn role_with_policy(addr: SocketAddr, role: &str, policy: &str) -> Result<String, String> {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
+    let created = iam(
+        addr,
+        &format!(
+            "Action=CreateRole&RoleName={role}&AssumeRolePolicyDocument={}",
+            form_encode(trust)
+        ),
+    )?;
+    let arn = element(&created, "Arn").ok_or("moto CreateRole returned no Arn")?;
+    iam(
+        addr,
+        &format!(
+            "Action=PutRolePolicy&RoleName={role}&PolicyName=itest-role&PolicyDocument={}",
+            form_encode(policy)
+        ),
+    )?;
+    Ok(arn)
+}
+
+/// Percent-encodes `text` for an `application/x-www-form-urlencoded` body.
+fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Creates `user` with the managed policy `policy` attached and an access key (four calls);
@@ -118,15 +157,7 @@ fn user_with_policy(
     name: &str,
     policy: &str,
 ) -> Result<(String, String), String> {
-    let encoded: String = policy
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let encoded = form_encode(policy);
     iam(addr, &format!("Action=CreateUser&UserName={user}"))?;
     let created = iam(
         addr,

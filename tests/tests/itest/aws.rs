@@ -1,6 +1,7 @@
 //! strongroom-aws against the real servers: every Secrets Manager operation and the
-//! `SecretStore` on LocalStack, STS AssumeRole on LocalStack, and signatures on moto (which
-//! checks them: a wrong secret key must get `SignatureDoesNotMatch`).
+//! `SecretStore` on LocalStack; signatures on moto (which checks them: a wrong secret key
+//! must get `SignatureDoesNotMatch`); STS AssumeRole and role profiles on both, web identity
+//! on LocalStack.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -641,17 +642,51 @@ async fn store_with(env: &ItestEnv, prefix: &str) -> SecretsManagerStore {
     store(env, prefix).await
 }
 
-#[tokio::test]
-async fn localstack_assume_role_then_use_session_credentials() {
-    let env = ItestEnv::load();
+/// One STS-speaking server and what it takes to assume a role there.
+struct RoleServer {
+    endpoint: String,
+    access_key_id: String,
+    secret_access_key: String,
+    role_arn: String,
+}
+
+impl RoleServer {
+    /// LocalStack: any role ARN is assumable, and signatures are not checked.
+    fn localstack(env: &ItestEnv) -> Self {
+        Self {
+            endpoint: env.aws_endpoint.clone(),
+            access_key_id: env.aws_access_key_id.clone(),
+            secret_access_key: env.aws_secret_access_key.clone(),
+            role_arn: "arn:aws:iam::000000000000:role/strongroom-itest".to_owned(),
+        }
+    }
+
+    /// moto: the seeded role, whose own policy moto applies to calls signed with its session
+    /// credentials, and the seeded user's key (signatures checked).
+    fn moto(env: &ItestEnv) -> Self {
+        Self {
+            endpoint: env.moto_endpoint.clone(),
+            access_key_id: env.moto_access_key_id.clone(),
+            secret_access_key: env.moto_secret_access_key.clone(),
+            role_arn: env
+                .var("STRONGROOM_ITEST_MOTO_ROLE_ARN")
+                .expect("cargo xtask seeds a role in moto")
+                .to_owned(),
+        }
+    }
+}
+
+/// AssumeRole, then a Secrets Manager client signing with the session credentials through
+/// the provider: create, read and delete a secret.
+async fn assume_role_then_use_session_credentials(env: &ItestEnv, server: &RoleServer) {
     let sts = StsClient::new(
         HttpClient::new().unwrap(),
         &env.aws_region,
-        &env.aws_endpoint,
+        &server.endpoint,
     )
     .unwrap();
-    let base = Credentials::new(&env.aws_access_key_id, &env.aws_secret_access_key);
-    let request = AssumeRoleRequest::new("arn:aws:iam::000000000000:role/strongroom-itest")
+    let base = Credentials::new(&server.access_key_id, &server.secret_access_key);
+    let request = AssumeRoleRequest::new(&server.role_arn)
         .session_name("itest-session")
         .duration(Duration::from_secs(900));
     let assumed = sts.assume_role(&base, &request).await.expect("AssumeRole");
@@ -660,11 +695,10 @@ async fn localstack_assume_role_then_use_session_credentials() {
     let expiry = assumed.expiry().expect("AssumeRole credentials expire");
     assert!(expiry > SystemTime::now());
 
-    // A client signing with the role's credentials, through the provider.
     let provider = AssumeRoleProvider::new(sts, Arc::new(StaticProvider::new(base)), request);
     let client = SecretsManagerClient::builder()
         .region(&env.aws_region)
-        .endpoint(&env.aws_endpoint)
+        .endpoint(&server.endpoint)
         .credentials(strongroom_sigv4::CachingProvider::new(provider))
         .build()
         .unwrap();
@@ -682,6 +716,18 @@ async fn localstack_assume_role_then_use_session_credentials() {
         .delete_secret(&name, DeleteMode::Force)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn localstack_assume_role_then_use_session_credentials() {
+    let env = ItestEnv::load();
+    assume_role_then_use_session_credentials(&env, &RoleServer::localstack(&env)).await;
+}
+
+#[tokio::test]
+async fn moto_assume_role_then_use_session_credentials() {
+    let env = ItestEnv::load();
+    assume_role_then_use_session_credentials(&env, &RoleServer::moto(&env)).await;
 }
 
 #[tokio::test]
@@ -796,8 +842,27 @@ async fn outputs_and_errors_do_not_print_values() {
         .unwrap();
 }
 
+/// `AWS_*` variables for the default chain, with `HOME` in `dir` and STS at `sts`.
+fn chain_env(
+    env: &ItestEnv,
+    dir: &std::path::Path,
+    sts: &str,
+    extra: Vec<(&str, String)>,
+) -> strongroom_sigv4::Env {
+    let mut all = vec![
+        ("HOME", dir.to_str().unwrap().to_owned()),
+        ("AWS_REGION", env.aws_region.clone()),
+        ("AWS_ENDPOINT_URL_STS", sts.to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ];
+    all.extend(extra);
+    strongroom_sigv4::Env::from_vars(all)
+}
+
+/// Web identity runs on LocalStack only: AWS takes AssumeRoleWithWebIdentity unsigned, and
+/// moto, once it checks signatures, refuses every unsigned call.
 #[tokio::test]
-async fn localstack_web_identity_and_role_profiles() {
+async fn localstack_web_identity_through_the_default_chain() {
     let env = ItestEnv::load();
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
@@ -807,64 +872,65 @@ async fn localstack_web_identity_and_role_profiles() {
         "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJpdGVzdCJ9.c2ln\n",
     )
     .unwrap();
-    let vars = |extra: Vec<(&str, String)>| {
-        let mut all = vec![
-            ("HOME", dir.path().to_str().unwrap().to_owned()),
-            ("AWS_REGION", env.aws_region.clone()),
-            ("AWS_ENDPOINT_URL_STS", env.aws_endpoint.clone()),
-            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-        ];
-        all.extend(extra);
-        strongroom_sigv4::Env::from_vars(all)
-    };
-
-    // AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, through the default chain.
-    let web = vars(vec![
-        (
-            "AWS_ROLE_ARN",
-            "arn:aws:iam::000000000000:role/web".to_owned(),
-        ),
-        (
-            "AWS_WEB_IDENTITY_TOKEN_FILE",
-            token_file.to_str().unwrap().to_owned(),
-        ),
-        ("AWS_ROLE_SESSION_NAME", "itest-web".to_owned()),
-    ]);
+    let web = chain_env(
+        &env,
+        dir.path(),
+        &env.aws_endpoint,
+        vec![
+            (
+                "AWS_ROLE_ARN",
+                "arn:aws:iam::000000000000:role/web".to_owned(),
+            ),
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                token_file.to_str().unwrap().to_owned(),
+            ),
+            ("AWS_ROLE_SESSION_NAME", "itest-web".to_owned()),
+        ],
+    );
     let creds = strongroom_aws::ChainProvider::default_chain(web)
         .unwrap()
         .load()
         .await
         .expect("web identity credentials from LocalStack STS");
     assert!(creds.session_token().is_some() && creds.expiry().is_some());
+}
 
-    // A profile with role_arn + source_profile (static keys), through the default chain.
+/// A profile with `role_arn` + `source_profile` (static keys) through the default chain, and
+/// a store built from that environment using the role's credentials.
+async fn role_profile_through_the_default_chain(env: &ItestEnv, server: &RoleServer) {
+    let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");
     std::fs::write(
         &config,
         format!(
             "[profile base]\naws_access_key_id = {}\naws_secret_access_key = {}\n\
-             [profile app]\nrole_arn = arn:aws:iam::000000000000:role/app\nsource_profile = base\n\
+             [profile app]\nrole_arn = {}\nsource_profile = base\n\
              role_session_name = itest-profile\n",
-            env.aws_access_key_id, env.aws_secret_access_key
+            server.access_key_id, server.secret_access_key, server.role_arn
         ),
     )
     .unwrap();
-    let profile = vars(vec![
-        ("AWS_CONFIG_FILE", config.to_str().unwrap().to_owned()),
-        ("AWS_PROFILE", "app".to_owned()),
-    ]);
+    let profile = chain_env(
+        env,
+        dir.path(),
+        &server.endpoint,
+        vec![
+            ("AWS_CONFIG_FILE", config.to_str().unwrap().to_owned()),
+            ("AWS_PROFILE", "app".to_owned()),
+        ],
+    );
     let creds = strongroom_aws::ChainProvider::default_chain(profile.clone())
         .unwrap()
         .load()
         .await
-        .expect("role profile credentials from LocalStack STS");
+        .expect("role profile credentials from STS");
     assert!(creds.session_token().is_some());
-    assert_ne!(creds.access_key_id(), env.aws_access_key_id);
+    assert_ne!(creds.access_key_id(), server.access_key_id);
 
-    // The store built from that environment works with them.
     let store = SecretsManagerStore::builder()
         .env(profile)
-        .endpoint(&env.aws_endpoint)
+        .endpoint(&server.endpoint)
         .check_credentials(true)
         .build()
         .await
@@ -873,4 +939,16 @@ async fn localstack_web_identity_and_role_profiles() {
     store.put(&k, SecretValue::from("p")).await.unwrap();
     assert_eq!(store.get(&k).await.unwrap().value.expose(), b"p");
     store.purge(&k).await.unwrap();
+}
+
+#[tokio::test]
+async fn localstack_role_profile_through_the_default_chain() {
+    let env = ItestEnv::load();
+    role_profile_through_the_default_chain(&env, &RoleServer::localstack(&env)).await;
+}
+
+#[tokio::test]
+async fn moto_role_profile_through_the_default_chain() {
+    let env = ItestEnv::load();
+    role_profile_through_the_default_chain(&env, &RoleServer::moto(&env)).await;
 }
