@@ -8,6 +8,9 @@
 //!   hyper (aws-sigv4 signing + POST + JSON parse) and, built with `--features aws`,
 //!   strongroom-aws.
 //!
+//! - `strongroom-bench-peers http-load|http-sweep|http-put ...`: one HTTP client against
+//!   local agents (`strongroom serve`, `bao proxy`); see [`http_load`].
+//!
 //! Each is run on a current-thread and on a 2-worker multi-thread tokio runtime. For each
 //! client: p50/p90 of per-read wall time, and client CPU per read (user + system time of
 //! this process from getrusage, over all its threads, divided by the reads).
@@ -348,8 +351,40 @@ async fn aws() -> Result<Value, String> {
 #[cfg(feature = "aws")]
 include!("strongroom_aws.rs");
 
+mod http_load;
+
+/// The `http-*` modes: one 2-worker runtime, JSON on stdout.
+fn http_mode(what: &str, args: &[String]) -> ! {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = rt.block_on(async {
+        match what {
+            "http-load" => http_load::http_load(args).await,
+            "http-sweep" => http_load::http_each(http::Method::GET, args).await,
+            _ => http_load::http_each(http::Method::PUT, args).await,
+        }
+    });
+    match result {
+        Ok(value) => {
+            println!("{value}");
+            std::process::exit(0)
+        }
+        Err(message) => {
+            eprintln!("strongroom-bench-peers {what}: {message}");
+            std::process::exit(1)
+        }
+    }
+}
+
 fn main() {
     let what = std::env::args().nth(1).unwrap_or_default();
+    if matches!(what.as_str(), "http-load" | "http-sweep" | "http-put") {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        http_mode(&what, &args);
+    }
     let mut report = BTreeMap::new();
     for flavor in ["current_thread", "multi_thread"] {
         let rt = if flavor == "current_thread" {
