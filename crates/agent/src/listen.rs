@@ -58,6 +58,24 @@ impl FromStr for Listen {
     }
 }
 
+impl Listen {
+    /// Checks the address before anything is opened: a TCP address must be loopback unless
+    /// `allow_non_loopback`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a non-loopback address that is not allowed.
+    pub fn check(&self, allow_non_loopback: bool) -> Result<(), Error> {
+        match self {
+            Self::Tcp(addr) if !addr.ip().is_loopback() && !allow_non_loopback => {
+                Err(Error::config(format!(
+                    "{addr} is not a loopback address: the agent serves this host only unless allowed to listen beyond it (--allow-non-loopback)"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A bound listening socket.
 pub(crate) enum Listener {
     Tcp(TcpListener),
@@ -77,11 +95,7 @@ impl Listener {
     pub(crate) async fn bind(listen: &Listen, allow_non_loopback: bool) -> Result<Self, Error> {
         match listen {
             Listen::Tcp(addr) => {
-                if !addr.ip().is_loopback() && !allow_non_loopback {
-                    return Err(Error::config(format!(
-                        "{addr} is not a loopback address: the agent serves this host only unless allowed to listen beyond it (--allow-non-loopback)"
-                    )));
-                }
+                listen.check(allow_non_loopback)?;
                 let listener = TcpListener::bind(addr)
                     .await
                     .map_err(|e| Error::backend("agent", format!("cannot listen on {addr}"), e))?;

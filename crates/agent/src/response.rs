@@ -252,7 +252,7 @@ pub(crate) fn health(health: &Health, stats: &Stats) -> Reply {
         backend: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<&'a str>,
-        probe_latency_ms: f64,
+        probe_latency_us: u64,
         degraded: bool,
         cache: Cache,
         mirror_reads: u64,
@@ -262,7 +262,7 @@ pub(crate) fn health(health: &Health, stats: &Stats) -> Reply {
         status: health.status.as_str(),
         backend: health.backend,
         reason: health.reason.as_deref(),
-        probe_latency_ms: health.latency.as_secs_f64() * 1000.0,
+        probe_latency_us: u64::try_from(health.latency.as_micros()).unwrap_or(u64::MAX),
         degraded: stats.degraded,
         cache: Cache {
             entries: stats.cache.entries,
