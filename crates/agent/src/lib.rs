@@ -36,7 +36,7 @@
 //! | `GET /secretsmanager/get?secretId=NAME` | the GetSecretValue JSON document |
 //! | `GET /v1/NAME` | the same; `NAME` may hold `/` and is percent-decoded |
 //! | `GET /health` | the facade's [`Health`](strongroom_facade::Health) and counters as JSON: 200 when `healthy` or `degraded`, 503 when `unhealthy` |
-//! | `GET /metrics` | the `metrics` counters in Prometheus text format (see [`meter`]) |
+//! | `GET /metrics` | the `metrics` counters in Prometheus text format (see [`meter`]; 404 unless the agent was given an exporter) |
 //!
 //! Both read forms take `versionId`, `versionStage` and `refreshNow=true` in the query.
 //! The document has the fields of the AWS API: `ARN`, `Name`, `VersionId`, `SecretString`
@@ -82,6 +82,12 @@
 //!   included: the `strongroom` partition says it is not an AWS ARN (the facade does not
 //!   carry the store's ARN). Such an ARN is accepted back as `secretId`.
 //!
+//! # Cargo features
+//!
+//! - `prometheus` (default): [`install_prometheus`] and [`AgentBuilder::metrics`], on
+//!   metrics-exporter-prometheus (no HTTP listener or push gateway of its own). Without it,
+//!   [`AgentBuilder::metrics_renderer`] takes any exporter's text.
+//!
 //! # Decisions
 //!
 //! - The token is checked through an HMAC under a random key made at start
@@ -107,7 +113,11 @@ mod server;
 mod token;
 
 pub use listen::{DEFAULT_LISTEN, Listen};
+#[cfg(feature = "prometheus")]
 pub use meter::install_prometheus;
+/// The Prometheus recorder's handle (from metrics-exporter-prometheus).
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub use metrics_exporter_prometheus::PrometheusHandle;
 pub use server::{
     Agent, AgentBuilder, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,

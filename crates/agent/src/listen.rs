@@ -236,6 +236,34 @@ mod tests {
         assert_eq!(Listen::default().to_string(), "127.0.0.1:2773");
     }
 
+    /// The hop limit is read back from the accepted socket itself, on IPv4 and IPv6.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn accepted_connections_cannot_leave_the_host() {
+        for addr in ["127.0.0.1:0", "[::1]:0"] {
+            let listener = Listener::bind(&addr.parse().unwrap(), false).await.unwrap();
+            let Ok(Listen::Tcp(local)) = listener.local() else {
+                panic!("not TCP");
+            };
+            let client = TcpStream::connect(local).await.unwrap();
+            let Accepted::Tcp(accepted) = listener.accept().await.unwrap() else {
+                panic!("not TCP");
+            };
+            if local.is_ipv4() {
+                assert_eq!(accepted.ttl().unwrap(), 1, "{addr}");
+                assert_ne!(
+                    client.ttl().unwrap(),
+                    1,
+                    "the control: a client keeps its own"
+                );
+            } else {
+                let hops = rustix::net::sockopt::ipv6_unicast_hops(&accepted).unwrap();
+                assert_eq!(hops, 1, "{addr}");
+            }
+            assert!(accepted.nodelay().unwrap());
+        }
+    }
+
     #[tokio::test]
     async fn a_non_loopback_address_needs_permission() {
         let any = Listen::Tcp("0.0.0.0:0".parse().unwrap());

@@ -8,10 +8,13 @@
 //! - `strongroom_agent_connections_refused_total`: connections turned away with 429 because
 //!   the limit was reached.
 //!
-//! [`install_prometheus`] installs the recorder `/metrics` renders.
+//! [`install_prometheus`] (cargo feature `prometheus`, on by default) installs the
+//! recorder `/metrics` renders.
 
 use http::StatusCode;
+#[cfg(feature = "prometheus")]
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+#[cfg(feature = "prometheus")]
 use strongroom_core::Error;
 
 /// Answered requests.
@@ -27,6 +30,8 @@ pub const CONNECTIONS_REFUSED_TOTAL: &str = "strongroom_agent_connections_refuse
 /// # Errors
 /// [`Error::Config`] when the process already has a global recorder (then build the handle
 /// from that recorder instead).
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub fn install_prometheus() -> Result<PrometheusHandle, Error> {
     PrometheusBuilder::new()
         .install_recorder()

@@ -171,16 +171,13 @@ async fn serve(
         Route::Path(name) => read(secrets, &name, &Query::parse(query)?).await,
         Route::Health => Ok(response::health(&secrets.health().await, &secrets.stats())),
         Route::Metrics => match &shared.metrics {
-            Some(handle) => {
-                handle.run_upkeep();
-                Ok(response::text(
-                    StatusCode::OK,
-                    handle.render(),
-                    "text/plain; version=0.0.4; charset=utf-8",
-                ))
-            }
+            Some(render) => Ok(response::text(
+                StatusCode::OK,
+                render(),
+                "text/plain; version=0.0.4; charset=utf-8",
+            )),
             None => Err(Refusal::not_found(
-                "metrics are off: this agent was built without a Prometheus handle",
+                "metrics are off: this agent was given no metrics exporter",
             )),
         },
     }

@@ -10,7 +10,6 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use metrics_exporter_prometheus::PrometheusHandle;
 use strongroom_core::Error;
 use strongroom_facade::Secrets;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
@@ -41,9 +40,12 @@ const MAX_REFUSING: usize = 64;
 pub(crate) struct Shared {
     pub(crate) secrets: SecretsSlot,
     pub(crate) guard: Guard,
-    pub(crate) metrics: Option<PrometheusHandle>,
+    pub(crate) metrics: Option<Render>,
     pub(crate) request_timeout: Duration,
 }
+
+/// Renders the metrics text `/metrics` answers.
+pub(crate) type Render = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// The [`Secrets`] an agent serves, replaceable while it runs (a configuration reload):
 /// requests that started keep the one they took, later ones get the new one.
@@ -87,7 +89,7 @@ pub struct AgentBuilder {
     header_read_timeout: Duration,
     request_timeout: Duration,
     drain_timeout: Duration,
-    metrics: Option<PrometheusHandle>,
+    metrics: Option<Render>,
 }
 
 impl fmt::Debug for AgentBuilder {
@@ -149,10 +151,21 @@ impl AgentBuilder {
     }
 
     /// Serve `/metrics` from this Prometheus handle (see
-    /// [`install_prometheus`](crate::install_prometheus)); without one `/metrics` answers
-    /// 404.
-    pub fn metrics(mut self, handle: PrometheusHandle) -> Self {
-        self.metrics = Some(handle);
+    /// [`install_prometheus`](crate::install_prometheus)). Without a handle or a
+    /// [`metrics_renderer`](Self::metrics_renderer), `/metrics` answers 404.
+    #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+    pub fn metrics(self, handle: crate::PrometheusHandle) -> Self {
+        self.metrics_renderer(move || {
+            handle.run_upkeep();
+            handle.render()
+        })
+    }
+
+    /// Serve `/metrics` from `render`, which returns Prometheus text format (for a program
+    /// that has its own exporter).
+    pub fn metrics_renderer(mut self, render: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        self.metrics = Some(Arc::new(render));
         self
     }
 

@@ -569,3 +569,18 @@ async fn metrics_without_a_handle_is_404_behind_the_token() {
     assert!(answer.text().contains("metrics are off"));
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_come_from_the_renderer_given() {
+    let fixture = Fixture::new();
+    let agent = Running::start(
+        fixture
+            .builder()
+            .metrics_renderer(|| "# TYPE custom counter\ncustom 7\n".to_owned()),
+    )
+    .await;
+    let answer = get(agent.addr(), "/metrics", Some(TOKEN)).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.text(), "# TYPE custom counter\ncustom 7\n");
+    agent.stop().await;
+}
