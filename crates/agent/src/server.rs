@@ -176,10 +176,11 @@ impl AgentBuilder {
     /// limit or timeout, a Unix socket path taken by another file or a live agent; an
     /// [`Error::Backend`] when the address cannot be bound.
     pub async fn bind(self) -> Result<Agent, Error> {
-        if self.max_connections == 0 || self.max_connections > Semaphore::MAX_PERMITS {
+        // Drain waits for every place at once, and a semaphore takes at most u32::MAX.
+        let most = Semaphore::MAX_PERMITS.min(usize::try_from(u32::MAX).unwrap_or(usize::MAX));
+        if self.max_connections == 0 || self.max_connections > most {
             return Err(Error::config(format!(
-                "the connection limit must be between 1 and {}",
-                Semaphore::MAX_PERMITS
+                "the connection limit must be between 1 and {most}"
             )));
         }
         if self.header_read_timeout.is_zero() || self.request_timeout.is_zero() {
