@@ -84,7 +84,7 @@
 //!
 //! # Cargo features
 //!
-//! - `prometheus` (default): [`install_prometheus`] and [`AgentBuilder::metrics`], on
+//! - `prometheus` (default): `install_prometheus` and `AgentBuilder::metrics`, on
 //!   metrics-exporter-prometheus (no HTTP listener or push gateway of its own). Without it,
 //!   [`AgentBuilder::metrics_renderer`] takes any exporter's text.
 //!

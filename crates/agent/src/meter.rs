@@ -8,7 +8,7 @@
 //! - `strongroom_agent_connections_refused_total`: connections turned away with 429 because
 //!   the limit was reached.
 //!
-//! [`install_prometheus`] (cargo feature `prometheus`, on by default) installs the
+//! `install_prometheus` (cargo feature `prometheus`, on by default) installs the
 //! recorder `/metrics` renders.
 
 use http::StatusCode;
