@@ -184,6 +184,9 @@ pub(crate) enum Command {
         #[arg(long, value_name = "PATH")]
         new_key_file: Option<PathBuf>,
     },
+    /// Serve secrets to local programs over HTTP, as the AWS Secrets Manager Agent does
+    /// (docs/agent.md). Callers send the token from AWS_TOKEN (the value, or file://PATH).
+    Serve(Serve),
 }
 
 /// `migrate`'s options.
@@ -204,6 +207,27 @@ pub(crate) struct Migrate {
     /// Copy every readable version, oldest first, not only the latest.
     #[arg(long)]
     pub(crate) all_versions: bool,
+}
+
+/// `serve`'s options; the store, cache, audit and mirror come from --config or the
+/// environment, as for `Secrets::from_env`.
+#[derive(Debug, Args)]
+pub(crate) struct Serve {
+    /// Where to listen: ADDR:PORT (loopback unless --allow-non-loopback) or unix:PATH.
+    #[arg(
+        long,
+        env = "STRONGROOM_LISTEN",
+        default_value = "127.0.0.1:2773",
+        value_name = "ADDR:PORT|unix:PATH"
+    )]
+    pub(crate) listen: String,
+    /// Allow a TCP address that is not loopback: anyone who reaches it with the token reads
+    /// every secret the agent can.
+    #[arg(long)]
+    pub(crate) allow_non_loopback: bool,
+    /// Connections served at once; one more is answered 429.
+    #[arg(long, default_value_t = 800, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) max_connections: u32,
 }
 
 /// `put`'s options. `Debug` is written by hand: it never shows `--value`.

@@ -31,6 +31,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
             new_key_file,
         } => rekey(&global, passphrase, new_key_file.as_deref(), &out).await,
         Command::Migrate(args) => crate::migrate::run(args, &out).await,
+        Command::Serve(args) => crate::serve::run(global, args).await,
         Command::Put(put_args) => put(&*store::open(&global)?, put_args, &out).await,
         Command::Get {
             key,

@@ -9,6 +9,7 @@ mod exit;
 mod keys;
 mod migrate;
 mod output;
+mod serve;
 mod store;
 
 use std::process::ExitCode;
@@ -17,10 +18,12 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The agent serves many callers at once: it gets a worker per core.
+    let mut runtime = match cli.command {
+        args::Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match runtime.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             report(&strongroom_core::Error::backend(
