@@ -5,11 +5,14 @@
 
 mod args;
 mod commands;
+mod exec;
 mod exit;
 mod keys;
 mod migrate;
 mod output;
+mod render;
 mod store;
+mod watch;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,258 @@
+//! `strongroom exec` end to end: the built binary over a local encrypted store, running real
+//! child processes (`sh`). Values are only ever compared, never printed: a failing assertion
+//! shows strongroom's stderr, which must not hold them either.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Home, kill, lines, stderr, wait_exit, wait_for_line, wait_until};
+
+const PASSWORD: &str = "hunter2-exec";
+
+fn home_with_secrets() -> Home {
+    let home = Home::new();
+    home.put("app/db/password", PASSWORD.as_bytes());
+    home.put("app/api-key", b"k-123");
+    home.put(
+        "svc/db",
+        br#"{"user":"svc","password":"p@ss word","port":5432}"#,
+    );
+    home.put("other/token", b"not-for-app");
+    home
+}
+
+fn no_value_in(text: &str) {
+    for value in [PASSWORD, "k-123", "p@ss word", "not-for-app"] {
+        assert!(!text.contains(value), "a secret value leaked: {text}");
+    }
+}
+
+#[test]
+fn the_command_gets_the_secret_in_its_environment() {
+    let home = home_with_secrets();
+    let out = home.run(&[
+        "exec",
+        "--env",
+        "DB_PASSWORD=app/db/password",
+        "--",
+        "sh",
+        "-c",
+        r#"printf %s "$DB_PASSWORD""#,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        out.stdout == PASSWORD.as_bytes(),
+        "the child saw another value"
+    );
+    no_value_in(&stderr(&out));
+}
+
+#[test]
+fn json_fields_become_variables() {
+    let home = home_with_secrets();
+    let out = home.run(&[
+        "exec",
+        "--env",
+        "USER=svc/db#user",
+        "--env",
+        "PW=svc/db#password",
+        "--env",
+        "PORT=svc/db#port",
+        "--",
+        "sh",
+        "-c",
+        r#"printf '%s|%s|%s' "$USER" "$PW" "$PORT""#,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        out.stdout == b"svc|p@ss word|5432",
+        "the child saw other values"
+    );
+}
+
+#[test]
+fn the_master_key_and_passphrase_variables_are_not_passed_on() {
+    let home = home_with_secrets();
+    let out = home
+        .command(&[
+            "exec",
+            "--env",
+            "X=app/api-key",
+            "--",
+            "sh",
+            "-c",
+            r#"printf '%s|%s|%s' "${STRONGROOM_PASSPHRASE-unset}" "${STRONGROOM_MASTER_KEY-unset}" "${KEPT-unset}""#,
+        ])
+        .env("STRONGROOM_PASSPHRASE", "not-this-store")
+        .env("KEPT", "kept")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "unset|unset|kept");
+}
+
+#[test]
+fn exit_codes_are_the_commands() {
+    let home = home_with_secrets();
+    for (script, code) in [
+        ("exit 0", 0),
+        ("exit 7", 7),
+        ("exit 255", 255),
+        ("kill -KILL $$", 137),
+        ("kill -TERM $$", 143),
+    ] {
+        let out = home.run(&["exec", "--env", "X=app/api-key", "--", "sh", "-c", script]);
+        assert_eq!(out.status.code(), Some(code), "{script}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn sigterm_reaches_the_command_and_its_exit_code_comes_back() {
+    let home = home_with_secrets();
+    for (signal, code) in [("TERM", 42), ("HUP", 43), ("USR1", 44)] {
+        let script =
+            format!("trap 'exit {code}' {signal}; echo ready; while :; do sleep 0.05; done");
+        let mut child = home.spawn(&["exec", "--env", "X=app/api-key", "--", "sh", "-c", &script]);
+        let _stdout = wait_for_line(&mut child, "ready");
+        kill(child.id(), signal);
+        let status = wait_exit(&mut child, Duration::from_secs(10));
+        assert_eq!(status.code(), Some(code), "{signal}");
+    }
+}
+
+#[test]
+fn a_folder_becomes_upper_snake_variables() {
+    let home = home_with_secrets();
+    let out = home.run(&[
+        "exec",
+        "--env-prefix",
+        "app",
+        "--",
+        "sh",
+        "-c",
+        r#"printf '%s|%s|%s' "$DB_PASSWORD" "$API_KEY" "${TOKEN-unset}""#,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let expected = format!("{PASSWORD}|k-123|unset");
+    assert!(
+        out.stdout == expected.as_bytes(),
+        "the child saw other values"
+    );
+
+    // An explicit --env of the same variable wins over the folder's.
+    let out = home.run(&[
+        "exec",
+        "--env-prefix",
+        "app/",
+        "--env",
+        "API_KEY=other/token",
+        "--",
+        "sh",
+        "-c",
+        r#"printf %s "$API_KEY""#,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == b"not-for-app", "--env did not win");
+}
+
+#[test]
+fn refusals_start_nothing_and_say_why() {
+    let home = home_with_secrets();
+    home.put("clash/db-url", b"one");
+    home.put("clash/db_url", b"two");
+    home.put("badname/1st", b"v");
+    home.put("bin/blob", &[0xff, 0xfe, 0x00]);
+    home.put("nul/v", b"a\0b");
+    let marker = home.path("ran");
+    let touch = format!("touch {}", marker.display());
+    // (arguments before `--`, exit code, what stderr says)
+    let table: &[(&[&str], i32, &str)] = &[
+        (
+            &["--env-prefix", "clash"],
+            2,
+            "would both be the variable DB_URL",
+        ),
+        (&["--env-prefix", "badname/"], 2, "not a valid name"),
+        (&["--env-prefix", "/"], 2, "needs a folder"),
+        (&["--env", "B=bin/blob"], 2, "bin/blob is not UTF-8"),
+        (&["--env", "N=nul/v"], 2, "nul/v holds a NUL byte"),
+        (&["--env", "M=app/missing"], 3, "app/missing"),
+        (&["--env", "F=svc/db#nope"], 2, "nope"),
+        (&["--env", "F=app/api-key#field"], 2, "app/api-key"),
+        (&["--env", "1X=app/api-key"], 2, "not a valid variable name"),
+        (&["--env", "X=app//api-key"], 2, "invalid value"),
+        (
+            &["--env", "X=app/api-key", "--env", "X=app/db/password"],
+            2,
+            "given twice",
+        ),
+    ];
+    for (options, code, says) in table {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(options);
+        args.extend_from_slice(&["--", "sh", "-c", &touch]);
+        let out = home.run(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(*code), "{options:?}: {err}");
+        assert!(err.contains(says), "{options:?}: {err}");
+        assert!(!marker.exists(), "{options:?}: the command ran");
+        no_value_in(&err);
+        assert!(out.stdout.is_empty(), "{options:?}");
+    }
+    // No command at all is a usage error.
+    let out = home.run(&["exec", "--env", "X=app/api-key"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // A command that cannot start is reported, with no value.
+    let out = home.run(&["exec", "--env", "X=app/api-key", "--", "/nonexistent/cmd"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("/nonexistent/cmd"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn restart_on_change_restarts_with_the_new_value() {
+    let home = home_with_secrets();
+    let seen = home.path("seen");
+    // Each start appends what it saw to a file in the scratch directory (never stdout).
+    let script = format!(
+        r#"printf '%s\n' "$V" >> {}; trap 'exit 0' TERM; while :; do sleep 0.05; done"#,
+        seen.display()
+    );
+    let mut child = home.spawn(&[
+        "exec",
+        "--restart-on-change",
+        "--refresh-interval",
+        "300ms",
+        "--env",
+        "V=app/api-key",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    wait_until(Duration::from_secs(10), "the first start", || {
+        lines(&seen).len() == 1
+    });
+    assert_eq!(lines(&seen), ["k-123"]);
+
+    // Another process writes a new version.
+    home.put("app/api-key", b"k-456");
+    let took = wait_until(Duration::from_secs(10), "the restart", || {
+        lines(&seen).len() == 2
+    });
+    assert_eq!(lines(&seen), ["k-123", "k-456"]);
+    assert!(took < Duration::from_secs(3), "the restart took {took:?}");
+
+    // A secret not used by the command changes: no restart.
+    home.put("other/token", b"changed");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(lines(&seen).len(), 2);
+
+    kill(child.id(), "TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+}
