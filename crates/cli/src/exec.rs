@@ -61,10 +61,10 @@ pub(crate) struct ExecArgs {
     #[arg(long)]
     pub(crate) restart_on_change: bool,
     /// How often to look for changes made elsewhere, with --restart-on-change (`30s`, `5m`).
-    #[arg(long, value_name = "DURATION", value_parser = watch::parse_interval, default_value = "60s")]
+    #[arg(long, value_name = "DURATION", value_parser = watch::parse_interval, default_value = "60s", requires = "restart_on_change")]
     pub(crate) refresh_interval: Duration,
     /// How long a restarted command may take to exit after TERM before it is killed.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "10s")]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "10s", requires = "restart_on_change")]
     pub(crate) restart_grace: Duration,
     /// The command and its arguments (after `--`).
     #[arg(

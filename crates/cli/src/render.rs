@@ -48,6 +48,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::args::Global;
+use crate::keys;
 use crate::output::Printer;
 use crate::watch::{self, DEFAULT_REFRESH, Watcher};
 
@@ -63,7 +64,7 @@ pub(crate) struct RenderArgs {
     #[arg(long)]
     pub(crate) watch: bool,
     /// How often to look for changes made elsewhere, with --watch (`30s`, `5m`).
-    #[arg(long, value_name = "DURATION", value_parser = watch::parse_interval, default_value = "60s")]
+    #[arg(long, value_name = "DURATION", value_parser = watch::parse_interval, default_value = "60s", requires = "watch")]
     pub(crate) refresh_interval: Duration,
     /// Run this command after each write of FILE (split into words like a shell does; no
     /// shell runs).
@@ -432,6 +433,9 @@ impl Reaction {
         {
             let status = tokio::process::Command::new(program)
                 .args(arguments)
+                .env_remove(keys::MASTER_KEY_VAR)
+                .env_remove(keys::PASSPHRASE_VAR)
+                .env_remove(keys::NEW_PASSPHRASE_VAR)
                 .stdin(std::process::Stdio::null())
                 .status()
                 .await;

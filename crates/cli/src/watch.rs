@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use strongroom_core::{Error, SecretName};
-use strongroom_facade::{CacheConfig, Change, DEFAULT_MAX_STALE, Secrets};
+use strongroom_facade::{CacheConfig, Change, Config, DEFAULT_MAX_STALE, Secrets};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
@@ -41,15 +41,38 @@ pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {
 
 /// The store the global options name, behind a facade whose cache entries expire after half
 /// of `refresh`, so that a re-read once per `refresh` always reaches the backend.
+///
+/// From a `--config` file this also takes the audit file and the cache's bound, stale and
+/// negative-caching settings (its TTL and refresh-ahead are replaced by the above). Its
+/// mirror is not used: the facade opens mirrors only inside `Secrets::from_config`, which
+/// leaves no room for the TTL.
 pub(crate) fn open_secrets(global: &Global, refresh: Duration) -> Result<Secrets, Error> {
-    let cache = CacheConfig::builder()
-        .ttl(refresh / 2)
-        .max_stale(DEFAULT_MAX_STALE)
-        .build()?;
-    Secrets::builder()
+    let config = global
+        .config
+        .as_deref()
+        .map(Config::from_toml_file)
+        .transpose()?;
+    let settings = config.as_ref().map(|c| &c.cache);
+    let max_stale = settings
+        .and_then(|s| s.max_stale_secs)
+        .map_or(DEFAULT_MAX_STALE, Duration::from_secs);
+    let mut cache = CacheConfig::builder().ttl(refresh / 2).max_stale(max_stale);
+    if let Some(max) = settings.and_then(|s| s.max_entries) {
+        cache = cache.max_entries(max);
+    }
+    if let Some(max) = settings.and_then(|s| s.max_bytes) {
+        cache = cache.max_bytes(max);
+    }
+    if let Some(secs) = settings.and_then(|s| s.negative_ttl_secs) {
+        cache = cache.negative_ttl(Duration::from_secs(secs));
+    }
+    let mut builder = Secrets::builder()
         .store(store::open(global)?)
-        .cache(cache)
-        .build()
+        .cache(cache.build()?);
+    if let Some(file) = config.as_ref().and_then(|c| c.audit.file.as_ref()) {
+        builder = builder.audit_file(file);
+    }
+    builder.build()
 }
 
 /// Waits for a change to the secrets a command uses; see the module documentation.
@@ -58,6 +81,9 @@ pub(crate) struct Watcher {
     changes: broadcast::Receiver<Change>,
     keys: BTreeSet<SecretName>,
     folders: Vec<(String, BTreeSet<SecretName>)>,
+    /// Watched keys the last re-read found missing: the cache holds nothing for them, so
+    /// their return is no `Change` on the feed and is told by the re-read instead.
+    missing: BTreeSet<SecretName>,
     ticker: Interval,
 }
 
@@ -73,6 +99,7 @@ impl Watcher {
             changes: secrets.subscribe_all(),
             keys: BTreeSet::new(),
             folders: Vec::new(),
+            missing: BTreeSet::new(),
             ticker,
         }
     }
@@ -85,6 +112,7 @@ impl Watcher {
     ) {
         self.keys = keys;
         self.folders = folders;
+        self.missing.clear();
     }
 
     /// Returns when a watched secret changed (or changes were lost: a lagging feed); every
@@ -110,27 +138,27 @@ impl Watcher {
     }
 
     /// Re-reads the watched secrets (changes arrive on the feed) and lists the folders;
-    /// true when a folder's names differ from what was watched.
+    /// true when a missing secret is back or a folder's names differ from what was watched.
     async fn poll(&mut self) -> bool {
+        let mut changed = false;
         for key in &self.keys {
-            // A failure is not a change; a secret found deleted is (the cache reports it).
-            if let Err(err) = self.secrets.get(key).await
-                && !err.is_not_found()
-            {
-                warn(&format!("cannot re-read {key}: {err}"));
+            match self.secrets.get(key).await {
+                Ok(_) => changed |= self.missing.remove(key),
+                // Found deleted: the cache reports that on the feed, once.
+                Err(err) if err.is_not_found() => {
+                    self.missing.insert(key.clone());
+                }
+                // A failure is not a change.
+                Err(err) => warn(&format!("cannot re-read {key}: {err}")),
             }
         }
         for (folder, names) in &self.folders {
             match self.secrets.list(folder).await {
-                Ok(now) => {
-                    if now.into_iter().collect::<BTreeSet<_>>() != *names {
-                        return true;
-                    }
-                }
+                Ok(now) => changed |= now.into_iter().collect::<BTreeSet<_>>() != *names,
                 Err(err) => warn(&format!("cannot list {folder}: {err}")),
             }
         }
-        false
+        changed
     }
 
     fn drain(&mut self) {

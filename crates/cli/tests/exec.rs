@@ -252,7 +252,113 @@ fn restart_on_change_restarts_with_the_new_value() {
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(lines(&seen).len(), 2);
 
+    // The secret is deleted: the new environment cannot be read, so the command keeps
+    // running with the old one, and stderr says why.
+    home.ok(&["rm", "app/api-key"]);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(lines(&seen).len(), 2);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the command was stopped"
+    );
+
+    // It comes back: the command restarts with the new value.
+    home.put("app/api-key", b"k-789");
+    wait_until(
+        Duration::from_secs(10),
+        "the restart after the return",
+        || lines(&seen).len() == 3,
+    );
+    assert_eq!(lines(&seen), ["k-123", "k-456", "k-789"]);
+
     kill(child.id(), "TERM");
     let status = wait_exit(&mut child, Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("restarting the command"), "{err}");
+    assert!(
+        err.contains("keeps its old one") && err.contains("app/api-key"),
+        "{err}"
+    );
+    for value in ["k-123", "k-456", "k-789"] {
+        assert!(!err.contains(value), "{err}");
+    }
+}
+
+#[test]
+fn restart_on_change_sees_a_secret_added_to_a_folder() {
+    let home = home_with_secrets();
+    let seen = home.path("seen");
+    let script = format!(
+        r#"printf '%s\n' "${{NEW_ONE-unset}}" >> {}; trap 'exit 0' TERM; while :; do sleep 0.05; done"#,
+        seen.display()
+    );
+    let mut child = home.spawn(&[
+        "exec",
+        "--restart-on-change",
+        "--refresh-interval",
+        "300ms",
+        "--restart-grace",
+        "2s",
+        "--env-prefix",
+        "app/",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    wait_until(Duration::from_secs(10), "the first start", || {
+        lines(&seen).len() == 1
+    });
+    home.put("app/new-one", b"fresh");
+    wait_until(Duration::from_secs(10), "the restart", || {
+        lines(&seen).len() == 2
+    });
+    assert_eq!(lines(&seen), ["unset", "fresh"]);
+    kill(child.id(), "TERM");
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(10)).code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn a_command_that_ignores_term_is_killed_after_the_grace_period() {
+    let home = home_with_secrets();
+    let seen = home.path("seen");
+    let script = format!(
+        r#"printf '%s\n' "$V" >> {}; trap '' TERM; while :; do sleep 0.05; done"#,
+        seen.display()
+    );
+    let mut child = home.spawn(&[
+        "exec",
+        "--restart-on-change",
+        "--refresh-interval",
+        "200ms",
+        "--restart-grace",
+        "500ms",
+        "--env",
+        "V=app/api-key",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    wait_until(Duration::from_secs(10), "the first start", || {
+        lines(&seen).len() == 1
+    });
+    home.put("app/api-key", b"k-456");
+    let took = wait_until(Duration::from_secs(10), "the restart", || {
+        lines(&seen).len() == 2
+    });
+    assert!(
+        took >= Duration::from_millis(500),
+        "killed before the grace period: {took:?}"
+    );
+    assert_eq!(lines(&seen), ["k-123", "k-456"]);
+    // INT is passed on too; the command dies of it, and strongroom reports 128 + 2.
+    kill(child.id(), "INT");
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130));
 }
