@@ -24,7 +24,7 @@
 //! directory flushed): a reader sees the old file or the new one, never a mix. A failed
 //! render writes nothing. After a write, `--on-change CMD` runs (CMD split into words the way
 //! a POSIX shell splits them, run without a shell; write `sh -c '...'` for shell syntax) and
-//! `--signal SIG --pid PID` signals a process. `--watch` then keeps running and renders again
+//! `--signal SIG --pid PID` (or `--pid-file FILE`, read at each signal) signals a process. `--watch` then keeps running and renders again
 //! whenever a secret the template used changes (see [`crate::watch`]).
 //!
 //! Error messages from the template engine can quote the values they were working on (`unable
@@ -70,12 +70,15 @@ pub(crate) struct RenderArgs {
     /// shell runs).
     #[arg(long, value_name = "CMD", value_parser = parse_command)]
     pub(crate) on_change: Option<CommandLine>,
-    /// Send this signal (HUP, USR1, ...) to --pid after each write of FILE.
-    #[arg(long, value_name = "SIG", value_parser = parse_signal, requires = "pid")]
+    /// Send this signal (HUP, USR1, ...) to --pid or --pid-file after each write of FILE.
+    #[arg(long, value_name = "SIG", value_parser = parse_signal, requires = "target")]
     pub(crate) signal: Option<Signal>,
     /// The process --signal goes to.
-    #[arg(long, value_name = "PID", requires = "signal", value_parser = clap::value_parser!(i32).range(1..))]
+    #[arg(long, value_name = "PID", group = "target", requires = "signal", value_parser = clap::value_parser!(i32).range(1..))]
     pub(crate) pid: Option<i32>,
+    /// A file holding the process id --signal goes to, read at each signal (nginx.pid).
+    #[arg(long, value_name = "FILE", group = "target", requires = "signal")]
+    pub(crate) pid_file: Option<PathBuf>,
 }
 
 /// `--on-change`, split into words.
@@ -423,7 +426,32 @@ fn replace(path: &Path, contents: &[u8]) -> io::Result<()> {
 /// What runs after each write.
 struct Reaction {
     command: Option<CommandLine>,
-    signal: Option<(Signal, i32)>,
+    signal: Option<(Signal, Target)>,
+}
+
+/// Where `--signal` goes.
+enum Target {
+    Pid(i32),
+    PidFile(PathBuf),
+}
+
+impl Target {
+    fn pid(&self) -> io::Result<Pid> {
+        let raw = match self {
+            Self::Pid(pid) => *pid,
+            Self::PidFile(file) => {
+                // A pid file is a number and a newline; anything longer is not one.
+                let mut text = String::new();
+                io::Read::read_to_string(&mut io::Read::take(File::open(file)?, 64), &mut text)?;
+                text.trim().parse().map_err(|_| {
+                    io::Error::other(format!("{} does not hold a process id", file.display()))
+                })?
+            }
+        };
+        Pid::from_raw(raw)
+            .filter(|_| raw > 0)
+            .ok_or_else(|| io::Error::other(format!("{raw} is not a process id")))
+    }
 }
 
 impl Reaction {
@@ -445,12 +473,12 @@ impl Reaction {
                 Err(err) => watch::warn(&format!("--on-change: cannot run {program}: {err}")),
             }
         }
-        if let Some((sig, pid)) = self.signal {
-            let sent = Pid::from_raw(pid)
-                .ok_or_else(|| io::Error::other("not a process id"))
-                .and_then(|pid| kill_process(pid, sig).map_err(io::Error::from));
+        if let Some((sig, target)) = &self.signal {
+            let sent = target
+                .pid()
+                .and_then(|pid| kill_process(pid, *sig).map_err(io::Error::from));
             if let Err(err) = sent {
-                watch::warn(&format!("cannot signal process {pid}: {err}"));
+                watch::warn(&format!("cannot send the signal: {err}"));
             }
         }
     }
@@ -468,7 +496,14 @@ pub(crate) async fn run(global: &Global, args: RenderArgs, out: &Printer) -> Res
     let mut watcher = Watcher::new(&secrets, refresh);
     let reaction = Reaction {
         command: args.on_change.clone(),
-        signal: args.signal.zip(args.pid),
+        signal: args.signal.and_then(|sig| {
+            let target = match (args.pid, &args.pid_file) {
+                (Some(pid), _) => Target::Pid(pid),
+                (None, Some(file)) => Target::PidFile(file.clone()),
+                (None, None) => return None,
+            };
+            Some((sig, target))
+        }),
     };
 
     let rendered = template.render(&secrets).await?;

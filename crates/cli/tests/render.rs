@@ -189,6 +189,33 @@ fn a_signal_goes_to_the_pid_after_a_write() {
     home.ok(&args);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(lines(&got).len(), 1);
+    // Through a pid file, read when the signal is sent.
+    let pid_file = home.path("target.pid");
+    std::fs::write(&pid_file, format!("{pid}\n")).unwrap();
+    home.put("app/db", br#"{"user":"other"}"#);
+    home.ok(&[
+        "render",
+        &tpl,
+        "--out",
+        out.to_str().unwrap(),
+        "--signal",
+        "SIGHUP",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+    ]);
+    wait_until(Duration::from_secs(5), "the second HUP", || {
+        lines(&got).len() == 2
+    });
+    // --signal needs a target, and a target needs --signal.
+    for bad in [
+        &["--signal", "HUP"][..],
+        &["--pid", "1"][..],
+        &["--signal", "HUP", "--pid", "1", "--pid-file", "f"][..],
+    ] {
+        let mut argv = vec!["render", &tpl, "--out", "x"];
+        argv.extend_from_slice(bad);
+        assert_eq!(home.run(&argv).status.code(), Some(2), "{bad:?}");
+    }
     let _ = target.kill();
     let _ = target.wait();
 }
