@@ -267,6 +267,8 @@ pub(crate) async fn run(global: &Global, args: ExecArgs) -> Result<u8, Error> {
             Event::Exited(status) => {
                 let status = status
                     .map_err(|err| Error::backend("cli", "cannot wait for the command", err))?;
+                // The caller exits the process at once: write the audit lines first.
+                secrets.flush_audit();
                 return Ok(exit_code(status));
             }
             Event::Signal(sig) => send(&child, sig),

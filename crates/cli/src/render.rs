@@ -524,6 +524,7 @@ pub(crate) async fn run(global: &Global, args: RenderArgs, out: &Printer) -> Res
     };
     done(wrote, &rendered.keys)?;
     if !args.watch {
+        secrets.flush_audit();
         return Ok(());
     }
     watcher.watch(rendered.keys, Vec::new());
@@ -536,8 +537,8 @@ pub(crate) async fn run(global: &Global, args: RenderArgs, out: &Printer) -> Res
     loop {
         tokio::select! {
             () = watcher.changed() => {}
-            _ = term.recv() => return Ok(()),
-            _ = interrupt.recv() => return Ok(()),
+            _ = term.recv() => break,
+            _ = interrupt.recv() => break,
         }
         match template.render(&secrets).await {
             Ok(rendered) => {
@@ -558,6 +559,8 @@ pub(crate) async fn run(global: &Global, args: RenderArgs, out: &Printer) -> Res
             )),
         }
     }
+    secrets.flush_audit();
+    Ok(())
 }
 
 #[cfg(test)]
