@@ -19,7 +19,8 @@
 //! environment except the variables that hold the local store's master key or passphrase.
 //! The signals a supervisor or a terminal sends (TERM, INT, HUP, QUIT, USR1, USR2) are
 //! passed on to the command, and strongroom exits with the command's exit code, or 128 + N
-//! when it was killed by signal N, as shells report it.
+//! when it was killed by signal N, as shells report it (and 127 when the command is not
+//! found, 126 when it cannot be run).
 //!
 //! `--restart-on-change` re-reads the secrets every `--refresh-interval` (see
 //! [`crate::watch`]) and, when one changed, stops the command (TERM, then KILL after
@@ -212,10 +213,18 @@ fn env_text(value: &SecretValue, name: &SecretName) -> Result<Zeroizing<String>,
     Ok(Zeroizing::new(text.to_owned()))
 }
 
-fn spawn(command: &[OsString], vars: &BTreeMap<String, Zeroizing<String>>) -> Result<Child, Error> {
-    let (program, arguments) = command
-        .split_first()
-        .ok_or_else(|| Error::config("exec needs a command after --"))?;
+/// Exit code when the command cannot be found, as shells report it.
+const NOT_FOUND: u8 = 127;
+/// Exit code when the command is found but cannot be run (not executable), as shells.
+const CANNOT_RUN: u8 = 126;
+
+/// Starts the command; when it cannot start, reports why on stderr and gives the exit code
+/// a shell would (127 not found, 126 otherwise).
+fn spawn(command: &[OsString], vars: &BTreeMap<String, Zeroizing<String>>) -> Result<Child, u8> {
+    let Some((program, arguments)) = command.split_first() else {
+        // clap requires a command; nothing to start is a usage error.
+        return Err(crate::exit::BAD_INPUT);
+    };
     let mut cmd = Command::new(program);
     cmd.args(arguments)
         .env_remove(keys::MASTER_KEY_VAR)
@@ -224,8 +233,17 @@ fn spawn(command: &[OsString], vars: &BTreeMap<String, Zeroizing<String>>) -> Re
     for (var, value) in vars {
         cmd.env(var, value.as_str());
     }
-    cmd.spawn()
-        .map_err(|err| Error::config(format!("cannot start {}: {err}", program.to_string_lossy())))
+    cmd.spawn().map_err(|err| {
+        watch::warn(&format!(
+            "error: cannot start {}: {err}",
+            program.to_string_lossy()
+        ));
+        if err.kind() == std::io::ErrorKind::NotFound {
+            NOT_FOUND
+        } else {
+            CANNOT_RUN
+        }
+    })
 }
 
 /// Runs `exec`; returns the exit code strongroom must exit with (the command's).
@@ -255,7 +273,10 @@ pub(crate) async fn run(global: &Global, args: ExecArgs) -> Result<u8, Error> {
         forwarded.push((stream, sig));
     }
 
-    let mut child = spawn(&args.command, &resolved.vars)?;
+    let mut child = match spawn(&args.command, &resolved.vars) {
+        Ok(child) => child,
+        Err(code) => return Ok(code),
+    };
     drop(resolved.vars);
     loop {
         let event = tokio::select! {
@@ -285,7 +306,13 @@ pub(crate) async fn run(global: &Global, args: ExecArgs) -> Result<u8, Error> {
                 watcher.watch(resolved.keys, resolved.folders);
                 watch::warn("a secret changed: restarting the command");
                 stop(&mut child, args.restart_grace).await;
-                child = spawn(&args.command, &resolved.vars)?;
+                child = match spawn(&args.command, &resolved.vars) {
+                    Ok(child) => child,
+                    Err(code) => {
+                        secrets.flush_audit();
+                        return Ok(code);
+                    }
+                };
             }
         }
     }

@@ -203,14 +203,20 @@ fn refusals_start_nothing_and_say_why() {
     // No command at all is a usage error.
     let out = home.run(&["exec", "--env", "X=app/api-key"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    // A command that cannot start is reported, with no value.
-    let out = home.run(&["exec", "--env", "X=app/api-key", "--", "/nonexistent/cmd"]);
-    assert_ne!(out.status.code(), Some(0));
-    assert!(
-        stderr(&out).contains("/nonexistent/cmd"),
-        "{}",
-        stderr(&out)
-    );
+    // A command that cannot start: 127 not found, 126 not executable, as shells say.
+    let not_executable = home.path("not-executable");
+    std::fs::write(&not_executable, "#!/bin/sh\n").unwrap();
+    for (command, code) in [
+        ("/nonexistent/cmd", 127),
+        ("no-such-command-anywhere", 127),
+        (not_executable.to_str().unwrap(), 126),
+    ] {
+        let out = home.run(&["exec", "--env", "X=app/api-key", "--", command]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{command}: {err}");
+        assert!(err.contains(command), "{err}");
+        no_value_in(&err);
+    }
 }
 
 #[test]
