@@ -175,6 +175,12 @@ pub(crate) enum Command {
     /// A store is `local:PATH`, `env:[PREFIX]`, `dir:PATH`, `vault:[MOUNT[/PREFIX]]` or `aws:[PREFIX]`;
     /// remote settings come from the usual VAULT_* / AWS_* variables.
     Migrate(Migrate),
+    /// Run a command with secrets in its environment (never on its command line).
+    ///
+    /// strongroom exec --env DB_PASSWORD=app/db#password --env-prefix app/ -- CMD ARGS...
+    Exec(crate::exec::ExecArgs),
+    /// Render a template holding secrets into a file (mode 0600, replaced atomically).
+    Render(crate::render::RenderArgs),
     /// Re-encrypt the local store under a new master key or passphrase.
     Rekey {
         /// Use a new passphrase (STRONGROOM_NEW_PASSPHRASE or asked) instead of a new key file.

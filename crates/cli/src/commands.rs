@@ -32,6 +32,12 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
         } => rekey(&global, passphrase, new_key_file.as_deref(), &out).await,
         Command::Migrate(args) => crate::migrate::run(args, &out).await,
         Command::Serve(args) => crate::serve::run(global, args).await,
+        Command::Exec(args) => {
+            let code = crate::exec::run(&global, args).await?;
+            // The command's exit code is strongroom's; everything exec held is dropped.
+            std::process::exit(i32::from(code))
+        }
+        Command::Render(args) => crate::render::run(&global, args, &out).await,
         Command::Put(put_args) => put(&*store::open(&global)?, put_args, &out).await,
         Command::Get {
             key,

@@ -5,12 +5,15 @@
 
 mod args;
 mod commands;
+mod exec;
 mod exit;
 mod keys;
 mod migrate;
 mod output;
+mod render;
 mod serve;
 mod store;
+mod watch;
 
 use std::process::ExitCode;
 
