@@ -3,6 +3,7 @@
 //!
 //! - `services`: raw HTTP round trips proving each server is what it claims to be.
 
+mod agent;
 mod aws;
 mod cli;
 mod conformance;

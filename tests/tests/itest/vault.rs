@@ -649,21 +649,37 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-fn start_dev_server(root_token: &str) -> DevServer {
+pub(crate) fn start_dev_server(root_token: &str) -> DevServer {
     start_dev_server_on(free_port(), root_token)
 }
 
 /// A dev server on `port` (to restart one where its clients expect it).
 pub(crate) fn start_dev_server_on(port: u16, root_token: &str) -> DevServer {
+    start_dev_server_with(port, root_token, None)
+}
+
+/// A dev server that also reads the HCL `config` (OpenBao 2 takes audit devices only from
+/// its configuration, not through the API).
+pub(crate) fn start_dev_server_with(
+    port: u16,
+    root_token: &str,
+    config: Option<&str>,
+) -> DevServer {
     let home = tempfile::tempdir().unwrap();
-    let mut child = Command::new(crate::support::bao_binary())
-        .args([
-            "server",
-            "-dev",
-            &format!("-dev-root-token-id={root_token}"),
-            &format!("-dev-listen-address=127.0.0.1:{port}"),
-            "-dev-no-store-token",
-        ])
+    let mut command = Command::new(crate::support::bao_binary());
+    command.args([
+        "server",
+        "-dev",
+        &format!("-dev-root-token-id={root_token}"),
+        &format!("-dev-listen-address=127.0.0.1:{port}"),
+        "-dev-no-store-token",
+    ]);
+    if let Some(config) = config {
+        let file = home.path().join("extra.hcl");
+        std::fs::write(&file, config).unwrap();
+        command.arg(format!("-config={}", file.display()));
+    }
+    let mut child = command
         .env("HOME", home.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -893,7 +909,7 @@ async fn tracing_output_holds_no_token_credential_or_value() {
 }
 
 /// Waits until a fresh private dev server accepts a write with its root token.
-async fn wait_until_writable(addr: &str, root_token: &str) {
+pub(crate) async fn wait_until_writable(addr: &str, root_token: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let reply = raw::vault(
@@ -947,7 +963,7 @@ async fn periodic_token(addr: &str, root_token: &str, period: Duration) -> Strin
 }
 
 /// Sends SIGSTOP or SIGCONT to a server this test started.
-fn signal(server: &DevServer, signal: &str) {
+pub(crate) fn signal(server: &DevServer, signal: &str) {
     let status = Command::new("kill")
         .args([signal, &server.child.id().to_string()])
         .status()
