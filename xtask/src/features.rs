@@ -7,7 +7,7 @@ use crate::cargo;
 
 /// The umbrella crate's features; each is checked alone.
 const FEATURES: &[&str] = &[
-    "local", "envelope", "vault", "aws", "sigv4", "cache", "facade",
+    "local", "envelope", "vault", "aws", "sigv4", "cache", "facade", "agent",
 ];
 
 pub(crate) fn run() -> Result<(), String> {
@@ -20,6 +20,15 @@ pub(crate) fn run() -> Result<(), String> {
     // HTTP/2 is opt-in, so the workspace test run never enables it: its TLS tests run here.
     let http2 = ["test", "-p", "strongroom-http", "--features", "http2"];
     cargo::run(cargo::command().args(http2), &http2.join(" "))?;
+    // The agent without its Prometheus exporter (a caller brings its own renderer).
+    let bare_agent = [
+        "check",
+        "-p",
+        "strongroom-agent",
+        "--no-default-features",
+        "--all-targets",
+    ];
+    cargo::run(cargo::command().args(bare_agent), &bare_agent.join(" "))?;
     let docs = ["test", "-p", "strongroom", "--all-features", "--doc"];
     cargo::run(cargo::command().args(docs), &docs.join(" "))
 }

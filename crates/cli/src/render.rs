@@ -55,7 +55,7 @@ use crate::watch::{self, DEFAULT_REFRESH, Watcher};
 /// `render`'s options.
 #[derive(Debug, Args)]
 pub(crate) struct RenderArgs {
-    /// The template (Jinja syntax with secret(), secret_json(); see docs/agent-exec-render.md).
+    /// The template (Jinja syntax with secret(), secret_json(); see docs/agent.md).
     pub(crate) template: PathBuf,
     /// The file to write (mode 0600, replaced atomically).
     #[arg(long, value_name = "FILE")]

@@ -118,6 +118,13 @@ pub mod facade {
     pub use strongroom_facade::*;
 }
 
+/// [`Agent`](agent::Agent): the local HTTP agent `strongroom serve` runs, inside your own
+/// process (`strongroom-agent`).
+#[cfg(feature = "agent")]
+pub mod agent {
+    pub use strongroom_agent::*;
+}
+
 /// The README's examples are compiled and run as doc tests.
 #[cfg(all(doctest, feature = "facade", feature = "vault"))]
 #[doc = include_str!("../../../README.md")]
