@@ -42,11 +42,19 @@ const PYTHON_VENV: Venv = Venv {
 
 const BEGIN: &str = "<!-- bench:begin (written by `cargo xtask bench`; edits inside are lost) -->";
 const END: &str = "<!-- bench:end -->";
+/// The agents' table has markers of its own, so `--only-agents` rewrites only it.
+const AGENTS_BEGIN: &str =
+    "<!-- bench-agents:begin (written by `cargo xtask bench`; edits inside are lost) -->";
+const AGENTS_END: &str = "<!-- bench-agents:end -->";
+
+mod agents;
 
 /// What `cargo xtask bench` was asked to do.
 pub(crate) struct BenchArgs {
     /// Leave out the cold builds (they take most of the run's time).
     skip_build_cost: bool,
+    /// Run only the local agents' comparison (`strongroom serve`, `bao proxy`).
+    only_agents: bool,
 }
 
 impl BenchArgs {
@@ -54,10 +62,12 @@ impl BenchArgs {
     pub(crate) fn parse(rest: &[String]) -> Result<Self, String> {
         let mut args = Self {
             skip_build_cost: false,
+            only_agents: false,
         };
         for arg in rest {
             match arg.as_str() {
                 "--skip-build-cost" => args.skip_build_cost = true,
+                "--only-agents" => args.only_agents = true,
                 other => return Err(format!("bench: unknown argument {other:?}")),
             }
         }
@@ -67,6 +77,9 @@ impl BenchArgs {
 
 /// Runs everything and writes docs/performance.md.
 pub(crate) fn run(choice: RuntimeChoice, args: &BenchArgs) -> Result<(), String> {
+    if args.only_agents {
+        return run_agents(choice);
+    }
     let started = Instant::now();
     let mut results = BTreeMap::<&str, Value>::new();
 
@@ -90,23 +103,20 @@ pub(crate) fn run(choice: RuntimeChoice, args: &BenchArgs) -> Result<(), String>
         PYTHON_PEERS.join(" ")
     );
     let (venv, _) = provision::ensure(&PYTHON_VENV)?;
+    let (cli, bao) = agent_binaries()?;
 
-    let end_to_end = {
-        let _lock = crate::lock::acquire()?;
-        let up = services::up(choice)?;
-        let outcome = end_to_end(&peers_bin, &venv, &up.env);
-        if up.started {
-            services::down()?;
-        } else {
-            eprintln!("bench: the servers were already running; leaving them up");
-        }
-        outcome?
-    };
+    let (end_to_end, agents) = with_services(choice, |env| {
+        Ok((
+            end_to_end(&peers_bin, &venv, env)?,
+            agents::run(&peers_bin, &cli, &bao, env)?,
+        ))
+    })?;
 
     results.insert("criterion", criterion);
     results.insert("single_flight", single_flight);
     results.insert("memory", memory);
     results.insert("end_to_end", end_to_end);
+    results.insert("agents", agents.clone());
     if let Some(cost) = build_cost {
         results.insert("build_cost", cost);
     }
@@ -122,7 +132,8 @@ pub(crate) fn run(choice: RuntimeChoice, args: &BenchArgs) -> Result<(), String>
 
     let tables = render(&results, &aws_note, args.skip_build_cost);
     let doc = layout::root().join("docs/performance.md");
-    write_between_markers(&doc, &tables)?;
+    write_between_markers(&doc, &tables, BEGIN, END)?;
+    write_between_markers(&doc, &agents::render(&agents), AGENTS_BEGIN, AGENTS_END)?;
     eprintln!(
         "bench: done in {:.0}s; tables in {}, raw figures in {}",
         started.elapsed().as_secs_f64(),
@@ -130,6 +141,55 @@ pub(crate) fn run(choice: RuntimeChoice, args: &BenchArgs) -> Result<(), String>
         raw.display()
     );
     Ok(())
+}
+
+/// `--only-agents`: the local agents' comparison alone, written between its own markers.
+fn run_agents(choice: RuntimeChoice) -> Result<(), String> {
+    eprintln!("bench: building the Rust peers (benches/peers, target/peers)");
+    let (peers_bin, _) = build_peers()?;
+    let (cli, bao) = agent_binaries()?;
+    let agents = with_services(choice, |env| agents::run(&peers_bin, &cli, &bao, env))?;
+    let bench_dir = layout::target_dir().join("bench");
+    layout::ensure_dir(&bench_dir)?;
+    let raw = bench_dir.join("agents.json");
+    std::fs::write(&raw, agents.to_string())
+        .map_err(|e| format!("cannot write {}: {e}", raw.display()))?;
+    let doc = layout::root().join("docs/performance.md");
+    write_between_markers(&doc, &agents::render(&agents), AGENTS_BEGIN, AGENTS_END)?;
+    eprintln!(
+        "bench: agents table in {}, raw figures in {}",
+        doc.display(),
+        raw.display()
+    );
+    Ok(())
+}
+
+/// The release `strongroom` binary (built here) and OpenBao's `bao` (for `bao proxy`).
+fn agent_binaries() -> Result<(PathBuf, PathBuf), String> {
+    eprintln!("bench: building the release strongroom CLI (for strongroom serve)");
+    crate::cargo::run(
+        crate::cargo::command().args(["build", "--release", "--quiet", "-p", "strongroom-cli"]),
+        "cargo build --release -p strongroom-cli",
+    )?;
+    let cli = layout::target_dir().join("release").join("strongroom");
+    let (venv, _) = provision::ensure(&services::Service::OpenBao.venv())?;
+    Ok((cli, crate::openbao::binary(&venv)?))
+}
+
+/// Runs `work` with the servers up (started here, or left running if they already were).
+fn with_services<T>(
+    choice: RuntimeChoice,
+    work: impl FnOnce(&BTreeMap<String, String>) -> Result<T, String>,
+) -> Result<T, String> {
+    let _lock = crate::lock::acquire()?;
+    let up = services::up(choice)?;
+    let outcome = work(&up.env);
+    if up.started {
+        services::down()?;
+    } else {
+        eprintln!("bench: the servers were already running; leaving them up");
+    }
+    outcome
 }
 
 // ---------------------------------------------------------------------------------------
@@ -922,16 +982,19 @@ fn render(results: &Value, aws_note: &Option<String>, skipped_build: bool) -> St
     doc
 }
 
-fn write_between_markers(path: &Path, tables: &str) -> Result<(), String> {
+/// Replaces the text between `begin` and `end` in `path` with `tables`; appends the pair
+/// when the file does not have it yet.
+fn write_between_markers(path: &Path, tables: &str, begin: &str, end: &str) -> Result<(), String> {
     let existing = std::fs::read_to_string(path).unwrap_or_default();
-    let generated = format!("{BEGIN}\n{tables}\n{END}");
-    let text = match (existing.find(BEGIN), existing.find(END)) {
-        (Some(start), Some(end)) if start < end => format!(
+    let generated = format!("{begin}\n{tables}\n{end}");
+    let text = match (existing.find(begin), existing.find(end)) {
+        (Some(start), Some(stop)) if start < stop => format!(
             "{}{generated}{}",
             &existing[..start],
-            &existing[end + END.len()..]
+            &existing[stop + end.len()..]
         ),
-        _ => format!("# Performance\n\n{generated}\n"),
+        _ if existing.is_empty() => format!("# Performance\n\n{generated}\n"),
+        _ => format!("{}\n{generated}\n", existing.trim_end()),
     };
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
@@ -960,10 +1023,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("p.md");
         std::fs::write(&path, format!("intro\n{BEGIN}\nold\n{END}\noutro\n")).unwrap();
-        write_between_markers(&path, "new").unwrap();
+        write_between_markers(&path, "new", BEGIN, END).unwrap();
+        write_between_markers(&path, "agents", AGENTS_BEGIN, AGENTS_END).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("intro\n") && text.ends_with("\noutro\n"));
+        assert!(text.starts_with("intro\n"));
+        assert!(text.contains("new\n<!-- bench:end -->\noutro\n"));
         assert!(text.contains("new") && !text.contains("old"));
+        assert!(text.ends_with(&format!("{AGENTS_BEGIN}\nagents\n{AGENTS_END}\n")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

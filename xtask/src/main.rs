@@ -54,7 +54,7 @@ use services::RuntimeChoice;
 const USAGE: &str = "\
 usage:
   cargo xtask demo
-  cargo xtask bench [--runtime docker|native|auto] [-- --skip-build-cost]
+  cargo xtask bench [--runtime docker|native|auto] [-- --skip-build-cost | --only-agents]
   cargo xtask crash [--kills N]
   cargo xtask fuzz [--seconds N] [--target NAME]
   cargo xtask ci [--runtime docker|native|auto]
