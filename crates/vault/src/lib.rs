@@ -164,6 +164,7 @@ pub mod fuzzing;
 mod json;
 mod kv2;
 mod lifecycle;
+mod nodes;
 mod path;
 mod store;
 mod ttl;
@@ -174,6 +175,7 @@ pub use data::{SecretData, VALUE_BASE64_FIELD, VALUE_FIELD};
 pub(crate) use error::BACKEND;
 pub use kv2::{Kv2, KvMetadata, KvSecret, MAX_WALK_FOLDERS, MetadataUpdate, VersionMetadata};
 pub use lifecycle::{RenewPolicy, TokenStats};
+pub use nodes::{NodeHealth, NodeState, default_cluster_retry};
 pub use store::{DEFAULT_KV_MOUNT, DESCRIPTION_KEY, PREFIX_VAR, VaultStore, VaultStoreBuilder};
 /// Re-exported: [`VaultClient::request_json`] takes a method, the builder a retry policy.
 pub use strongroom_http::{RetryPolicy, http::Method};
