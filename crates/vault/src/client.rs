@@ -796,7 +796,10 @@ pub struct VaultClient {
 impl fmt::Debug for VaultClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VaultClient")
-            .field("addresses", &self.shared.transport.nodes().all().collect::<Vec<_>>())
+            .field(
+                "addresses",
+                &self.shared.transport.nodes().all().collect::<Vec<_>>(),
+            )
             .field("namespace", &self.namespace)
             .field("auth", &self.shared.tokens.auth_method())
             .finish_non_exhaustive()

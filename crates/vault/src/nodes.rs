@@ -192,7 +192,10 @@ mod tests {
         let nodes = three();
         assert_eq!(nodes.next(0, None), 1);
         assert_eq!(nodes.next(2, None), 0);
-        assert_eq!(nodes.next(0, Some("http://127.0.0.1:8220/v1/secret/data/x")), 2);
+        assert_eq!(
+            nodes.next(0, Some("http://127.0.0.1:8220/v1/secret/data/x")),
+            2
+        );
         // A redirect elsewhere is never followed: the next configured node instead.
         assert_eq!(nodes.next(0, Some("http://evil.example:8220/v1/x")), 1);
         assert_eq!(nodes.next(0, Some("https://127.0.0.1:8220/v1/x")), 1);
