@@ -129,16 +129,54 @@ impl State {
 
     fn node(&self, name: &str) -> Result<usize, String> {
         if name == "leader" {
-            return self
-                .nodes
-                .iter()
-                .position(|n| health(n.addr()) == Some(200))
-                .ok_or_else(|| "no node of the cluster is active now".to_owned());
+            return self.leader();
         }
         self.nodes
             .iter()
             .position(|n| n.name() == name)
             .ok_or_else(|| format!("no cluster node {name:?} (openbao-1.. or leader)"))
+    }
+}
+
+impl State {
+    /// The active node as most nodes see it: each reachable node's `sys/leader` names one
+    /// (`leader_address`), and the node most of them name wins. Not "whoever says 200":
+    /// after a pause, OpenBao 2.7.2's old leader keeps answering `sys/health` 200 for a
+    /// while after Raft stepped it down (docs/reliability.md).
+    fn leader(&self) -> Result<usize, String> {
+        let mut votes = vec![0usize; self.nodes.len()];
+        for node in &self.nodes {
+            let Ok(response) =
+                http::request_within(node.addr(), "GET", "/v1/sys/leader", &[], "", PROBE)
+            else {
+                continue;
+            };
+            let Ok(value) = response.json("sys/leader") else {
+                continue;
+            };
+            let Some(address) = value["leader_address"].as_str() else {
+                continue;
+            };
+            if let Some(named) = self.nodes.iter().position(|n| {
+                address.ends_with(&format!(":{}", n.port))
+                    || (!n.marker.starts_with('/') && address.contains(&format!("{}:", n.marker)))
+            }) {
+                votes[named] += 1;
+            }
+        }
+        let (best, count) = votes
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, v)| **v)
+            .map(|(i, v)| (i, *v))
+            .unwrap_or((0, 0));
+        if count * 2 > self.nodes.len() {
+            Ok(best)
+        } else {
+            Err(format!(
+                "no node is the leader for a majority of the cluster now (votes {votes:?})"
+            ))
+        }
     }
 }
 
@@ -481,6 +519,11 @@ fn start(runtime: Runtime, count: usize) -> Result<BTreeMap<String, String>, Str
             me.display().to_string(),
         );
     }
+    // The fault commands find the cluster's state there (as STRONGROOM_XTASK_DIR).
+    env.insert(
+        "STRONGROOM_ITEST_XTASK_DIR".to_owned(),
+        layout::xtask_dir().display().to_string(),
+    );
     env.insert(
         "STRONGROOM_ITEST_ENV".to_owned(),
         env_file().display().to_string(),

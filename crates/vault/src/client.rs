@@ -311,14 +311,19 @@ impl Transport {
                     .await;
             let (last, location) = match outcome {
                 Ok(Ok(response)) => {
-                    let move_on = if repeatable {
-                        nodes::worth_another_node(response.status)
-                    } else {
-                        nodes::not_handled(response.status)
-                    };
+                    let never_handled = nodes::not_handled(response.status);
+                    let move_on =
+                        never_handled || (repeatable && nodes::worth_another_node(response.status));
                     if !move_on {
                         nodes.answered(index);
                         return Ok(Self::answer(response, uncertain));
+                    }
+                    // A standby answers 307 or 5xx also when it forwarded the request and
+                    // lost the active node before the answer came back: a write may have
+                    // been applied (seen under load: a retried check-and-set then found
+                    // its own write and said Conflict).
+                    if !never_handled && !is_read(&call.method) {
+                        uncertain = true;
                     }
                     let location = response
                         .headers
@@ -332,7 +337,7 @@ impl Transport {
                     if !unsent && !(repeatable && e.is_retryable()) {
                         return Err(error::from_http(e, ctx));
                     }
-                    if !unsent && call.method != Method::GET && call.method != Method::HEAD {
+                    if !unsent && !is_read(&call.method) {
                         uncertain = true;
                     }
                     (Err(error::from_http(e, ctx)), None)
@@ -387,6 +392,11 @@ impl Transport {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// Whether a request with this method only reads.
+fn is_read(method: &Method) -> bool {
+    *method == Method::GET || *method == Method::HEAD
 }
 
 /// The largest response the client reads: Vault's and OpenBao's default `max_request_size`

@@ -8,14 +8,18 @@
 //!
 //! - no connection could be opened (the node is down): any request moves on, it never
 //!   reached a server;
-//! - the node answered 503 (sealed, or a standby that knows no active node), 307/308 (a
-//!   standby pointing at the active node: the redirect itself is never followed, but when it
-//!   names one of the configured addresses that one is tried next), or 429/472/473 (the
-//!   `sys/health` codes of standbys): any request moves on, the node did not handle it;
-//! - a timeout, a broken connection or a 5xx after the request was sent: only requests that
-//!   may be repeated move on (reads, check-and-set writes, token renewal). A plain write
-//!   that may have been applied is not sent twice: its outcome (`Unavailable`) goes back to
-//!   the caller, who reads back or writes with check-and-set.
+//! - the node answered 503 (sealed) or 429/472/473 (the `sys/health` codes of standbys):
+//!   any request moves on, the node did not handle it;
+//! - a timeout, a broken connection, a 5xx, or a 307/308 (a standby pointing at the
+//!   active node: the redirect itself is never followed, but when it names one of the
+//!   configured addresses that one is tried next): only requests that may be repeated move
+//!   on (reads, check-and-set writes, token renewal). A standby gives these also when it
+//!   forwarded the request and lost the active node before the answer came back, so a
+//!   plain write that may have been applied is not sent twice: its outcome (`Unavailable`)
+//!   goes back to the caller, who reads back or writes with check-and-set. A check-and-set
+//!   write that moved on after such an answer and then meets a version mismatch gets
+//!   `Unavailable` ("read the secret back"), not `Conflict`: the mismatch may be its own
+//!   earlier attempt.
 //!
 //! Every attempt counts against one retry budget ([`default_cluster_retry`] unless the
 //! builder was given a policy): after each full round of the nodes without an answer the
@@ -113,16 +117,19 @@ fn same_origin(base: &str, location: &str) -> bool {
     matches!((origin(base), origin(location)), (Some(a), Some(b)) if a == b)
 }
 
-/// Whether an answer with `status` means "this node did not handle the request": safe to
-/// send to another node whatever the method.
+/// Whether an answer with `status` means "this node did not handle the request": sealed
+/// (503) or the `sys/health` codes of standbys (429, 472, 473). Safe to send to another
+/// node whatever the method.
 pub(crate) fn not_handled(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 307 | 308 | 429 | 472 | 473 | 503)
+    matches!(status.as_u16(), 429 | 472 | 473 | 503)
 }
 
 /// Whether an answer with `status` is worth another node for a request that may be
-/// repeated (the 5xx a standby gives while its forwarding to a dead leader fails).
+/// repeated: also a standby's redirect (307/308) and the 5xx it gives while forwarding to
+/// a dead leader fails. Either may come after the request was forwarded and applied, so
+/// only reads and check-and-set writes move on after them.
 pub(crate) fn worth_another_node(status: StatusCode) -> bool {
-    not_handled(status) || matches!(status.as_u16(), 500 | 502 | 504)
+    not_handled(status) || matches!(status.as_u16(), 307 | 308 | 500 | 502 | 504)
 }
 
 /// What one node said to `sys/health`.
@@ -217,13 +224,14 @@ mod tests {
 
     #[test]
     fn statuses_that_move_on() {
-        for code in [307, 308, 429, 472, 473, 503] {
+        for code in [429, 472, 473, 503] {
             assert!(not_handled(StatusCode::from_u16(code).unwrap()), "{code}");
         }
-        for code in [200, 204, 400, 403, 404, 500, 502] {
+        for code in [200, 204, 307, 308, 400, 403, 404, 500, 502] {
             assert!(!not_handled(StatusCode::from_u16(code).unwrap()), "{code}");
         }
         assert!(worth_another_node(StatusCode::INTERNAL_SERVER_ERROR));
+        assert!(worth_another_node(StatusCode::TEMPORARY_REDIRECT));
         assert!(!worth_another_node(StatusCode::BAD_REQUEST));
     }
 
