@@ -7,8 +7,11 @@
 //!
 //! - **native**: N `bao server -config` processes on free loopback ports, each with its own
 //!   `storage "raft"` folder and `node_id`, `retry_join` blocks naming every node's API
-//!   address, its own `address`/`cluster_address`, `api_addr`/`cluster_addr`, and
-//!   `disable_mlock = true`.
+//!   address, its own `address`/`cluster_address`, `api_addr`/`cluster_addr`,
+//!   `disable_mlock = true`, and `disable_standby_reads = true`: OpenBao 2.x standbys
+//!   otherwise answer reads from their own, possibly lagging, copy (eventual consistency),
+//!   and a read right after an acknowledged write can miss it (seen: `NotFound` for a key
+//!   written a moment before, through a node that had just rejoined).
 //! - **docker**: N containers of the OpenBao image on one network of their own, each with
 //!   its config and Raft folder bind-mounted, the API published on a loopback port; nodes
 //!   reach each other by container name.
@@ -229,7 +232,8 @@ fn config(
     format!(
         "storage \"raft\" {{\n  path = \"{raft_path}\"\n  node_id = \"{node_id}\"\n{joins}}}\n\
          listener \"tcp\" {{\n  address = \"{}\"\n  cluster_address = \"{}\"\n  tls_disable = true\n}}\n\
-         api_addr = \"{}\"\ncluster_addr = \"{}\"\ndisable_mlock = true\nui = false\n",
+         api_addr = \"{}\"\ncluster_addr = \"{}\"\ndisable_mlock = true\nui = false\n\
+         disable_standby_reads = true\n",
         listen.0, listen.1, advertise.0, advertise.1
     )
 }
@@ -890,6 +894,7 @@ mod tests {
             "api_addr = \"http://127.0.0.1:1\"",
             "cluster_addr = \"https://127.0.0.1:2\"",
             "disable_mlock = true",
+            "disable_standby_reads = true",
         ] {
             assert!(text.contains(needle), "{needle} in\n{text}");
         }

@@ -319,10 +319,13 @@ impl Transport {
                         return Ok(Self::answer(response, uncertain));
                     }
                     // A standby answers 307 or 5xx also when it forwarded the request and
-                    // lost the active node before the answer came back: a write may have
-                    // been applied (seen under load: a retried check-and-set then found
-                    // its own write and said Conflict).
-                    if !never_handled && !is_read(&call.method) {
+                    // lost the active node before the answer came back, and a leader that
+                    // steps down or seals mid-request answers 503 though its log entry may
+                    // still be committed by the next leader: a write may have been applied
+                    // (seen under load, with 307 and then with 503: a retried
+                    // check-and-set found its own write and said Conflict, and the caller
+                    // incremented twice).
+                    if !is_read(&call.method) {
                         uncertain = true;
                     }
                     let location = response

@@ -9,7 +9,9 @@
 //! - no connection could be opened (the node is down): any request moves on, it never
 //!   reached a server;
 //! - the node answered 503 (sealed) or 429/472/473 (the `sys/health` codes of standbys):
-//!   any request moves on, the node did not handle it;
+//!   any request moves on (a plain write too: a sealed node does not forward; the rare
+//!   leader that seals itself mid-request after appending the write to its log is the one
+//!   case where such a write may land twice, as two versions of the same value);
 //! - a timeout, a broken connection, a 5xx, or a 307/308 (a standby pointing at the
 //!   active node: the redirect itself is never followed, but when it names one of the
 //!   configured addresses that one is tried next): only requests that may be repeated move
@@ -17,9 +19,9 @@
 //!   forwarded the request and lost the active node before the answer came back, so a
 //!   plain write that may have been applied is not sent twice: its outcome (`Unavailable`)
 //!   goes back to the caller, who reads back or writes with check-and-set. A check-and-set
-//!   write that moved on after such an answer and then meets a version mismatch gets
-//!   `Unavailable` ("read the secret back"), not `Conflict`: the mismatch may be its own
-//!   earlier attempt.
+//!   write that moved on after any failed attempt (503 included) and then meets a version
+//!   mismatch gets `Unavailable` ("read the secret back"), not `Conflict`: the mismatch may
+//!   be its own earlier attempt.
 //!
 //! Every attempt counts against one retry budget ([`default_cluster_retry`] unless the
 //! builder was given a policy): after each full round of the nodes without an answer the

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use strongroom_core::{Error, ErrorKind, PutOptions, SecretName, SecretStore, SecretValue};
 use strongroom_itests::ClusterEnv;
-use strongroom_vault::{NodeState, VaultClient, VaultStore, default_cluster_retry};
+use strongroom_vault::{MetadataUpdate, NodeState, VaultClient, VaultStore, default_cluster_retry};
 
 const TASKS: usize = 16;
 const COUNTERS: usize = 4;
@@ -326,7 +326,7 @@ struct Load {
 }
 
 impl Load {
-    fn start(env: &ClusterEnv, name: &str) -> Self {
+    async fn start(env: &ClusterEnv, name: &str) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let clock = Arc::new(Clock {
             base: Instant::now(),
@@ -338,6 +338,17 @@ impl Load {
             .unwrap()
             .as_millis();
         let prefix = format!("cluster/{name}-{stamp}");
+        // KV v2 keeps 10 versions by default: a counter moves on by more than that while an
+        // unknown outcome waits for the election, and the version that would tell "was my
+        // write applied" would be gone (a read-back said "not applied" for one that was).
+        let kv = client(env).kv2(&env.kv_mount).unwrap();
+        for c in 0..COUNTERS {
+            let mut update = MetadataUpdate::default();
+            update.max_versions = Some(1_000_000);
+            kv.write_metadata(&format!("{prefix}/counter{c}"), &update)
+                .await
+                .expect("counter metadata");
+        }
         // One client per task (each with its own pool and current node), as separate
         // application instances would be.
         let tasks = (0..TASKS)
@@ -535,6 +546,19 @@ async fn write_to_each_node(env: &ClusterEnv, prefix: &str, record: &mut Record)
     }
 }
 
+/// Restarts a leader that was paused or cut off and came back. OpenBao 2.7.2 keeps such a
+/// node in active operation after Raft stepped it down (its `sys/health` says 200, and it
+/// logs "leadership lost" only at shutdown); when it later wins an election again it never
+/// re-runs its active setup and the cluster takes no write (seen: over a minute, until the
+/// node was stopped). Restarting it is the operator's cure; docs/reliability.md has the
+/// details. Acknowledged writes are checked after this, so a zombie that acknowledged
+/// anything would still show as lost.
+async fn heal(env: &ClusterEnv, node: &str) {
+    env.fault("kill", node);
+    env.fault("restart", node);
+    wait_settled(env).await;
+}
+
 /// Kill the leader, wait for a write through the others, restart it.
 async fn kill_leader(env: &ClusterEnv, clock: &Clock) -> Duration {
     clock.fault();
@@ -557,7 +581,7 @@ async fn faults_under_load_lose_nothing() {
 
     // 1. SIGKILL the leader, restart it.
     wait_settled(&env).await;
-    let load = Load::start(&env, "kill");
+    let load = Load::start(&env, "kill").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let took = kill_leader(&env, &load.clock).await;
     wait_settled(&env).await;
@@ -572,63 +596,9 @@ async fn faults_under_load_lose_nothing() {
     )
     .await;
 
-    // 2. Pause the leader past the election timeout, then resume it: once resumed it is a
-    //    stale leader and must not acknowledge anything.
+    // 2. Leader kills in a row under one continuous load.
     wait_settled(&env).await;
-    let load = Load::start(&env, "pause");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    load.clock.fault();
-    let node = env.fault("pause", "leader");
-    load.clock.fault();
-    let took = load.clock.wait_recovered(Duration::from_secs(60)).await;
-    // Past the election timeout for sure, whatever the first write's luck.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    env.fault("resume", &node);
-    let mut direct = Record::default();
-    write_to_each_node(&env, &load.prefix, &mut direct).await;
-    wait_settled(&env).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let (mut record, prefix) = load.finish().await;
-    record.merge(direct);
-    verify(
-        &env,
-        "pause leader (SIGSTOP) + resume",
-        &record,
-        &prefix,
-        &[took],
-    )
-    .await;
-
-    // 3. Docker only: a real partition of the leader.
-    if env.runtime == "docker" {
-        wait_settled(&env).await;
-        let load = Load::start(&env, "partition");
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        load.clock.fault();
-        let node = env.fault("disconnect", "leader");
-        load.clock.fault();
-        let took = load.clock.wait_recovered(Duration::from_secs(60)).await;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        env.fault("connect", &node);
-        let mut direct = Record::default();
-        write_to_each_node(&env, &load.prefix, &mut direct).await;
-        wait_settled(&env).await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let (mut record, prefix) = load.finish().await;
-        record.merge(direct);
-        verify(
-            &env,
-            "partition leader (network disconnect) + reconnect",
-            &record,
-            &prefix,
-            &[took],
-        )
-        .await;
-    }
-
-    // 4. Leader kills in a row under one continuous load.
-    wait_settled(&env).await;
-    let load = Load::start(&env, "kills");
+    let load = Load::start(&env, "kills").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut recoveries = Vec::new();
     for round in 0..env.loops {
@@ -651,6 +621,61 @@ async fn faults_under_load_lose_nothing() {
         &recoveries,
     )
     .await;
+    // 3. Pause the leader past the election timeout, then resume it: once resumed it is a
+    //    stale leader and must not acknowledge anything.
+    wait_settled(&env).await;
+    let load = Load::start(&env, "pause").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    load.clock.fault();
+    let node = env.fault("pause", "leader");
+    load.clock.fault();
+    let took = load.clock.wait_recovered(Duration::from_secs(60)).await;
+    // Past the election timeout for sure, whatever the first write's luck.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.fault("resume", &node);
+    let mut direct = Record::default();
+    write_to_each_node(&env, &load.prefix, &mut direct).await;
+    wait_settled(&env).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (mut record, prefix) = load.finish().await;
+    record.merge(direct);
+    heal(&env, &node).await;
+    verify(
+        &env,
+        "pause leader (SIGSTOP) + resume",
+        &record,
+        &prefix,
+        &[took],
+    )
+    .await;
+
+    // 4. Docker only: a real partition of the leader.
+    if env.runtime == "docker" {
+        wait_settled(&env).await;
+        let load = Load::start(&env, "partition").await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        load.clock.fault();
+        let node = env.fault("disconnect", "leader");
+        load.clock.fault();
+        let took = load.clock.wait_recovered(Duration::from_secs(60)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        env.fault("connect", &node);
+        let mut direct = Record::default();
+        write_to_each_node(&env, &load.prefix, &mut direct).await;
+        wait_settled(&env).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (mut record, prefix) = load.finish().await;
+        record.merge(direct);
+        heal(&env, &node).await;
+        verify(
+            &env,
+            "partition leader (network disconnect) + reconnect",
+            &record,
+            &prefix,
+            &[took],
+        )
+        .await;
+    }
 }
 
 // Named to sort first: `itest --cluster` runs one test at a time, in name order, and this
