@@ -171,8 +171,7 @@ impl State {
             .iter()
             .enumerate()
             .max_by_key(|(_, v)| **v)
-            .map(|(i, v)| (i, *v))
-            .unwrap_or((0, 0));
+            .map_or((0, 0), |(i, v)| (i, *v));
         if count * 2 > self.nodes.len() {
             Ok(best)
         } else {

@@ -337,7 +337,7 @@ impl Transport {
                 }
                 Ok(Err(e)) => {
                     let unsent = e.is_unsent();
-                    if !unsent && !(repeatable && e.is_retryable()) {
+                    if !(unsent || repeatable && e.is_retryable()) {
                         return Err(error::from_http(e, ctx));
                     }
                     if !unsent && !is_read(&call.method) {

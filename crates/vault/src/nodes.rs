@@ -78,7 +78,10 @@ impl Nodes {
 
     /// The node the next request goes to.
     pub(crate) fn current(&self) -> usize {
-        self.current.load(Ordering::Relaxed) % self.len().max(1)
+        self.current
+            .load(Ordering::Relaxed)
+            .checked_rem(self.len())
+            .unwrap_or(0)
     }
 
     /// `index` answered: later requests go there.
@@ -102,7 +105,10 @@ impl Nodes {
         {
             return named;
         }
-        index.checked_add(1).unwrap_or(0) % self.len().max(1)
+        index
+            .checked_add(1)
+            .and_then(|next| next.checked_rem(self.len()))
+            .unwrap_or(0)
     }
 }
 

@@ -17,6 +17,9 @@
 //! `Unavailable`, and the time from the fault to the first write that succeeded after it
 //! is printed (docs/reliability.md quotes these lines).
 
+// The figures go to stderr on purpose: `itest --cluster` runs with `--nocapture`.
+#![allow(clippy::print_stderr)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -236,17 +239,14 @@ async fn load_task(
                     break;
                 }
             };
-            let n: u64 = current
-                .as_ref()
-                .map(|s| {
-                    text(s)
-                        .split(':')
-                        .next()
-                        .unwrap_or("0")
-                        .parse()
-                        .expect("counter")
-                })
-                .unwrap_or(0);
+            let n: u64 = current.as_ref().map_or(0, |s| {
+                text(s)
+                    .split(':')
+                    .next()
+                    .unwrap_or("0")
+                    .parse()
+                    .expect("counter")
+            });
             let mine = format!("{}:{task}:{seq}", n + 1);
             let options = match &current {
                 Some(s) => PutOptions::default().if_version(s.version.clone()),
@@ -424,7 +424,7 @@ async fn verify(
          ({} applied) | counter increments {} (resolved applied {}, not applied {}) | conflicts {} \
          | failures {failures} {:?} | max latency {:.2}s | time to recover {}",
         record.requests,
-        record.acked.len() + record.increments.iter().sum::<u64>() as usize,
+        record.acked.len() as u64 + record.increments.iter().sum::<u64>(),
         lost.len(),
         record.unknown.len(),
         unknown_applied,
