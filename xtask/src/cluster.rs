@@ -844,7 +844,9 @@ pub(crate) fn fault(fault: NodeFault, name: &str) -> Result<(), String> {
                 Ok(health(node.addr()).is_some())
             },
         )?;
-        unseal(node, key.trim())?;
+        // A node just started may refuse the first unseal (503 while its storage opens, seen
+        // on docker): wait_serving unseals it again until it serves.
+        let _ = unseal(node, key.trim());
         wait_serving(state.runtime, node, key.trim())?;
     }
     println!("{}", state.nodes[index].name());
