@@ -107,7 +107,9 @@
 //! | `renew-self` | `POST` | like a read ([`strongroom_http::Retry::Always`]): renewing twice only sets the same expiry again (now plus the increment, capped by the max TTL); the renewal task also retries it itself (see [Renewal](#renewal)) |
 //!
 //! A write that fails with `Unavailable` may or may not have been applied; read the secret
-//! (or write with check-and-set) before writing again.
+//! (or write with check-and-set) before writing again. With several addresses, what moves
+//! to another node is said under [Clusters](#clusters); one address behaves as this table
+//! says.
 //!
 //! # Clusters
 //!
