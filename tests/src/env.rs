@@ -227,7 +227,7 @@ fn default_env_file() -> PathBuf {
 }
 
 /// `http://127.x.y.z:port`, `http://localhost:port` or `http://[::1]:port`.
-fn is_loopback_http(url: &str) -> bool {
+pub(crate) fn is_loopback_http(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("http://") else {
         return false;
     };

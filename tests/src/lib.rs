@@ -7,6 +7,9 @@
 //! With neither, it panics with a message naming `cargo xtask itest`: a suite that needs a
 //! server never passes by skipping.
 //!
+//! [`ClusterEnv`] does the same for the three-node OpenBao cluster of
+//! `cargo xtask itest --cluster`, with its per-node fault handles.
+//!
 //! [`hostile`] holds a lying HTTP server for the hostile-network suite (`tests/hostile/`),
 //! which needs no external server.
 //!
@@ -15,7 +18,9 @@
 //! assert!(env.vault_addr.starts_with("http://127.0.0.1:"));
 //! ```
 
+mod cluster;
 mod env;
 pub mod hostile;
 
+pub use cluster::ClusterEnv;
 pub use env::{ENV_FILE_VAR, EnvError, ItestEnv};

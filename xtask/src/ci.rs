@@ -3,7 +3,8 @@
 //! packaged and built from its tarball (`publish.rs`), a short fuzz run of every target
 //! (`fuzz.rs`), then the
 //! real-server suites: on the native runtime, then (after building the local images) on the
-//! docker runtime. Prints how long each phase took, also when one fails.
+//! docker runtime, then the cluster suite (three OpenBao nodes, `cluster.rs`) on the native
+//! runtime. Prints how long each phase took, also when one fails.
 
 use std::time::{Duration, Instant};
 
@@ -96,6 +97,19 @@ pub(crate) fn run(suites: Suites) -> Result<(), String> {
         let start = Instant::now();
         result = itest::run(choice, &[]).map_err(|e| format!("phase {name} failed: {e}"));
         timings.push((name, start.elapsed()));
+    }
+    if result.is_ok() {
+        // The three-node OpenBao cluster with its leader killed and paused under load: native
+        // (the runtime every machine has), or the one asked for; the long loop of leader
+        // kills is `cargo xtask itest --cluster --cluster-loops 20`.
+        let choice = match suites {
+            Suites::Both => RuntimeChoice::Fixed(Runtime::Native),
+            Suites::Only(choice) => choice,
+        };
+        let start = Instant::now();
+        result = itest::run_cluster(choice, itest::CI_CLUSTER_LOOPS, &[])
+            .map_err(|e| format!("phase itest-cluster failed: {e}"));
+        timings.push(("itest-cluster", start.elapsed()));
     }
     let total: Duration = timings.iter().map(|(_, d)| *d).sum();
     for (name, took) in &timings {

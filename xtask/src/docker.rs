@@ -138,7 +138,7 @@ pub(crate) fn prepare() -> Result<BTreeMap<Service, String>, String> {
 }
 
 /// The labels every object of run `run` gets.
-fn labels(run: &str) -> [String; 2] {
+pub(crate) fn labels(run: &str) -> [String; 2] {
     [
         format!("{RUN_LABEL}={run}"),
         format!("{DIR_LABEL}={}", layout::xtask_dir().display()),

@@ -32,12 +32,25 @@ pub(crate) fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Result<Response, String> {
+    request_within(addr, method, path, headers, body, REQUEST_TIMEOUT)
+}
+
+/// [`request`] with its own timeout (whole seconds, at least one): probes of a server that
+/// may be paused must not wait the default half minute.
+pub(crate) fn request_within(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    timeout: Duration,
+) -> Result<Response, String> {
     if !addr.ip().is_loopback() {
         return Err(format!("refusing to send a request to non-loopback {addr}"));
     }
     let url = format!("http://{addr}{path}");
     let mut request = minreq::Request::new(minreq::Method::Custom(method.to_owned()), &*url)
-        .with_timeout(REQUEST_TIMEOUT.as_secs())
+        .with_timeout(timeout.as_secs().max(1))
         .with_follow_redirects(false)
         .with_body(body);
     for (name, value) in headers {

@@ -28,6 +28,50 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
     Ok(Arc::clone(FLAG.get_or_init(|| flag)))
 }
 
+/// Leader kills in a row in `itest --cluster` (and CI) unless `--cluster-loops` says more;
+/// `--cluster-loops 20` is the long form (docs/reliability.md).
+pub(crate) const CI_CLUSTER_LOOPS: u32 = 2;
+
+/// The cluster suite alone, against a fresh cluster of three nodes that is removed after,
+/// even when the tests fail or Ctrl-C is pressed.
+pub(crate) fn run_cluster(
+    choice: RuntimeChoice,
+    loops: u32,
+    test_args: &[String],
+) -> Result<(), String> {
+    let interrupted = interrupt_flag()?;
+    let _lock = crate::lock::acquire()?;
+    let runtime = services::resolve(choice);
+    let env = crate::cluster::up(runtime, 3);
+    let outcome = match env {
+        Err(e) => Err(e),
+        Ok(_) if interrupted.load(Ordering::SeqCst) => Err("interrupted".to_owned()),
+        Ok(mut env) => {
+            env.insert(
+                "STRONGROOM_ITEST_CLUSTER_LOOPS".to_owned(),
+                loops.to_string(),
+            );
+            let mut command = cargo::command();
+            command
+                .args(["test", "-p", PACKAGE, "--test", "itest"])
+                .envs(&env)
+                .arg("--");
+            if test_args.is_empty() {
+                // One test at a time: the faults hit the one cluster every test uses.
+                command.args(["cluster::", "--nocapture", "--test-threads=1"]);
+            } else {
+                command.args(test_args);
+            }
+            cargo::run(&mut command, &format!("cargo test -p {PACKAGE} (cluster)"))
+        }
+    };
+    crate::cluster::down()?;
+    if interrupted.load(Ordering::SeqCst) {
+        return Err("interrupted by Ctrl-C; cluster stopped".to_owned());
+    }
+    outcome
+}
+
 /// Runs the suites; `test_args` go to `cargo test` after `--`.
 pub(crate) fn run(choice: RuntimeChoice, test_args: &[String]) -> Result<(), String> {
     let interrupted = interrupt_flag()?;
@@ -75,8 +119,10 @@ fn run_tests(
         .args(["test", "-p", PACKAGE])
         .envs(env)
         .env("STRONGROOM_ITEST_CLI", &cli);
-    if !test_args.is_empty() {
-        command.arg("--").args(test_args);
-    }
+    // The cluster suite needs the cluster (`itest --cluster`), not the single server.
+    command
+        .arg("--")
+        .args(test_args)
+        .args(["--skip", "cluster::"]);
     cargo::run(&mut command, &format!("cargo test -p {PACKAGE}"))
 }

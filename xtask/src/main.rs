@@ -15,6 +15,11 @@
 //!   OpenBao, LocalStack and moto servers the suites use (see docs/testing.md).
 //! - `cargo xtask services pause|resume|stop|start|disconnect|connect <server> [--for SECS]`:
 //!   faults for the reliability suites, on either runtime.
+//! - `cargo xtask services up --vault-nodes 3 [--runtime R]`: a three-node OpenBao Raft
+//!   cluster instead (`cluster.rs`), and `cargo xtask services
+//!   kill|restart|pause|resume|disconnect|connect openbao-N|leader`: faults on one node.
+//! - `cargo xtask itest --cluster [--cluster-loops N]`: the cluster suite alone against a
+//!   fresh cluster (leader killed N times in a row; default 2).
 //! - `cargo xtask images`: builds the docker runtime's images locally, without a registry.
 //! - `cargo xtask itest [--runtime R] [-- test args]`: services up, the suites, services down.
 //!
@@ -26,6 +31,7 @@
 mod bench;
 mod cargo;
 mod ci;
+mod cluster;
 mod crash;
 mod demo;
 mod docker;
@@ -60,8 +66,11 @@ usage:
   cargo xtask ci [--runtime docker|native|auto]
   cargo xtask services up|down|status|env [--runtime docker|native|auto]   (default native)
   cargo xtask services pause|resume|stop|start|disconnect|connect openbao|localstack|moto [--for SECS]
+  cargo xtask services up --vault-nodes 3 [--runtime docker|native|auto]   (an OpenBao Raft cluster)
+  cargo xtask services kill|restart|pause|resume|disconnect|connect openbao-1|openbao-2|openbao-3|leader
   cargo xtask images
-  cargo xtask itest [--runtime docker|native|auto] [-- <cargo test args>]";
+  cargo xtask itest [--runtime docker|native|auto] [-- <cargo test args>]
+  cargo xtask itest --cluster [--cluster-loops N] [--runtime docker|native|auto] [-- <cargo test args>]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -95,6 +104,12 @@ impl From<String> for Failure {
 /// The options every command takes, and what follows `--`.
 struct Options {
     runtime: RuntimeChoice,
+    /// `--vault-nodes N` (services up): a cluster of N OpenBao nodes.
+    vault_nodes: Option<usize>,
+    /// `--cluster` (itest): the cluster suite against a fresh cluster.
+    cluster: bool,
+    /// `--cluster-loops N` (itest --cluster): leader kills in a row.
+    cluster_loops: Option<u32>,
     rest: Vec<String>,
 }
 
@@ -103,8 +118,29 @@ fn options(args: &[String]) -> Result<Options, Failure> {
     let mut runtime = RuntimeChoice::Fixed(services::Runtime::Native);
     let mut iter = args.iter();
     let mut rest = Vec::new();
+    let mut vault_nodes = None;
+    let mut cluster = false;
+    let mut cluster_loops = None;
     while let Some(arg) = iter.next() {
         match arg.as_str() {
+            "--vault-nodes" => {
+                let value = iter
+                    .next()
+                    .ok_or_else(|| Failure::Usage("--vault-nodes needs a number".to_owned()))?;
+                vault_nodes = Some(value.parse().map_err(|_| {
+                    Failure::Usage(format!("--vault-nodes needs a number, got {value:?}"))
+                })?);
+            }
+            "--cluster" => cluster = true,
+            "--cluster-loops" => {
+                let value = iter
+                    .next()
+                    .ok_or_else(|| Failure::Usage("--cluster-loops needs a number".to_owned()))?;
+                cluster_loops = Some(value.parse().map_err(|_| {
+                    Failure::Usage(format!("--cluster-loops needs a number, got {value:?}"))
+                })?);
+                cluster = true;
+            }
             "--runtime" => {
                 let value = iter
                     .next()
@@ -123,7 +159,13 @@ fn options(args: &[String]) -> Result<Options, Failure> {
             }
         }
     }
-    Ok(Options { runtime, rest })
+    Ok(Options {
+        runtime,
+        vault_nodes,
+        cluster,
+        cluster_loops,
+        rest,
+    })
 }
 
 fn dispatch(args: &[String]) -> Result<(), Failure> {
@@ -193,6 +235,10 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
         }
         "itest" => {
             let opts = options(rest)?;
+            if opts.cluster {
+                let loops = opts.cluster_loops.unwrap_or(itest::CI_CLUSTER_LOOPS);
+                return Ok(itest::run_cluster(opts.runtime, loops, &opts.rest)?);
+            }
             Ok(itest::run(opts.runtime, &opts.rest)?)
         }
         "services" => {
@@ -201,12 +247,25 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
                     "services needs up, down, status, env or a fault".to_owned(),
                 ));
             };
+            if let Some(fault) = cluster::NodeFault::parse(action)
+                && let [name] = rest
+                && cluster::is_node_name(name)
+            {
+                return Ok(cluster::fault(fault, name)?);
+            }
             if let Some(fault) = faults::Fault::parse(action) {
                 let (service, for_secs) = fault_args(rest)?;
                 return Ok(faults::run(fault, service, for_secs)?);
             }
             let opts = options(rest)?;
             match action.as_str() {
+                "up" if opts.vault_nodes.is_some() => {
+                    let _lock = lock::acquire()?;
+                    let runtime = services::resolve(opts.runtime);
+                    let env = cluster::up(runtime, opts.vault_nodes.unwrap_or(3))?;
+                    services::print_env(&env);
+                    Ok(())
+                }
                 "up" => {
                     let _lock = lock::acquire()?;
                     let start = Instant::now();
@@ -221,9 +280,17 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
                 }
                 "down" => {
                     let _lock = lock::acquire()?;
-                    Ok(services::down()?)
+                    let single = services::down();
+                    cluster::down()?;
+                    Ok(single?)
                 }
-                "status" => Ok(services::status()?),
+                "status" => {
+                    cluster::status();
+                    if cluster::recorded() && services::State::load().is_none() {
+                        return Ok(());
+                    }
+                    Ok(services::status()?)
+                }
                 "env" => {
                     services::print_env(&services::read_env()?);
                     Ok(())

@@ -293,19 +293,7 @@ pub(crate) fn up(choice: RuntimeChoice) -> Result<Up, String> {
         eprintln!("services: stopping the leftovers of an earlier run");
         down()?;
     }
-    let runtime = match choice {
-        RuntimeChoice::Fixed(runtime) => runtime,
-        RuntimeChoice::Auto => match docker::usable() {
-            Ok(()) => {
-                eprintln!("services: runtime auto -> docker (engine answers, images present)");
-                Runtime::Docker
-            }
-            Err(why) => {
-                eprintln!("services: runtime auto -> native ({why})");
-                Runtime::Native
-            }
-        },
-    };
+    let runtime = resolve(choice);
     let _ = std::fs::remove_file(layout::env_file());
     let result = match runtime {
         Runtime::Native => up_native(),
@@ -323,6 +311,24 @@ pub(crate) fn up(choice: RuntimeChoice) -> Result<Up, String> {
             }
             Err(e)
         }
+    }
+}
+
+/// The runtime `choice` means here: auto is docker only when the engine answers and the
+/// images are present.
+pub(crate) fn resolve(choice: RuntimeChoice) -> Runtime {
+    match choice {
+        RuntimeChoice::Fixed(runtime) => runtime,
+        RuntimeChoice::Auto => match docker::usable() {
+            Ok(()) => {
+                eprintln!("services: runtime auto -> docker (engine answers, images present)");
+                Runtime::Docker
+            }
+            Err(why) => {
+                eprintln!("services: runtime auto -> native ({why})");
+                Runtime::Native
+            }
+        },
     }
 }
 

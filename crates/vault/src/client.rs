@@ -17,13 +17,16 @@ use crate::error::{self, Context, malformed};
 use crate::json;
 use crate::kv2::Kv2;
 use crate::lifecycle::{RenewPolicy, TokenManager, TokenStats};
+use crate::nodes::{self, NodeHealth, NodeState, Nodes};
 use crate::path::{clean_mount, encode_path};
 
-/// The base URL and HTTP client: how one request reaches Vault.
+/// The base URLs and HTTP client: how one request reaches Vault.
 #[derive(Clone)]
 pub(crate) struct Transport {
-    base: Arc<str>,
+    nodes: Arc<Nodes>,
     http: HttpClient,
+    /// The budget of a request that may move between nodes (several addresses only).
+    failover: RetryPolicy,
 }
 
 /// One request to Vault, before the token is attached. Cloning shares the body.
@@ -38,6 +41,9 @@ pub(crate) struct Call {
     namespace: Option<Arc<str>>,
     retry: Retry,
     sensitive: bool,
+    /// A check-and-set write: a second application is refused by the server, so it may be
+    /// sent to another node after a timeout (several addresses only).
+    check_and_set: bool,
 }
 
 impl Call {
@@ -52,7 +58,22 @@ impl Call {
             content_type: "application/json",
             namespace: None,
             sensitive: false,
+            check_and_set: false,
         }
+    }
+
+    /// Marks a check-and-set write (see [`Call::check_and_set`]'s field).
+    pub(crate) fn check_and_set(mut self) -> Self {
+        self.check_and_set = true;
+        self
+    }
+
+    /// Whether the call may be repeated after it may have reached a server.
+    fn repeatable(&self) -> bool {
+        self.check_and_set
+            || self.retry == Retry::Always
+            || (self.retry == Retry::Auto
+                && (self.method == Method::GET || self.method == Method::HEAD))
     }
 
     pub(crate) fn query(mut self, query: String) -> Self {
@@ -119,6 +140,9 @@ pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     body: Bytes,
     retry_after: Option<Duration>,
+    /// An earlier attempt of this request (on another node) was sent and got no answer: it
+    /// may have been applied.
+    uncertain: bool,
 }
 
 impl Answer {
@@ -138,7 +162,21 @@ impl Answer {
 
     /// The mapped error of a non-2xx answer.
     pub(crate) fn error(&self, ctx: &Context<'_>, redact: Option<&str>) -> Error {
-        error::from_status(self.status, &self.body, self.retry_after, ctx, redact)
+        let error = error::from_status(self.status, &self.body, self.retry_after, ctx, redact);
+        match error {
+            // The check-and-set failed against the version an earlier attempt of this very
+            // request may have written: the caller must read back, not take it as someone
+            // else's write (a counter would be incremented twice).
+            Error::Conflict { message, .. } if self.uncertain => Error::Unavailable {
+                backend: crate::BACKEND,
+                message: format!(
+                    "{message}; an earlier attempt of this check-and-set write timed out after \
+                     it was sent and may have been applied: read the secret back"
+                ),
+                retry_after: None,
+            },
+            other => other,
+        }
     }
 
     /// The body as JSON (`null` for an empty body, as with 204).
@@ -159,21 +197,25 @@ impl Drop for Answer {
 }
 
 impl Transport {
-    /// Sends `call` with `token` (if any). Transport failures become `Unavailable` or
-    /// `Backend`; statuses are left to the caller.
-    pub(crate) async fn send(
-        &self,
+    /// The addresses and which one requests go to now.
+    pub(crate) fn nodes(&self) -> &Nodes {
+        &self.nodes
+    }
+
+    /// The request for `call` to the node at `base`.
+    fn request(
+        base: &str,
         call: &Call,
         token: Option<&Token>,
         ctx: &Context<'_>,
-    ) -> Result<Answer, Error> {
+    ) -> Result<Request<Bytes>, Error> {
         // Pushed, not format!ted: this runs on every request (docs/performance.md).
         let query = call.query.as_deref().unwrap_or_default();
-        let capacity = [self.base.len(), 4, call.path.len(), 1, query.len()]
+        let capacity = [base.len(), 4, call.path.len(), 1, query.len()]
             .into_iter()
             .fold(0usize, usize::saturating_add);
         let mut uri = String::with_capacity(capacity);
-        for part in [&*self.base, "/v1/", &call.path] {
+        for part in [base, "/v1/", &call.path] {
             uri.push_str(part);
         }
         if !query.is_empty() {
@@ -203,21 +245,161 @@ impl Transport {
             }
             None => Bytes::new(),
         };
-        let request = builder
+        builder
             .body(body)
-            .map_err(|e| error::malformed(ctx, &format!("cannot build the request ({e})")))?;
+            .map_err(|e| error::malformed(ctx, &format!("cannot build the request ({e})")))
+    }
+
+    fn answer(response: strongroom_http::Response, uncertain: bool) -> Answer {
+        let retry_after = response.retry_after(SystemTime::now());
+        Answer {
+            status: response.status,
+            body: response.body,
+            retry_after,
+            uncertain,
+        }
+    }
+
+    /// Sends `call` with `token` (if any). Transport failures become `Unavailable` or
+    /// `Backend`; statuses are left to the caller. With several addresses, moves between
+    /// the nodes as [the nodes module](crate::nodes) describes.
+    pub(crate) async fn send(
+        &self,
+        call: &Call,
+        token: Option<&Token>,
+        ctx: &Context<'_>,
+    ) -> Result<Answer, Error> {
+        if self.nodes.len() > 1 {
+            return self.send_to_cluster(call, token, ctx).await;
+        }
+        let request = Self::request(self.nodes.base(0), call, token, ctx)?;
         let response = self
             .http
             .send_with(request, call.retry)
             .await
             .map_err(|e| error::from_http(e, ctx))?;
-        let retry_after = response.retry_after(SystemTime::now());
-        Ok(Answer {
-            status: response.status,
-            body: response.body,
-            retry_after,
-        })
+        Ok(Self::answer(response, false))
     }
+
+    /// One request to a cluster: each attempt to one node, the next node when this one
+    /// cannot serve it, a jittered pause after each full round, all within `failover`.
+    async fn send_to_cluster(
+        &self,
+        call: &Call,
+        token: Option<&Token>,
+        ctx: &Context<'_>,
+    ) -> Result<Answer, Error> {
+        let policy = self.failover;
+        let repeatable = call.repeatable();
+        let started = tokio::time::Instant::now();
+        // An overflowing budget is no budget: a day stands in for "never".
+        let budget_end = started
+            .checked_add(policy.max_total)
+            .or_else(|| started.checked_add(Duration::from_secs(86_400)))
+            .unwrap_or(started);
+        let nodes = &self.nodes;
+        let mut index = nodes.current();
+        let mut attempt: u32 = 0;
+        let mut misses_in_round: usize = 0;
+        let mut round: u32 = 0;
+        let mut uncertain = false;
+        loop {
+            attempt = attempt.saturating_add(1);
+            let request = Self::request(nodes.base(index), call, token, ctx)?;
+            let outcome =
+                tokio::time::timeout_at(budget_end, self.http.send_with(request, Retry::Never))
+                    .await;
+            let (last, location) = match outcome {
+                Ok(Ok(response)) => {
+                    let never_handled = nodes::not_handled(response.status);
+                    let move_on =
+                        never_handled || (repeatable && nodes::worth_another_node(response.status));
+                    if !move_on {
+                        nodes.answered(index);
+                        return Ok(Self::answer(response, uncertain));
+                    }
+                    // A standby answers 307 or 5xx also when it forwarded the request and
+                    // lost the active node before the answer came back, and a leader that
+                    // steps down or seals mid-request answers 503 though its log entry may
+                    // still be committed by the next leader: a write may have been applied
+                    // (seen under load, with 307 and then with 503: a retried
+                    // check-and-set found its own write and said Conflict, and the caller
+                    // incremented twice).
+                    if !is_read(&call.method) {
+                        uncertain = true;
+                    }
+                    let location = response
+                        .headers
+                        .get(http::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    (Ok(Self::answer(response, uncertain)), location)
+                }
+                Ok(Err(e)) => {
+                    let unsent = e.is_unsent();
+                    if !(unsent || repeatable && e.is_retryable()) {
+                        return Err(error::from_http(e, ctx));
+                    }
+                    if !unsent && !is_read(&call.method) {
+                        uncertain = true;
+                    }
+                    (Err(error::from_http(e, ctx)), None)
+                }
+                Err(_elapsed) => {
+                    return Err(Error::Unavailable {
+                        backend: crate::BACKEND,
+                        message: format!(
+                            "{}: no Vault node answered within the retry budget of {:?} \
+                             ({attempt} attempt(s) over {} node(s)){}",
+                            ctx.prefix(),
+                            policy.max_total,
+                            nodes.len(),
+                            if uncertain {
+                                "; an attempt timed out after it was sent and may have been \
+                                 applied"
+                            } else {
+                                ""
+                            }
+                        ),
+                        retry_after: None,
+                    });
+                }
+            };
+            let next = nodes.next(index, location.as_deref());
+            nodes.failed(index, next);
+            tracing::debug!(
+                operation = ctx.operation,
+                node = nodes.base(index),
+                next = nodes.base(next),
+                attempt,
+                "vault node could not serve the request; trying the next one"
+            );
+            index = next;
+            misses_in_round = misses_in_round.saturating_add(1);
+            let wait = if misses_in_round >= nodes.len() {
+                misses_in_round = 0;
+                round = round.saturating_add(1);
+                strongroom_http::full_jitter(
+                    policy.backoff_ceiling(round),
+                    crate::lifecycle::random_u64(),
+                )
+            } else {
+                Duration::ZERO
+            };
+            let out_of_budget = tokio::time::Instant::now()
+                .checked_add(wait)
+                .is_none_or(|wake| wake >= budget_end);
+            if attempt >= policy.max_attempts.max(1) || out_of_budget {
+                return last;
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Whether a request with this method only reads.
+fn is_read(method: &Method) -> bool {
+    *method == Method::GET || *method == Method::HEAD
 }
 
 /// The largest response the client reads: Vault's and OpenBao's default `max_request_size`
@@ -231,7 +413,7 @@ pub const MAX_RESPONSE_BYTES: usize = 33 * 1024 * 1024;
 /// `strongroom-http` client ([`http`](Self::http) gives full control of it).
 #[derive(Debug)]
 pub struct VaultClientBuilder {
-    address: Option<String>,
+    addresses: Vec<String>,
     namespace: Option<String>,
     auth: Option<Auth>,
     auth_namespace: Option<Option<String>>,
@@ -240,13 +422,15 @@ pub struct VaultClientBuilder {
     ca_file: Option<PathBuf>,
     ca_path: Option<PathBuf>,
     retry: RetryPolicy,
+    /// Whether [`retry_policy`](VaultClientBuilder::retry_policy) was called.
+    retry_set: bool,
     allow_plain_http: bool,
 }
 
 impl Default for VaultClientBuilder {
     fn default() -> Self {
         Self {
-            address: None,
+            addresses: Vec::new(),
             namespace: None,
             auth: None,
             auth_namespace: None,
@@ -257,16 +441,44 @@ impl Default for VaultClientBuilder {
             ca_file: None,
             ca_path: None,
             retry: RetryPolicy::default(),
+            retry_set: false,
             allow_plain_http: false,
         }
     }
 }
 
 impl VaultClientBuilder {
-    /// The server, such as `https://vault.example.com:8200` (`VAULT_ADDR`).
+    /// The server, such as `https://vault.example.com:8200` (`VAULT_ADDR`), or the nodes
+    /// of a cluster separated by commas (`https://a:8200,https://b:8200,https://c:8200`, as
+    /// in `VAULT_ADDR`): see [`addresses`](Self::addresses). Replaces earlier addresses.
     #[must_use]
     pub fn address(mut self, address: impl Into<String>) -> Self {
-        self.address = Some(address.into());
+        self.addresses = address
+            .into()
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
+        self
+    }
+
+    /// The nodes of a cluster (Raft integrated storage, or any servers sharing one
+    /// storage). Requests go to the node that answered last; when a node is down, sealed,
+    /// or a standby that cannot reach the active node, a request moves to the next
+    /// address within its retry budget (reads and check-and-set writes also after a
+    /// timeout; plain writes only when the node certainly did not handle them). A redirect
+    /// is never followed, and the token goes only to these addresses. With several
+    /// addresses and no [`retry_policy`](Self::retry_policy), the budget is
+    /// [`default_cluster_retry`](crate::default_cluster_retry) (room for an election).
+    /// Replaces earlier addresses.
+    #[must_use]
+    pub fn addresses<I, A>(mut self, addresses: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        self.addresses = addresses.into_iter().map(Into::into).collect();
         self
     }
 
@@ -362,6 +574,7 @@ impl VaultClientBuilder {
     #[must_use]
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self.retry_set = true;
         self.http = self.http.retry_policy(policy);
         self
     }
@@ -405,12 +618,20 @@ impl VaultClientBuilder {
     /// [`Error::Config`] for a missing or malformed address, a missing auth method, an
     /// invalid namespace or auth mount, or an unreadable CA or client certificate file.
     pub fn build(self) -> Result<VaultClient, Error> {
-        let address = self.address.ok_or_else(|| {
-            Error::config("no Vault address: set VAULT_ADDR or call VaultClientBuilder::address")
-        })?;
-        let base = parse_address(&address)?;
+        if self.addresses.is_empty() {
+            return Err(Error::config(
+                "no Vault address: set VAULT_ADDR or call VaultClientBuilder::address",
+            ));
+        }
+        let mut bases: Vec<String> = Vec::with_capacity(self.addresses.len());
+        for address in &self.addresses {
+            let base = parse_address(address)?;
+            if !bases.contains(&base) {
+                bases.push(base);
+            }
+        }
         let mut http = self.http;
-        if plain_http_to_another_host(&base) {
+        if let Some(base) = bases.iter().find(|b| plain_http_to_another_host(b)) {
             if !self.allow_plain_http {
                 return Err(Error::config(format!(
                     "plain http to the Vault server {base} is refused: the token would cross \
@@ -459,9 +680,15 @@ impl VaultClientBuilder {
         let http = http
             .build()
             .map_err(|e| Error::config(format!("Vault HTTP client: {e}")))?;
+        let failover = if self.retry_set {
+            self.retry
+        } else {
+            crate::nodes::default_cluster_retry()
+        };
         let transport = Transport {
-            base: base.into(),
+            nodes: Arc::new(Nodes::new(bases)),
             http,
+            failover,
         };
         let tokens = TokenManager::new(auth, transport.clone(), auth_namespace, self.renew);
         Ok(VaultClient {
@@ -582,7 +809,10 @@ pub struct VaultClient {
 impl fmt::Debug for VaultClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VaultClient")
-            .field("address", &self.shared.transport.base)
+            .field(
+                "addresses",
+                &self.shared.transport.nodes().all().collect::<Vec<_>>(),
+            )
             .field("namespace", &self.namespace)
             .field("auth", &self.shared.tokens.auth_method())
             .finish_non_exhaustive()
@@ -595,9 +825,43 @@ impl VaultClient {
         VaultClientBuilder::default()
     }
 
-    /// The server's base address.
+    /// The base address requests go to now: the server's, or in a cluster the node that
+    /// answered last (the first configured one until a request moved on).
     pub fn address(&self) -> &str {
-        &self.shared.transport.base
+        let nodes = self.shared.transport.nodes();
+        nodes.base(nodes.current())
+    }
+
+    /// Every configured address, in order.
+    pub fn addresses(&self) -> Vec<&str> {
+        self.shared.transport.nodes().all().collect()
+    }
+
+    /// Asks every configured node's `sys/health` (unauthenticated: no token is sent),
+    /// concurrently, each once within the request timeout.
+    pub async fn node_health(&self) -> Vec<NodeHealth> {
+        let transport = &self.shared.transport;
+        let nodes = transport.nodes();
+        let current = nodes.current();
+        let checks = nodes.all().enumerate().map(|(index, base)| async move {
+            let call = Call::new(Method::GET, "sys/health".to_owned())
+                .query("standbyok=false&perfstandbyok=false".to_owned())
+                .retry(Retry::Never);
+            let ctx = Context::op("node health");
+            let state = match Transport::request(base, &call, None, &ctx) {
+                Ok(request) => match transport.http.send_with(request, Retry::Never).await {
+                    Ok(response) => NodeState::from_status(response.status),
+                    Err(e) => NodeState::Unreachable(e.to_string()),
+                },
+                Err(e) => NodeState::Unreachable(e.to_string()),
+            };
+            NodeHealth {
+                address: base.to_owned(),
+                state,
+                current: index == current,
+            }
+        });
+        join_all(checks.collect()).await
     }
 
     /// The namespace requests are sent in.
@@ -778,6 +1042,31 @@ impl VaultClient {
     pub(crate) async fn execute(&self, call: Call, ctx: &Context<'_>) -> Result<Answer, Error> {
         self.execute_keeping_404(call, ctx, false).await
     }
+}
+
+/// Runs `futures` concurrently on this task and returns their outputs in order (a few
+/// lines instead of a dependency on `futures`).
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (future, slot) in pending.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(output) => *slot = Some(output),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    done.into_iter().flatten().collect()
 }
 
 /// What `lookup-self` says about a token; nothing secret (no token, no accessor).

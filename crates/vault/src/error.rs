@@ -59,7 +59,7 @@ impl<'a> Context<'a> {
         self
     }
 
-    fn prefix(&self) -> String {
+    pub(crate) fn prefix(&self) -> String {
         match self.key {
             Some(key) => format!("{} {key:?}", self.operation),
             None => self.operation.to_owned(),

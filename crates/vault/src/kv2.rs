@@ -284,6 +284,9 @@ impl Kv2 {
         let bytes = json::to_bytes(&body);
         json::scrub(&mut body);
         let mut call = Call::new(method.clone(), self.url("data", path)?).sensitive_body(bytes);
+        if cas.is_some() {
+            call = call.check_and_set();
+        }
         if method == Method::PATCH {
             call = call.content_type("application/merge-patch+json");
         }

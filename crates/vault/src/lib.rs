@@ -107,7 +107,37 @@
 //! | `renew-self` | `POST` | like a read ([`strongroom_http::Retry::Always`]): renewing twice only sets the same expiry again (now plus the increment, capped by the max TTL); the renewal task also retries it itself (see [Renewal](#renewal)) |
 //!
 //! A write that fails with `Unavailable` may or may not have been applied; read the secret
-//! (or write with check-and-set) before writing again.
+//! (or write with check-and-set) before writing again. With several addresses, what moves
+//! to another node is said under [Clusters](#clusters); one address behaves as this table
+//! says.
+//!
+//! # Clusters
+//!
+//! `VAULT_ADDR` (or [`VaultClientBuilder::address`]) may list a cluster's nodes separated
+//! by commas, `https://a:8200,https://b:8200,https://c:8200`, or
+//! [`VaultClientBuilder::addresses`] takes them as a list; one address behaves exactly as
+//! before. Requests go to the node that answered last. When a node is down (connection
+//! refused), sealed (503), or a standby that cannot reach the active node (307, 5xx,
+//! timeouts while an election runs), the request moves to the next address within the same
+//! request timeout and retry budget; see [`default_cluster_retry`] for the budget (25 s:
+//! an election takes about 10 s, docs/reliability.md has the measurements) and
+//! [`VaultClient::node_health`] for each node's `sys/health`. A redirect is never
+//! followed; when it names a configured node, that node is simply tried next, and the
+//! token never goes to an address outside the list.
+//!
+//! Which requests may move on after the node may have handled them (a timeout, a broken
+//! connection, a 5xx, or a standby's 307, which it also sends when it forwarded the request
+//! and then lost the leader): reads, token renewal, and **check-and-set writes**
+//! (`cas`, [`PutOptions::if_version`](strongroom_core::PutOptions::if_version) /
+//! `if_absent`), whose second application the server refuses. A plain write moves on only
+//! when the node certainly did not handle it (refused connection, sealed); otherwise it
+//! returns `Unavailable` and may have been applied. **Check-and-set is the way to write
+//! exactly once**: write `if_version(v)` with a value you can recognise; after
+//! `Unavailable`, read version `v + 1`: it holds your value if and only if your write was
+//! applied. A check-and-set write that moved on after an unknown outcome and then meets a
+//! version mismatch returns `Unavailable` ("read the secret back"), not `Conflict`: the
+//! mismatch may be its own first attempt, and a caller that retried on `Conflict` would
+//! apply its change twice.
 //!
 //! # Renewal
 //!
@@ -164,6 +194,7 @@ pub mod fuzzing;
 mod json;
 mod kv2;
 mod lifecycle;
+mod nodes;
 mod path;
 mod store;
 mod ttl;
@@ -174,6 +205,7 @@ pub use data::{SecretData, VALUE_BASE64_FIELD, VALUE_FIELD};
 pub(crate) use error::BACKEND;
 pub use kv2::{Kv2, KvMetadata, KvSecret, MAX_WALK_FOLDERS, MetadataUpdate, VersionMetadata};
 pub use lifecycle::{RenewPolicy, TokenStats};
+pub use nodes::{NodeHealth, NodeState, default_cluster_retry};
 pub use store::{DEFAULT_KV_MOUNT, DESCRIPTION_KEY, PREFIX_VAR, VaultStore, VaultStoreBuilder};
 /// Re-exported: [`VaultClient::request_json`] takes a method, the builder a retry policy.
 pub use strongroom_http::{RetryPolicy, http::Method};

@@ -131,7 +131,7 @@ fn retry_pause(failures: u32, until: Option<Instant>, now: Instant) -> Duration 
 }
 
 /// Randomness for jitter (spread, not secrecy): each `RandomState` is keyed afresh.
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     use std::hash::BuildHasher;
     std::collections::hash_map::RandomState::new().hash_one(0u8)
 }
