@@ -257,6 +257,15 @@ pub(crate) fn health(health: &Health, stats: &Stats) -> Reply {
         cache: Cache,
         mirror_reads: u64,
         errors: u64,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        nodes: Vec<Node<'a>>,
+    }
+    #[derive(Serialize)]
+    struct Node<'a> {
+        address: &'a str,
+        state: &'a str,
+        serving: bool,
+        current: bool,
     }
     let body = Body {
         status: health.status.as_str(),
@@ -274,6 +283,16 @@ pub(crate) fn health(health: &Health, stats: &Stats) -> Reply {
         },
         mirror_reads: stats.mirror_reads,
         errors: stats.errors,
+        nodes: health
+            .nodes
+            .iter()
+            .map(|node| Node {
+                address: &node.address,
+                state: &node.state,
+                serving: node.serving,
+                current: node.current,
+            })
+            .collect(),
     };
     let status = match health.status {
         strongroom_facade::HealthStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Equivalent, OptionsBuilder};
 use strongroom_core::{
-    Capabilities, Error, PutOptions, Result, Secret, SecretName, SecretStore, SecretValue,
-    VersionId, VersionInfo,
+    Capabilities, Error, NodeReport, PutOptions, Result, Secret, SecretName, SecretStore,
+    SecretValue, VersionId, VersionInfo,
 };
 
 use crate::change::{CHANGE_CAPACITY, Change, ChangeCause};
@@ -671,6 +671,10 @@ impl<S: SecretStore + 'static> SecretStore for CachedStore<S> {
 
     fn capabilities(&self) -> Capabilities {
         self.shared.inner.capabilities()
+    }
+
+    async fn nodes(&self) -> Vec<NodeReport> {
+        self.shared.inner.nodes().await
     }
 
     async fn get(&self, key: &SecretName) -> Result<Secret> {

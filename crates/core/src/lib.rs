@@ -48,7 +48,7 @@ pub use error::{BoxError, Error, ErrorKind, SharedError};
 pub use name::{MAX_NAME_LEN, NameProblem, SecretName};
 pub use scoped::{Scope, Scoped};
 pub use secret::{Metadata, Precondition, PutOptions, Secret, VersionId, VersionInfo};
-pub use store::{Capabilities, SecretStore};
+pub use store::{Capabilities, NodeReport, SecretStore};
 pub use value::SecretValue;
 
 /// The old name of [`SecretName`]; it names a secret and holds no key material.

@@ -16,8 +16,8 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::{
-    Capabilities, Error, PutOptions, Secret, SecretName, SecretStore, SecretValue, VersionId,
-    VersionInfo,
+    Capabilities, Error, NodeReport, PutOptions, Secret, SecretName, SecretStore, SecretValue,
+    VersionId, VersionInfo,
 };
 
 /// A folder that a store is scoped to, or the root (no scope).
@@ -194,6 +194,10 @@ impl<S: SecretStore> SecretStore for Scoped<S> {
 
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
+    }
+
+    async fn nodes(&self) -> Vec<NodeReport> {
+        self.inner.nodes().await
     }
 
     async fn get(&self, key: &SecretName) -> Result<Secret, Error> {

@@ -157,6 +157,13 @@ pub trait SecretStore: Send + Sync {
         Err(Error::unsupported(self.backend(), "purge"))
     }
 
+    /// The servers behind this store and what each answered to a health probe, for a store
+    /// that talks to several (a Vault/OpenBao cluster); empty for every other store.
+    /// Credentials are never sent with the probe. Wrappers (a scope, a cache) pass it on.
+    async fn nodes(&self) -> Vec<NodeReport> {
+        Vec::new()
+    }
+
     /// Reads several secrets; one result per key, in order.
     ///
     /// Backends with a batch call override this; the default reads one at a time.
@@ -166,6 +173,39 @@ pub trait SecretStore: Send + Sync {
             out.push(self.get(key).await);
         }
         out
+    }
+}
+
+/// One server of a store that runs as several, as a health probe found it
+/// ([`SecretStore::nodes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeReport {
+    /// The server's configured address.
+    pub address: String,
+    /// What it answered, in the backend's words (`active`, `standby`, `sealed`,
+    /// `unreachable: connection refused`, ...).
+    pub state: String,
+    /// Whether it can serve requests (directly or by forwarding them).
+    pub serving: bool,
+    /// Whether the store sends its requests to this server now.
+    pub current: bool,
+}
+
+impl NodeReport {
+    /// A report on the server at `address`.
+    pub fn new(
+        address: impl Into<String>,
+        state: impl Into<String>,
+        serving: bool,
+        current: bool,
+    ) -> Self {
+        Self {
+            address: address.into(),
+            state: state.into(),
+            serving,
+            current,
+        }
     }
 }
 
@@ -208,6 +248,9 @@ macro_rules! forward_store {
             }
             async fn get_many(&self, keys: &[SecretName]) -> Vec<Result<Secret, Error>> {
                 (**self).get_many(keys).await
+            }
+            async fn nodes(&self) -> Vec<NodeReport> {
+                (**self).nodes().await
             }
         }
     )*};

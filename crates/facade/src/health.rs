@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use strongroom_core::NodeReport;
+
 /// The state of a [`Secrets`](crate::Secrets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -45,6 +47,9 @@ pub struct Health {
     pub backend: &'static str,
     /// How long the probe took.
     pub latency: Duration,
+    /// Each server of a store that runs as several (a Vault/OpenBao cluster given as
+    /// several addresses), as its own health endpoint answered; empty otherwise.
+    pub nodes: Vec<NodeReport>,
 }
 
 impl Health {
@@ -53,12 +58,14 @@ impl Health {
         reason: Option<String>,
         backend: &'static str,
         latency: Duration,
+        nodes: Vec<NodeReport>,
     ) -> Self {
         Self {
             status,
             reason,
             backend,
             latency,
+            nodes,
         }
     }
 

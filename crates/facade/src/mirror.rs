@@ -34,8 +34,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use strongroom_core::{
-    Capabilities, Error, PutOptions, Secret, SecretName, SecretStore, SecretValue, VersionId,
-    VersionInfo,
+    Capabilities, Error, NodeReport, PutOptions, Secret, SecretName, SecretStore, SecretValue,
+    VersionId, VersionInfo,
 };
 use strongroom_local::FileStore;
 use tokio::sync::{mpsc, oneshot};
@@ -309,6 +309,10 @@ impl SecretStore for Recording {
 
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
+    }
+
+    async fn nodes(&self) -> Vec<NodeReport> {
+        self.inner.nodes().await
     }
 
     async fn get(&self, key: &SecretName) -> Result<Secret, Error> {

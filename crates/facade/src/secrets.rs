@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use strongroom_cache::{CacheConfig, CacheStats, CacheStatus, CachedStore, Change};
 use strongroom_core::{
-    Capabilities, Error, ErrorKind, PutOptions, Secret, SecretName, SecretStore, SecretValue,
-    VersionId, VersionInfo,
+    Capabilities, Error, ErrorKind, NodeReport, PutOptions, Secret, SecretName, SecretStore,
+    SecretValue, VersionId, VersionInfo,
 };
 use strongroom_local::FileStore;
 use tokio::sync::broadcast;
@@ -574,8 +574,14 @@ impl Secrets {
     pub async fn health(&self) -> Health {
         let inner = &*self.inner;
         let started = Instant::now();
-        let probe = inner.cache.inner().get(&inner.health_key).await;
-        let latency = started.elapsed();
+        let (probe, nodes) = tokio::join!(
+            async {
+                let probe = inner.cache.inner().get(&inner.health_key).await;
+                (probe, started.elapsed())
+            },
+            inner.cache.inner().nodes()
+        );
+        let (probe, latency) = probe;
         let (status, reason) = match probe {
             Ok(_) | Err(Error::NotFound { .. } | Error::PermissionDenied { .. }) => {
                 // The backend answered: it is reachable and knows who we are.
@@ -599,7 +605,7 @@ impl Secrets {
             }
             Err(err) => (HealthStatus::Unhealthy, Some(err.to_string())),
         };
-        Health::new(status, reason, inner.backend, latency)
+        Health::new(status, reason, inner.backend, latency, nodes)
     }
 
     /// True while the primary is known to be unavailable (set by any operation or probe
@@ -675,6 +681,10 @@ impl SecretStore for Secrets {
 
     fn capabilities(&self) -> Capabilities {
         self.inner.cache.capabilities()
+    }
+
+    async fn nodes(&self) -> Vec<NodeReport> {
+        self.inner.cache.nodes().await
     }
 
     async fn get(&self, key: &SecretName) -> Result<Secret, Error> {

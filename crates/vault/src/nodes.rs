@@ -178,6 +178,22 @@ impl NodeState {
     }
 }
 
+/// `active`, `standby`, `performance-standby`, `sealed`, `uninitialized`, `status N` or
+/// `unreachable: REASON`.
+impl std::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Active => f.write_str("active"),
+            Self::Standby => f.write_str("standby"),
+            Self::OtherStandby => f.write_str("performance-standby"),
+            Self::Sealed => f.write_str("sealed"),
+            Self::Uninitialized => f.write_str("uninitialized"),
+            Self::Status(code) => write!(f, "status {code}"),
+            Self::Unreachable(reason) => write!(f, "unreachable: {reason}"),
+        }
+    }
+}
+
 /// One node of [`VaultClient::node_health`](crate::VaultClient::node_health).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use strongroom_core::{
-    Capabilities, Error, Metadata, Precondition, PutOptions, Scope, Secret, SecretName,
+    Capabilities, Error, Metadata, NodeReport, Precondition, PutOptions, Scope, Secret, SecretName,
     SecretStore, SecretValue, VersionId, VersionInfo, async_trait,
 };
 
@@ -281,6 +281,24 @@ impl SecretStore for VaultStore {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities::ALL
+    }
+
+    /// Every node's `sys/health` when the client was given several addresses (a cluster);
+    /// nothing for one address, so a single server's health costs no extra request.
+    async fn nodes(&self) -> Vec<NodeReport> {
+        let client = self.kv.client();
+        if client.addresses().len() < 2 {
+            return Vec::new();
+        }
+        client
+            .node_health()
+            .await
+            .into_iter()
+            .map(|node| {
+                let serving = node.state.serving();
+                NodeReport::new(node.address, node.state.to_string(), serving, node.current)
+            })
+            .collect()
     }
 
     async fn get(&self, key: &SecretName) -> Result<Secret, Error> {

@@ -716,4 +716,27 @@ async fn each_address_serves_and_every_node_is_reported() {
             .unwrap();
         assert_eq!(text(&cluster.get(&name).await.unwrap()), *node);
     }
+
+    // The facade's health (and so the agent's /health) reports every node through the
+    // store, the cache and the scope.
+    let secrets = strongroom_facade::Secrets::builder()
+        .store(strongroom_core::Scoped::with_scope(
+            store(&env),
+            strongroom_core::Scope::new("cluster/health").unwrap(),
+        ))
+        .build()
+        .unwrap();
+    let report = secrets.health().await;
+    assert!(report.is_healthy(), "{report:?}");
+    assert_eq!(report.nodes.len(), env.nodes.len(), "{report:?}");
+    assert_eq!(
+        report.nodes.iter().filter(|n| n.state == "active").count(),
+        1,
+        "{report:?}"
+    );
+    assert!(report.nodes.iter().all(|n| n.serving), "{report:?}");
+    assert!(
+        report.nodes.iter().all(|n| env.nodes.contains(&n.address)),
+        "{report:?}"
+    );
 }
