@@ -12,6 +12,7 @@ mod faults;
 mod least_privilege;
 mod prefix;
 mod raw;
+mod rotation;
 mod services;
 mod support;
 mod vault;
