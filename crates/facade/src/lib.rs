@@ -89,7 +89,7 @@ pub use backend::{open_local, open_store, scoped};
 pub use config::{
     AssumeRoleConfig, AuditSettings, AwsConfig, BackendConfig, CONFIG_VAR, CacheSettings, Config,
     DirConfig, EnvConfig, HealthSettings, KeySource, LocalConfig, MirrorSettings, PREFIX_VAR,
-    RequestSettings, VaultAuthConfig, VaultConfig,
+    RequestSettings, RotationSettings, VaultAuthConfig, VaultConfig,
 };
 pub use health::{Health, HealthStatus};
 pub use key_arg::IntoSecretName;
@@ -109,7 +109,7 @@ pub type Prefixed<S> = Scoped<S>;
 pub use rotation::{
     DEFAULT_PASSWORD_ALPHABET, DEFAULT_ROTATION_BYTES, Generator, MAX_CHECK_INTERVAL,
     MAX_GENERATED_LEN, MIN_CHECK_INTERVAL, RETRY_AFTER_FAILURE, RotationHandle, RotationOutcome,
-    RotationPolicy, rotate_if_due,
+    RotationPolicy, parse_age, rotate_if_due,
 };
 pub use secrets::{CacheControl, DEFAULT_HEALTH_KEY, DEFAULT_MAX_STALE, Secrets, SecretsBuilder};
 pub use spec::StoreSpec;

@@ -317,6 +317,28 @@ pub const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(10);
 /// How long a [`RotationHandle`] waits before looking again after a failed check.
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 
+/// Parses a rotation age: a humantime duration (`90d`, `12h`, `1w`) or whole seconds.
+///
+/// # Errors
+/// [`Error::Config`] when it is neither, or is zero.
+pub fn parse_age(text: &str) -> Result<Duration, Error> {
+    let text = text.trim();
+    let age = match text.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(text).map_err(|e| {
+            Error::config(format!(
+                "the rotation age {text:?} is not a duration ({e}): write e.g. \"90d\", \"12h\" or whole seconds"
+            ))
+        })?,
+    };
+    if age.is_zero() {
+        return Err(Error::config(
+            "a rotation age must be more than zero (it would rotate on every check)",
+        ));
+    }
+    Ok(age)
+}
+
 /// "Rotate `key` when its current version is older than `max_age`."
 ///
 /// The age is the store's: the creation time of the current version

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use strongroom_core::{Error, SecretName, SecretStore};
 use strongroom_envelope::MasterKey;
 use strongroom_facade::{
-    ChangeCause, Generator, RotationOutcome, RotationPolicy, Secrets, rotate_if_due,
+    ChangeCause, Config, Generator, RotationOutcome, RotationPolicy, Secrets, rotate_if_due,
 };
 use strongroom_local::{EnvStore, FileStore};
 use tempfile::TempDir;
@@ -391,4 +391,69 @@ async fn the_plain_store_function_follows_the_same_rules() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(rotate_if_due(&store, &policy).await.unwrap().rotated());
     assert_eq!(store.versions(&k).await.unwrap().len(), 2);
+}
+
+#[test]
+fn rotation_tables_become_policies_and_mistakes_are_named() {
+    let base = "[backend]\nkind = \"local\"\npath = \"/s.enc\"\n";
+    let config = Config::from_toml_str(&format!(
+        "{base}[[rotation]]\nkey = \"app/api-key\"\nevery = \"90d\"\n\
+         [[rotation]]\nname = \"hex-weekly\"\nkey = \"app/token\"\nevery = \"1w\"\ngenerator = \"hex\"\nbytes = 16\n\
+         [[rotation]]\nkey = \"app/pw\"\nevery = \"3600\"\ngenerator = \"password\"\nalphabet = \"ab\"\nlength = 12\n"
+    ))
+    .unwrap();
+    let policies = config.rotation_policies().unwrap();
+    assert_eq!(policies.len(), 3);
+    assert_eq!(policies[0].name(), "app/api-key");
+    assert_eq!(policies[0].max_age(), Duration::from_secs(90 * 86_400));
+    assert_eq!(policies[1].name(), "hex-weekly");
+    assert_eq!(policies[1].max_age(), Duration::from_secs(7 * 86_400));
+    let token = policies[1].value_generator().generate().unwrap();
+    assert_eq!(token.expose_str().unwrap().len(), 32);
+    let pw = policies[2].value_generator().generate().unwrap();
+    let pw = pw.expose_str().unwrap();
+    assert!(
+        pw.len() == 12 && pw.chars().all(|c| c == 'a' || c == 'b'),
+        "{pw}"
+    );
+
+    for (table, expected) in [
+        ("key = \"k\"\nevery = \"soon\"", "is not a duration"),
+        ("key = \"k\"\nevery = \"0s\"", "more than zero"),
+        (
+            "key = \"/bad/\"\nevery = \"1d\"",
+            "[[rotation]] key = \"/bad/\"",
+        ),
+        (
+            "key = \"k\"\nevery = \"1d\"\ngenerator = \"uuid\"",
+            "expected base64, hex, bytes or password",
+        ),
+        (
+            "key = \"k\"\nevery = \"1d\"\nlength = 8",
+            "belong to generator = \"password\"",
+        ),
+        (
+            "key = \"k\"\nevery = \"1d\"\ngenerator = \"password\"\nbytes = 8",
+            "use length",
+        ),
+        (
+            "key = \"k\"\nevery = \"1d\"\nbytes = 0",
+            "bytes must be 1 to",
+        ),
+        (
+            "key = \"k\"\nevery = \"1d\"\ngenerator = \"password\"\nalphabet = \"x\"",
+            "2 to 256 distinct",
+        ),
+    ] {
+        let text = format!("{base}[[rotation]]\n{table}\n");
+        let err = Config::from_toml_str(&text)
+            .and_then(|c| c.rotation_policies())
+            .unwrap_err();
+        assert!(err.to_string().contains(expected), "{table}: {err}");
+    }
+    // cron schedules are not implemented: the field is refused, not ignored.
+    let cron = Config::from_toml_str(&format!(
+        "{base}[[rotation]]\nkey = \"k\"\ncron = \"0 3 * * *\"\n"
+    ));
+    assert!(cron.is_err());
 }
