@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use strongroom_aws::SecretsManagerStore;
+use strongroom_aws::{CreateSecret, DeleteMode, RotateSecret, RotationRules, SecretsManagerStore};
 use strongroom_core::{SecretName, SecretStore};
 use strongroom_facade::{RotationOutcome, RotationPolicy, Secrets};
 use strongroom_itests::ItestEnv;
@@ -158,4 +158,113 @@ async fn a_fleet_over_moto_secrets_manager_rotates_once() {
     let history = store.versions(&key).await.unwrap();
     assert_eq!(history.iter().filter(|v| v.current).count(), 1);
     store.purge(&key).await.unwrap();
+}
+
+fn rotation_name(server: &str) -> String {
+    format!("rotation/{}", raw::unique(server))
+}
+
+/// With rules and no function, RotateImmediately=false.
+fn thirty_days_later() -> RotateSecret {
+    RotateSecret::new()
+        .rules(RotationRules::after_days(30))
+        .rotate_immediately(false)
+}
+
+const MISSING_LAMBDA: &str = "arn:aws:lambda:us-east-1:123456789012:function:strongroom-missing";
+
+/// moto: `create_secret_with_rotation` (CreateSecret + RotateSecret with RotationRules and
+/// RotateImmediately=false) read back by DescribeSecret (RotationEnabled, RotationRules,
+/// NextRotationDate); CancelRotateSecret refused without a function and accepted with
+/// one; a rotation Lambda that does not exist refused.
+#[tokio::test]
+async fn secrets_manager_rotation_settings_on_moto() {
+    let env = ItestEnv::load();
+    let client = aws::moto(&env, &env.moto_secret_access_key);
+    let name = rotation_name("moto");
+    let before = SystemTime::now();
+    client
+        .create_secret_with_rotation(
+            &CreateSecret::new(&name, "first".into()),
+            &thirty_days_later(),
+        )
+        .await
+        .unwrap();
+    let described = client.describe_secret(&name).await.unwrap();
+    assert!(described.rotation_enabled, "{described:?}");
+    assert_eq!(
+        described
+            .rotation_rules
+            .as_ref()
+            .and_then(|r| r.automatically_after_days),
+        Some(30)
+    );
+    let next = described.next_rotation.expect("NextRotationDate");
+    let thirty_days = Duration::from_secs(30 * 86_400);
+    assert!(
+        next >= before + thirty_days - Duration::from_secs(3600)
+            && next <= SystemTime::now() + thirty_days + Duration::from_secs(3600),
+        "next rotation {next:?}"
+    );
+
+    let cancel = client.cancel_rotate_secret(&name).await.unwrap_err();
+    assert_eq!(cancel.code(), Some("InvalidRequestException"), "{cancel}");
+
+    let missing = client
+        .rotate_secret(&name, &RotateSecret::new().lambda(MISSING_LAMBDA))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        missing.code(),
+        Some("ResourceNotFoundException"),
+        "{missing}"
+    );
+
+    // moto keeps the ARN of the refused call (AWS does not), so cancelling now succeeds.
+    client.cancel_rotate_secret(&name).await.unwrap();
+    let cancelled = client.describe_secret(&name).await.unwrap();
+    assert!(!cancelled.rotation_enabled, "{cancelled:?}");
+    client
+        .delete_secret(&name, DeleteMode::Force)
+        .await
+        .unwrap();
+}
+
+/// LocalStack: RotateSecret without a function is refused as AWS refuses it, so
+/// `create_secret_with_rotation` leaves the secret created without rotation (DescribeSecret:
+/// RotationEnabled false, no NextRotationDate); a missing Lambda is refused; there is then
+/// nothing to cancel.
+#[tokio::test]
+async fn secrets_manager_rotation_settings_on_localstack() {
+    let env = ItestEnv::load();
+    let client = aws::localstack(&env);
+    let name = rotation_name("localstack");
+    let refused = client
+        .create_secret_with_rotation(
+            &CreateSecret::new(&name, "first".into()),
+            &thirty_days_later(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("InvalidRequestException"), "{refused}");
+    let described = client.describe_secret(&name).await.unwrap();
+    assert!(!described.rotation_enabled, "{described:?}");
+    assert!(described.next_rotation.is_none(), "{described:?}");
+
+    let missing = client
+        .rotate_secret(&name, &RotateSecret::new().lambda(MISSING_LAMBDA))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        missing.code(),
+        Some("ResourceNotFoundException"),
+        "{missing}"
+    );
+    // Unlike moto, the refused call left no function behind: there is nothing to cancel.
+    let cancel = client.cancel_rotate_secret(&name).await.unwrap_err();
+    assert_eq!(cancel.code(), Some("InvalidRequestException"), "{cancel}");
+    client
+        .delete_secret(&name, DeleteMode::Force)
+        .await
+        .unwrap();
 }
