@@ -93,7 +93,9 @@ fn rotate_if_older_than_follows_the_stored_age() {
 fn processes_racing_on_a_due_key_rotate_it_once() {
     let home = Home::new();
     home.ok(&["put", "shared", "--value", "first"]);
-    std::thread::sleep(Duration::from_millis(1100));
+    // A racer starting more than the age after the winner would rotate again: 2 s is far
+    // more than six process starts take.
+    std::thread::sleep(Duration::from_millis(2100));
     let racers: Vec<_> = (0..6)
         .map(|_| {
             home.command(&[
@@ -101,7 +103,7 @@ fn processes_racing_on_a_due_key_rotate_it_once() {
                 "json",
                 "rotate",
                 "--if-older-than",
-                "1s",
+                "2s",
                 "shared",
             ])
             .stdout(Stdio::piped())

@@ -239,7 +239,9 @@ async fn rotation_fleet_child() {
     if let Ok(wait) = start.duration_since(SystemTime::now()) {
         tokio::time::sleep(wait).await;
     }
-    let policy = RotationPolicy::older_than(key("fleet/key"), Duration::from_millis(500))
+    // Due at the start (1.5 s after the put); a member delayed past it by more than the
+    // age would see the winner's version as due again, so the age is kept long.
+    let policy = RotationPolicy::older_than(key("fleet/key"), Duration::from_millis(1200))
         .named("fleet-policy");
     let outcome = secrets.rotate_if_due(&policy).await.unwrap();
     let what = match outcome {
@@ -257,7 +259,7 @@ async fn separate_processes_over_one_store_rotate_once() {
     let place = Place::new();
     let k = key("fleet/key");
     let v1 = place.secrets().put(&k, "first").await.unwrap();
-    // Due (500 ms old) by the time the processes start, 1.5 s from now.
+    // Due (older than 1.2 s) by the time the processes start, 1.5 s from now.
     let start = SystemTime::now() + Duration::from_millis(1500);
     let start_ms = start
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -318,7 +320,7 @@ async fn a_policy_due_while_down_fires_once_after_restart() {
     let place = Place::new();
     let audit = place.dir.path().join("audit.jsonl");
     let k = key("restart/key");
-    let age = Duration::from_millis(600);
+    let age = Duration::from_millis(1500);
     let policy = RotationPolicy::older_than(k.clone(), age).named("nightly-restart-test");
 
     // First life: the key is young, the policy waits; the process stops before it is due.
@@ -331,7 +333,7 @@ async fn a_policy_due_while_down_fires_once_after_restart() {
     assert_eq!(place.secrets().versions(&k).await.unwrap().len(), 1);
 
     // Down past the due time.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(1400)).await;
 
     // Second life: the due rotation happens at start, once.
     let second = open_secrets(&place.store_path(), &place.key_file, Some(&audit));
