@@ -164,6 +164,7 @@ pub use secretsmanager::{
     SecretValueOutput, SecretVersion, SecretsManagerClient, VersionSelector, WriteOutput,
     new_client_request_token,
 };
+pub use secretsmanager::{RotateSecret, RotationRules};
 pub use store::{DEFAULT_RECOVERY_WINDOW_DAYS, PREFIX_VAR, SecretsManagerStore, StoreBuilder};
 pub use sts::{AssumeRoleProvider, AssumeRoleRequest, StsClient};
 pub use web_identity::WebIdentityProvider;

@@ -338,6 +338,134 @@ pub struct SecretDescription {
     pub last_changed: Option<SystemTime>,
     /// When it was scheduled for deletion, if it is.
     pub deleted: Option<SystemTime>,
+    /// Whether Secrets Manager rotates it on a schedule (`RotationEnabled`).
+    pub rotation_enabled: bool,
+    /// The rotation Lambda function (`RotationLambdaARN`), when one is set.
+    pub rotation_lambda_arn: Option<String>,
+    /// The rotation schedule (`RotationRules`), when one is set.
+    pub rotation_rules: Option<RotationRules>,
+    /// When the next scheduled rotation is (`NextRotationDate`).
+    pub next_rotation: Option<SystemTime>,
+    /// When it was last rotated (`LastRotatedDate`).
+    pub last_rotated: Option<SystemTime>,
+}
+
+/// A secret's rotation schedule, Secrets Manager's `RotationRules`: every N days, or a
+/// `rate()` / `cron()` schedule expression (evaluated by AWS, in UTC), with an optional
+/// window (`Duration`, such as `"3h"`) the rotation must start within.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct RotationRules {
+    /// Rotate this many days after the last rotation (1 to 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automatically_after_days: Option<u32>,
+    /// The window the rotation starts within, such as `"3h"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    /// `rate(10 days)` or `cron(0 16 1,15 * ? *)`, instead of `automatically_after_days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_expression: Option<String>,
+}
+
+impl RotationRules {
+    /// Every `days` days.
+    pub fn after_days(days: u32) -> Self {
+        Self {
+            automatically_after_days: Some(days),
+            ..Self::default()
+        }
+    }
+
+    /// On a schedule expression: `rate(30 days)`, `cron(0 3 ? * SUN *)`.
+    pub fn schedule(expression: impl Into<String>) -> Self {
+        Self {
+            schedule_expression: Some(expression.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Starting within `window` (such as `"3h"`) of the scheduled time.
+    #[must_use]
+    pub fn window(mut self, window: impl Into<String>) -> Self {
+        self.duration = Some(window.into());
+        self
+    }
+}
+
+/// RotateSecret's input: turn on (or change) Secrets Manager's own rotation of a secret.
+///
+/// ```
+/// use strongroom_aws::{RotateSecret, RotationRules};
+///
+/// let rotation = RotateSecret::new()
+///     .lambda("arn:aws:lambda:eu-west-1:123456789012:function:rotate-db")
+///     .rules(RotationRules::after_days(30))
+///     .rotate_immediately(false);
+/// assert_eq!(rotation.rules.unwrap().automatically_after_days, Some(30));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RotateSecret {
+    /// The rotation Lambda function's ARN (needed unless the secret is managed by another
+    /// service or already has one).
+    pub lambda_arn: Option<String>,
+    /// The schedule.
+    pub rules: Option<RotationRules>,
+    /// Rotate now as well (AWS's default, `None`, is true); false only tests the function
+    /// and waits for the schedule.
+    pub rotate_immediately: Option<bool>,
+    /// The idempotency token, which becomes the new version's id (generated when absent).
+    pub client_request_token: Option<String>,
+}
+
+impl RotateSecret {
+    /// No function, no schedule: as is, RotateSecret rotates once with what the secret has.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The rotation Lambda function.
+    #[must_use]
+    pub fn lambda(mut self, arn: impl Into<String>) -> Self {
+        self.lambda_arn = Some(arn.into());
+        self
+    }
+
+    /// The schedule.
+    #[must_use]
+    pub fn rules(mut self, rules: RotationRules) -> Self {
+        self.rules = Some(rules);
+        self
+    }
+
+    /// Whether to rotate now too.
+    #[must_use]
+    pub fn rotate_immediately(mut self, now: bool) -> Self {
+        self.rotate_immediately = Some(now);
+        self
+    }
+
+    /// The idempotency token (32 to 64 characters).
+    #[must_use]
+    pub fn client_request_token(mut self, token: impl Into<String>) -> Self {
+        self.client_request_token = Some(token.into());
+        self
+    }
+}
+
+/// RotateSecret's body.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RotateBody<'a> {
+    secret_id: &'a str,
+    client_request_token: &'a str,
+    #[serde(rename = "RotationLambdaARN", skip_serializing_if = "Option::is_none")]
+    rotation_lambda_arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotation_rules: Option<&'a RotationRules>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotate_immediately: Option<bool>,
 }
 
 impl SecretDescription {
@@ -469,6 +597,12 @@ struct WireDescription {
     created_date: Option<f64>,
     last_changed_date: Option<f64>,
     deleted_date: Option<f64>,
+    rotation_enabled: Option<bool>,
+    #[serde(rename = "RotationLambdaARN")]
+    rotation_lambda_arn: Option<String>,
+    rotation_rules: Option<RotationRules>,
+    next_rotation_date: Option<f64>,
+    last_rotated_date: Option<f64>,
 }
 
 impl From<WireDescription> for SecretDescription {
@@ -485,6 +619,11 @@ impl From<WireDescription> for SecretDescription {
             created: w.created_date.and_then(from_epoch_seconds),
             last_changed: w.last_changed_date.and_then(from_epoch_seconds),
             deleted: w.deleted_date.and_then(from_epoch_seconds),
+            rotation_enabled: w.rotation_enabled.unwrap_or(false),
+            rotation_lambda_arn: w.rotation_lambda_arn.filter(|arn| !arn.is_empty()),
+            rotation_rules: w.rotation_rules,
+            next_rotation: w.next_rotation_date.and_then(from_epoch_seconds),
+            last_rotated: w.last_rotated_date.and_then(from_epoch_seconds),
         }
     }
 }
@@ -950,6 +1089,65 @@ impl SecretsManagerClient {
         Ok(wire.into())
     }
 
+    /// RotateSecret: sets the secret's rotation function and schedule and, unless
+    /// `rotate_immediately` is false, starts a rotation now (the function writes the new
+    /// version). Retried with the same `ClientRequestToken`, so a retry does not start a
+    /// second rotation.
+    ///
+    /// # Errors
+    /// `ResourceNotFoundException` for a missing secret or function,
+    /// `InvalidRequestException` while a rotation is under way or without a function,
+    /// `InvalidParameterException` for bad rules.
+    pub async fn rotate_secret(
+        &self,
+        secret_id: &str,
+        input: &RotateSecret,
+    ) -> Result<WriteOutput, AwsError> {
+        let token = input
+            .client_request_token
+            .clone()
+            .unwrap_or_else(new_client_request_token);
+        let body = RotateBody {
+            secret_id,
+            client_request_token: &token,
+            rotation_lambda_arn: input.lambda_arn.as_deref(),
+            rotation_rules: input.rules.as_ref(),
+            rotate_immediately: input.rotate_immediately,
+        };
+        self.call("RotateSecret", &body, Retry::Always).await
+    }
+
+    /// CancelRotateSecret: turns the secret's scheduled rotation off (a rotation under way
+    /// is left as it is).
+    ///
+    /// # Errors
+    /// `ResourceNotFoundException`; `InvalidRequestException` when the secret has no
+    /// rotation function.
+    pub async fn cancel_rotate_secret(&self, secret_id: &str) -> Result<WriteOutput, AwsError> {
+        self.call(
+            "CancelRotateSecret",
+            &json!({"SecretId": secret_id}),
+            Retry::Always,
+        )
+        .await
+    }
+
+    /// CreateSecret, then RotateSecret on it: a new secret with Secrets Manager's rotation
+    /// turned on. Two calls: when the second fails the secret exists without rotation (the
+    /// error says so; call [`rotate_secret`](Self::rotate_secret) again).
+    ///
+    /// # Errors
+    /// As [`create_secret`](Self::create_secret), then as
+    /// [`rotate_secret`](Self::rotate_secret).
+    pub async fn create_secret_with_rotation(
+        &self,
+        secret: &CreateSecret,
+        rotation: &RotateSecret,
+    ) -> Result<WriteOutput, AwsError> {
+        let created = self.create_secret(secret).await?;
+        self.rotate_secret(&created.arn, rotation).await
+    }
+
     /// One page of ListSecrets.
     ///
     /// # Errors
@@ -1110,6 +1308,80 @@ impl SecretsManagerClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotate_secret_body_names_the_fields_as_aws_does() {
+        let input = RotateSecret::new()
+            .lambda("arn:aws:lambda:eu-west-1:1:function:f")
+            .rules(RotationRules::schedule("cron(0 3 ? * SUN *)").window("2h"))
+            .rotate_immediately(false);
+        let body = RotateBody {
+            secret_id: "app/db",
+            client_request_token: "t",
+            rotation_lambda_arn: input.lambda_arn.as_deref(),
+            rotation_rules: input.rules.as_ref(),
+            rotate_immediately: input.rotate_immediately,
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            json!({
+                "SecretId": "app/db",
+                "ClientRequestToken": "t",
+                "RotationLambdaARN": "arn:aws:lambda:eu-west-1:1:function:f",
+                "RotationRules": {"ScheduleExpression": "cron(0 3 ? * SUN *)", "Duration": "2h"},
+                "RotateImmediately": false
+            })
+        );
+        let bare = RotateBody {
+            secret_id: "s",
+            client_request_token: "t",
+            rotation_lambda_arn: None,
+            rotation_rules: Some(&RotationRules::after_days(30)),
+            rotate_immediately: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&bare).unwrap(),
+            json!({"SecretId": "s", "ClientRequestToken": "t", "RotationRules": {"AutomaticallyAfterDays": 30}})
+        );
+    }
+
+    #[test]
+    fn describe_secret_reads_the_rotation_fields() {
+        let wire: WireDescription = serde_json::from_value(json!({
+            "ARN": "arn", "Name": "n",
+            "RotationEnabled": true,
+            "RotationLambdaARN": "arn:aws:lambda:eu-west-1:1:function:f",
+            "RotationRules": {"AutomaticallyAfterDays": 7, "Duration": "3h"},
+            "NextRotationDate": 1_700_000_000.5,
+            "LastRotatedDate": 1_690_000_000
+        }))
+        .unwrap();
+        let d = SecretDescription::from(wire);
+        assert!(d.rotation_enabled);
+        assert_eq!(
+            d.rotation_rules,
+            Some(RotationRules::after_days(7).window("3h"))
+        );
+        assert_eq!(
+            d.next_rotation,
+            Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_500))
+        );
+        assert!(d.last_rotated.is_some());
+        // Without rotation (and moto's empty ARN) nothing is claimed.
+        let plain: WireDescription =
+            serde_json::from_value(json!({"ARN": "a", "Name": "n", "RotationLambdaARN": ""}))
+                .unwrap();
+        let plain = SecretDescription::from(plain);
+        assert!(!plain.rotation_enabled && plain.rotation_lambda_arn.is_none());
+        assert!(plain.next_rotation.is_none() && plain.rotation_rules.is_none());
+        // A day count that is not a u32 is a malformed answer, not a panic.
+        assert!(
+            serde_json::from_value::<WireDescription>(
+                json!({"RotationRules": {"AutomaticallyAfterDays": -1}})
+            )
+            .is_err()
+        );
+    }
 
     #[test]
     fn a_region_that_is_not_a_region_name_is_refused() {

@@ -169,6 +169,16 @@ pub(crate) enum Command {
         /// How many random bytes (before base64).
         #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(8..=4096))]
         bytes: u16,
+        /// Only when the current version is older than AGE (90d, 12h, or seconds), as a
+        /// check-and-set on the version read: of several callers racing, one rotates.
+        #[arg(long, value_name = "AGE", value_parser = age_arg)]
+        if_older_than: Option<std::time::Duration>,
+    },
+    /// The rotation policies of the configuration file ([[rotation]] tables).
+    Rotation {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: RotationCommand,
     },
     /// Copy every secret from one store to another.
     ///
@@ -193,6 +203,18 @@ pub(crate) enum Command {
     /// Serve secrets to local programs over HTTP, as the AWS Secrets Manager Agent does
     /// (docs/agent.md). Callers send the token from AWS_TOKEN (the value, or file://PATH).
     Serve(Serve),
+}
+
+/// `rotation`'s subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RotationCommand {
+    /// Each policy's key, current version and next due time (UTC).
+    Status,
+}
+
+/// A rotation age: humantime (`90d`) or whole seconds.
+fn age_arg(text: &str) -> Result<std::time::Duration, String> {
+    strongroom_facade::parse_age(text).map_err(|e| e.to_string())
 }
 
 /// `migrate`'s options.

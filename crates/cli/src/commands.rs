@@ -15,7 +15,7 @@ use strongroom_facade::KeyOrigin;
 use strongroom_local::FileStore;
 use zeroize::Zeroizing;
 
-use crate::args::{Backend, Cli, Command, Global, Put};
+use crate::args::{Backend, Cli, Command, Global, Put, RotationCommand};
 use crate::keys;
 use crate::output::Printer;
 use crate::store;
@@ -83,7 +83,21 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
                 .versions(&SecretName::new(key)?)
                 .await?,
         ),
-        Command::Rotate { key, bytes } => {
+        Command::Rotate {
+            key,
+            bytes,
+            if_older_than: Some(age),
+        } => {
+            crate::rotation::rotate_if_older(&global, SecretName::new(key)?, age, bytes, &out).await
+        }
+        Command::Rotation {
+            command: RotationCommand::Status,
+        } => crate::rotation::status(&global, &out).await,
+        Command::Rotate {
+            key,
+            bytes,
+            if_older_than: None,
+        } => {
             let key = SecretName::new(key)?;
             let mut raw = Zeroizing::new(vec![0; usize::from(bytes)]);
             SystemRandom::new().fill(&mut raw).map_err(|_| {

@@ -11,6 +11,7 @@ mod keys;
 mod migrate;
 mod output;
 mod render;
+mod rotation;
 mod serve;
 mod store;
 mod watch;

@@ -174,7 +174,8 @@ fn zeroize_json(mut value: Value) {
     walk(&mut value);
 }
 
-fn rfc3339(at: SystemTime) -> String {
+/// `at` as an RFC 3339 UTC time.
+pub(crate) fn rfc3339(at: SystemTime) -> String {
     time::OffsetDateTime::from(at)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()

@@ -36,6 +36,8 @@ pub(crate) struct Record {
     pub(crate) outcome: &'static str,
     pub(crate) cache: Option<&'static str>,
     pub(crate) latency: Duration,
+    /// The rotation policy behind the operation, if one was.
+    pub(crate) policy: Option<String>,
 }
 
 /// The JSON shape of a line (see docs/facade.md).
@@ -50,6 +52,8 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     cache: Option<&'a str>,
     latency_us: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<&'a str>,
 }
 
 enum Message {
@@ -220,6 +224,7 @@ fn write_line(out: &mut BufWriter<File>, record: &Record) -> io::Result<()> {
         outcome: record.outcome,
         cache: record.cache,
         latency_us: u64::try_from(record.latency.as_micros()).unwrap_or(u64::MAX),
+        policy: record.policy.as_deref(),
     };
     serde_json::to_writer(&mut *out, &line)?;
     out.write_all(b"\n")
@@ -235,6 +240,7 @@ pub(crate) fn trace(record: &Record) {
         outcome = record.outcome,
         cache = record.cache,
         latency_us = u64::try_from(record.latency.as_micros()).unwrap_or(u64::MAX),
+        policy = record.policy.as_deref(),
         "secret operation"
     );
 }

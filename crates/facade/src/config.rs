@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use strongroom_cache::CacheConfig;
-use strongroom_core::Error;
+use strongroom_core::{Error, SecretName};
+
+use crate::rotation::{DEFAULT_PASSWORD_ALPHABET, Generator, RotationPolicy, parse_age};
 
 /// The environment variable naming a TOML config file; when set, [`Config::from_env`] reads
 /// that file and nothing else.
@@ -55,6 +57,9 @@ pub struct Config {
     /// Health probe settings.
     #[serde(default)]
     pub health: HealthSettings,
+    /// Rotation policies, `[[rotation]]` tables (see [`RotationSettings`]).
+    #[serde(default)]
+    pub rotation: Vec<RotationSettings>,
 }
 
 impl Config {
@@ -66,7 +71,17 @@ impl Config {
             audit: AuditSettings::default(),
             mirror: None,
             health: HealthSettings::default(),
+            rotation: Vec::new(),
         }
+    }
+
+    /// The policies of the `[[rotation]]` tables, to pass to
+    /// [`Secrets::start_rotation`](crate::Secrets::start_rotation).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first table that is wrong.
+    pub fn rotation_policies(&self) -> Result<Vec<RotationPolicy>, Error> {
+        self.rotation.iter().map(RotationSettings::policy).collect()
     }
 
     /// Parses a TOML document.
@@ -213,6 +228,7 @@ impl Config {
             audit,
             mirror,
             health: HealthSettings::default(),
+            rotation: Vec::new(),
         })
     }
 }
@@ -1015,5 +1031,118 @@ mod tests {
             err.to_string().contains("STRONGROOM_MIRROR_MAX_AGE"),
             "{err}"
         );
+    }
+}
+
+/// One `[[rotation]]` table: "rotate `key` when its current version is older than `every`".
+///
+/// ```
+/// use strongroom_facade::Config;
+///
+/// let config = Config::from_toml_str(r#"
+///     [backend]
+///     kind = "local"
+///     path = "/var/lib/myapp/secrets.enc"
+///
+///     [[rotation]]
+///     key = "app/api-key"
+///     every = "90d"
+///
+///     [[rotation]]
+///     name = "db-password-monthly"
+///     key = "app/db/password"
+///     every = "30d"
+///     generator = "password"
+///     alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+///     length = 24
+/// "#)?;
+/// let policies = config.rotation_policies()?;
+/// assert_eq!(policies[1].name(), "db-password-monthly");
+/// assert_eq!(policies[0].max_age().as_secs(), 90 * 86_400);
+/// # Ok::<(), strongroom_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RotationSettings {
+    /// The secret rotated.
+    pub key: String,
+    /// The age at which its current version is due: a humantime duration (`90d`, `12h`)
+    /// or whole seconds.
+    pub every: String,
+    /// The name audit lines and logs give the policy (default: the key).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `base64` (default: random bytes, base64), `hex`, `bytes` (raw) or `password`.
+    #[serde(default)]
+    pub generator: Option<String>,
+    /// How many random bytes `base64`, `hex` and `bytes` draw (default 32).
+    #[serde(default)]
+    pub bytes: Option<usize>,
+    /// The characters of a `password` (default letters and digits).
+    #[serde(default)]
+    pub alphabet: Option<String>,
+    /// How many characters a `password` has (default 32).
+    #[serde(default)]
+    pub length: Option<usize>,
+}
+
+impl RotationSettings {
+    /// The policy this table describes.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad key, age or generator, or settings that do not belong to
+    /// the generator chosen.
+    pub fn policy(&self) -> Result<RotationPolicy, Error> {
+        let wrong =
+            |what: String| Error::config(format!("[[rotation]] key = {:?}: {what}", self.key));
+        let key = SecretName::new(self.key.as_str()).map_err(|e| wrong(e.to_string()))?;
+        let every = parse_age(&self.every).map_err(|e| wrong(e.to_string()))?;
+        let kind = self.generator.as_deref().unwrap_or("base64");
+        let generator = match kind {
+            "base64" | "hex" | "bytes" => {
+                if self.alphabet.is_some() || self.length.is_some() {
+                    return Err(wrong(format!(
+                        "alphabet and length belong to generator = \"password\", not {kind:?} (use bytes)"
+                    )));
+                }
+                let bytes = self.bytes.unwrap_or(crate::DEFAULT_ROTATION_BYTES);
+                if bytes == 0 || bytes > crate::MAX_GENERATED_LEN {
+                    return Err(wrong(format!(
+                        "bytes must be 1 to {}, not {bytes}",
+                        crate::MAX_GENERATED_LEN
+                    )));
+                }
+                match kind {
+                    "hex" => Generator::hex(bytes),
+                    "bytes" => Generator::raw_bytes(bytes),
+                    _ => Generator::random(bytes),
+                }
+            }
+            "password" => {
+                if self.bytes.is_some() {
+                    return Err(wrong(
+                        "bytes does not apply to a password (use length)".to_owned(),
+                    ));
+                }
+                Generator::password(
+                    self.alphabet
+                        .as_deref()
+                        .unwrap_or(DEFAULT_PASSWORD_ALPHABET),
+                    self.length.unwrap_or(32),
+                )
+                .map_err(|e| wrong(e.to_string()))?
+            }
+            other => {
+                return Err(wrong(format!(
+                    "generator {other:?}: expected base64, hex, bytes or password"
+                )));
+            }
+        };
+        let mut policy = RotationPolicy::older_than(key, every).generator(generator);
+        if let Some(name) = &self.name {
+            policy = policy.named(name.clone());
+        }
+        Ok(policy)
     }
 }

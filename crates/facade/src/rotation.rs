@@ -2,11 +2,11 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use ring::rand::{SecureRandom as _, SystemRandom};
-use strongroom_core::{Error, SecretName, SecretValue};
+use strongroom_core::{Error, PutOptions, Secret, SecretName, SecretStore, SecretValue, VersionId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
@@ -15,6 +15,13 @@ use crate::Secrets;
 
 /// How many random bytes [`Generator::default`] draws.
 pub const DEFAULT_ROTATION_BYTES: usize = 32;
+
+/// The most random bytes or password characters a [`Generator`] makes at once.
+pub const MAX_GENERATED_LEN: usize = 65_536;
+
+/// The alphabet of [`Generator::password`] when none is given: letters and digits.
+pub const DEFAULT_PASSWORD_ALPHABET: &str =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 type Custom = dyn Fn() -> Result<SecretValue, Error> + Send + Sync;
 
@@ -27,6 +34,23 @@ pub enum Generator {
         /// How many bytes.
         bytes: usize,
     },
+    /// `bytes` random bytes as they are (a binary value).
+    RawBytes {
+        /// How many bytes.
+        bytes: usize,
+    },
+    /// `bytes` random bytes, lowercase hex (twice as many characters).
+    Hex {
+        /// How many bytes.
+        bytes: usize,
+    },
+    /// `length` characters drawn uniformly from `alphabet` (see [`Generator::password`]).
+    Password {
+        /// The distinct characters to draw from.
+        alphabet: Arc<[char]>,
+        /// How many characters.
+        length: usize,
+    },
     /// The caller's function (a password with a policy, a key pair, a new database user).
     Custom(Arc<Custom>),
 }
@@ -35,6 +59,43 @@ impl Generator {
     /// `bytes` random bytes, base64-encoded.
     pub fn random(bytes: usize) -> Self {
         Self::Random { bytes }
+    }
+
+    /// `bytes` random bytes, unencoded.
+    pub fn raw_bytes(bytes: usize) -> Self {
+        Self::RawBytes { bytes }
+    }
+
+    /// `bytes` random bytes, lowercase hex.
+    pub fn hex(bytes: usize) -> Self {
+        Self::Hex { bytes }
+    }
+
+    /// `length` characters drawn uniformly (rejection sampling, no modulo bias) from the
+    /// distinct characters of `alphabet`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the alphabet has fewer than 2 or more than 256 distinct
+    /// characters, or `length` is 0 or over [`MAX_GENERATED_LEN`].
+    pub fn password(alphabet: &str, length: usize) -> Result<Self, Error> {
+        let mut chars: Vec<char> = alphabet.chars().collect();
+        chars.sort_unstable();
+        chars.dedup();
+        if !(2..=256).contains(&chars.len()) {
+            return Err(Error::config(format!(
+                "a password alphabet needs 2 to 256 distinct characters, not {}",
+                chars.len()
+            )));
+        }
+        if !(1..=MAX_GENERATED_LEN).contains(&length) {
+            return Err(Error::config(format!(
+                "a password length must be 1 to {MAX_GENERATED_LEN}, not {length}"
+            )));
+        }
+        Ok(Self::Password {
+            alphabet: chars.into(),
+            length,
+        })
     }
 
     /// Values from `generate`.
@@ -49,23 +110,72 @@ impl Generator {
     /// # Errors
     /// [`Error::Backend`] when the system's random generator fails; the custom function's
     /// error.
+    /// [`Error::Config`] when a length is over [`MAX_GENERATED_LEN`].
     pub fn generate(&self) -> Result<SecretValue, Error> {
         match self {
             Self::Random { bytes } => {
-                let mut raw = Zeroizing::new(vec![0u8; *bytes]);
-                SystemRandom::new()
-                    .fill(&mut raw)
-                    .map_err(|_| Error::Backend {
-                        backend: "rotation",
-                        message: "the system random generator failed".into(),
-                        source: None,
-                    })?;
+                let raw = random_bytes(*bytes)?;
                 let encoded = base64::engine::general_purpose::STANDARD.encode(&*raw);
                 Ok(SecretValue::from(encoded))
             }
+            Self::RawBytes { bytes } => Ok(SecretValue::from(random_bytes(*bytes)?)),
+            Self::Hex { bytes } => {
+                let raw = random_bytes(*bytes)?;
+                let mut hex = Zeroizing::new(String::with_capacity(raw.len() * 2));
+                for byte in raw.iter() {
+                    for nibble in [byte >> 4, byte & 0x0f] {
+                        hex.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+                    }
+                }
+                Ok(SecretValue::from(std::mem::take(&mut *hex)))
+            }
+            Self::Password { alphabet, length } => password(alphabet, *length),
             Self::Custom(generate) => generate(),
         }
     }
+}
+
+/// `len` bytes from the system's secure generator.
+fn random_bytes(len: usize) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if len > MAX_GENERATED_LEN {
+        return Err(Error::config(format!(
+            "a rotation generator makes at most {MAX_GENERATED_LEN} bytes, not {len}"
+        )));
+    }
+    let mut raw = Zeroizing::new(vec![0u8; len]);
+    SystemRandom::new()
+        .fill(&mut raw)
+        .map_err(|_| Error::Backend {
+            backend: "rotation",
+            message: "the system random generator failed".into(),
+            source: None,
+        })?;
+    Ok(raw)
+}
+
+/// `length` characters from `alphabet` (2 to 256 entries): each random byte is kept only
+/// when below the largest multiple of the alphabet's size, so every character is equally
+/// likely.
+fn password(alphabet: &[char], length: usize) -> Result<SecretValue, Error> {
+    let size = alphabet.len();
+    if !(2..=256).contains(&size) || length > MAX_GENERATED_LEN {
+        return Err(Error::config(
+            "a password generator needs 2 to 256 characters and a length within the limit",
+        ));
+    }
+    let limit = 256 - 256 % size;
+    let mut out = Zeroizing::new(String::with_capacity(length));
+    let mut produced = 0;
+    while produced < length {
+        for byte in random_bytes(length.max(16))?.iter() {
+            let byte = usize::from(*byte);
+            if byte < limit && produced < length {
+                out.push(alphabet[byte % size]);
+                produced += 1;
+            }
+        }
+    }
+    Ok(SecretValue::from(std::mem::take(&mut *out)))
 }
 
 impl Default for Generator {
@@ -79,12 +189,20 @@ impl fmt::Debug for Generator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Random { bytes } => f.debug_struct("Random").field("bytes", bytes).finish(),
+            Self::RawBytes { bytes } => f.debug_struct("RawBytes").field("bytes", bytes).finish(),
+            Self::Hex { bytes } => f.debug_struct("Hex").field("bytes", bytes).finish(),
+            Self::Password { alphabet, length } => f
+                .debug_struct("Password")
+                .field("alphabet_len", &alphabet.len())
+                .field("length", length)
+                .finish(),
             Self::Custom(_) => f.write_str("Custom(..)"),
         }
     }
 }
 
-/// A running rotation schedule, from [`Secrets::rotate_every`]. Dropping it (or
+/// A running rotation schedule, from [`Secrets::start_rotation`] (or the older
+/// [`Secrets::rotate_every`]). Dropping it (or
 /// [`stop`](Self::stop)) ends the schedule; a rotation already under way completes first, so
 /// a write is never cut off halfway.
 #[derive(Debug)]
@@ -129,6 +247,45 @@ impl RotationHandle {
         }
     }
 
+    /// Follows `policy`: looks at the store now, then again when the current version falls
+    /// due (at most [`MAX_CHECK_INTERVAL`] later, [`RETRY_AFTER_FAILURE`] after a failure).
+    pub(crate) fn follow(secrets: Secrets, policy: RotationPolicy) -> Self {
+        let (stop, mut stopped) = watch::channel(false);
+        let key = policy.key().clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let wait = match secrets.rotate_if_due(&policy).await {
+                    Ok(RotationOutcome::NotDue { next_due, .. }) => next_due
+                        .duration_since(SystemTime::now())
+                        .unwrap_or(Duration::ZERO),
+                    Ok(outcome) => {
+                        tracing::info!(policy = policy.name(), key = %policy.key(), version = %outcome.version(), rotated_here = outcome.rotated(), "rotation policy applied");
+                        policy.max_age()
+                    }
+                    Err(err) => {
+                        tracing::warn!(policy = policy.name(), key = %policy.key(), error = %err, "rotation policy check failed");
+                        RETRY_AFTER_FAILURE
+                    }
+                };
+                // A floor keeps a zero age from spinning; the cap notices clock steps.
+                let wait = wait.clamp(MIN_CHECK_INTERVAL, MAX_CHECK_INTERVAL);
+                tokio::select! {
+                    biased;
+                    _ = stopped.changed() => break,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                if *stopped.borrow() {
+                    break;
+                }
+            }
+        });
+        Self {
+            key,
+            stop,
+            task: Some(task),
+        }
+    }
+
     /// The key being rotated.
     pub fn key(&self) -> &SecretName {
         &self.key
@@ -147,5 +304,254 @@ impl Drop for RotationHandle {
     fn drop(&mut self) {
         // The task sees this at its next wake-up; an in-flight rotation completes first.
         let _ = self.stop.send(true);
+    }
+}
+
+/// How long a [`RotationHandle`] of a policy sleeps at most between two looks at the store,
+/// so a clock step, or a rotation by another process, is noticed within this time.
+pub const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How long a [`RotationHandle`] of a policy sleeps at least between two looks.
+pub const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(10);
+
+/// How long a [`RotationHandle`] waits before looking again after a failed check.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// Parses a rotation age: a humantime duration (`90d`, `12h`, `1w`) or whole seconds.
+///
+/// # Errors
+/// [`Error::Config`] when it is neither, or is zero.
+pub fn parse_age(text: &str) -> Result<Duration, Error> {
+    let text = text.trim();
+    let age = match text.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(text).map_err(|e| {
+            Error::config(format!(
+                "the rotation age {text:?} is not a duration ({e}): write e.g. \"90d\", \"12h\" or whole seconds"
+            ))
+        })?,
+    };
+    if age.is_zero() {
+        return Err(Error::config(
+            "a rotation age must be more than zero (it would rotate on every check)",
+        ));
+    }
+    Ok(age)
+}
+
+/// "Rotate `key` when its current version is older than `max_age`."
+///
+/// The age is the store's: the creation time of the current version
+/// ([`Secret::created`](strongroom_core::Secret::created)), not the time a process started.
+/// So a restart neither resets nor repeats a rotation, and several processes holding the
+/// same policy rotate once: the write is a check-and-set on the version they saw
+/// ([`PutOptions::if_version`]); the processes that lose the race read the winner's version
+/// and leave it alone.
+///
+/// ```
+/// use std::time::Duration;
+/// use strongroom_facade::{Generator, RotationPolicy};
+///
+/// let policy = RotationPolicy::older_than(
+///     "app/api-key".parse()?,
+///     Duration::from_secs(90 * 24 * 3600),
+/// )
+/// .generator(Generator::hex(32))
+/// .named("api-key-quarterly");
+/// assert_eq!(policy.name(), "api-key-quarterly");
+/// # Ok::<(), strongroom_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RotationPolicy {
+    name: Option<String>,
+    key: SecretName,
+    max_age: Duration,
+    generator: Generator,
+}
+
+impl RotationPolicy {
+    /// Rotate `key` with the default generator once its current version is older than
+    /// `max_age`. A key that does not exist yet is due at once (its first value is written
+    /// with [`PutOptions::if_absent`]).
+    pub fn older_than(key: SecretName, max_age: Duration) -> Self {
+        Self {
+            name: None,
+            key,
+            max_age,
+            generator: Generator::default(),
+        }
+    }
+
+    /// New values come from `generator`.
+    #[must_use]
+    pub fn generator(mut self, generator: Generator) -> Self {
+        self.generator = generator;
+        self
+    }
+
+    /// The name audit lines and logs give this policy (default: the key).
+    #[must_use]
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The policy's name: the one given to [`named`](Self::named), else the key.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(self.key.as_str())
+    }
+
+    /// The key rotated.
+    pub fn key(&self) -> &SecretName {
+        &self.key
+    }
+
+    /// The age at which the current version is due.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    /// Where new values come from.
+    pub fn value_generator(&self) -> &Generator {
+        &self.generator
+    }
+
+    /// When a version created at `created` is due (saturating far in the future).
+    pub fn due_at(&self, created: SystemTime) -> SystemTime {
+        created.checked_add(self.max_age).unwrap_or_else(|| {
+            SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX) * 64)
+        })
+    }
+
+    /// Decides from a fresh read of the key whether it is due at `now`.
+    ///
+    /// # Errors
+    /// The read's error other than `NotFound`; [`Error::Unsupported`] when the backend did
+    /// not say when the current version was created (the policy cannot be followed).
+    pub(crate) fn check(
+        &self,
+        current: Result<Secret, Error>,
+        backend: &'static str,
+        now: SystemTime,
+    ) -> Result<Check, Error> {
+        let secret = match current {
+            Ok(secret) => secret,
+            Err(err) if err.is_not_found() => return Ok(Check::Missing),
+            Err(err) => return Err(err),
+        };
+        let Some(created) = secret.created else {
+            return Err(Error::Unsupported {
+                backend,
+                operation: "rotation by age (the backend gives no creation time)",
+            });
+        };
+        let next_due = self.due_at(created);
+        if next_due <= now {
+            Ok(Check::Due(secret.version))
+        } else {
+            Ok(Check::NotDue {
+                version: secret.version,
+                next_due,
+            })
+        }
+    }
+}
+
+/// What a fresh read says about a policy's key.
+#[derive(Debug)]
+pub(crate) enum Check {
+    /// The key does not exist: write its first value.
+    Missing,
+    /// The current version, which is due.
+    Due(VersionId),
+    /// The current version and when it will be due.
+    NotDue {
+        version: VersionId,
+        next_due: SystemTime,
+    },
+}
+
+impl Check {
+    /// The write that makes the rotation a check-and-set on what was seen, or the outcome
+    /// when nothing is due.
+    pub(crate) fn into_write(self) -> Result<PutOptions, RotationOutcome> {
+        match self {
+            Self::Missing => Ok(PutOptions::default().if_absent()),
+            Self::Due(version) => Ok(PutOptions::default().if_version(version)),
+            Self::NotDue { version, next_due } => {
+                Err(RotationOutcome::NotDue { version, next_due })
+            }
+        }
+    }
+}
+
+/// What [`Secrets::rotate_if_due`] (or [`rotate_if_due`]) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RotationOutcome {
+    /// The current version is younger than the policy's age; nothing was written.
+    NotDue {
+        /// The current version.
+        version: VersionId,
+        /// When it will be due.
+        next_due: SystemTime,
+    },
+    /// This call wrote the new version.
+    Rotated {
+        /// The new version.
+        version: VersionId,
+    },
+    /// The key was due, but another writer (another process of the fleet) changed it first;
+    /// this call wrote nothing and `version` is the winner's.
+    RotatedElsewhere {
+        /// The version now current.
+        version: VersionId,
+    },
+}
+
+impl RotationOutcome {
+    /// The version current after the call.
+    pub fn version(&self) -> &VersionId {
+        match self {
+            Self::NotDue { version, .. }
+            | Self::Rotated { version }
+            | Self::RotatedElsewhere { version } => version,
+        }
+    }
+
+    /// Whether this call wrote a new version.
+    pub fn rotated(&self) -> bool {
+        matches!(self, Self::Rotated { .. })
+    }
+}
+
+/// Applies `policy` to a plain store (no cache, audit or notifications; a [`Secrets`] has
+/// [`Secrets::rotate_if_due`] for that): reads the key, and when it is due writes a new
+/// value with a check-and-set on the version read.
+///
+/// # Errors
+/// The read's or write's error (a lost race is not one: it is
+/// [`RotationOutcome::RotatedElsewhere`]); [`Error::Unsupported`] when the store gives no
+/// creation time or has no conditional writes.
+pub async fn rotate_if_due(
+    store: &dyn SecretStore,
+    policy: &RotationPolicy,
+) -> Result<RotationOutcome, Error> {
+    let check = policy.check(
+        store.get(policy.key()).await,
+        store.backend(),
+        SystemTime::now(),
+    )?;
+    let options = match check.into_write() {
+        Ok(options) => options,
+        Err(not_due) => return Ok(not_due),
+    };
+    let value = policy.generator.generate()?;
+    match store.put_with(policy.key(), value, &options).await {
+        Ok(version) => Ok(RotationOutcome::Rotated { version }),
+        Err(Error::Conflict { .. }) => Ok(RotationOutcome::RotatedElsewhere {
+            version: store.get(policy.key()).await?.version,
+        }),
+        Err(err) => Err(err),
     }
 }

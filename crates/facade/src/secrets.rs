@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::health::{Health, HealthStatus};
 use crate::key_arg::IntoSecretName;
 use crate::mirror::{DEFAULT_MIRROR_MAX_AGE, Mirror, Mirrored, Recording};
-use crate::rotation::{Generator, RotationHandle};
+use crate::rotation::{Generator, RotationHandle, RotationOutcome, RotationPolicy};
 use crate::stats::{Counters, Op, Stats};
 use crate::subscription::Subscription;
 use crate::{json, meter};
@@ -538,16 +538,99 @@ impl Secrets {
             .await
     }
 
-    /// Rotates `key` every `interval` (the first time one interval from now) with the
-    /// default generator, until the returned handle is stopped or dropped.
+    /// Applies `policy` once: reads the key from the store (not the cache), and when its
+    /// current version is older than the policy's age (or the key does not exist) writes a
+    /// new value with a check-and-set on the version read. Subscribers are notified of a
+    /// rotation; the audit line (op `rotate`) names the policy. When another process wins
+    /// the race the write is refused (audited as `conflict`), nothing more is written, and
+    /// the winner's value is read into the cache.
+    ///
+    /// # Errors
+    /// The read's or the write's error; [`Error::Unsupported`] when the backend gives no
+    /// creation time for the current version (the age cannot be told) or has no
+    /// conditional writes; the generator's error.
+    pub async fn rotate_if_due(&self, policy: &RotationPolicy) -> Result<RotationOutcome, Error> {
+        let inner = &*self.inner;
+        let key = policy.key();
+        let fresh = inner.cache.inner().get(key).await;
+        inner.after_backend(&fresh);
+        let check = policy
+            .check(fresh, inner.backend, SystemTime::now())
+            .map_err(|e| inner.refused_as("rotate", key, policy.name(), e))?;
+        let options = match check.into_write() {
+            Ok(options) => options,
+            Err(not_due) => return Ok(not_due),
+        };
+        inner.counters.add(Op::Rotate);
+        let value = policy
+            .value_generator()
+            .generate()
+            .map_err(|e| inner.refused_as("rotate", key, policy.name(), e))?;
+        match inner
+            .write_as("rotate", key, value, &options, Some(policy.name()))
+            .await
+        {
+            Ok(version) => Ok(RotationOutcome::Rotated { version }),
+            Err(Error::Conflict { .. }) => {
+                inner.cache.invalidate(key);
+                let winner = self.get(key).await?;
+                Ok(RotationOutcome::RotatedElsewhere {
+                    version: winner.version,
+                })
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// [`rotate_if_due`](Self::rotate_if_due) with a policy "older than `max_age`" and the
+    /// default generator: what `strongroom rotate --if-older-than` does.
+    ///
+    /// # Errors
+    /// As [`rotate_if_due`](Self::rotate_if_due).
+    pub async fn rotate_if_older_than<'k>(
+        &self,
+        key: impl IntoSecretName<'k>,
+        max_age: Duration,
+    ) -> Result<RotationOutcome, Error> {
+        let key = key
+            .into_secret_name()
+            .map_err(|e| self.inner.refused("rotate", e))?;
+        self.rotate_if_due(&RotationPolicy::older_than(key.into_owned(), max_age))
+            .await
+    }
+
+    /// Follows `policy` until the returned handle is stopped or dropped: applies it now
+    /// (so a rotation that fell due while the process was down happens at start, once),
+    /// then again whenever the current version falls due. The age is the store's, so a
+    /// restart neither resets nor repeats a rotation, and a fleet with the same policy
+    /// rotates once (see [`rotate_if_due`](Self::rotate_if_due)).
+    ///
+    /// Needs a tokio runtime. A failed check is audited and logged and retried after
+    /// [`RETRY_AFTER_FAILURE`](crate::RETRY_AFTER_FAILURE).
+    pub fn start_rotation(&self, policy: RotationPolicy) -> RotationHandle {
+        RotationHandle::follow(self.clone(), policy)
+    }
+
+    /// Rotates `key` every `interval` of this process's uptime (the first time one interval
+    /// from now) with the default generator, until the returned handle is stopped or
+    /// dropped.
     ///
     /// Needs a tokio runtime. A failed rotation is audited and logged, and the schedule
     /// goes on.
+    #[deprecated(
+        since = "0.2.0",
+        note = "counts uptime, so restarts postpone it and every process of a fleet rotates; use start_rotation(RotationPolicy::older_than(key, interval))"
+    )]
     pub fn rotate_every(&self, key: SecretName, interval: Duration) -> RotationHandle {
+        #[allow(deprecated)]
         self.rotate_every_with(key, interval, Generator::default())
     }
 
     /// As [`rotate_every`](Self::rotate_every), with `generator`.
+    #[deprecated(
+        since = "0.2.0",
+        note = "counts uptime; use start_rotation(RotationPolicy::older_than(key, interval).generator(generator))"
+    )]
     pub fn rotate_every_with(
         &self,
         key: SecretName,
@@ -852,6 +935,18 @@ impl Inner {
         value: SecretValue,
         options: &PutOptions,
     ) -> Result<VersionId, Error> {
+        self.write_as(op, key, value, options, None).await
+    }
+
+    /// [`write`](Self::write) on behalf of a rotation `policy`, which the audit line names.
+    async fn write_as(
+        &self,
+        op: &'static str,
+        key: &SecretName,
+        value: SecretValue,
+        options: &PutOptions,
+        policy: Option<&str>,
+    ) -> Result<VersionId, Error> {
         let started = Instant::now();
         // Taken before the primary is written: a delete meanwhile voids the mirror write.
         let ticket = self.mirror.as_deref().map(Mirror::ticket);
@@ -867,7 +962,7 @@ impl Inner {
             }
             mirror.record_write(&secret, ticket);
         }
-        self.finish(op, Some(key), &result, None, started);
+        self.finish_as(op, Some(key), &result, None, started, policy);
         result
     }
 
@@ -907,6 +1002,16 @@ impl Inner {
         err
     }
 
+    /// A rotation policy's argument error (no creation time, a failing generator), audited
+    /// with the key and the policy, handed back.
+    fn refused_as(&self, op: &'static str, key: &SecretName, policy: &str, err: Error) -> Error {
+        self.counters.add(Op::Errors);
+        let outcome = err.kind().as_str();
+        meter::operation(op, outcome, None, None);
+        self.emit_as(op, Some(key), outcome, None, Duration::ZERO, Some(policy));
+        err
+    }
+
     /// Counts, measures and audits one finished operation.
     fn finish<T>(
         &self,
@@ -915,6 +1020,19 @@ impl Inner {
         result: &Result<T, Error>,
         cache: Option<&'static str>,
         started: Instant,
+    ) {
+        self.finish_as(op, key, result, cache, started, None);
+    }
+
+    /// [`finish`](Self::finish) on behalf of a rotation `policy`.
+    fn finish_as<T>(
+        &self,
+        op: &'static str,
+        key: Option<&SecretName>,
+        result: &Result<T, Error>,
+        cache: Option<&'static str>,
+        started: Instant,
+        policy: Option<&str>,
     ) {
         let latency = started.elapsed();
         let outcome = match result {
@@ -925,7 +1043,7 @@ impl Inner {
             }
         };
         meter::operation(op, outcome, cache, Some(latency));
-        self.emit(op, key, outcome, cache, latency);
+        self.emit_as(op, key, outcome, cache, latency, policy);
     }
 
     /// Sends one audit event to tracing and the audit file, if either wants it.
@@ -936,6 +1054,19 @@ impl Inner {
         outcome: &'static str,
         cache: Option<&'static str>,
         latency: Duration,
+    ) {
+        self.emit_as(op, key, outcome, cache, latency, None);
+    }
+
+    /// [`emit`](Self::emit) naming the rotation `policy` behind the operation.
+    fn emit_as(
+        &self,
+        op: &'static str,
+        key: Option<&SecretName>,
+        outcome: &'static str,
+        cache: Option<&'static str>,
+        latency: Duration,
+        policy: Option<&str>,
     ) {
         let to_tracing = audit::tracing_wants_audit();
         if !to_tracing && self.audit_file.is_none() {
@@ -949,6 +1080,7 @@ impl Inner {
             outcome,
             cache,
             latency,
+            policy: policy.map(str::to_owned),
         };
         if to_tracing {
             audit::trace(&record);

@@ -332,6 +332,7 @@ async fn subscribers_see_changes_a_reload_discovers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(deprecated)] // rotate_every still works as documented
 async fn scheduled_rotation_fires_until_stopped() {
     let place = Place::new();
     let secrets = Secrets::builder()
@@ -369,6 +370,7 @@ async fn scheduled_rotation_fires_until_stopped() {
 }
 
 #[tokio::test(start_paused = true)]
+#[allow(deprecated)] // rotate_every still works as documented
 async fn scheduled_rotation_follows_the_interval_in_paused_time() {
     let secrets = Secrets::builder()
         .store(MemoryStore::new())

@@ -15,6 +15,7 @@ mod faults;
 mod least_privilege;
 mod prefix;
 mod raw;
+mod rotation;
 mod services;
 mod support;
 mod vault;
