@@ -13,5 +13,6 @@ mod least_privilege;
 mod prefix;
 mod raw;
 mod services;
+mod ssm;
 mod support;
 mod vault;
