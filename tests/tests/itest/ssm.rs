@@ -385,3 +385,107 @@ async fn boto3_and_the_store_read_each_other() {
         store.delete(&k).await.expect("delete");
     }
 }
+
+/// `strongroom --backend ssm` on moto, configured the AWS way.
+fn ssm_cli(env: &ItestEnv, prefix: &str, args: &[&str]) -> std::process::Output {
+    Command::new(crate::cli::binary())
+        .args(["--backend", "ssm"])
+        .args(args)
+        .env_clear()
+        .env("AWS_ENDPOINT_URL_SSM", &env.moto_endpoint)
+        .env("AWS_REGION", &env.aws_region)
+        .env("AWS_ACCESS_KEY_ID", &env.moto_access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &env.moto_secret_access_key)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("STRONGROOM_SSM_PREFIX", prefix)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("start strongroom")
+}
+
+#[tokio::test]
+async fn the_cli_reads_and_writes_ssm_and_boto3_agrees() {
+    let env = ItestEnv::load();
+    let folder = format!("itest/{}", raw::unique("ssm-cli"));
+    let run = |args: &[&str]| {
+        let out = ssm_cli(&env, &folder, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let first = run(&["put", "db/password", "--value", "one"]);
+    assert_eq!(first.trim(), "1");
+    run(&["put", "db/password", "--value", "two"]);
+    assert_eq!(run(&["get", "db/password"]), "two");
+    assert_eq!(run(&["get", "db/password", "--version", "1"]), "one");
+    assert_eq!(run(&["ls"]), "db/password\n");
+    // boto3 reads what the CLI wrote, and writes what the CLI reads.
+    let out = boto3(
+        &env,
+        &format!(
+            "print(c.get_parameter(Name='/{folder}/db/password', WithDecryption=True)['Parameter']['Value'])\n\
+             c.put_parameter(Name='/{folder}/from/boto3', Value='b0t0', Type='SecureString')\n"
+        ),
+    );
+    assert_eq!(out, "two\n");
+    assert_eq!(run(&["get", "from/boto3"]), "b0t0");
+
+    // migrate into a StoreSpec `ssm:/PREFIX`.
+    let target = format!("itest/{}", raw::unique("ssm-migrate"));
+    let out = Command::new(crate::cli::binary())
+        .args([
+            "migrate",
+            "--from",
+            &format!("ssm:/{folder}"),
+            "--to",
+            &format!("ssm:/{target}"),
+        ])
+        .env_clear()
+        .env("AWS_ENDPOINT_URL_SSM", &env.moto_endpoint)
+        .env("AWS_REGION", &env.aws_region)
+        .env("AWS_ACCESS_KEY_ID", &env.moto_access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &env.moto_secret_access_key)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("start strongroom");
+    assert!(
+        out.status.success(),
+        "migrate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copied = SsmStore::builder()
+        .client(client(&env, &env.moto_secret_access_key))
+        .prefix(target.as_str())
+        .build_lazy()
+        .expect("store");
+    assert_eq!(
+        copied
+            .get(&key("db/password"))
+            .await
+            .expect("migrated")
+            .value
+            .expose(),
+        b"two"
+    );
+    assert_eq!(
+        copied.list("").await.expect("list"),
+        [key("db/password"), key("from/boto3")]
+    );
+
+    run(&["rm", "db/password"]);
+    assert_eq!(
+        ssm_cli(&env, &folder, &["get", "db/password"])
+            .status
+            .code(),
+        Some(3),
+        "a deleted parameter is not found"
+    );
+    run(&["rm", "from/boto3"]);
+    for k in ["db/password", "from/boto3"] {
+        copied.delete(&key(k)).await.expect("clean up");
+    }
+}
