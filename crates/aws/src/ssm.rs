@@ -27,7 +27,9 @@
 //! - the first segment may not begin with `aws` or `ssm` (in any case);
 //! - at most 15 levels (segments);
 //! - at most 1011 characters *counting the ARN* `arn:aws:ssm:<region>:<account>:parameter`
-//!   that AWS puts before the name (AWS's own rule; computed for the store's region).
+//!   that AWS puts before the name (AWS's own rule; computed for the store's region in the
+//!   `aws` partition: in `aws-cn` or `aws-us-gov` a name a few characters shorter may be the
+//!   limit, and AWS's own refusal then comes back as an error of the call).
 //!
 //! # Values
 //!
@@ -277,8 +279,9 @@ impl fmt::Debug for Parameter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ParameterTier {
-    /// Values up to 4096 bytes, no charge (the default; `Tier` is not sent, so an existing
-    /// advanced parameter stays advanced).
+    /// Values up to 4096 bytes, no charge (the default). `Tier` is then not sent, and AWS
+    /// applies the account's default tier; AWS never turns an advanced parameter back into a
+    /// standard one.
     #[default]
     Standard,
     /// Values up to 8192 bytes (charged by AWS; cannot be turned back into standard).
