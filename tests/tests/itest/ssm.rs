@@ -489,3 +489,56 @@ async fn the_cli_reads_and_writes_ssm_and_boto3_agrees() {
         copied.delete(&key(k)).await.expect("clean up");
     }
 }
+
+/// Writers racing with the same `if_version`: in every round exactly one gets `Ok` (the
+/// first write to land is `v + 1`), and every write that landed after it is reported as a
+/// `Conflict` saying it was written anyway: the history grows by exactly those writes.
+/// (On moto, with six writers a round, most rounds have late writes: the race is real.)
+#[tokio::test]
+async fn racing_if_version_writers_one_wins_and_late_writes_are_reported() {
+    let env = ItestEnv::load();
+    let (store, _) = store(&env, "ssm-race");
+    let k = key("race");
+    let mut current = store.put(&k, "start".into()).await.expect("put");
+    let mut landed_late = 0usize;
+    for round in 0..5 {
+        let mut tasks = Vec::new();
+        for writer in 0..6 {
+            let (store, k, expected) = (store.clone(), k.clone(), current.clone());
+            tasks.push(tokio::spawn(async move {
+                store
+                    .put_with(
+                        &k,
+                        format!("r{round}w{writer}").as_str().into(),
+                        &PutOptions::default().if_version(expected),
+                    )
+                    .await
+            }));
+        }
+        let mut wins = Vec::new();
+        for task in tasks {
+            match task.await.expect("task") {
+                Ok(version) => wins.push(version),
+                Err(Error::Conflict { message, .. }) if message.contains("written anyway") => {
+                    landed_late += 1;
+                }
+                Err(Error::Conflict { .. }) => {}
+                Err(other) => panic!("round {round}: {other:?}"),
+            }
+        }
+        assert_eq!(wins.len(), 1, "round {round}: one winner, got {wins:?}");
+        assert_eq!(
+            wins[0].as_u64(),
+            current.as_u64().map(|v| v + 1),
+            "the winner wrote v + 1"
+        );
+        current = store.get(&k).await.expect("get").version;
+    }
+    let history = store.versions(&k).await.expect("history");
+    assert_eq!(
+        history.len(),
+        1 + 5 + landed_late,
+        "every write that landed is either the round's winner or reported late"
+    );
+    store.delete(&k).await.expect("delete");
+}
