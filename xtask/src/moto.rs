@@ -86,10 +86,10 @@ fn iam(addr: SocketAddr, params: &str) -> Result<String, String> {
     }
 }
 
-/// Creates the users (one allowed all of Secrets Manager and STS, one holding the documented
+/// Creates the users (one allowed all of Secrets Manager, SSM, KMS and STS, one holding the documented
 /// policy), their policies and access keys; returns the environment with both key pairs.
 pub(crate) fn seed(addr: SocketAddr) -> Result<BTreeMap<String, String>, String> {
-    let full = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["secretsmanager:*","sts:*"],"Resource":"*"}]}"#;
+    let full = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["secretsmanager:*","sts:*","ssm:*","kms:*"],"Resource":"*"}]}"#;
     let (id, secret) = user_with_policy(addr, USER, "itest-secrets", full)?;
     let documented = documented_policy()?;
     let (least_id, least_secret) =

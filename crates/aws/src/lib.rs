@@ -14,6 +14,10 @@
 //!   [`strongroom_core::Error`] ([`AwsError::into_core`]).
 //! - [`SecretsManagerStore`]: see the [`store`](SecretsManagerStore) docs for how each
 //!   operation maps, the compare-and-swap on staging labels, and name prefixes.
+//! - [`SsmStore`]: the same [`SecretStore`](strongroom_core::SecretStore) on SSM Parameter
+//!   Store (`SecureString` parameters, `app/db/password` is `/app/db/password`), with its
+//!   [`SsmClient`]; see the [`ssm`] module for the mapping, the size and name rules, and what
+//!   check-and-set can and cannot promise there.
 //! - Credentials: [`ImdsProvider`] (IMDSv2), [`EcsProvider`] (ECS / EKS Pod Identity),
 //!   [`WebIdentityProvider`] (AssumeRoleWithWebIdentity), [`AssumeRoleProvider`] (STS
 //!   AssumeRole on any base provider), [`ProfileChainProvider`] (profiles with `role_arn`),
@@ -145,6 +149,7 @@ pub mod fuzzing;
 mod imds;
 mod profile;
 mod secretsmanager;
+pub mod ssm;
 mod store;
 mod sts;
 mod timestamp;
@@ -165,6 +170,7 @@ pub use secretsmanager::{
     new_client_request_token,
 };
 pub use secretsmanager::{RotateSecret, RotationRules};
+pub use ssm::{ParameterTier, SsmClient, SsmClientBuilder, SsmStore, SsmStoreBuilder};
 pub use store::{DEFAULT_RECOVERY_WINDOW_DAYS, PREFIX_VAR, SecretsManagerStore, StoreBuilder};
 pub use sts::{AssumeRoleProvider, AssumeRoleRequest, StsClient};
 pub use web_identity::WebIdentityProvider;

@@ -20,7 +20,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 pub(crate) struct Global {
     /// The store: the encrypted file (local), the directory (dir) or the variable prefix (env);
-    /// the vault and aws backends read their settings from VAULT_* / AWS_* variables instead.
+    /// the vault, aws and ssm backends read their settings from VAULT_* / AWS_* variables instead.
     #[arg(long, global = true, env = "STRONGROOM_STORE", value_name = "PATH")]
     pub(crate) store: Option<PathBuf>,
 
@@ -105,6 +105,10 @@ pub(crate) enum Backend {
     /// AWS Secrets Manager: region, endpoint and credentials the AWS way (AWS_REGION,
     /// AWS_PROFILE, the default credential chain...), name prefix STRONGROOM_AWS_PREFIX.
     Aws,
+    /// AWS SSM Parameter Store (SecureString parameters; `app/db` is `/app/db`): AWS
+    /// settings as for aws (endpoint AWS_ENDPOINT_URL_SSM), folder STRONGROOM_SSM_PREFIX,
+    /// KMS key STRONGROOM_SSM_KMS_KEY_ID, tier STRONGROOM_SSM_TIER.
+    Ssm,
 }
 
 /// How read commands print.
@@ -182,7 +186,7 @@ pub(crate) enum Command {
     },
     /// Copy every secret from one store to another.
     ///
-    /// A store is `local:PATH`, `env:[PREFIX]`, `dir:PATH`, `vault:[MOUNT[/PREFIX]]` or `aws:[PREFIX]`;
+    /// A store is `local:PATH`, `env:[PREFIX]`, `dir:PATH`, `vault:[MOUNT[/PREFIX]]`, `aws:[PREFIX]` or `ssm:[/PREFIX]`;
     /// remote settings come from the usual VAULT_* / AWS_* variables.
     Migrate(Migrate),
     /// Run a command with secrets in its environment (never on its command line).

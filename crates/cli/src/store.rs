@@ -8,7 +8,7 @@ use std::sync::Arc;
 use strongroom_core::{Error, SecretStore};
 use strongroom_facade::{
     AwsConfig, BackendConfig, Config, DirConfig, EnvConfig, KeyOrigin, KeySource, LocalConfig,
-    VaultConfig, open_store, scoped,
+    SsmConfig, VaultConfig, open_store, scoped,
 };
 use strongroom_local::FileStore;
 
@@ -49,6 +49,7 @@ pub(crate) fn backend_config(global: &Global) -> Result<BackendConfig, Error> {
             }
             Backend::Vault => BackendConfig::Vault(VaultConfig::default()),
             Backend::Aws => BackendConfig::Aws(AwsConfig::default()),
+            Backend::Ssm => BackendConfig::Ssm(SsmConfig::default()),
         },
     };
     let prefix = global.scope.clone();
@@ -86,6 +87,11 @@ pub(crate) fn backend_config(global: &Global) -> Result<BackendConfig, Error> {
             set(&mut aws.request_timeout_secs, remote.request_timeout);
             set(&mut aws.retry_max_attempts, remote.retry_max_attempts);
             set(&mut aws.retry_max_total_secs, remote.retry_max_total);
+        }
+        BackendConfig::Ssm(ssm) => {
+            set(&mut ssm.prefix, prefix);
+            set(&mut ssm.region, remote.aws_region.clone());
+            set(&mut ssm.profile, remote.aws_profile.clone());
         }
         _ => {}
     }

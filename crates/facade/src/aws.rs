@@ -8,11 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use strongroom_aws::{AssumeRoleRequest, SecretsManagerStore, StoreBuilder};
+use strongroom_aws::{
+    AssumeRoleRequest, ParameterTier, SecretsManagerStore, SsmStore, SsmStoreBuilder, StoreBuilder,
+};
 use strongroom_core::{Error, SecretStore};
 use strongroom_sigv4::Env;
 
-use crate::config::AwsConfig;
+use crate::config::{AwsConfig, SsmConfig};
 
 pub(crate) fn open(config: &AwsConfig) -> Result<Arc<dyn SecretStore>, Error> {
     // Credentials load on the first call: a facade is built synchronously at startup, and
@@ -67,6 +69,36 @@ pub(crate) fn builder(config: &AwsConfig, env: Env) -> Result<StoreBuilder, Erro
     }
     if let Some(secs) = requests.retry_max_total_secs {
         builder = builder.retry_max_total(Duration::from_secs(secs));
+    }
+    Ok(builder)
+}
+
+/// Opens the SSM Parameter Store `config` describes (credentials load on the first call).
+pub(crate) fn open_ssm(config: &SsmConfig) -> Result<Arc<dyn SecretStore>, Error> {
+    let store: SsmStore = ssm_builder(config, Env::process())?.build_lazy()?;
+    Ok(Arc::new(store))
+}
+
+/// The SSM builder `config` describes over the environment `env` (the file wins).
+pub(crate) fn ssm_builder(config: &SsmConfig, env: Env) -> Result<SsmStoreBuilder, Error> {
+    let mut builder = SsmStoreBuilder::from_env_with(env)?;
+    if let Some(region) = &config.region {
+        builder = builder.region(region);
+    }
+    if let Some(endpoint) = &config.endpoint {
+        builder = builder.endpoint(endpoint);
+    }
+    if let Some(profile) = &config.profile {
+        builder = builder.profile(profile);
+    }
+    if let Some(prefix) = &config.prefix {
+        builder = builder.prefix(prefix);
+    }
+    if let Some(key) = &config.kms_key_id {
+        builder = builder.kms_key_id(key);
+    }
+    if let Some(tier) = &config.tier {
+        builder = builder.tier(ParameterTier::parse(tier)?);
     }
     Ok(builder)
 }
@@ -135,6 +167,50 @@ mod tests {
         let shown = format!("{:?}", builder(&config, env).unwrap());
         assert!(shown.contains("prefix: \"prod/app\""), "{shown}");
         assert!(shown.contains("recovery_window_days: Some(10)"), "{shown}");
+    }
+
+    #[test]
+    fn ssm_settings_reach_the_builder_over_the_environment() {
+        let BackendConfig::Ssm(config) = Config::from_toml_str(
+            r#"
+            [backend]
+            kind = "ssm"
+            region = "eu-west-1"
+            endpoint = "http://127.0.0.1:5000"
+            prefix = "/prod/app"
+            kms_key_id = "alias/app"
+            tier = "advanced"
+        "#,
+        )
+        .unwrap()
+        .backend
+        else {
+            panic!("not ssm")
+        };
+        let env = Env::from_vars([
+            ("STRONGROOM_SSM_PREFIX", "other"),
+            ("STRONGROOM_SSM_TIER", "standard"),
+        ]);
+        let shown = format!("{:?}", ssm_builder(&config, env).unwrap());
+        for want in [
+            "region: Some(\"eu-west-1\")",
+            "endpoint: Some(\"http://127.0.0.1:5000\")",
+            "prefix: \"/prod/app\"",
+            "kms_key_id: Some(\"alias/app\")",
+            "tier: Advanced",
+        ] {
+            assert!(shown.contains(want), "{want} in {shown}");
+        }
+        let bad = SsmConfig {
+            tier: Some("premium".to_owned()),
+            ..SsmConfig::default()
+        };
+        assert!(ssm_builder(&bad, Env::from_vars([("X", "y")])).is_err());
+        let store = ssm_builder(&config, Env::from_vars([("X", "y")]))
+            .unwrap()
+            .build_lazy()
+            .unwrap();
+        assert_eq!(store.backend(), "ssm");
     }
 
     #[test]

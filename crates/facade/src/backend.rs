@@ -42,6 +42,12 @@ pub fn open_store(config: &BackendConfig) -> Result<Arc<dyn SecretStore>, Error>
         BackendConfig::Aws(_) => Err(Error::config(
             "built without the aws feature: enable strongroom-facade's `aws` feature",
         )),
+        #[cfg(feature = "aws")]
+        BackendConfig::Ssm(ssm) => crate::aws::open_ssm(ssm),
+        #[cfg(not(feature = "aws"))]
+        BackendConfig::Ssm(_) => Err(Error::config(
+            "built without the aws feature (which holds SSM): enable strongroom-facade's `aws` feature",
+        )),
     }
 }
 

@@ -118,7 +118,7 @@ impl Config {
     /// environment for [`from_env`](Self::from_env); a map in tests).
     ///
     /// - `STRONGROOM_CONFIG`: a TOML file; when set, the other variables are ignored.
-    /// - `STRONGROOM_BACKEND`: `local` (default), `env`, `dir`, `vault` or `aws`.
+    /// - `STRONGROOM_BACKEND`: `local` (default), `env`, `dir`, `vault`, `aws` or `ssm`.
     /// - `STRONGROOM_STORE`: the store file (`local`), the directory (`dir`) or the variable
     ///   prefix (`env`). Vault and AWS read their own variables (`VAULT_ADDR`,
     ///   `VAULT_KV_MOUNT`, `STRONGROOM_VAULT_PREFIX`, `AWS_REGION`, `STRONGROOM_AWS_PREFIX`,
@@ -180,9 +180,13 @@ impl Config {
                 prefix,
                 ..AwsConfig::default()
             }),
+            "ssm" => BackendConfig::Ssm(SsmConfig {
+                prefix,
+                ..SsmConfig::default()
+            }),
             other => {
                 return Err(Error::config(format!(
-                    "STRONGROOM_BACKEND={other:?}: expected local, env, dir, vault or aws"
+                    "STRONGROOM_BACKEND={other:?}: expected local, env, dir, vault, aws or ssm"
                 )));
             }
         };
@@ -248,10 +252,12 @@ pub enum BackendConfig {
     Vault(VaultConfig),
     /// AWS Secrets Manager (needs the `aws` feature).
     Aws(AwsConfig),
+    /// AWS SSM Parameter Store (needs the `aws` feature).
+    Ssm(SsmConfig),
 }
 
 impl BackendConfig {
-    /// The backend's short name: `local`, `env`, `dir`, `vault`, `aws`.
+    /// The backend's short name: `local`, `env`, `dir`, `vault`, `aws`, `ssm`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Local(_) => "local",
@@ -259,6 +265,7 @@ impl BackendConfig {
             Self::Dir(_) => "dir",
             Self::Vault(_) => "vault",
             Self::Aws(_) => "aws",
+            Self::Ssm(_) => "ssm",
         }
     }
 }
@@ -535,6 +542,34 @@ impl AwsConfig {
             retry_max_total_secs: self.retry_max_total_secs,
         }
     }
+}
+
+/// `[backend] kind = "ssm"`: SSM Parameter Store (`SecureString` parameters; key
+/// `app/db/pw` is the parameter `/PREFIX/app/db/pw`). Unset fields come from `AWS_REGION` /
+/// `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL(_SSM)`, `STRONGROOM_SSM_PREFIX`,
+/// `STRONGROOM_SSM_KMS_KEY_ID`, `STRONGROOM_SSM_TIER` and the usual credential chain.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SsmConfig {
+    /// `eu-west-1`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// An endpoint URL (moto, a VPC endpoint).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The folder every key is relative to (`/prod/app`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// The shared-config profile to use.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// The KMS key (id, ARN or alias) values are encrypted with (default `alias/aws/ssm`).
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// `standard` (values up to 4096 bytes, the default) or `advanced` (8192).
+    #[serde(default)]
+    pub tier: Option<String>,
 }
 
 /// `[backend.assume_role]`: STS AssumeRole on top of the credentials found otherwise.
@@ -968,6 +1003,7 @@ mod tests {
         for (backend, want) in [
             ("vault", "vault"),
             ("aws", "aws"),
+            ("ssm", "ssm"),
             ("dir", "dir"),
             ("env", "env"),
         ] {
@@ -981,6 +1017,7 @@ mod tests {
             let prefix = match &config.backend {
                 BackendConfig::Vault(v) => v.prefix.clone(),
                 BackendConfig::Aws(a) => a.prefix.clone(),
+                BackendConfig::Ssm(s) => s.prefix.clone(),
                 BackendConfig::Dir(d) => d.prefix.clone(),
                 BackendConfig::Env(e) => e.prefix.clone(),
                 BackendConfig::Local(l) => l.prefix.clone(),

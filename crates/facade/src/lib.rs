@@ -89,7 +89,7 @@ pub use backend::{open_local, open_store, scoped};
 pub use config::{
     AssumeRoleConfig, AuditSettings, AwsConfig, BackendConfig, CONFIG_VAR, CacheSettings, Config,
     DirConfig, EnvConfig, HealthSettings, KeySource, LocalConfig, MirrorSettings, PREFIX_VAR,
-    RequestSettings, RotationSettings, VaultAuthConfig, VaultConfig,
+    RequestSettings, RotationSettings, SsmConfig, VaultAuthConfig, VaultConfig,
 };
 pub use health::{Health, HealthStatus};
 pub use key_arg::IntoSecretName;

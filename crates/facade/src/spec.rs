@@ -10,7 +10,7 @@ use strongroom_core::{Error, SecretStore};
 
 use crate::backend::open_store;
 use crate::config::{
-    AwsConfig, BackendConfig, DirConfig, EnvConfig, KeySource, LocalConfig, VaultConfig,
+    AwsConfig, BackendConfig, DirConfig, EnvConfig, KeySource, LocalConfig, SsmConfig, VaultConfig,
 };
 
 /// A store named by a short string:
@@ -22,6 +22,7 @@ use crate::config::{
 /// | `dir:PATH` | one file per secret under PATH (read-only) |
 /// | `vault:` / `vault:MOUNT` / `vault:MOUNT/PREFIX` | Vault KV v2; address and auth from `VAULT_*` |
 /// | `aws:` / `aws:PREFIX` | Secrets Manager; region and credentials from `AWS_*` |
+/// | `ssm:` / `ssm:/PREFIX` | SSM Parameter Store; region and credentials from `AWS_*` |
 ///
 /// ```
 /// use strongroom_facade::StoreSpec;
@@ -65,6 +66,11 @@ pub enum StoreSpec {
         /// The name prefix that keys are relative to.
         prefix: Option<String>,
     },
+    /// `ssm:` or `ssm:/PREFIX` (the leading `/` is optional).
+    Ssm {
+        /// The parameter folder keys are relative to, without slashes around it.
+        prefix: Option<String>,
+    },
 }
 
 impl StoreSpec {
@@ -76,7 +82,7 @@ impl StoreSpec {
         let (scheme, rest) = text.split_once(':').ok_or_else(|| {
             Error::config(format!(
                 "store spec {text:?} has no scheme: use local:PATH, env:[PREFIX], dir:PATH, \
-                 vault:[MOUNT[/PREFIX]] or aws:[PREFIX]"
+                 vault:[MOUNT[/PREFIX]], aws:[PREFIX] or ssm:[/PREFIX]"
             ))
         })?;
         let optional = |s: &str| {
@@ -111,8 +117,11 @@ impl StoreSpec {
             "aws" => Ok(Self::Aws {
                 prefix: optional(rest),
             }),
+            "ssm" => Ok(Self::Ssm {
+                prefix: optional(rest),
+            }),
             other => Err(Error::config(format!(
-                "unknown store scheme {other:?} in {text:?}: expected local, env, dir, vault or aws"
+                "unknown store scheme {other:?} in {text:?}: expected local, env, dir, vault, aws or ssm"
             ))),
         }
     }
@@ -136,6 +145,10 @@ impl StoreSpec {
             Self::Aws { prefix } => BackendConfig::Aws(AwsConfig {
                 prefix: prefix.clone(),
                 ..AwsConfig::default()
+            }),
+            Self::Ssm { prefix } => BackendConfig::Ssm(SsmConfig {
+                prefix: prefix.clone(),
+                ..SsmConfig::default()
             }),
         }
     }
@@ -171,6 +184,39 @@ impl fmt::Display for StoreSpec {
                 }
             }
             Self::Aws { prefix } => write!(f, "aws:{}", prefix.as_deref().unwrap_or("")),
+            Self::Ssm { prefix } => match prefix {
+                Some(prefix) => write!(f, "ssm:/{prefix}"),
+                None => f.write_str("ssm:"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssm_specs_parse_print_and_configure() {
+        for (text, prefix, shown) in [
+            ("ssm:", None, "ssm:"),
+            ("ssm:/", None, "ssm:"),
+            ("ssm:/prod/app", Some("prod/app"), "ssm:/prod/app"),
+            ("ssm:prod/app/", Some("prod/app"), "ssm:/prod/app"),
+        ] {
+            let spec = StoreSpec::parse(text).unwrap();
+            assert_eq!(
+                spec,
+                StoreSpec::Ssm {
+                    prefix: prefix.map(str::to_owned)
+                },
+                "{text}"
+            );
+            assert_eq!(spec.to_string(), shown);
+            match spec.to_backend_config() {
+                BackendConfig::Ssm(c) => assert_eq!(c.prefix.as_deref(), prefix),
+                other => panic!("{}", other.kind()),
+            }
         }
     }
 }

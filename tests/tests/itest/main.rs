@@ -17,5 +17,6 @@ mod prefix;
 mod raw;
 mod rotation;
 mod services;
+mod ssm;
 mod support;
 mod vault;
