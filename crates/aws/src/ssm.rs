@@ -8,7 +8,7 @@
 //! | `get` / `get_version` | GetParameter `WithDecryption` (`/name` / `/name:N`) |
 //! | `put` | PutParameter, `Type: SecureString`, `Overwrite: true` |
 //! | `put_with(if_absent)` | PutParameter, `Overwrite: false`: atomic on the server |
-//! | `put_with(if_version(v))` | GetParameter (is `v` current?), then PutParameter; the answer must be `v + 1` (see "Check-and-set") |
+//! | `put_with` with a precondition | refused: `Unsupported` (see "Check-and-set") |
 //! | `delete` / `purge` | DeleteParameter (for good: SSM has no soft delete, so no `undelete`) |
 //! | `list` | GetParametersByPath, recursive, every page, then an exact prefix match |
 //! | `versions` | GetParameterHistory, every page; labels are the parameter's labels |
@@ -45,23 +45,18 @@
 //! ([`ParameterTier`]); a value that does not fit, after encoding, is refused before any call
 //! with [`Error::InvalidValue`] naming both sizes (never the value).
 //!
-//! # Check-and-set
+//! # Check-and-set: not offered
 //!
-//! SSM's only conditional write is `Overwrite: false` (create if absent), which
-//! `if_absent` uses: of two writers creating the same parameter exactly one wins, the other
-//! gets [`Error::Conflict`].
-//!
-//! `if_version(v)` has no server-side counterpart. The store reads the current version
-//! (GetParameter); if it is not `v` (or the parameter does not exist) the answer is
-//! [`Error::Conflict`] and nothing is written. Otherwise it writes with PutParameter, whose
-//! answer is the new version. SSM numbers a parameter's versions one by one, so an answer of
-//! `v + 1` proves no other write came between the check and this one: the write was a true
-//! compare-and-swap and succeeds. Any other answer means a concurrent writer got in between;
-//! the store then reports [`Error::Conflict`] saying so, **but this write has already
-//! happened and is the current version** (the other writer's version is kept in the history;
-//! the other writer, which got `Ok`, was overwritten). So a lost race is always detected and
-//! reported by the later writer, but not prevented: the window is one round trip. Labels do
-//! not help: LabelParameterVersion moves a label unconditionally.
+//! SSM's only conditional write is `Overwrite: false` (create if absent); there is no
+//! conditional overwrite, and LabelParameterVersion moves a label unconditionally. A
+//! read-then-write `if_version` cannot stop a concurrent writer: six writers racing on moto
+//! all passed the check, all their writes landed, and the last to land, not the one told it
+//! won, ended up current. A `Conflict` that has nevertheless written would break the
+//! contract every other store keeps ("a refused write changes nothing"), and "once per
+//! fleet" rotation would silently rotate twice. So [`Capabilities::check_and_set`] is false
+//! and every precondition, `if_absent` included, is [`Error::Unsupported`], as the core
+//! contract says for a store without check-and-set: a caller that needs it chooses a store
+//! that has it (Secrets Manager, Vault, the local file).
 //!
 //! # Secrets
 //!
@@ -87,8 +82,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use strongroom_core::{
-    Capabilities, Error, NameProblem, Precondition, PutOptions, Scope, Secret, SecretName,
-    SecretStore, SecretValue, VersionId, VersionInfo, async_trait,
+    Capabilities, Error, NameProblem, PutOptions, Scope, Secret, SecretName, SecretStore,
+    SecretValue, VersionId, VersionInfo, async_trait,
 };
 use strongroom_http::{HttpClient, Retry};
 use strongroom_sigv4::{CachingProvider, CredentialsError, Env, ProvideCredentials, Signer};
@@ -1171,58 +1166,6 @@ impl SsmStore {
         }
         Ok(stored)
     }
-
-    async fn put_if_version(
-        &self,
-        key: &SecretName,
-        name: &str,
-        stored: &str,
-        expected: &VersionId,
-    ) -> Result<u64, Error> {
-        let conflict = |message: String| Error::Conflict {
-            key: key.as_str().to_owned(),
-            message,
-        };
-        let Some(expected_number) = expected.as_u64() else {
-            return Err(conflict(format!(
-                "expected version {expected}, which is not an SSM version number"
-            )));
-        };
-        let current = match self.client.get_parameter(name, false).await {
-            Ok(p) => p.version,
-            Err(e) if e.code() == Some("ParameterNotFound") => {
-                return Err(conflict(format!(
-                    "expected version {expected}, but the parameter does not exist"
-                )));
-            }
-            Err(e) => return Err(core_error(e, key, None)),
-        };
-        if current != expected_number {
-            return Err(conflict(format!(
-                "the current version is {current}, not {expected}"
-            )));
-        }
-        let written = self
-            .client
-            .put_parameter(&PutParameter {
-                name,
-                value: stored,
-                overwrite: true,
-                kms_key_id: self.kms_key_id.as_deref(),
-                tier: self.tier,
-            })
-            .await
-            .map_err(|e| core_error(e, key, None))?;
-        if Some(written) == expected_number.checked_add(1) {
-            Ok(written)
-        } else {
-            Err(conflict(format!(
-                "another write came between the check of version {expected} and this write; \
-                 SSM has no conditional overwrite, so this value was written anyway as version \
-                 {written}, which is now current"
-            )))
-        }
-    }
 }
 
 #[async_trait]
@@ -1238,6 +1181,8 @@ impl SecretStore for SsmStore {
         // Description and tags are not written (PutParameter refuses tags with overwrite).
         caps.metadata = false;
         caps.metadata_on_read = false;
+        // No conditional overwrite: see "Check-and-set" in the module docs.
+        caps.check_and_set = false;
         caps
     }
 
@@ -1295,25 +1240,24 @@ impl SecretStore for SsmStore {
             }
             let name = self.checked_name(key)?;
             let stored = self.encoded(&value)?;
-            let version = match &options.precondition {
-                Some(Precondition::Version(expected)) => {
-                    self.put_if_version(key, &name, &stored, expected).await?
-                }
-                None | Some(Precondition::Absent) => {
-                    let input = PutParameter {
-                        name: &name,
-                        value: &stored,
-                        overwrite: options.precondition.is_none(),
-                        kms_key_id: self.kms_key_id.as_deref(),
-                        tier: self.tier,
-                    };
-                    self.client
-                        .put_parameter(&input)
-                        .await
-                        .map_err(|e| core_error(e, key, None))?
-                }
-                Some(_) => return Err(Error::unsupported(BACKEND, "this precondition")),
+            if options.precondition.is_some() {
+                return Err(Error::unsupported(
+                    BACKEND,
+                    "check-and-set (SSM has no conditional overwrite)",
+                ));
+            }
+            let input = PutParameter {
+                name: &name,
+                value: &stored,
+                overwrite: true,
+                kms_key_id: self.kms_key_id.as_deref(),
+                tier: self.tier,
             };
+            let version = self
+                .client
+                .put_parameter(&input)
+                .await
+                .map_err(|e| core_error(e, key, None))?;
             Ok(VersionId::from(version))
         }
         .await;
