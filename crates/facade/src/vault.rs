@@ -170,7 +170,7 @@ mod tests {
         let built = builder(&config, vars).unwrap();
         let shown = format!("{built:?}");
         for want in [
-            "address: Some(\"http://vault.default.svc:8200\")",
+            "addresses: [\"http://vault.default.svc:8200\"]",
             "namespace: Some(\"team-a\")",
             "mount: Some(\"kv\")",
             "prefix: Some(\"prod/app/\")",
