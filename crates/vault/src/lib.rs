@@ -139,6 +139,12 @@
 //! mismatch may be its own first attempt, and a caller that retried on `Conflict` would
 //! apply its change twice.
 //!
+//! Read-after-write needs the servers' help: OpenBao 2.x standbys answer reads from their
+//! own copy of the data by default, so a read that lands on a standby right after a write
+//! can miss it (`NotFound`, or the previous version). Set `disable_standby_reads = true` in
+//! each node's configuration (every request is then forwarded to the active node), as the
+//! cluster suite does; docs/reliability.md shows what happened without it.
+//!
 //! # Renewal
 //!
 //! The background task renews the token at its refresh point ([`RenewPolicy`]), for every
