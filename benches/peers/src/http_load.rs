@@ -144,6 +144,9 @@ pub(crate) async fn http_load(args: &[String]) -> Result<Value, String> {
     }
     let mut report = serde_json::Map::new();
     for (target, mut all) in targets.iter().zip(samples) {
+        if all.is_empty() {
+            return Err(format!("{}: no request completed", target.name));
+        }
         all.sort_unstable();
         let total = seconds * rounds as f64;
         report.insert(
