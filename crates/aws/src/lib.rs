@@ -147,6 +147,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod imds;
+mod json_api;
 mod profile;
 mod secretsmanager;
 pub mod ssm;

@@ -16,18 +16,17 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use http::{Method, Request, Uri};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use strongroom_core::SecretValue;
 use strongroom_http::{HttpClient, Retry};
-use strongroom_sigv4::{Env, ProvideCredentials, Signer};
+use strongroom_sigv4::{Env, ProvideCredentials};
 use zeroize::Zeroizing;
 
 use crate::error::AwsError;
+use crate::json_api::{JsonApi, Service, Settings};
 use crate::timestamp::from_epoch_seconds;
-use crate::transport;
 
 const SERVICE: &str = "secretsmanager";
 /// The stage Secrets Manager gives the current version.
@@ -54,21 +53,14 @@ fn too_many_pages(operation: &'static str) -> AwsError {
 /// A Secrets Manager client. Cheap to clone.
 #[derive(Clone)]
 pub struct SecretsManagerClient {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    http: HttpClient,
-    endpoint: Uri,
-    signer: Signer,
-    credentials: Arc<dyn ProvideCredentials>,
+    inner: Arc<JsonApi>,
 }
 
 impl fmt::Debug for SecretsManagerClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretsManagerClient")
-            .field("endpoint", &self.inner.endpoint)
-            .field("region", &self.inner.signer.region())
+            .field("endpoint", self.inner.endpoint())
+            .field("region", &self.inner.region())
             .finish_non_exhaustive()
     }
 }
@@ -131,43 +123,20 @@ impl ClientBuilder {
     /// [`AwsError::Config`] when no region is found, the region is not a region name
     /// (`[a-z0-9-]`, at most 32 characters), or the endpoint is not a URL.
     pub fn build(self) -> Result<SecretsManagerClient, AwsError> {
-        let env = self.env.unwrap_or_else(Env::process);
-        let region = match self.region {
-            Some(r) => r,
-            None => strongroom_sigv4::resolve_region(&env)
-                .map_err(|e| AwsError::Config(e.to_string()))?
-                .ok_or_else(|| {
-                    AwsError::Config(
-                        "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or `region` in \
-                         the profile) or configure one explicitly"
-                            .to_owned(),
-                    )
-                })?,
+        let settings = Settings {
+            env: self.env,
+            region: self.region,
+            endpoint: self.endpoint,
+            credentials: self.credentials,
+            http: self.http,
         };
-        crate::endpoint::check_region(&region)?;
-        let endpoint = match self.endpoint {
-            Some(e) => crate::endpoint::parse(&e)?,
-            None => crate::endpoint::resolve(&env, "SECRETS_MANAGER", SERVICE, &region)?,
-        };
-        let credentials = match self.credentials {
-            Some(c) => c,
-            None => Arc::new(crate::chain::default_provider(env)?),
-        };
-        let http = match self.http {
-            Some(h) => h,
-            None => HttpClient::new().map_err(|source| AwsError::Http {
-                service: SERVICE,
-                operation: "build client",
-                source,
-            })?,
+        let service = Service {
+            name: SERVICE,
+            endpoint_id: "SECRETS_MANAGER",
+            target: "secretsmanager",
         };
         Ok(SecretsManagerClient {
-            inner: Arc::new(Inner {
-                http,
-                endpoint,
-                signer: Signer::new(region, SERVICE),
-                credentials,
-            }),
+            inner: Arc::new(JsonApi::build(settings, service)?),
         })
     }
 }
@@ -707,10 +676,6 @@ impl<'a> WriteBody<'a> {
     }
 }
 
-fn elapsed_ms(started: std::time::Instant) -> u64 {
-    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
 fn tags_json(tags: &BTreeMap<String, String>) -> Value {
     Value::Array(
         tags.iter()
@@ -771,12 +736,12 @@ impl SecretsManagerClient {
 
     /// The credentials provider this client signs with.
     pub fn credentials_provider(&self) -> &Arc<dyn ProvideCredentials> {
-        &self.inner.credentials
+        self.inner.credentials()
     }
 
     /// The region this client signs for.
     pub fn region(&self) -> &str {
-        self.inner.signer.region()
+        self.inner.region()
     }
 
     /// Sends one JSON 1.1 call; returns the parsed answer.
@@ -786,64 +751,7 @@ impl SecretsManagerClient {
         input: &I,
         retry: Retry,
     ) -> Result<O, AwsError> {
-        let started = std::time::Instant::now();
-        let credentials = self.inner.credentials.provide_credentials().await?;
-        let body = transport::json_body(input)
-            .map_err(|e| AwsError::Config(format!("cannot encode {operation}: {e}")))?;
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(self.inner.endpoint.clone())
-            .header(http::header::CONTENT_TYPE, "application/x-amz-json-1.1")
-            .header("x-amz-target", format!("secretsmanager.{operation}"))
-            .body(body)
-            .map_err(|e| AwsError::Config(format!("cannot build the {operation} request: {e}")))?;
-        let response = transport::send(
-            &self.inner.http,
-            Some((&self.inner.signer, &credentials)),
-            SERVICE,
-            operation,
-            request,
-            retry,
-        )
-        .await;
-        let response = match response {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::debug!(service = SERVICE, operation, outcome = "error", error = %e, elapsed_ms = elapsed_ms(started), "aws call");
-                return Err(e);
-            }
-        };
-        if !response.is_success() {
-            let err = transport::service_error(SERVICE, operation, &response);
-            tracing::debug!(
-                service = SERVICE,
-                operation,
-                status = response.status.as_u16(),
-                code = err.code().unwrap_or_default(),
-                elapsed_ms = elapsed_ms(started),
-                "aws call"
-            );
-            return Err(err);
-        }
-        let parsed = if response.body.is_empty() {
-            serde_json::from_slice(b"{}")
-        } else {
-            serde_json::from_slice(&response.body)
-        };
-        transport::wipe(response.body);
-        tracing::debug!(
-            service = SERVICE,
-            operation,
-            status = 200u16,
-            elapsed_ms = elapsed_ms(started),
-            "aws call"
-        );
-        parsed.map_err(|e| AwsError::Malformed {
-            service: SERVICE,
-            operation,
-            // serde_json's message gives the line and column, not the content.
-            reason: e.to_string(),
-        })
+        self.inner.call(operation, input, retry).await
     }
 
     /// GetSecretValue.
@@ -1415,7 +1323,8 @@ mod tests {
             secret_id: Some("app"),
             ..WriteBody::new("tok", &secret)
         };
-        let json: Value = serde_json::from_slice(&transport::json_body(&body).unwrap()).unwrap();
+        let json: Value =
+            serde_json::from_slice(&crate::transport::json_body(&body).unwrap()).unwrap();
         assert_eq!(
             json,
             json!({"SecretId": "app", "ClientRequestToken": "tok", "SecretString": "te\"xt"})
@@ -1430,7 +1339,8 @@ mod tests {
             version_stages: Some(&stages),
             ..WriteBody::new("tok", &secret)
         };
-        let json: Value = serde_json::from_slice(&transport::json_body(&body).unwrap()).unwrap();
+        let json: Value =
+            serde_json::from_slice(&crate::transport::json_body(&body).unwrap()).unwrap();
         assert_eq!(
             json,
             json!({"Name": "app", "ClientRequestToken": "tok", "SecretBinary": "/wA=",

@@ -76,7 +76,6 @@ use std::time::{Instant, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use http::{Method, Request, Uri};
 use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -86,13 +85,13 @@ use strongroom_core::{
     SecretValue, VersionId, VersionInfo, async_trait,
 };
 use strongroom_http::{HttpClient, Retry};
-use strongroom_sigv4::{CachingProvider, CredentialsError, Env, ProvideCredentials, Signer};
+use strongroom_sigv4::{CachingProvider, CredentialsError, Env, ProvideCredentials};
 use zeroize::Zeroizing;
 
 use crate::error::AwsError;
+use crate::json_api::{JsonApi, Service, Settings, elapsed_ms};
 use crate::profile::ProfileChainProvider;
 use crate::timestamp::from_epoch_seconds;
-use crate::transport;
 
 const SERVICE: &str = "ssm";
 /// The name [`SsmStore`] reports as its backend.
@@ -115,21 +114,14 @@ pub const MAX_PARAMETER_ARN_LEN: usize = 1011;
 /// An SSM client. Cheap to clone.
 #[derive(Clone)]
 pub struct SsmClient {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    http: HttpClient,
-    endpoint: Uri,
-    signer: Signer,
-    credentials: Arc<dyn ProvideCredentials>,
+    inner: Arc<JsonApi>,
 }
 
 impl fmt::Debug for SsmClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SsmClient")
-            .field("endpoint", &self.inner.endpoint)
-            .field("region", &self.inner.signer.region())
+            .field("endpoint", self.inner.endpoint())
+            .field("region", &self.inner.region())
             .finish_non_exhaustive()
     }
 }
@@ -197,43 +189,20 @@ impl SsmClientBuilder {
     /// [`AwsError::Config`] when no region is found, the region is not a region name, or the
     /// endpoint is not a URL.
     pub fn build(self) -> Result<SsmClient, AwsError> {
-        let env = self.env.unwrap_or_else(Env::process);
-        let region = match self.region {
-            Some(r) => r,
-            None => strongroom_sigv4::resolve_region(&env)
-                .map_err(|e| AwsError::Config(e.to_string()))?
-                .ok_or_else(|| {
-                    AwsError::Config(
-                        "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or `region` in \
-                         the profile) or configure one explicitly"
-                            .to_owned(),
-                    )
-                })?,
+        let settings = Settings {
+            env: self.env,
+            region: self.region,
+            endpoint: self.endpoint,
+            credentials: self.credentials,
+            http: self.http,
         };
-        crate::endpoint::check_region(&region)?;
-        let endpoint = match self.endpoint {
-            Some(e) => crate::endpoint::parse(&e)?,
-            None => crate::endpoint::resolve(&env, "SSM", SERVICE, &region)?,
-        };
-        let credentials = match self.credentials {
-            Some(c) => c,
-            None => Arc::new(crate::chain::default_provider(env)?),
-        };
-        let http = match self.http {
-            Some(h) => h,
-            None => HttpClient::new().map_err(|source| AwsError::Http {
-                service: SERVICE,
-                operation: "build client",
-                source,
-            })?,
+        let service = Service {
+            name: SERVICE,
+            endpoint_id: "SSM",
+            target: "AmazonSSM",
         };
         Ok(SsmClient {
-            inner: Arc::new(Inner {
-                http,
-                endpoint,
-                signer: Signer::new(region, SERVICE),
-                credentials,
-            }),
+            inner: Arc::new(JsonApi::build(settings, service)?),
         })
     }
 }
@@ -409,10 +378,6 @@ struct WirePut<'a> {
     tier: Option<&'static str>,
 }
 
-fn elapsed_ms(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
 fn too_many_pages(operation: &'static str) -> AwsError {
     AwsError::Malformed {
         service: SERVICE,
@@ -429,12 +394,12 @@ impl SsmClient {
 
     /// The region requests are signed for.
     pub fn region(&self) -> &str {
-        self.inner.signer.region()
+        self.inner.region()
     }
 
     /// The credentials provider.
     pub fn credentials_provider(&self) -> &Arc<dyn ProvideCredentials> {
-        &self.inner.credentials
+        self.inner.credentials()
     }
 
     async fn call<I: Serialize + ?Sized, O: DeserializeOwned>(
@@ -443,59 +408,7 @@ impl SsmClient {
         input: &I,
         retry: Retry,
     ) -> Result<O, AwsError> {
-        let started = Instant::now();
-        let credentials = self.inner.credentials.provide_credentials().await?;
-        let body = transport::json_body(input)
-            .map_err(|e| AwsError::Config(format!("cannot encode {operation}: {e}")))?;
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(self.inner.endpoint.clone())
-            .header(http::header::CONTENT_TYPE, "application/x-amz-json-1.1")
-            .header("x-amz-target", format!("AmazonSSM.{operation}"))
-            .body(body)
-            .map_err(|e| AwsError::Config(format!("cannot build the {operation} request: {e}")))?;
-        let response = transport::send(
-            &self.inner.http,
-            Some((&self.inner.signer, &credentials)),
-            SERVICE,
-            operation,
-            request,
-            retry,
-        )
-        .await
-        .inspect_err(|e| {
-            tracing::debug!(service = SERVICE, operation, outcome = "error", error = %e, elapsed_ms = elapsed_ms(started), "aws call");
-        })?;
-        if !response.is_success() {
-            let err = transport::service_error(SERVICE, operation, &response);
-            tracing::debug!(
-                service = SERVICE,
-                operation,
-                status = response.status.as_u16(),
-                code = err.code().unwrap_or_default(),
-                elapsed_ms = elapsed_ms(started),
-                "aws call"
-            );
-            return Err(err);
-        }
-        let parsed = if response.body.is_empty() {
-            serde_json::from_slice(b"{}")
-        } else {
-            serde_json::from_slice(&response.body)
-        };
-        transport::wipe(response.body);
-        tracing::debug!(
-            service = SERVICE,
-            operation,
-            status = 200u16,
-            elapsed_ms = elapsed_ms(started),
-            "aws call"
-        );
-        parsed.map_err(|e| AwsError::Malformed {
-            service: SERVICE,
-            operation,
-            reason: e.to_string(),
-        })
+        self.inner.call(operation, input, retry).await
     }
 
     /// GetParameter of `name` (with `:version` or `:label` appended for another version).
