@@ -79,7 +79,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde_json::{Value, json};
 use strongroom_core::{
     Capabilities, Error, NameProblem, PutOptions, Scope, Secret, SecretName, SecretStore,
     SecretValue, VersionId, VersionInfo, async_trait,
@@ -488,37 +488,13 @@ impl SsmClient {
         path: &str,
         recursive: bool,
     ) -> Result<Vec<Parameter>, AwsError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Page {
-            #[serde(default)]
-            parameters: Vec<WireParameter>,
-            next_token: Option<String>,
-        }
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..SSM_MAX_PAGES {
-            let mut input = json!({
-                "Path": path,
-                "Recursive": recursive,
-                "WithDecryption": false,
-                "MaxResults": 10,
-            });
-            if let Some(t) = &token {
-                input["NextToken"] = json!(t);
-            }
-            let page: Page = self
-                .call("GetParametersByPath", &input, Retry::Always)
-                .await?;
-            for p in page.parameters {
-                out.push(p.into_parameter("GetParametersByPath")?);
-            }
-            match page.next_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t),
-                None => return Ok(out),
-            }
-        }
-        Err(too_many_pages("GetParametersByPath"))
+        let input = json!({
+            "Path": path,
+            "Recursive": recursive,
+            "WithDecryption": false,
+            "MaxResults": 10,
+        });
+        self.every_page("GetParametersByPath", input).await
     }
 
     /// GetParameterHistory of `name`, every page, oldest first as SSM lists it.
@@ -531,6 +507,21 @@ impl SsmClient {
         name: &str,
         with_decryption: bool,
     ) -> Result<Vec<Parameter>, AwsError> {
+        let input = json!({
+            "Name": name,
+            "WithDecryption": with_decryption,
+            "MaxResults": 50,
+        });
+        self.every_page("GetParameterHistory", input).await
+    }
+
+    /// Calls `operation` with `input` and each `NextToken` in turn, gathering the
+    /// `Parameters` of every page; at most [`SSM_MAX_PAGES`] pages.
+    async fn every_page(
+        &self,
+        operation: &'static str,
+        mut input: Value,
+    ) -> Result<Vec<Parameter>, AwsError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Page {
@@ -539,28 +530,17 @@ impl SsmClient {
             next_token: Option<String>,
         }
         let mut out = Vec::new();
-        let mut token: Option<String> = None;
         for _ in 0..SSM_MAX_PAGES {
-            let mut input = json!({
-                "Name": name,
-                "WithDecryption": with_decryption,
-                "MaxResults": 50,
-            });
-            if let Some(t) = &token {
-                input["NextToken"] = json!(t);
-            }
-            let page: Page = self
-                .call("GetParameterHistory", &input, Retry::Always)
-                .await?;
+            let page: Page = self.call(operation, &input, Retry::Always).await?;
             for p in page.parameters {
-                out.push(p.into_parameter("GetParameterHistory")?);
+                out.push(p.into_parameter(operation)?);
             }
             match page.next_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t),
+                Some(t) => input["NextToken"] = json!(t),
                 None => return Ok(out),
             }
         }
-        Err(too_many_pages("GetParameterHistory"))
+        Err(too_many_pages(operation))
     }
 
     /// LabelParameterVersion: puts `labels` on `version` (else the latest), moving them from
