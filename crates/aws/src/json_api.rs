@@ -8,8 +8,9 @@ use std::time::Instant;
 use http::{Method, Request, Uri};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use strongroom_core::Error;
 use strongroom_http::{HttpClient, Retry};
-use strongroom_sigv4::{Env, ProvideCredentials, Signer};
+use strongroom_sigv4::{CredentialsError, Env, ProvideCredentials, Signer};
 
 use crate::error::AwsError;
 use crate::transport;
@@ -170,6 +171,24 @@ impl JsonApi {
             // serde_json's message gives the line and column, not the content.
             reason: e.to_string(),
         })
+    }
+}
+
+/// Loads credentials from `provider` once, for a store builder asked to check them:
+/// credentials that are missing or misconfigured are [`Error::Config`] naming `service`
+/// (`AWS SSM`); any other failure (STS or IMDS unreachable) keeps its own kind.
+pub(crate) async fn check_credentials(
+    provider: &dyn ProvideCredentials,
+    service: &str,
+) -> Result<(), Error> {
+    match provider.provide_credentials().await {
+        Ok(_) => Ok(()),
+        Err(
+            e @ (CredentialsError::NotLoaded { .. }
+            | CredentialsError::InvalidConfiguration { .. }
+            | CredentialsError::Profile(_)),
+        ) => Err(Error::config(format!("{service}: {e}"))),
+        Err(e) => Err(AwsError::from(e).into_core(None, None)),
     }
 }
 

@@ -85,11 +85,11 @@ use strongroom_core::{
     SecretValue, VersionId, VersionInfo, async_trait,
 };
 use strongroom_http::{HttpClient, Retry};
-use strongroom_sigv4::{CachingProvider, CredentialsError, Env, ProvideCredentials};
+use strongroom_sigv4::{CachingProvider, Env, ProvideCredentials};
 use zeroize::Zeroizing;
 
 use crate::error::AwsError;
-use crate::json_api::{JsonApi, Service, Settings, elapsed_ms};
+use crate::json_api::{JsonApi, Service, Settings, check_credentials, elapsed_ms};
 use crate::profile::ProfileChainProvider;
 use crate::timestamp::from_epoch_seconds;
 
@@ -846,20 +846,7 @@ impl SsmStoreBuilder {
         let check = self.check_credentials;
         let store = self.build_lazy()?;
         if check {
-            match store
-                .client
-                .credentials_provider()
-                .provide_credentials()
-                .await
-            {
-                Ok(_) => {}
-                Err(
-                    e @ (CredentialsError::NotLoaded { .. }
-                    | CredentialsError::InvalidConfiguration { .. }
-                    | CredentialsError::Profile(_)),
-                ) => return Err(Error::config(format!("AWS SSM: {e}"))),
-                Err(e) => return Err(AwsError::from(e).into_core(None, None)),
-            }
+            check_credentials(&**store.client.credentials_provider(), "AWS SSM").await?;
         }
         Ok(store)
     }

@@ -52,7 +52,7 @@ use strongroom_core::{
     SecretStore, SecretValue, VersionId, VersionInfo, async_trait,
 };
 use strongroom_http::{HttpClient, RetryPolicy};
-use strongroom_sigv4::{CachingProvider, CredentialsError, Env, ProfileSet, ProvideCredentials};
+use strongroom_sigv4::{CachingProvider, Env, ProfileSet, ProvideCredentials};
 
 use crate::error::{AwsError, BACKEND};
 use crate::profile::ProfileChainProvider;
@@ -338,22 +338,11 @@ impl StoreBuilder {
         let check = self.check_credentials;
         let store = self.build_lazy()?;
         if check {
-            match store
-                .client
-                .credentials_provider()
-                .provide_credentials()
-                .await
-            {
-                Ok(_) => {}
-                Err(
-                    e @ (CredentialsError::NotLoaded { .. }
-                    | CredentialsError::InvalidConfiguration { .. }
-                    | CredentialsError::Profile(_)),
-                ) => {
-                    return Err(Error::config(format!("AWS Secrets Manager: {e}")));
-                }
-                Err(e) => return Err(AwsError::from(e).into_core(None, None)),
-            }
+            crate::json_api::check_credentials(
+                &**store.client.credentials_provider(),
+                "AWS Secrets Manager",
+            )
+            .await?;
         }
         Ok(store)
     }
