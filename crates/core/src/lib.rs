@@ -34,6 +34,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+mod key_provider;
 mod name;
 mod scoped;
 mod secret;
@@ -45,6 +46,7 @@ mod value;
 
 pub use async_trait::async_trait;
 pub use error::{BoxError, Error, ErrorKind, SharedError};
+pub use key_provider::{GeneratedKey, KeyContext, KeyProvider};
 pub use name::{MAX_NAME_LEN, NameProblem, SecretName};
 pub use scoped::{Scope, Scoped};
 pub use secret::{Metadata, Precondition, PutOptions, Secret, VersionId, VersionInfo};
