@@ -71,6 +71,7 @@ mod config;
 mod health;
 mod json;
 mod key_arg;
+mod key_spec;
 mod master_key;
 pub mod meter;
 mod migrate;
@@ -93,6 +94,7 @@ pub use config::{
 };
 pub use health::{Health, HealthStatus};
 pub use key_arg::IntoSecretName;
+pub use key_spec::{DEFAULT_TRANSIT_MOUNT, KEY_VAR, KeySpec};
 pub use master_key::{
     KeyOrigin, MASTER_KEY_VAR, PASSPHRASE_VAR, PassphrasePrompt, resolve_key, wrapping_key,
 };
