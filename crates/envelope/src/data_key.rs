@@ -102,6 +102,38 @@ impl DataKey {
         KeyMaterial::generate_with(&SystemRandom::new()).map(DataKey::from)
     }
 
+    /// The data key with these 32 bytes: for a key that a key service (AWS KMS, Vault
+    /// Transit) has just unwrapped, or generated, for a store's key slot.
+    ///
+    /// The bytes are copied; wipe the caller's copy (a `SecretValue` or a [`Zeroizing`]
+    /// buffer does that when dropped).
+    ///
+    /// # Errors
+    /// [`Error::KeyLength`] unless `bytes` is exactly [`KEY_LEN`] (32) bytes long.
+    pub fn from_bytes(bytes: &[u8]) -> Result<DataKey, Error> {
+        let bytes: &[u8; KEY_LEN] = bytes
+            .try_into()
+            .map_err(|_| Error::KeyLength { len: bytes.len() })?;
+        KeyMaterial::from_bytes(bytes).map(DataKey::from)
+    }
+
+    /// The raw key bytes, to hand to a key service that wraps them (AWS KMS `Encrypt`,
+    /// Transit `encrypt`) for a new key slot.
+    ///
+    /// **This is the sharp edge of the type**: everything else keeps the key inside this
+    /// crate. The copy returned is wiped when dropped; keep it no longer than the call that
+    /// wraps it, never log it, and never store it unwrapped. Wrapping under a local
+    /// [`WrappingKey`] needs no bytes: use [`wrap`](Self::wrap) or
+    /// [`KeySlot::wrap_local`](crate::KeySlot::wrap_local).
+    pub fn expose_bytes(&self) -> Zeroizing<[u8; KEY_LEN]> {
+        Zeroizing::new(self.material.bytes)
+    }
+
+    /// The key material, for the slotted envelope's payload.
+    pub(crate) fn material(&self) -> &KeyMaterial {
+        &self.material
+    }
+
     /// Encrypts this key under `key`, returning bytes to store: 66 for a master key, 86 for a
     /// passphrase (which adds its PBKDF2 iteration count and salt). Every call uses a fresh
     /// nonce, so wrapping the same key twice gives different bytes; each unwraps to this key.
@@ -339,6 +371,9 @@ pub(crate) enum Section<'c> {
     Envelope,
     /// A sealed message, with the caller's context. AAD: magic `SRDM`, version, context.
     Message(&'c [u8]),
+    /// The payload of a slotted (version 2) envelope. AAD: the given bytes, which are the
+    /// file's magic `SREN`, version 2 and store id.
+    Slotted(&'c [u8]),
 }
 
 /// Contexts up to this long are joined to the message prefix on the stack.
@@ -352,6 +387,7 @@ fn with_aad<R>(
 ) -> R {
     let context = match section {
         Section::Envelope => return f(Aad::from(&payload_aad(nonce)[..])),
+        Section::Slotted(header) => return f(Aad::from(header)),
         Section::Message([]) => return f(Aad::from(&sealed_prefix()[..])),
         Section::Message(context) => context,
     };

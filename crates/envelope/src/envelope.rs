@@ -30,13 +30,18 @@ pub fn seal(key: &WrappingKey, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
 
 /// Decrypts an envelope, returning the plaintext in a buffer that is wiped when dropped.
 ///
-/// A passphrase envelope is opened with the iteration count and salt in its header.
+/// A passphrase envelope is opened with the iteration count and salt in its header. A
+/// slotted envelope (version 2) is opened with the first slot of `key`'s kind that `key`
+/// opens, as [`open_slotted_with_key`](crate::open_slotted_with_key) does.
 ///
 /// # Errors
 /// [`Error::Decrypt`] when the key is wrong (including a master key for a passphrase
 /// envelope, or the reverse) or any byte was modified; [`Error::Malformed`] or
 /// [`Error::UnsupportedVersion`] when the bytes are not a readable envelope.
 pub fn open(key: &WrappingKey, envelope: &[u8]) -> Result<Plaintext, Error> {
+    if format::envelope_version(envelope)?.0 == crate::SLOTTED_VERSION {
+        return crate::slots::open_with_key(key, envelope);
+    }
     let parts = format::split(envelope)?;
     let data_key = KeyMaterial::unwrap_parts(key, &parts.key)?;
     data_key.open_payload(Section::Envelope, &parts.payload)
@@ -50,9 +55,16 @@ pub fn open(key: &WrappingKey, envelope: &[u8]) -> Result<Plaintext, Error> {
 /// still authenticated first, so a damaged envelope is reported now rather than carried
 /// forward under the new key. docs/envelope-format.md explains why this is safe.
 ///
+/// For a slotted envelope (version 2), the first slot `old` opens is wrapped under `new`
+/// instead and any other slot `old` opens is removed; the other slots and the payload are
+/// kept byte for byte.
+///
 /// # Errors
 /// As [`open`] for the old envelope and `old`; as [`seal`] for `new`.
 pub fn rewrap(old: &WrappingKey, new: &WrappingKey, envelope: &[u8]) -> Result<Vec<u8>, Error> {
+    if format::envelope_version(envelope)?.0 == crate::SLOTTED_VERSION {
+        return crate::slots::rewrap(old, new, envelope);
+    }
     let parts = format::split(envelope)?;
     let data_key = KeyMaterial::unwrap_parts(old, &parts.key)?;
     drop(data_key.open_payload(Section::Envelope, &parts.payload)?);
@@ -459,12 +471,17 @@ mod tests {
     #[test]
     fn framing_errors_are_specific() {
         let sealed = seal(&master(), b"x").unwrap();
+        let mut v3 = sealed.clone();
+        v3[4] = 3;
+        assert!(matches!(
+            Header::parse(&v3),
+            Err(Error::UnsupportedVersion { version: 3 })
+        ));
+        // Version 2 is the slotted layout, which a version-1 body does not fit.
         let mut v2 = sealed.clone();
         v2[4] = 2;
-        assert!(matches!(
-            Header::parse(&v2),
-            Err(Error::UnsupportedVersion { version: 2 })
-        ));
+        assert!(matches!(Header::parse(&v2), Err(Error::Malformed { .. })));
+        assert!(matches!(open(&master(), &v2), Err(Error::Malformed { .. })));
         // A future version is reported as such even when its layout is unknown (short).
         assert!(matches!(
             Header::parse(b"SREN\x07"),

@@ -24,14 +24,24 @@ pub enum Error {
     },
 
     /// The envelope was written in a format version this build cannot read.
-    #[error("unsupported envelope format version {version} (this build reads version 1)")]
+    #[error("unsupported envelope format version {version} (this build reads versions 1 and 2)")]
     UnsupportedVersion {
         /// The version byte found in the envelope.
         version: u8,
     },
 
-    /// Key material of the wrong length was given (a master key is 32 bytes).
-    #[error("a master key must be 32 bytes, got {len}")]
+    /// A key slot or slot table given to this crate breaks the format's rules (a key id or
+    /// wrapped key too long, no slots or too many, a local slot that does not hold a wrapped
+    /// data key of its kind, a table of another store). Read from a file, the same problems
+    /// are [`Error::Malformed`].
+    #[error("invalid key slot: {reason}")]
+    Slot {
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// Key material of the wrong length was given (a master key and a data key are 32 bytes).
+    #[error("a master key or data key must be 32 bytes, got {len}")]
     KeyLength {
         /// The length that was given.
         len: usize,
@@ -176,7 +186,7 @@ mod tests {
         assert_eq!(bare.to_string(), "i/o error: boom");
         assert_eq!(
             Error::UnsupportedVersion { version: 9 }.to_string(),
-            "unsupported envelope format version 9 (this build reads version 1)"
+            "unsupported envelope format version 9 (this build reads versions 1 and 2)"
         );
     }
 

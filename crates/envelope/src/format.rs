@@ -16,7 +16,9 @@ pub const WRAPPED_KEY_MAGIC: [u8; 4] = *b"SRDK";
 /// The first four bytes of a message sealed under a data key
 /// ([`DataKey::seal`](crate::DataKey::seal)).
 pub const SEALED_MAGIC: [u8; 4] = *b"SRDM";
-/// The format version this build writes and reads.
+/// The format version of a single-key envelope ([`seal`](crate::seal)), a wrapped data key
+/// and a sealed message. Envelopes with key slots are version
+/// [`SLOTTED_VERSION`](crate::SLOTTED_VERSION).
 pub const FORMAT_VERSION: u8 = 1;
 /// Length of a master key, a data key and a derived key: AES-256.
 pub const KEY_LEN: usize = 32;
@@ -135,12 +137,21 @@ pub struct Header {
 impl Header {
     /// Parses and validates the header and the section lengths of `envelope`.
     ///
+    /// For a slotted envelope (version 2) this is the header of its first master-key or
+    /// passphrase slot, with [`format_version`](Self::format_version) 2: what a wrapping key
+    /// must be to open it first. [`SlotTable::parse`](crate::SlotTable::parse) gives all
+    /// the slots.
+    ///
     /// # Errors
     /// [`Error::Malformed`] for bad magic, truncation, an unknown scheme or an iteration
-    /// count of zero or above [`MAX_ITERATIONS`]; [`Error::UnsupportedVersion`] for a
-    /// version other than [`FORMAT_VERSION`].
+    /// count of zero or above [`MAX_ITERATIONS`], and for a slotted envelope without a
+    /// master-key or passphrase slot; [`Error::UnsupportedVersion`] for a version other than
+    /// 1 and 2.
     pub fn parse(envelope: &[u8]) -> Result<Header, Error> {
-        split(envelope).map(|parts| parts.key.header)
+        match envelope_version(envelope)? {
+            (FORMAT_VERSION, _) => split(envelope).map(|parts| parts.key.header),
+            _ => crate::slots::first_local_header(envelope),
+        }
     }
 
     /// Parses and validates a wrapped data key ([`DataKey::wrap`](crate::DataKey::wrap)):
@@ -177,6 +188,16 @@ impl Header {
         Header {
             kind,
             version: FORMAT_VERSION,
+            scheme,
+        }
+    }
+
+    /// The header [`parse`](Self::parse) gives for a slotted envelope whose first local slot
+    /// has this scheme.
+    pub(crate) fn slotted(scheme: Scheme) -> Header {
+        Header {
+            kind: Kind::Envelope,
+            version: crate::slots::SLOTTED_VERSION,
             scheme,
         }
     }
@@ -267,6 +288,23 @@ pub(crate) fn split_sealed(message: &[u8]) -> Result<Payload<'_>, Error> {
 
 /// Checks the magic and version at the start of `bytes`; returns what follows them.
 fn check_magic_and_version(kind: Kind, bytes: &[u8]) -> Result<&[u8], Error> {
+    check_magic_and_versions(kind, bytes, FORMAT_VERSION)
+}
+
+/// The version of an envelope (`SREN`): 1 (one wrapped key) or 2 (key slots), after checking
+/// the magic; returns it and what follows the version byte.
+pub(crate) fn envelope_version(bytes: &[u8]) -> Result<(u8, &[u8]), Error> {
+    match check_magic_and_version(Kind::Envelope, bytes) {
+        Ok(rest) => Ok((FORMAT_VERSION, rest)),
+        Err(Error::UnsupportedVersion { version }) if version == crate::slots::SLOTTED_VERSION => {
+            check_magic_and_versions(Kind::Envelope, bytes, version).map(|rest| (version, rest))
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Checks the magic and that the version is `expected`; returns what follows them.
+fn check_magic_and_versions(kind: Kind, bytes: &[u8], expected: u8) -> Result<&[u8], Error> {
     // A slice pattern rather than `ok_or(error)`: on the hot path (every DataKey::open) no
     // error value is built and dropped.
     let (magic, version, rest) = match bytes {
@@ -276,7 +314,7 @@ fn check_magic_and_version(kind: Kind, bytes: &[u8]) -> Result<&[u8], Error> {
     if magic != kind.magic() {
         return Err(kind.wrong_magic(&magic));
     }
-    if version != FORMAT_VERSION {
+    if version != expected {
         return Err(Error::UnsupportedVersion { version });
     }
     Ok(rest)
@@ -351,7 +389,7 @@ fn split_key(kind: Kind, bytes: &[u8]) -> Result<(KeyParts<'_>, &[u8]), Error> {
 }
 
 /// Cuts a payload section into nonce and sealed bytes.
-fn split_payload(payload: &[u8]) -> Result<Payload<'_>, Error> {
+pub(crate) fn split_payload(payload: &[u8]) -> Result<Payload<'_>, Error> {
     if payload.len() < MIN_PAYLOAD_LEN {
         return Err(Error::Malformed {
             reason: "truncated payload",
@@ -388,7 +426,7 @@ pub(crate) fn sealed_prefix() -> [u8; SEALED_PREFIX_LEN] {
 }
 
 /// A fixed-size array from a slice whose length the caller has already checked.
-fn array<const N: usize>(bytes: &[u8]) -> Result<[u8; N], Error> {
+pub(crate) fn array<const N: usize>(bytes: &[u8]) -> Result<[u8; N], Error> {
     bytes.try_into().map_err(|_| Error::Malformed {
         reason: "bad field length",
     })

@@ -6,7 +6,8 @@
 //! [`open`] reverses it, and [`rewrap`] moves an envelope to a new wrapping key without
 //! re-encrypting its payload (key rotation). The byte format is versioned, authenticated as
 //! a whole, and specified in `docs/envelope-format.md`; [`Header`] reads its unencrypted
-//! part.
+//! part. Format version 2 adds [key slots](#key-slots-format-version-2); both versions are
+//! read.
 //!
 //! ```
 //! use strongroom_envelope::{Error, MasterKey, Passphrase, WrappingKey, open, rewrap, seal};
@@ -52,6 +53,47 @@
 //! # }
 //! ```
 //!
+//! # Key slots (format version 2)
+//!
+//! A store that several keys must open (a KMS key for the servers, a passphrase for the day
+//! KMS is gone) keeps one data key and several wrapped copies of it, its [`KeySlot`]s, in a
+//! slotted envelope. The payload is bound to the store's [`StoreId`], not to the slots, so a
+//! slot is added or removed without re-encrypting anything ([`reslot`]).
+//!
+//! ```
+//! use strongroom_envelope::{
+//!     DataKey, Error, KeySlot, MasterKey, Passphrase, SlotKind, SlotTable, StoreId,
+//!     WrappingKey, open_slotted, open_slotted_with_key, seal_slotted,
+//! };
+//!
+//! # fn main() -> Result<(), Error> {
+//! let data_key = DataKey::generate()?;
+//! let store_id = StoreId::generate()?;
+//! let master = WrappingKey::from(MasterKey::generate()?);
+//! let recovery = WrappingKey::from(Passphrase::new("recovery words").with_iterations(1_000));
+//! // A remote slot: what a key service returned for `data_key.expose_bytes()`, wrapped with
+//! // the context of `store_id.context_pairs()`.
+//! # let kms_ciphertext = vec![1u8; 180];
+//! let kms = KeySlot::new(SlotKind::AwsKms, "alias/app", kms_ciphertext)?;
+//! let slots = SlotTable::new(
+//!     store_id,
+//!     vec![KeySlot::wrap_local(&data_key, &master)?, KeySlot::wrap_local(&data_key, &recovery)?, kms],
+//! )?;
+//! let file = seal_slotted(&data_key, &slots, b"the store")?;
+//!
+//! // Any local slot opens it with its key; a remote one through its service.
+//! let (opened_key, plaintext) = open_slotted_with_key(&recovery, &file)?;
+//! assert_eq!(&plaintext[..], b"the store");
+//! // Without a key: the table, to list the slots or choose one.
+//! let table = SlotTable::parse(&file)?;
+//! assert_eq!(table.slots()[2].key_id(), "alias/app");
+//! // With the data key a service unwrapped: one AES-GCM operation.
+//! let unwrapped = DataKey::from_bytes(&opened_key.expose_bytes()[..])?;
+//! assert_eq!(&open_slotted(&unwrapped, &file)?[..], b"the store");
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Key material (master keys, data keys, derived keys, passphrases) is zeroized when
 //! dropped, decrypted bytes come back as a [`Plaintext`] that is wiped when dropped, `Debug`
 //! output redacts all of them, and no [`Error`] message contains them. A wrong key and
@@ -68,6 +110,7 @@ mod format;
 mod master_key;
 mod passphrase;
 mod plaintext;
+mod slots;
 mod wrapping_key;
 
 pub use data_key::DataKey;
@@ -77,6 +120,11 @@ pub use format::{FORMAT_VERSION, Header, KEY_LEN, MAGIC, SEALED_MAGIC, WRAPPED_K
 pub use master_key::MasterKey;
 pub use passphrase::{DEFAULT_ITERATIONS, MAX_ITERATIONS, Passphrase};
 pub use plaintext::Plaintext;
+pub use slots::{
+    CONTEXT_FORMAT, CONTEXT_FORMAT_VALUE, CONTEXT_STORE_ID, KeySlot, MAX_KEY_ID_LEN, MAX_SLOTS,
+    MAX_WRAPPED_LEN, SLOTTED_VERSION, STORE_ID_LEN, SlotKind, SlotTable, StoreId, format_version,
+    open_slotted, open_slotted_with_key, reslot, seal_slotted,
+};
 pub use wrapping_key::WrappingKey;
 
 /// Hex decoding for tests' fixed vectors.

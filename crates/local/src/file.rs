@@ -13,11 +13,12 @@ use strongroom_core::{
     Capabilities, Error, PutOptions, Secret, SecretName, SecretStore, SecretValue, VersionId,
     VersionInfo,
 };
-use strongroom_envelope::WrappingKey;
+use strongroom_envelope::{DataKey, SlotTable, WrappingKey};
 
 use crate::atomic::{self, LockError, WriterLock};
 use crate::document::Document;
 use crate::secret_buf::SecretBuf;
+use crate::slots::FileKeys;
 use crate::snapshot::{Snapshot, Stamp};
 
 /// The backend name in errors, logs and metrics.
@@ -41,6 +42,25 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 /// [envelope](strongroom_envelope), so its size and the number of secrets are visible on
 /// disk, but no name, value or metadata is.
 ///
+/// # Key slots
+///
+/// The file is a slotted envelope (format version 2, docs/envelope-format.md): one data key
+/// for the store, wrapped once per *key slot* (a master key, a passphrase, AWS KMS, Vault
+/// Transit), any one of which opens it. A handle unwraps the data key once when it opens and
+/// holds it, zeroized on drop, for its life: a save is one AES-256-GCM operation, and reading
+/// a file another process wrote needs no key service or PBKDF2. [`open`](Self::open) and
+/// [`create`](Self::create) take a master key or passphrase;
+/// [`open_with_data_key`](Self::open_with_data_key) and
+/// [`create_with_data_key`](Self::create_with_data_key) take a data key a key service has
+/// unwrapped (the caller reads the slots first with [`read_slots`](Self::read_slots)).
+/// [`add_key`](Self::add_key), [`add_slot`](Self::add_slot),
+/// [`remove_slot`](Self::remove_slot) and [`replace_slot`](Self::replace_slot) change the
+/// slots, each an atomic write under the writer lock.
+///
+/// A file in format version 1 (one key, written by earlier releases) opens with its key and
+/// is rewritten in version 2 on this handle's next write: a new store id and data key, and
+/// one slot for the key it was opened with.
+///
 /// Operations run on tokio's blocking thread pool (file I/O and fsync block), so they need a
 /// tokio runtime.
 ///
@@ -60,13 +80,18 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 /// ```
 #[derive(Clone)]
 pub struct FileStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    path: PathBuf,
+pub(crate) struct Inner {
+    pub(crate) path: PathBuf,
     lock_path: PathBuf,
-    key: RwLock<Arc<WrappingKey>>,
+    /// The master key or passphrase this handle opens with: it reads a version-1 file and
+    /// finds its slot in a version-2 one. `None` for a handle opened with a data key.
+    wrapping: RwLock<Option<Arc<WrappingKey>>>,
+    /// The data key of the last file read or written, tried first on the next read: a file
+    /// another process wrote opens with it without unwrapping any slot.
+    data_key: RwLock<Option<Arc<DataKey>>>,
     keep_versions: usize,
     lock_timeout: Duration,
     revalidate_after: Duration,
@@ -138,12 +163,13 @@ impl FileStoreBuilder {
     /// [`Error::Decrypt`] for a wrong key or a modified file, [`Error::Backend`] for I/O
     /// errors and files that are not strongroom stores.
     pub fn open(self, key: impl Into<WrappingKey>) -> Result<FileStore, Error> {
-        let store = self.build(key.into());
+        let key = key.into();
+        let store = self.build(Some(key.clone()), None);
         let inner = &store.inner;
         match inner.load() {
             Ok(_) => Ok(store),
             Err(LoadError::Missing) if self.create_if_missing => {
-                inner.create_empty()?;
+                inner.create_empty(FileKeys::new(&key)?)?;
                 Ok(store)
             }
             Err(LoadError::Missing) => Err(Error::config(format!(
@@ -159,17 +185,65 @@ impl FileStoreBuilder {
     /// # Errors
     /// [`Error::Config`] when a store already exists there; [`Error::Backend`] for I/O errors.
     pub fn create(self, key: impl Into<WrappingKey>) -> Result<FileStore, Error> {
-        let store = self.build(key.into());
-        store.inner.create_empty()?;
+        let key = key.into();
+        let keys = FileKeys::new(&key)?;
+        let store = self.build(Some(key), None);
+        store.inner.create_empty(keys)?;
         Ok(store)
     }
 
-    fn build(&self, key: WrappingKey) -> FileStore {
+    /// Opens the store with its data key, unwrapped by the caller from one of its slots
+    /// (through a key service: see [`FileStore::read_slots`] and the crate's `key_context`).
+    ///
+    /// The handle holds the key for its life. It has no master key or passphrase, so it
+    /// cannot read a version-1 file, [`rotate_key`](FileStore::rotate_key) or
+    /// [`add_key`](FileStore::add_key) by itself from a key; every other operation,
+    /// slot changes included, works. `create_if_missing` does not apply: creating needs the
+    /// slots ([`create_with_data_key`](Self::create_with_data_key)).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when there is no store file; [`Error::Decrypt`] when `data_key` is
+    /// not this store's, the file was modified, or it is a version-1 file;
+    /// [`Error::Backend`] as for [`open`](Self::open).
+    pub fn open_with_data_key(self, data_key: DataKey) -> Result<FileStore, Error> {
+        let store = self.build(None, Some(data_key));
+        match store.inner.load() {
+            Ok(_) => Ok(store),
+            Err(LoadError::Missing) => Err(Error::config(format!(
+                "no store at {}; create one with `strongroom init` or FileStore::create_with_data_key",
+                store.inner.path.display()
+            ))),
+            Err(LoadError::Other(err)) => Err(err),
+        }
+    }
+
+    /// Creates a new, empty store sealed under `data_key`, with the slots of `slots` (each a
+    /// copy of `data_key` wrapped by one provider; the store id of `slots` is the store's).
+    /// Refuses to replace an existing store.
+    ///
+    /// Nothing here can check that a remote slot really holds `data_key`: unwrap it once
+    /// through its service before relying on it.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub fn create_with_data_key(
+        self,
+        data_key: DataKey,
+        slots: SlotTable,
+    ) -> Result<FileStore, Error> {
+        let keys = FileKeys::from_parts(data_key.clone(), slots);
+        let store = self.build(None, Some(data_key));
+        store.inner.create_empty(keys)?;
+        Ok(store)
+    }
+
+    fn build(&self, key: Option<WrappingKey>, data_key: Option<DataKey>) -> FileStore {
         FileStore {
             inner: Arc::new(Inner {
                 lock_path: atomic::lock_path(&self.path),
                 path: self.path.clone(),
-                key: RwLock::new(Arc::new(key)),
+                wrapping: RwLock::new(key.map(Arc::new)),
+                data_key: RwLock::new(data_key.map(Arc::new)),
                 keep_versions: self.keep_versions,
                 lock_timeout: self.lock_timeout,
                 revalidate_after: self.revalidate_after,
@@ -209,22 +283,31 @@ impl FileStore {
         Self::builder(path).create(key)
     }
 
+    /// Opens the existing store at `path` with its data key and default options; see
+    /// [`FileStoreBuilder::open_with_data_key`].
+    ///
+    /// # Errors
+    /// As [`FileStoreBuilder::open_with_data_key`].
+    pub fn open_with_data_key(path: impl Into<PathBuf>, data_key: DataKey) -> Result<Self, Error> {
+        Self::builder(path).open_with_data_key(data_key)
+    }
+
+    /// Creates a new, empty store at `path` with these slots and default options; see
+    /// [`FileStoreBuilder::create_with_data_key`].
+    ///
+    /// # Errors
+    /// As [`FileStoreBuilder::create_with_data_key`].
+    pub fn create_with_data_key(
+        path: impl Into<PathBuf>,
+        data_key: DataKey,
+        slots: SlotTable,
+    ) -> Result<Self, Error> {
+        Self::builder(path).create_with_data_key(data_key, slots)
+    }
+
     /// The store file.
     pub fn path(&self) -> &Path {
         &self.inner.path
-    }
-
-    /// Re-wraps the store under `new_key` and uses it from now on.
-    ///
-    /// Only the data key in the file's header is re-encrypted (see strongroom-envelope), and
-    /// the file is replaced atomically: a crash leaves it readable with the old key or the new
-    /// one. Other processes holding the old key can no longer read the store.
-    ///
-    /// # Errors
-    /// As a write: [`Error::Decrypt`] if the current key no longer opens the file.
-    pub async fn rotate_key(&self, new_key: impl Into<WrappingKey>) -> Result<(), Error> {
-        let new_key = Arc::new(new_key.into());
-        self.blocking(move |inner| inner.rotate_key(new_key)).await
     }
 
     /// Runs `op` on the current document: at once when the snapshot is fresh (a `stat`, no
@@ -242,7 +325,7 @@ impl FileStore {
         self.blocking(move |inner| op(&*inner.load()?)).await
     }
 
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         op: impl FnOnce(&Inner) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
@@ -254,7 +337,7 @@ impl FileStore {
 }
 
 /// Why a store file could not be read: missing files are the one case `open` treats apart.
-enum LoadError {
+pub(crate) enum LoadError {
     Missing,
     Other(Error),
 }
@@ -273,20 +356,46 @@ impl From<LoadError> for Error {
 }
 
 impl Inner {
-    fn key(&self) -> Arc<WrappingKey> {
-        Arc::clone(
-            &self
-                .key
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+    /// The master key or passphrase of this handle, if it has one.
+    pub(crate) fn wrapping_key(&self) -> Option<Arc<WrappingKey>> {
+        self.wrapping
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
-    /// The current document: the snapshot when the file has not changed since it was taken
-    /// (one `stat`), else the file read and decrypted afresh.
+    pub(crate) fn set_wrapping_key(&self, key: Arc<WrappingKey>) {
+        *self
+            .wrapping
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(key);
+    }
+
+    fn data_key_hint(&self) -> Option<Arc<DataKey>> {
+        self.data_key
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_data_key_hint(&self, key: &Arc<DataKey>) {
+        *self
+            .data_key
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(key));
+    }
+
+    /// The current document.
     fn load(&self) -> Result<Arc<Document>, LoadError> {
-        if let Some(doc) = self.fresh()? {
-            return Ok(doc);
+        self.load_snapshot()
+            .map(|snapshot| Arc::clone(&snapshot.doc))
+    }
+
+    /// The current state: the snapshot when the file has not changed since it was taken
+    /// (one `stat`), else the file read and decrypted afresh.
+    pub(crate) fn load_snapshot(&self) -> Result<Arc<Snapshot>, LoadError> {
+        if let Some(snapshot) = self.fresh_snapshot()? {
+            return Ok(snapshot);
         }
         let mut file = match File::open(&self.path) {
             Ok(file) => file,
@@ -301,16 +410,25 @@ impl Inner {
         };
         let (stamp, sealed) =
             read(&mut file).map_err(|e| LoadError::Other(self.io_error("read", e)))?;
-        let doc = Arc::new(
-            self.decode(&sealed, &self.key())
-                .map_err(LoadError::Other)?,
-        );
-        self.remember(Snapshot::new(file, stamp, Arc::clone(&doc), self.ticks()));
-        Ok(doc)
+        let (doc, keys) = self.decode(&sealed).map_err(LoadError::Other)?;
+        Ok(self.remember(Snapshot::new(
+            file,
+            stamp,
+            Arc::new(doc),
+            keys,
+            self.ticks(),
+        )))
     }
 
     /// The snapshot's document if the file is still the one it was taken from.
     fn fresh(&self) -> Result<Option<Arc<Document>>, LoadError> {
+        Ok(self
+            .fresh_snapshot()?
+            .map(|snapshot| Arc::clone(&snapshot.doc)))
+    }
+
+    /// The snapshot if the file is still the one it was taken from.
+    fn fresh_snapshot(&self) -> Result<Option<Arc<Snapshot>>, LoadError> {
         let meta = match std::fs::metadata(&self.path) {
             Ok(meta) => meta,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(LoadError::Missing),
@@ -325,7 +443,7 @@ impl Inner {
             .filter(|s| s.stamp == Stamp::of(&meta))
             .map(|s| {
                 s.checked.store(self.ticks(), Ordering::Relaxed);
-                Arc::clone(&s.doc)
+                Arc::clone(s)
             }))
     }
 
@@ -352,11 +470,13 @@ impl Inner {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    fn remember(&self, snapshot: Snapshot) {
+    fn remember(&self, snapshot: Snapshot) -> Arc<Snapshot> {
+        let snapshot = Arc::new(snapshot);
         *self
             .snapshot
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(snapshot));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::clone(&snapshot));
+        snapshot
     }
 
     fn forget(&self) {
@@ -366,20 +486,58 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
-    fn decode(&self, sealed: &[u8], key: &WrappingKey) -> Result<Document, Error> {
-        let json = strongroom_envelope::open(key, sealed).map_err(|e| self.envelope_error(e))?;
-        Document::from_json(&json).map_err(|problem| Error::Backend {
+    /// Decrypts a store file: a version-1 file with this handle's master key or passphrase;
+    /// a version-2 file with the data key of the last file read, else with the first slot
+    /// this handle's key opens. Returns the document and, for version 2, the keys that
+    /// sealed it (the next write seals with them).
+    fn decode(&self, sealed: &[u8]) -> Result<(Document, Option<Arc<FileKeys>>), Error> {
+        let error = |e| self.envelope_error(e);
+        let wrapping = self.wrapping_key();
+        if strongroom_envelope::format_version(sealed).map_err(error)? == 1 {
+            let key = wrapping.ok_or_else(|| self.decrypt_error())?;
+            let json = strongroom_envelope::open(&key, sealed).map_err(error)?;
+            return Ok((self.document(&json)?, None));
+        }
+        let slots = SlotTable::parse(sealed).map_err(error)?;
+        if let Some(data_key) = self.data_key_hint() {
+            match strongroom_envelope::open_slotted(&data_key, sealed) {
+                Ok(json) => {
+                    let keys = FileKeys::from_parts(DataKey::clone(&data_key), slots);
+                    return Ok((self.document(&json)?, Some(Arc::new(keys))));
+                }
+                // Another data key: the store at this path was replaced; a slot may open it.
+                Err(strongroom_envelope::Error::Decrypt) => {}
+                Err(other) => return Err(error(other)),
+            }
+        }
+        let key = wrapping.ok_or_else(|| self.decrypt_error())?;
+        let (data_key, json) =
+            strongroom_envelope::open_slotted_with_key(&key, sealed).map_err(error)?;
+        let keys = Arc::new(FileKeys::from_parts(data_key, slots));
+        self.set_data_key_hint(keys.data_key_arc());
+        Ok((self.document(&json)?, Some(keys)))
+    }
+
+    fn document(&self, json: &[u8]) -> Result<Document, Error> {
+        Document::from_json(json).map_err(|problem| Error::Backend {
             backend: BACKEND,
             message: format!("{} is not a valid store: {problem}", self.path.display()),
             source: None,
         })
     }
 
-    /// Seals `doc` and replaces the store file with it; returns the new file, open.
-    fn save(&self, doc: &Document, key: &WrappingKey) -> Result<File, Error> {
+    pub(crate) fn decrypt_error(&self) -> Error {
+        Error::Decrypt {
+            what: self.path.display().to_string(),
+        }
+    }
+
+    /// Seals `doc` with `keys` and replaces the store file with it; returns the new file,
+    /// open.
+    fn save(&self, doc: &Document, keys: &FileKeys) -> Result<File, Error> {
         let mut json = self.json.lock().unwrap_or_else(PoisonError::into_inner);
         doc.write_json(&mut json);
-        let sealed = strongroom_envelope::seal(key, &json);
+        let sealed = strongroom_envelope::seal_slotted(keys.data_key(), keys.slots(), &json);
         json.clear();
         drop(json);
         let sealed = sealed.map_err(|e| self.envelope_error(e))?;
@@ -415,7 +573,7 @@ impl Inner {
         })
     }
 
-    fn create_empty(&self) -> Result<(), Error> {
+    fn create_empty(&self, keys: FileKeys) -> Result<(), Error> {
         let _lock = self.lock()?;
         if self.path.exists() {
             return Err(Error::config(format!(
@@ -423,15 +581,56 @@ impl Inner {
                 self.path.display()
             )));
         }
-        self.save(&Document::default(), &self.key()).map(drop)
+        let keys = Arc::new(keys);
+        let file = self.save(&Document::default(), &keys)?;
+        self.written(file, Arc::new(Document::default()), keys);
+        Ok(())
     }
 
-    /// Read-modify-write under the writer lock; nothing is written when `op` fails.
+    /// Read-modify-write of the document under the writer lock; nothing is written when
+    /// `op` fails.
     fn write<T>(&self, op: impl FnOnce(&mut Document) -> Result<T, Error>) -> Result<T, Error> {
+        self.transact(|doc, _| Ok((op(doc)?, None)))
+    }
+
+    /// Read-modify-write of the document and the slots under the writer lock: `op` changes
+    /// the document in place and may return a new slot table. Nothing is written when `op`
+    /// fails. A version-1 file is written as version 2 (docs/envelope-format.md).
+    pub(crate) fn transact<T>(
+        &self,
+        op: impl FnOnce(&mut Document, &FileKeys) -> Result<(T, Option<SlotTable>), Error>,
+    ) -> Result<T, Error> {
         let _lock = self.lock()?;
-        let mut doc = Document::clone(&*self.load()?);
-        let out = op(&mut doc)?;
-        let file = self.save(&doc, &self.key())?;
+        let snapshot = self.load_snapshot()?;
+        let keys = match &snapshot.keys {
+            Some(keys) => Arc::clone(keys),
+            None => Arc::new(self.upgrade_keys()?),
+        };
+        let mut doc = Document::clone(&snapshot.doc);
+        drop(snapshot);
+        let (out, slots) = op(&mut doc, &keys)?;
+        let keys = match slots {
+            Some(slots) => Arc::new(FileKeys::from_parts(DataKey::clone(keys.data_key()), slots)),
+            None => keys,
+        };
+        let file = self.save(&doc, &keys)?;
+        self.written(file, Arc::new(doc), keys);
+        Ok(out)
+    }
+
+    /// The keys of a version-1 file's first version-2 write: a new store id and data key,
+    /// and one slot for this handle's master key or passphrase.
+    fn upgrade_keys(&self) -> Result<FileKeys, Error> {
+        // A version-1 file was read with this handle's wrapping key; a handle without one
+        // never gets this far (decode refuses the file).
+        let key = self.wrapping_key().ok_or_else(|| self.decrypt_error())?;
+        tracing::info!(store = %self.path.display(), "writing the store in envelope format 2 (key slots)");
+        FileKeys::new(&key)
+    }
+
+    /// Remembers the file just written as the snapshot, and its data key.
+    fn written(&self, file: File, doc: Arc<Document>, keys: Arc<FileKeys>) {
+        self.set_data_key_hint(keys.data_key_arc());
         // Pin and stamp the file just written, not whatever the path names now: if anything
         // has replaced it since (no writer can while we hold the lock), the stamps differ
         // and the next read loads the file afresh.
@@ -439,28 +638,13 @@ impl Inner {
             Ok(meta) => {
                 let stamp = Stamp::of(&meta);
                 let checked = self.ticks();
-                self.remember(Snapshot::new(file, stamp, Arc::new(doc), checked));
+                self.remember(Snapshot::new(file, stamp, doc, Some(keys), checked));
             }
             Err(_) => self.forget(),
         }
-        Ok(out)
     }
 
-    fn rotate_key(&self, new_key: Arc<WrappingKey>) -> Result<(), Error> {
-        let _lock = self.lock()?;
-        let sealed = std::fs::read(&self.path).map_err(|e| self.io_error("read", e))?;
-        let rewrapped = strongroom_envelope::rewrap(&self.key(), &new_key, &sealed)
-            .map_err(|e| self.envelope_error(e))?;
-        atomic::replace(&self.path, &rewrapped).map_err(|e| self.io_error("write", e))?;
-        self.forget();
-        *self
-            .key
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = new_key;
-        Ok(())
-    }
-
-    fn io_error(&self, op: &str, err: io::Error) -> Error {
+    pub(crate) fn io_error(&self, op: &str, err: io::Error) -> Error {
         let what = if op == "lock" {
             &self.lock_path
         } else {
@@ -469,7 +653,7 @@ impl Inner {
         Error::backend(BACKEND, format!("cannot {op} {}", what.display()), err)
     }
 
-    fn envelope_error(&self, err: strongroom_envelope::Error) -> Error {
+    pub(crate) fn envelope_error(&self, err: strongroom_envelope::Error) -> Error {
         match err {
             strongroom_envelope::Error::Decrypt => Error::Decrypt {
                 what: self.path.display().to_string(),

@@ -35,6 +35,7 @@ mod document;
 mod env;
 mod file;
 mod secret_buf;
+mod slots;
 mod snapshot;
 
 pub use dir::{DirStore, MAX_FILE_BYTES};
@@ -43,3 +44,4 @@ pub use file::{
     DEFAULT_KEEP_VERSIONS, DEFAULT_LOCK_TIMEOUT, DEFAULT_REVALIDATE_AFTER, FileStore,
     FileStoreBuilder, default_key_file, key_error,
 };
+pub use slots::{StoreSlots, key_context};

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use crate::document::Document;
+use crate::slots::FileKeys;
 
 /// What identifies one version of the store file on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,11 +44,15 @@ impl Stamp {
     }
 }
 
-/// A decrypted document and the open file it came from.
+/// A decrypted document, the keys that sealed it, and the open file it came from.
 #[derive(Debug)]
 pub(crate) struct Snapshot {
     pub(crate) stamp: Stamp,
     pub(crate) doc: Arc<Document>,
+    /// The data key and slots that sealed the file: what the next write seals with, so a
+    /// write never mixes one file's slots with another's data key. `None` for a version-1
+    /// file (its next write makes them).
+    pub(crate) keys: Option<Arc<FileKeys>>,
     /// When the file was last found unchanged, in nanoseconds since the store's epoch.
     pub(crate) checked: AtomicU64,
     /// Held only to pin the inode (see the module docs).
@@ -55,10 +60,17 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    pub(crate) fn new(file: File, stamp: Stamp, doc: Arc<Document>, checked: u64) -> Self {
+    pub(crate) fn new(
+        file: File,
+        stamp: Stamp,
+        doc: Arc<Document>,
+        keys: Option<Arc<FileKeys>>,
+        checked: u64,
+    ) -> Self {
         Self {
             stamp,
             doc,
+            keys,
             checked: AtomicU64::new(checked),
             _file: file,
         }

@@ -32,8 +32,9 @@ fn damages(original: &[u8]) -> Vec<(&'static str, Vec<u8>, ErrorKind, &'static s
     let mut extended = original.to_vec();
     extended.extend_from_slice(b"appended");
     let mut newer = original.to_vec();
-    // Byte 4 is the format version (docs/envelope-format.md).
-    newer[4] = strongroom_envelope::FORMAT_VERSION + 1;
+    // Byte 4 is the format version (docs/envelope-format.md); this build writes 2.
+    assert_eq!(newer[4], strongroom_envelope::SLOTTED_VERSION);
+    newer[4] = strongroom_envelope::SLOTTED_VERSION + 1;
     vec![
         (
             "truncated",
@@ -53,7 +54,7 @@ fn damages(original: &[u8]) -> Vec<(&'static str, Vec<u8>, ErrorKind, &'static s
             "newer format version",
             newer,
             ErrorKind::Backend,
-            "envelope format version 2, which this strongroom cannot read",
+            "envelope format version 3, which this strongroom cannot read",
         ),
     ]
 }
@@ -169,10 +170,13 @@ async fn a_newer_format_version_is_named_in_the_message_itself() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("secrets.enc");
     let (master, mut bytes) = store_with_one_secret(&path).await;
-    bytes[4] = strongroom_envelope::FORMAT_VERSION + 1;
+    bytes[4] = strongroom_envelope::SLOTTED_VERSION + 1;
     std::fs::write(&path, &bytes).unwrap();
     let err = FileStore::open(&path, master).unwrap_err();
     let message = err.to_string();
     assert!(!message.contains("is not a strongroom store"), "{message}");
-    assert!(message.contains("version 2"), "{message}");
+    assert!(message.contains("version 3"), "{message}");
+    // Reading the slots without a key says the same.
+    let message = FileStore::read_slots(&path).unwrap_err().to_string();
+    assert!(message.contains("version 3"), "{message}");
 }

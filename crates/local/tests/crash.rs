@@ -1,9 +1,12 @@
 //! Crash safety of the file store under `kill -9`.
 //!
-//! Writer processes put numbered values and print each acknowledged number; the test kills
+//! Writer processes put numbered values and print each acknowledged number, and between puts
+//! add and remove key slots (a passphrase slot, an opaque remote-kind slot); the test kills
 //! them with SIGKILL at random instants, and after every kill opens the store and checks
-//! that it decrypts, that every acknowledged put is there, and that nothing but the one put
-//! in flight at the kill can be newer than the last acknowledgement.
+//! that it decrypts, that every acknowledged put is there, that nothing but the one put in
+//! flight at the kill can be newer than the last acknowledgement, and that the slot table is
+//! whole: the master key's slot survives and every passphrase slot unwraps to the same data
+//! key.
 //!
 //! `cargo test` runs a short round; `STRONGROOM_CRASH_KILLS=500 cargo test -p
 //! strongroom-local --release --test crash -- --nocapture` (what `cargo xtask crash` runs)
@@ -20,9 +23,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use strongroom_core::{SecretName, SecretStore};
-use strongroom_envelope::MasterKey;
-use strongroom_local::FileStore;
+use strongroom_core::{ErrorKind, SecretName, SecretStore};
+use strongroom_envelope::{DataKey, KeySlot, MasterKey, Passphrase, SlotKind, WrappingKey};
+use strongroom_local::{FileStore, StoreSlots};
 
 const WRITER_ENV: &str = "STRONGROOM_CRASH_WRITER";
 const KILLS_ENV: &str = "STRONGROOM_CRASH_KILLS";
@@ -44,6 +47,77 @@ fn value(writer: &str, n: u64) -> String {
 
 fn number_of(value: &str) -> u64 {
     value.split(':').nth(1).unwrap().parse().unwrap()
+}
+
+/// The passphrase of the slots writers add (one PBKDF2 iteration: the test is about the
+/// file, not the KDF).
+fn slot_passphrase() -> WrappingKey {
+    Passphrase::new("crash slot").with_iterations(1).into()
+}
+
+/// After put `n`: every fourth put adds a slot (a passphrase, or an opaque aws-kms one), and
+/// two puts later one added slot is removed, so the table keeps changing size. The master
+/// key's slot is never removed. A lost race with the other writer (the slot it meant to
+/// remove is already gone) is not a failure. Returns what it did, for the log.
+async fn change_slots(store: &FileStore, n: u64) -> Option<&'static str> {
+    let StoreSlots::Slotted(table) = store.slots().await.unwrap() else {
+        panic!("the store is not slotted after a write");
+    };
+    let added: Vec<&KeySlot> = table
+        .slots()
+        .iter()
+        .filter(|slot| slot.kind() != SlotKind::MasterKey)
+        .collect();
+    match n % 4 {
+        1 if added.len() < 4 => {
+            if n % 8 == 1 {
+                store.add_key(slot_passphrase()).await.unwrap();
+            } else {
+                let opaque = DataKey::generate().unwrap().seal(&n.to_be_bytes()).unwrap();
+                let slot =
+                    KeySlot::new(SlotKind::AwsKms, format!("alias/crash-{n}"), opaque).unwrap();
+                store.add_slot(slot, table.store_id()).await.unwrap();
+            }
+            Some("add")
+        }
+        3 if !added.is_empty() => match store.remove_slot(added[0]).await {
+            Ok(()) => Some("remove"),
+            Err(err) if err.kind() == ErrorKind::Conflict => None,
+            Err(err) => panic!("removing a slot failed: {err}"),
+        },
+        _ => None,
+    }
+}
+
+/// Checks the slot table of the store file: exactly one master-key slot, opening with
+/// `master`; every passphrase slot unwraps to the same data key; the payload opens with it.
+/// Returns how many slots it has, or the problem.
+fn check_slots(path: &Path, master: &MasterKey) -> Result<usize, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let table = strongroom_envelope::SlotTable::parse(&bytes).map_err(|e| e.to_string())?;
+    let masters: Vec<&KeySlot> = table
+        .slots()
+        .iter()
+        .filter(|slot| slot.kind() == SlotKind::MasterKey)
+        .collect();
+    let [master_slot] = masters[..] else {
+        return Err(format!("{} master-key slots", masters.len()));
+    };
+    let data_key = master_slot
+        .unwrap_local(&master.clone().into())
+        .map_err(|e| format!("master slot: {e}"))?;
+    for slot in table.slots() {
+        if slot.kind() == SlotKind::Passphrase {
+            let other = slot
+                .unwrap_local(&slot_passphrase())
+                .map_err(|e| format!("passphrase slot: {e}"))?;
+            if *other.expose_bytes() != *data_key.expose_bytes() {
+                return Err("a passphrase slot holds another data key".to_owned());
+            }
+        }
+    }
+    strongroom_envelope::open_slotted(&data_key, &bytes).map_err(|e| format!("payload: {e}"))?;
+    Ok(table.slots().len())
 }
 
 /// The writer: puts n, n+1, ... forever, printing `ack <n>` after each put returns.
@@ -70,6 +144,10 @@ fn crash_writer_child() {
                 .unwrap();
             writeln!(out, "ack {n}").unwrap();
             out.flush().unwrap();
+            if let Some(change) = change_slots(&store, n).await {
+                writeln!(out, "slot {change}").unwrap();
+                out.flush().unwrap();
+            }
             n += 1;
         }
     });
@@ -111,6 +189,7 @@ fn run_crash_round(writers: &[&str], kills: usize) {
     let mut state: BTreeMap<&str, Writer> =
         writers.iter().map(|w| (*w, Writer::default())).collect();
     let (mut corrupt, mut lost, mut acks) = (0usize, 0usize, 0u64);
+    let (mut slot_changes, mut most_slots) = (0usize, 0usize);
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -150,11 +229,15 @@ fn run_crash_round(writers: &[&str], kills: usize) {
                 text
             });
             let reader = std::thread::spawn(move || {
-                BufReader::new(stdout)
-                    .lines()
-                    .map_while(Result::ok)
-                    .filter_map(|line| line.strip_prefix("ack ").map(|n| n.parse::<u64>().unwrap()))
-                    .collect::<Vec<_>>()
+                let (mut acked, mut slot_changes) = (Vec::new(), 0usize);
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Some(n) = line.strip_prefix("ack ") {
+                        acked.push(n.parse::<u64>().unwrap());
+                    } else if line.starts_with("slot ") {
+                        slot_changes += 1;
+                    }
+                }
+                (acked, slot_changes)
             });
             children.push((*name, child, reader, errors));
         }
@@ -162,7 +245,8 @@ fn run_crash_round(writers: &[&str], kills: usize) {
         for (name, mut child, reader, errors) in children {
             child.kill().unwrap(); // SIGKILL on Unix
             child.wait().unwrap();
-            let seen = reader.join().unwrap();
+            let (seen, changes) = reader.join().unwrap();
+            slot_changes += changes;
             let errors = errors.join().unwrap();
             assert!(
                 !errors.contains("panicked"),
@@ -187,6 +271,13 @@ fn run_crash_round(writers: &[&str], kills: usize) {
             let Some(acked) = writer.acked else { continue };
             lost += runtime.block_on(check_writer(&store, name, acked));
         }
+        match check_slots(&store_path, &master) {
+            Ok(count) => most_slots = most_slots.max(count),
+            Err(problem) => {
+                corrupt += 1;
+                eprintln!("the slot table is damaged after a kill: {problem}");
+            }
+        }
         let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
         assert!(
             leftovers <= 4,
@@ -195,12 +286,18 @@ fn run_crash_round(writers: &[&str], kills: usize) {
     }
 
     eprintln!(
-        "crash: {kills} kills of {} writer process(es), {acks} acknowledged puts, {corrupt} corrupt, \
-         {lost} lost, {:.1?} (seed {seed})",
+        "crash: {kills} kills of {} writer process(es), {acks} acknowledged puts, \
+         {slot_changes} slot changes (up to {most_slots} slots), {corrupt} corrupt, {lost} lost, \
+         {:.1?} (seed {seed})",
         writers.len(),
         started.elapsed()
     );
     assert_eq!((corrupt, lost), (0, 0));
+    // A run that never changed a slot has not tested slot changes under kills.
+    assert!(
+        slot_changes > 0,
+        "no slot was added or removed in {kills} runs"
+    );
     // A run in which no put was ever acknowledged has proved nothing.
     for (name, writer) in &state {
         assert!(
@@ -275,6 +372,7 @@ fn the_store_file_is_never_partially_written() {
                 let store = FileStore::open(&path, master).unwrap();
                 for n in 0..150u64 {
                     store.put(&key("w", n), value("w", n).into()).await.unwrap();
+                    change_slots(&store, n).await;
                 }
             });
         })
