@@ -1,7 +1,13 @@
 //! moto's server, started so that it checks SigV4 signatures: the first
-//! [`NO_AUTH_ACTIONS`] calls (our seeding: two IAM users, each with a policy, its
-//! attachment and an access key; one role with an inline policy) go unauthenticated, every later call must be signed with a
-//! key moto knows, and moto enforces each user's IAM policy.
+//! [`NO_AUTH_ACTIONS`] calls (our seeding: three IAM users, each with a policy, its
+//! attachment and an access key; one role with an inline policy; one KMS key and its
+//! alias) go unauthenticated, every later call must be signed with a key moto knows, and
+//! moto enforces each user's IAM policy. moto's server serves every service it has, KMS
+//! among them, on the one port.
+//!
+//! The KMS key is what the key-provider suite wraps data keys with; the third user may
+//! `kms:Encrypt` and `kms:GenerateDataKey` but not `kms:Decrypt`, so a refused unwrap is a
+//! real IAM decision.
 //!
 //! The second user holds the IAM policy docs/security.md documents, read from that file
 //! here, so the least-privilege suite proves the actions users copy, not a copy of them.
@@ -25,8 +31,13 @@ const LEAST_USER: &str = "strongroom-itest-least";
 /// The IAM role the AssumeRole and role-profile suites assume: moto applies the role's own
 /// policy to calls signed with its session credentials, so the role must exist.
 const ROLE: &str = "strongroom-itest-role";
-/// The seeding calls below, one per unauthenticated action moto allows.
-const NO_AUTH_ACTIONS: usize = 10;
+/// The IAM user that may wrap with the KMS key but not unwrap.
+const KMS_NO_DECRYPT_USER: &str = "strongroom-itest-kms-nodecrypt";
+/// The alias of the seeded KMS key.
+const KMS_ALIAS: &str = "alias/strongroom-itest";
+/// The seeding calls below, one per unauthenticated action moto allows: four per user,
+/// two for the role, two for the KMS key.
+const NO_AUTH_ACTIONS: usize = 16;
 
 /// How to start moto on `port`.
 pub(crate) fn launch(venv: &Path, port: u16) -> Launch {
@@ -95,6 +106,14 @@ pub(crate) fn seed(addr: SocketAddr) -> Result<BTreeMap<String, String>, String>
     let (least_id, least_secret) =
         user_with_policy(addr, LEAST_USER, "itest-documented", &documented)?;
     let role_arn = role_with_policy(addr, ROLE, full)?;
+    let no_decrypt = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encrypt","kms:GenerateDataKey","kms:DescribeKey"],"Resource":"*"}]}"#;
+    let (kms_id, kms_secret) = user_with_policy(
+        addr,
+        KMS_NO_DECRYPT_USER,
+        "itest-kms-no-decrypt",
+        no_decrypt,
+    )?;
+    let (key_id, key_arn) = kms_key(addr, KMS_ALIAS)?;
     let mut env = BTreeMap::new();
     env.insert(
         "STRONGROOM_ITEST_MOTO_ENDPOINT".to_owned(),
@@ -112,7 +131,83 @@ pub(crate) fn seed(addr: SocketAddr) -> Result<BTreeMap<String, String>, String>
         least_secret,
     );
     env.insert("STRONGROOM_ITEST_MOTO_ROLE_ARN".to_owned(), role_arn);
+    env.insert("STRONGROOM_ITEST_MOTO_KMS_KEY_ID".to_owned(), key_id);
+    env.insert("STRONGROOM_ITEST_MOTO_KMS_KEY_ARN".to_owned(), key_arn);
+    env.insert(
+        "STRONGROOM_ITEST_MOTO_KMS_ALIAS".to_owned(),
+        KMS_ALIAS.to_owned(),
+    );
+    env.insert(
+        "STRONGROOM_ITEST_MOTO_KMS_NO_DECRYPT_ACCESS_KEY_ID".to_owned(),
+        kms_id,
+    );
+    env.insert(
+        "STRONGROOM_ITEST_MOTO_KMS_NO_DECRYPT_SECRET_ACCESS_KEY".to_owned(),
+        kms_secret,
+    );
     Ok(env)
+}
+
+/// One KMS JSON 1.1 call, unsigned while the no-auth budget lasts; returns the answer.
+fn kms(
+    addr: SocketAddr,
+    operation: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20240101/{REGION}/kms/aws4_request, \
+         SignedHeaders=host, Signature=0"
+    );
+    let target = format!("TrentService.{operation}");
+    let response = http::request(
+        addr,
+        "POST",
+        "/",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("X-Amz-Target", &target),
+        ],
+        &body.to_string(),
+    )?;
+    if response.status == 200 {
+        response.json(&format!("moto KMS {operation}"))
+    } else {
+        Err(format!(
+            "moto KMS {operation} answered {}: {}",
+            response.status,
+            response.body.chars().take(300).collect::<String>()
+        ))
+    }
+}
+
+/// Creates a symmetric encryption key and points `alias` at it (two calls); returns the
+/// key's id and ARN.
+fn kms_key(addr: SocketAddr, alias: &str) -> Result<(String, String), String> {
+    let created = kms(
+        addr,
+        "CreateKey",
+        &serde_json::json!({
+            "Description": "strongroom itest: wraps data keys",
+            "KeyUsage": "ENCRYPT_DECRYPT",
+            "KeySpec": "SYMMETRIC_DEFAULT",
+        }),
+    )?;
+    let metadata = &created["KeyMetadata"];
+    let id = metadata["KeyId"]
+        .as_str()
+        .ok_or("moto KMS CreateKey returned no KeyId")?
+        .to_owned();
+    let arn = metadata["Arn"]
+        .as_str()
+        .ok_or("moto KMS CreateKey returned no Arn")?
+        .to_owned();
+    kms(
+        addr,
+        "CreateAlias",
+        &serde_json::json!({"AliasName": alias, "TargetKeyId": id}),
+    )?;
+    Ok((id, arn))
 }
 
 /// Creates `role`, which any principal of the account may assume, with `policy` inline (two

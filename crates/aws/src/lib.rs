@@ -18,6 +18,10 @@
 //!   Store (`SecureString` parameters, `app/db/password` is `/app/db/password`), with its
 //!   [`SsmClient`]; see the [`ssm`] module for the mapping, the size and name rules, and what
 //!   check-and-set can and cannot promise there.
+//! - [`KmsKeyProvider`]: a [`KeyProvider`](strongroom_core::KeyProvider) on AWS KMS
+//!   (Encrypt, Decrypt, GenerateDataKey) that wraps an encrypted store's data key, bound to
+//!   the store by an encryption context; see the [`kms`] module. Endpoint from
+//!   `AWS_ENDPOINT_URL_KMS`, `AWS_ENDPOINT_URL`, or the region's.
 //! - Credentials: [`ImdsProvider`] (IMDSv2), [`EcsProvider`] (ECS / EKS Pod Identity),
 //!   [`WebIdentityProvider`] (AssumeRoleWithWebIdentity), [`AssumeRoleProvider`] (STS
 //!   AssumeRole on any base provider), [`ProfileChainProvider`] (profiles with `role_arn`),
@@ -148,6 +152,7 @@ mod error;
 pub mod fuzzing;
 mod imds;
 mod json_api;
+pub mod kms;
 mod profile;
 mod secretsmanager;
 pub mod ssm;
@@ -163,6 +168,7 @@ pub use chain::{ChainProvider, default_provider};
 pub use ecs::{ECS_CREDENTIALS_HOST, EcsProvider};
 pub use error::AwsError;
 pub use imds::{DEFAULT_IMDS_ENDPOINT, DEFAULT_TOKEN_TTL, ImdsProvider};
+pub use kms::{KMS_KIND, KmsKeyProvider, KmsKeyProviderBuilder};
 pub use profile::ProfileChainProvider;
 pub use secretsmanager::{
     AWSCURRENT, AWSPREVIOUS, BATCH_GET_MAX_IDS, BatchGetError, BatchGetOutput, ClientBuilder,

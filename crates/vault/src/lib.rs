@@ -13,6 +13,10 @@
 //!   recursive walk.
 //! - [`VaultStore`]: the [`SecretStore`](strongroom_core::SecretStore) on one mount, with a
 //!   builder and [`VaultStore::from_env`].
+//! - [`TransitKeyProvider`]: a [`KeyProvider`](strongroom_core::KeyProvider) on the Transit
+//!   engine (`transit/encrypt`, `transit/decrypt`, `transit/rewrap`, `transit/datakey`) that
+//!   wraps an encrypted store's data key with a derived Transit key, bound to the store by
+//!   the derivation context; see the [`transit`] module.
 //!
 //! Tokens, secret ids and JWTs are zeroized and print as `[REDACTED]`; no error message or
 //! tracing event holds a token or a secret value.
@@ -203,6 +207,7 @@ mod lifecycle;
 mod nodes;
 mod path;
 mod store;
+pub mod transit;
 mod ttl;
 
 pub use auth::{AppRole, Auth, Credential, DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH, Kubernetes, Token};
@@ -215,4 +220,8 @@ pub use nodes::{NodeHealth, NodeState, default_cluster_retry};
 pub use store::{DEFAULT_KV_MOUNT, DESCRIPTION_KEY, PREFIX_VAR, VaultStore, VaultStoreBuilder};
 /// Re-exported: [`VaultClient::request_json`] takes a method, the builder a retry policy.
 pub use strongroom_http::{RetryPolicy, http::Method};
+pub use transit::{
+    DEFAULT_TRANSIT_MOUNT, TRANSIT_KIND, TRANSIT_MOUNT_VAR, TransitKeyProvider,
+    TransitKeyProviderBuilder,
+};
 pub use ttl::MAX_TTL;
