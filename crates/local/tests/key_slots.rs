@@ -416,6 +416,14 @@ fn the_key_context_names_the_store_and_the_format() {
             ("strongroom:store-id", "abababababababababababababababab")
         ]
     );
+    // The Transit `context` of docs/envelope-format.md's recovery commands, for the store id
+    // of vector 6: base64 of the canonical bytes.
+    use base64::Engine as _;
+    let vector_id = StoreId::from_bytes(std::array::from_fn(|i| 0xc0 + u8::try_from(i).unwrap()));
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD.encode(key_context(&vector_id).to_bytes()),
+        "AAAAEXN0cm9uZ3Jvb206Zm9ybWF0AAAAATIAAAATc3Ryb25ncm9vbTpzdG9yZS1pZAAAACBjMGMxYzJjM2M0YzVjNmM3YzhjOWNhY2JjY2NkY2VjZg=="
+    );
 }
 
 #[test]
