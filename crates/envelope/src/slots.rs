@@ -36,9 +36,9 @@ pub const STORE_ID_LEN: usize = 16;
 /// The most key slots one envelope holds. Enough for every provider a team would combine
 /// (servers, people, recovery), small enough that a reader's work is bounded.
 pub const MAX_SLOTS: usize = 16;
-/// The longest key id, in bytes: a KMS alias ARN is at most about 300, a Transit key name a
-/// path segment.
-pub const MAX_KEY_ID_LEN: usize = 1024;
+/// The longest key id, in bytes: AWS KMS's own limit for a `KeyId` (an alias ARN is at most
+/// about 300 in practice); a Transit key name is a path segment.
+pub const MAX_KEY_ID_LEN: usize = 2048;
 /// The longest wrapped key, in bytes: a KMS ciphertext of a 32-byte key is about 200, a
 /// Transit one about 100, a local slot 66 or 86.
 pub const MAX_WRAPPED_LEN: usize = 4096;
@@ -340,7 +340,7 @@ fn u16_len(len: usize) -> u16 {
 /// The rules every slot follows, in a file or made here; the reason when one is broken.
 fn check_slot(kind: SlotKind, key_id: &str, wrapped: &[u8]) -> Result<(), &'static str> {
     if key_id.len() > MAX_KEY_ID_LEN {
-        return Err("key id longer than 1024 bytes");
+        return Err("key id longer than 2048 bytes");
     }
     if wrapped.is_empty() || wrapped.len() > MAX_WRAPPED_LEN {
         return Err("wrapped key empty or longer than 4096 bytes");
@@ -504,7 +504,7 @@ fn split(file: &[u8]) -> Result<Parts<'_>, Error> {
         let wrapped_len = take_u16(&mut rest, "truncated key slot")?;
         // Bounded before anything is allocated for them.
         if id_len > MAX_KEY_ID_LEN {
-            return Err(malformed("key id longer than 1024 bytes"));
+            return Err(malformed("key id longer than 2048 bytes"));
         }
         if wrapped_len == 0 || wrapped_len > MAX_WRAPPED_LEN {
             return Err(malformed("wrapped key empty or longer than 4096 bytes"));
@@ -1107,8 +1107,8 @@ mod tests {
                 "slot kind 0 is reserved",
             ),
             (
-                with_raw_slot(1, &raw_slot(3, &[b'a'; 1025], &[1])),
-                "key id longer than 1024 bytes",
+                with_raw_slot(1, &raw_slot(3, &[b'a'; 2049], &[1])),
+                "key id longer than 2048 bytes",
             ),
             (
                 with_raw_slot(1, &raw_slot(3, b"a", &[])),
@@ -1167,7 +1167,7 @@ mod tests {
         };
         assert!(slot_reason(KeySlot::new(SlotKind::AwsKms, "", vec![1])).contains("no key id"));
         assert!(
-            slot_reason(KeySlot::new(SlotKind::AwsKms, "k".repeat(1025), vec![1])).contains("1024")
+            slot_reason(KeySlot::new(SlotKind::AwsKms, "k".repeat(2049), vec![1])).contains("2048")
         );
         assert!(
             slot_reason(KeySlot::new(SlotKind::VaultTransit, "k", vec![1; 4097])).contains("4096")

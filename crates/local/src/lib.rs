@@ -1,9 +1,11 @@
 //! Secret stores that need no server: an encrypted file, the environment, a directory.
 //!
 //! - [`FileStore`]: the embedded default. All secrets of a store in one file sealed with
-//!   [strongroom-envelope](strongroom_envelope) (AES-256-GCM under a master key or a
-//!   passphrase), with versions, soft delete, check-and-set and metadata. Writes are atomic
-//!   and safe between processes; docs/local-store.md describes the file and its guarantees.
+//!   [strongroom-envelope](strongroom_envelope) (AES-256-GCM under the store's data key,
+//!   wrapped in one or more key slots: a master key, a passphrase, AWS KMS, Vault Transit),
+//!   with versions, soft delete, check-and-set and metadata. Writes are atomic and safe
+//!   between processes; docs/local-store.md describes the file and its guarantees, and
+//!   [`FileStore`]'s docs the key slots ([`StoreSlots`], [`key_context`]).
 //! - [`EnvStore`]: read-only, `app/db_password` from `APP_DB_PASSWORD`.
 //! - [`DirStore`]: read-only, one file per secret, as a Kubernetes secret volume is laid out.
 //!

@@ -416,6 +416,14 @@ fn the_key_context_names_the_store_and_the_format() {
             ("strongroom:store-id", "abababababababababababababababab")
         ]
     );
+    // The Transit `context` of docs/envelope-format.md's recovery commands, for the store id
+    // of vector 6: base64 of the canonical bytes.
+    use base64::Engine as _;
+    let vector_id = StoreId::from_bytes(std::array::from_fn(|i| 0xc0 + u8::try_from(i).unwrap()));
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD.encode(key_context(&vector_id).to_bytes()),
+        "AAAAEXN0cm9uZ3Jvb206Zm9ybWF0AAAAATIAAAATc3Ryb25ncm9vbTpzdG9yZS1pZAAAACBjMGMxYzJjM2M0YzVjNmM3YzhjOWNhY2JjY2NkY2VjZg=="
+    );
 }
 
 #[test]
@@ -428,4 +436,33 @@ fn reading_slots_needs_a_store() {
     let err = FileStore::read_slots(&junk).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
     assert!(err.to_string().contains("not a strongroom store"), "{err}");
+}
+
+#[tokio::test]
+async fn slots_of_unknown_kinds_are_kept_and_never_count_as_a_way_in() {
+    // A newer strongroom may write kinds this build does not know: they survive every write,
+    // and the last known slot is still refused removal.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.enc");
+    let master: WrappingKey = MasterKey::generate().unwrap().into();
+    let data_key = DataKey::generate().unwrap();
+    let future = KeySlot::new(SlotKind::Unknown(0x42), "future", vec![7; 33]).unwrap();
+    let slots = SlotTable::new(
+        StoreId::generate().unwrap(),
+        vec![
+            future.clone(),
+            KeySlot::wrap_local(&data_key, &master).unwrap(),
+        ],
+    )
+    .unwrap();
+    FileStore::create_with_data_key(&path, data_key, slots).unwrap();
+    let store = FileStore::open(&path, master).unwrap();
+    store.put(&name("k"), "v".into()).await.unwrap();
+    store.add_key(passphrase("two")).await.unwrap();
+    let table = slots_of(&path);
+    assert_eq!(table.slots()[0], future);
+    store.remove_slot(&table.slots()[1]).await.unwrap();
+    let err = store.remove_slot(&table.slots()[2]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert_eq!(slots_of(&path).slots(), [future, table.slots()[2].clone()]);
 }
