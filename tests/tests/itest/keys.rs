@@ -642,6 +642,33 @@ async fn transit_policy_without_decrypt_is_denied_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn transit_with_a_bad_token_is_unauthenticated() {
+    let env = ItestEnv::load();
+    let name = transit_key(&env, "transit", true).await;
+    let ctx = context("/srv/transit-bad-token");
+    let wrapped = transit(&env, &name)
+        .wrap(&data_key(), &ctx)
+        .await
+        .expect("wrap");
+    let forged = TransitKeyProvider::new(
+        VaultClient::builder()
+            .address(&env.vault_addr)
+            .token("hvs.not-a-token-this-server-issued")
+            .build()
+            .expect("client"),
+        name.as_str(),
+    )
+    .expect("provider");
+    for err in [
+        forged.unwrap(&wrapped, &ctx).await.unwrap_err(),
+        forged.wrap(&data_key(), &ctx).await.unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
+        assert!(!err.to_string().contains("not-a-token"), "{err}");
+    }
+}
+
+#[tokio::test]
 async fn transit_rotation_then_rewrap_moves_to_the_new_version_inside_vault() {
     let env = ItestEnv::load();
     let name = transit_key(&env, "transit", true).await;
