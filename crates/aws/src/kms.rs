@@ -830,10 +830,52 @@ mod tests {
         assert!(err.to_string().contains("region"), "{err}");
     }
 
+    #[test]
+    fn a_profile_gives_the_region_unless_the_environment_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            "[profile prod]\nregion = eu-central-1\naws_access_key_id = AKID\n\
+             aws_secret_access_key = SECRET-KEY\n",
+        )
+        .unwrap();
+        let config = config.display().to_string();
+        let missing = dir.path().join("credentials").display().to_string();
+        let vars = |region: Option<&str>| {
+            let mut vars = vec![
+                ("AWS_CONFIG_FILE", config.clone()),
+                ("AWS_SHARED_CREDENTIALS_FILE", missing.clone()),
+            ];
+            if let Some(region) = region {
+                vars.push(("AWS_REGION", region.to_owned()));
+            }
+            Env::from_vars(vars)
+        };
+        let kms = KmsKeyProvider::builder(KEY)
+            .env(vars(None))
+            .profile("prod")
+            .build_lazy()
+            .unwrap();
+        assert_eq!(kms.region(), "eu-central-1");
+        let kms = KmsKeyProvider::builder(KEY)
+            .env(vars(Some("us-west-2")))
+            .profile("prod")
+            .build_lazy()
+            .unwrap();
+        assert_eq!(kms.region(), "us-west-2");
+    }
+
     #[tokio::test]
     async fn sizes_are_refused_before_any_call() {
-        // The endpoint is the real regional one: each of these must fail before sending.
-        let kms = provider();
+        // Nothing listens on the endpoint: each of these must fail before sending, and a
+        // regression fails as Unavailable instead of reaching out.
+        let kms = KmsKeyProvider::builder(KEY)
+            .env(Env::from_vars([("AWS_REGION", "eu-west-1")]))
+            .endpoint("http://127.0.0.1:1")
+            .credentials(StaticProvider::new(Credentials::new("AKID", "SECRET-KEY")))
+            .build_lazy()
+            .unwrap();
         let context = KeyContext::new();
         for bad in [0, MAX_PLAINTEXT_LEN + 1] {
             let err = kms.wrap(&vec![1; bad], &context).await.unwrap_err();

@@ -642,6 +642,33 @@ async fn transit_policy_without_decrypt_is_denied_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn transit_with_a_bad_token_is_unauthenticated() {
+    let env = ItestEnv::load();
+    let name = transit_key(&env, "transit", true).await;
+    let ctx = context("/srv/transit-bad-token");
+    let wrapped = transit(&env, &name)
+        .wrap(&data_key(), &ctx)
+        .await
+        .expect("wrap");
+    let forged = TransitKeyProvider::new(
+        VaultClient::builder()
+            .address(&env.vault_addr)
+            .token("hvs.not-a-token-this-server-issued")
+            .build()
+            .expect("client"),
+        name.as_str(),
+    )
+    .expect("provider");
+    for err in [
+        forged.unwrap(&wrapped, &ctx).await.unwrap_err(),
+        forged.wrap(&data_key(), &ctx).await.unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
+        assert!(!err.to_string().contains("not-a-token"), "{err}");
+    }
+}
+
+#[tokio::test]
 async fn transit_rotation_then_rewrap_moves_to_the_new_version_inside_vault() {
     let env = ItestEnv::load();
     let name = transit_key(&env, "transit", true).await;
@@ -723,14 +750,49 @@ async fn transit_unreachable_is_unavailable_within_a_bound() {
     }
 }
 
+/// The Python one-liner docs/keys-providers.md gives for Transit's context, run with the
+/// pairs of `ctx`; returns what it prints.
+fn documented_transit_context(ctx: &KeyContext) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/keys-providers.md");
+    let doc = std::fs::read_to_string(&path).expect("read docs/keys-providers.md");
+    let line = doc
+        .lines()
+        .find(|l| l.starts_with("python3 -c '"))
+        .expect("the docs show the context one-liner");
+    let script = line["python3 -c '".len()..]
+        .split('\'')
+        .next()
+        .expect("a quoted script");
+    // The pairs in reverse order: the script must sort them itself.
+    let mut pairs: Vec<(&str, &str)> = ctx.pairs().collect();
+    pairs.reverse();
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(pairs.iter().flat_map(|(n, v)| [*n, *v]))
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "the documented one-liner: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
 /// What an operator runs by hand (docs/keys-providers.md): `bao write -field=plaintext
-/// transit/decrypt/<key> ciphertext=... context=<base64 of the context's bytes>`.
+/// transit/decrypt/<key> ciphertext=... context=<the documented one-liner>`.
 #[tokio::test]
 async fn transit_wrapped_keys_open_with_the_bao_cli() {
     let env = ItestEnv::load();
     let name = transit_key(&env, "transit", true).await;
     let provider = transit(&env, &name);
-    let ctx = context(&raw::unique("/srv/transit-cli"));
+    let ctx = context(&raw::unique("/srv/transit-cli")).with("zé", "ünïcode");
+    let documented = documented_transit_context(&ctx);
+    assert_eq!(documented, STANDARD.encode(ctx.to_bytes()));
     let key = data_key();
     let wrapped = provider.wrap(&key, &ctx).await.expect("wrap");
     let ciphertext = String::from_utf8(wrapped).expect("utf-8");
@@ -740,7 +802,7 @@ async fn transit_wrapped_keys_open_with_the_bao_cli() {
             "-field=plaintext",
             &format!("transit/decrypt/{name}"),
             &format!("ciphertext={ciphertext}"),
-            &format!("context={}", STANDARD.encode(ctx.to_bytes())),
+            &format!("context={documented}"),
         ])
         .env("VAULT_ADDR", &env.vault_addr)
         .env("VAULT_TOKEN", &env.vault_token)
