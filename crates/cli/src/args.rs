@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use strongroom_facade::KeySpec;
 
 /// Store, read, version and rotate secrets.
 ///
@@ -31,6 +32,19 @@ pub(crate) struct Global {
     /// The master key file of the local store (32 raw bytes or base64, mode 0600).
     #[arg(long, global = true, env = "STRONGROOM_KEY_FILE", value_name = "PATH")]
     pub(crate) key_file: Option<PathBuf>,
+
+    /// A key slot of the local store, repeatable, tried in order: file:PATH, env:VAR,
+    /// passphrase, aws-kms:KEY_ID_OR_ARN, vault-transit:[MOUNT/]KEY. With `init`, one slot
+    /// each; otherwise the slots that may open the store (STRONGROOM_KEY: comma-separated).
+    #[arg(
+        long = "key",
+        global = true,
+        env = "STRONGROOM_KEY",
+        value_delimiter = ',',
+        value_name = "KEY",
+        value_parser = key_spec_arg
+    )]
+    pub(crate) keys: Vec<KeySpec>,
 
     /// Output format of read commands.
     #[arg(long, global = true, env = "STRONGROOM_OUTPUT", value_enum, default_value_t = Output::Text)]
@@ -122,7 +136,7 @@ pub(crate) enum Output {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Create a new local store and its master key.
+    /// Create a new local store and its master key (or, with --key, one key slot per key).
     Init {
         /// Protect the store with a passphrase (STRONGROOM_PASSPHRASE or asked) instead of a key file.
         #[arg(long)]
@@ -195,8 +209,18 @@ pub(crate) enum Command {
     Exec(crate::exec::ExecArgs),
     /// Render a template holding secrets into a file (mode 0600, replaced atomically).
     Render(crate::render::RenderArgs),
+    /// The key slots of the local store: list, add and remove the keys that open it.
+    Key {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Re-encrypt the local store under a new master key or passphrase.
     Rekey {
+        /// Re-wrap one key slot only: a key service's slot through the service (Transit
+        /// `rewrap` after its key was rotated), or a passphrase slot under a new passphrase.
+        #[arg(long, value_name = "KEY", value_parser = key_spec_arg, conflicts_with = "new_key_file")]
+        slot: Option<KeySpec>,
         /// Use a new passphrase (STRONGROOM_NEW_PASSPHRASE or asked) instead of a new key file.
         #[arg(long, conflicts_with = "new_key_file")]
         passphrase: bool,
@@ -214,6 +238,33 @@ pub(crate) enum Command {
 pub(crate) enum RotationCommand {
     /// Each policy's key, current version and next due time (UTC).
     Status,
+}
+
+/// `key`'s subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// The store's key slots (read without any key).
+    #[command(alias = "ls")]
+    List,
+    /// Add a slot for KEY (the store opens with --key / STRONGROOM_KEY or its usual key).
+    Add {
+        /// The new slot's key: file:PATH (a new key file when PATH does not exist), env:VAR,
+        /// passphrase (STRONGROOM_NEW_PASSPHRASE or asked), aws-kms:KEY, vault-transit:KEY.
+        #[arg(value_parser = key_spec_arg)]
+        key: KeySpec,
+    },
+    /// Remove a slot: its number in `key list`, or the key that opens it. The last slot
+    /// cannot be removed.
+    #[command(alias = "rm")]
+    Remove {
+        /// The slot's number (1, 2...) or a key (aws-kms:alias/app, file:PATH...).
+        slot: String,
+    },
+}
+
+/// A `--key` value.
+fn key_spec_arg(text: &str) -> Result<KeySpec, String> {
+    text.parse::<KeySpec>().map_err(|e| e.to_string())
 }
 
 /// A rotation age: humantime (`90d`) or whole seconds.

@@ -25,8 +25,13 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
     let Cli { global, command } = cli;
     let out = Printer::new(global.output);
     match command {
-        Command::Init { passphrase } => init(&global, passphrase, &out),
+        Command::Init { passphrase } => init(&global, passphrase, &out).await,
+        Command::Key { command } => crate::slots::run(&global, command, &out).await,
         Command::Rekey {
+            slot: Some(spec), ..
+        } => crate::slots::rekey(&global, &spec, &out).await,
+        Command::Rekey {
+            slot: None,
             passphrase,
             new_key_file,
         } => rekey(&global, passphrase, new_key_file.as_deref(), &out).await,
@@ -114,7 +119,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-fn init(global: &Global, passphrase: bool, out: &Printer) -> Result<(), Error> {
+async fn init(global: &Global, passphrase: bool, out: &Printer) -> Result<(), Error> {
     if global.backend != Backend::Local {
         return Err(Error::config(
             "init creates a local store; the env and dir backends need no setup",
@@ -128,6 +133,14 @@ fn init(global: &Global, passphrase: bool, out: &Printer) -> Result<(), Error> {
         )));
     }
     store::create_parent(&path)?;
+    if !global.keys.is_empty() {
+        if passphrase {
+            return Err(Error::config(
+                "--passphrase and --key both say how to protect the store: use --key passphrase",
+            ));
+        }
+        return crate::slots::init(&path, &global.keys, out).await;
+    }
 
     let (key, key_note): (WrappingKey, String) = if passphrase {
         let passphrase = keys::passphrase(keys::PASSPHRASE_VAR, "new passphrase", true)?;
@@ -169,7 +182,7 @@ fn existing_or_new_key_file(file: &Path) -> Result<MasterKey, Error> {
     }
 }
 
-fn new_key_file(file: &Path) -> Result<MasterKey, Error> {
+pub(crate) fn new_key_file(file: &Path) -> Result<MasterKey, Error> {
     let key = MasterKey::generate().map_err(keys::key_error)?;
     store::create_parent(file)?;
     key.write_new_file(file).map_err(|err| match err {

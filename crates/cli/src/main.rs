@@ -13,6 +13,7 @@ mod output;
 mod render;
 mod rotation;
 mod serve;
+mod slots;
 mod store;
 mod watch;
 

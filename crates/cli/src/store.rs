@@ -59,6 +59,9 @@ pub(crate) fn backend_config(global: &Global) -> Result<BackendConfig, Error> {
             if let Some(file) = &global.key_file {
                 local.key_file = Some(file.clone());
             }
+            if !global.keys.is_empty() {
+                local.keys.clone_from(&global.keys);
+            }
             set(&mut local.prefix, prefix);
         }
         BackendConfig::Env(env) => {
@@ -118,6 +121,17 @@ pub(crate) fn open_config(config: &BackendConfig) -> Result<Arc<dyn SecretStore>
             scoped(store, local.prefix.as_deref())
         }
         other => open_store(other),
+    }
+}
+
+/// The local store's file, as the configuration or the options name it.
+pub(crate) fn local_path_of(global: &Global) -> Result<PathBuf, Error> {
+    match backend_config(global)? {
+        BackendConfig::Local(local) => Ok(local.path),
+        other => Err(Error::config(format!(
+            "this command needs a local store, not {}",
+            other.kind()
+        ))),
     }
 }
 

@@ -8,6 +8,7 @@ use strongroom_core::{Error, Scoped, SecretStore};
 use strongroom_local::{DirStore, EnvStore, FileStore};
 
 use crate::config::{BackendConfig, KeySource, LocalConfig};
+use crate::keyring::{open_keyed_blocking, opens_through_slots};
 use crate::master_key::{KeyOrigin, PassphrasePrompt, resolve_key};
 
 /// Opens the store `config` names.
@@ -61,8 +62,19 @@ pub fn open_local(
     config: &LocalConfig,
     prompt: PassphrasePrompt<'_>,
 ) -> Result<(FileStore, KeyOrigin), Error> {
-    let (key, origin) = resolve_key(&config.key_source(), &config.path, prompt)?;
-    let store = FileStore::builder(&config.path)
+    let source = config.key_source();
+    let builder = FileStore::builder(&config.path);
+    if opens_through_slots(&config.path, &source) {
+        return open_keyed_blocking(
+            builder,
+            &config.path,
+            &source,
+            config.create_if_missing,
+            prompt,
+        );
+    }
+    let (key, origin) = resolve_key(&source, &config.path, prompt)?;
+    let store = builder
         .create_if_missing(config.create_if_missing)
         .open(key)?;
     Ok((store, origin))
@@ -90,9 +102,10 @@ pub fn scoped(
 /// Opens (creating when missing) the mirror file at `path`. The mirror keeps one version per
 /// secret: it is a copy of the latest value, not a history.
 pub(crate) fn open_mirror(path: &Path, key: &KeySource) -> Result<FileStore, Error> {
+    let builder = FileStore::builder(path).keep_versions(1);
+    if opens_through_slots(path, key) {
+        return open_keyed_blocking(builder, path, key, true, None).map(|(store, _)| store);
+    }
     let (key, _) = resolve_key(key, path, None)?;
-    FileStore::builder(path)
-        .keep_versions(1)
-        .create_if_missing(true)
-        .open(key)
+    builder.create_if_missing(true).open(key)
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use strongroom_cache::CacheConfig;
 use strongroom_core::{Error, SecretName};
 
+use crate::key_spec::{KEY_VAR, KeySpec};
 use crate::rotation::{DEFAULT_PASSWORD_ALPHABET, Generator, RotationPolicy, parse_age};
 
 /// The environment variable naming a TOML config file; when set, [`Config::from_env`] reads
@@ -158,6 +159,10 @@ impl Config {
                     need_store("local store file")?,
                     KeySource {
                         key_file: var("STRONGROOM_KEY_FILE").map(PathBuf::from),
+                        keys: var(KEY_VAR)
+                            .map(|list| KeySpec::parse_list(&list))
+                            .transpose()?
+                            .unwrap_or_default(),
                         ..KeySource::default()
                     },
                 );
@@ -214,6 +219,10 @@ impl Config {
                     path,
                     KeySource {
                         key_file: var("STRONGROOM_MIRROR_KEY_FILE").map(PathBuf::from),
+                        keys: var("STRONGROOM_MIRROR_KEY")
+                            .map(|list| KeySpec::parse_list(&list))
+                            .transpose()?
+                            .unwrap_or_default(),
                         ..KeySource::default()
                     },
                 );
@@ -282,9 +291,25 @@ pub struct KeySource {
     pub key_env: Option<String>,
     /// An environment variable holding the passphrase.
     pub passphrase_env: Option<String>,
+    /// Key providers, one per key slot, tried in order (`--key`, `STRONGROOM_KEY`, TOML
+    /// `keys`): when set, they alone open the store and the fields above are ignored.
+    pub keys: Vec<KeySpec>,
 }
 
 impl KeySource {
+    /// The store opened (or created) through these key slots.
+    pub fn keys(keys: impl IntoIterator<Item = KeySpec>) -> Self {
+        Self {
+            keys: keys.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// True when a master key or passphrase source is named (the fields before `keys`).
+    pub fn names_local_key(&self) -> bool {
+        self.key_file.is_some() || self.key_env.is_some() || self.passphrase_env.is_some()
+    }
+
     /// The key in `path`.
     pub fn file(path: impl Into<PathBuf>) -> Self {
         Self {
@@ -318,6 +343,10 @@ pub struct LocalConfig {
     /// An environment variable holding the passphrase.
     #[serde(default)]
     pub passphrase_env: Option<String>,
+    /// Key providers, one per key slot, tried in order (`keys = ["aws-kms:alias/app",
+    /// "passphrase"]`): when set, they alone open the store; a new store gets one slot each.
+    #[serde(default)]
+    pub keys: Vec<KeySpec>,
     /// Create an empty store when the file does not exist (default false).
     #[serde(default)]
     pub create_if_missing: bool,
@@ -334,6 +363,7 @@ impl LocalConfig {
             key_file: key.key_file,
             key_env: key.key_env,
             passphrase_env: key.passphrase_env,
+            keys: key.keys,
             create_if_missing: false,
             prefix: None,
         }
@@ -345,6 +375,7 @@ impl LocalConfig {
             key_file: self.key_file.clone(),
             key_env: self.key_env.clone(),
             passphrase_env: self.passphrase_env.clone(),
+            keys: self.keys.clone(),
         }
     }
 }
@@ -683,6 +714,9 @@ pub struct MirrorSettings {
     /// An environment variable holding the passphrase.
     #[serde(default)]
     pub passphrase_env: Option<String>,
+    /// Key providers, one per key slot, tried in order (as [`LocalConfig::keys`]).
+    #[serde(default)]
+    pub keys: Vec<KeySpec>,
     /// How old a mirrored copy may be and still be served: `"24h"`, `"90m"`, `"7d"`
     /// (humantime), or whole seconds (`"3600"`); default
     /// [`DEFAULT_MIRROR_MAX_AGE`](crate::DEFAULT_MIRROR_MAX_AGE). See
@@ -699,6 +733,7 @@ impl MirrorSettings {
             key_file: key.key_file,
             key_env: key.key_env,
             passphrase_env: key.passphrase_env,
+            keys: key.keys,
             max_age: None,
         }
     }
@@ -709,6 +744,7 @@ impl MirrorSettings {
             key_file: self.key_file.clone(),
             key_env: self.key_env.clone(),
             passphrase_env: self.passphrase_env.clone(),
+            keys: self.keys.clone(),
         }
     }
 

@@ -72,6 +72,7 @@ mod health;
 mod json;
 mod key_arg;
 mod key_spec;
+mod keyring;
 mod master_key;
 pub mod meter;
 mod migrate;
@@ -95,6 +96,7 @@ pub use config::{
 pub use health::{Health, HealthStatus};
 pub use key_arg::IntoSecretName;
 pub use key_spec::{DEFAULT_TRANSIT_MOUNT, KEY_VAR, KeySpec};
+pub use keyring::{create_keyed, key_provider, local_key, new_slot, open_keyed, slot_spec};
 pub use master_key::{
     KeyOrigin, MASTER_KEY_VAR, PASSPHRASE_VAR, PassphrasePrompt, resolve_key, wrapping_key,
 };

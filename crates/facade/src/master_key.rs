@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 
 use strongroom_core::Error;
-use strongroom_envelope::{Header, MasterKey, Passphrase, WrappingKey};
+use strongroom_envelope::{Header, MasterKey, Passphrase, SlotKind, SlotTable, WrappingKey};
 use strongroom_local::{default_key_file, key_error};
 use zeroize::Zeroizing;
 
@@ -41,6 +41,8 @@ pub enum KeyOrigin {
     PassphraseVariable(String),
     /// The passphrase asked on the terminal.
     Prompt,
+    /// A key slot opened by this provider (a key service, or a `--key` value).
+    Spec(crate::KeySpec),
 }
 
 impl KeyOrigin {
@@ -51,7 +53,7 @@ impl KeyOrigin {
 }
 
 /// Asks for a passphrase (the CLI's terminal prompt); `None` where nobody can answer.
-pub type PassphrasePrompt<'a> = Option<&'a dyn Fn() -> Result<Passphrase, Error>>;
+pub type PassphrasePrompt<'a> = Option<&'a (dyn Fn() -> Result<Passphrase, Error> + Sync)>;
 
 /// The key that opens the store at `store`, and where it came from.
 ///
@@ -82,11 +84,18 @@ pub fn wrapping_key(source: &KeySource, store: &Path) -> Result<WrappingKey, Err
     resolve_key(source, store, None).map(|(key, _)| key)
 }
 
-/// Which kind of key the store's header asks for; `None` when there is no readable header.
-fn sealed_with_passphrase(store: &Path) -> Option<bool> {
+/// Which local keys open the store: (a passphrase, a master key), from its slots (format 2)
+/// or its header (format 1); `None` when there is no readable store.
+fn local_kinds(store: &Path) -> Option<(bool, bool)> {
     // Parsing validates the whole envelope's section lengths, so the whole file is read.
     let bytes = std::fs::read(store).ok()?;
-    Header::parse(&bytes).ok().map(|h| h.is_passphrase())
+    if let Ok(table) = SlotTable::parse(&bytes) {
+        let has = |kind| table.slots().iter().any(|slot| slot.kind() == kind);
+        return Some((has(SlotKind::Passphrase), has(SlotKind::MasterKey)));
+    }
+    Header::parse(&bytes)
+        .ok()
+        .map(|h| (h.is_passphrase(), !h.is_passphrase()))
 }
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<Zeroizing<String>>;
@@ -108,42 +117,45 @@ pub(crate) fn resolve_with(
         return passphrase_from(var, lookup);
     }
     let set = |var: &str| lookup(var).is_some();
-    match sealed_with_passphrase(store) {
-        Some(true) => {
-            if set(PASSPHRASE_VAR) {
-                return passphrase_from(PASSPHRASE_VAR, lookup);
-            }
+    let kinds = local_kinds(store);
+    let default = default_key_file(store);
+    if let Some((true, master)) = kinds {
+        if set(PASSPHRASE_VAR) {
+            return passphrase_from(PASSPHRASE_VAR, lookup);
+        }
+        // A store with both kinds of slot takes a master key that is at hand before asking.
+        let master_at_hand = master && (set(MASTER_KEY_VAR) || default.exists());
+        if !master_at_hand {
             if let Some(ask) = prompt {
                 return Ok((ask()?.into(), KeyOrigin::Prompt));
             }
+            if !master {
+                return Err(Error::config(format!(
+                    "{} is sealed with a passphrase: set {PASSPHRASE_VAR} (or passphrase_env)",
+                    store.display()
+                )));
+            }
+        }
+    }
+    if set(MASTER_KEY_VAR) {
+        return key_from(MASTER_KEY_VAR, lookup);
+    }
+    if kinds.is_none() && set(PASSPHRASE_VAR) {
+        return passphrase_from(PASSPHRASE_VAR, lookup);
+    }
+    match MasterKey::from_file(&default) {
+        Ok(key) => Ok((key.into(), KeyOrigin::File(default))),
+        Err(strongroom_envelope::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
             Err(Error::config(format!(
-                "{} is sealed with a passphrase: set {PASSPHRASE_VAR} (or passphrase_env)",
-                store.display()
+                "no master key for {}: set key_file (--key-file, STRONGROOM_KEY_FILE), \
+                 key_env or passphrase_env, set {MASTER_KEY_VAR}, or put the key in {}",
+                store.display(),
+                default.display()
             )))
         }
-        sealed => {
-            if set(MASTER_KEY_VAR) {
-                return key_from(MASTER_KEY_VAR, lookup);
-            }
-            if sealed.is_none() && set(PASSPHRASE_VAR) {
-                return passphrase_from(PASSPHRASE_VAR, lookup);
-            }
-            let default = default_key_file(store);
-            match MasterKey::from_file(&default) {
-                Ok(key) => Ok((key.into(), KeyOrigin::File(default))),
-                Err(strongroom_envelope::Error::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    Err(Error::config(format!(
-                        "no master key for {}: set key_file (--key-file, STRONGROOM_KEY_FILE), \
-                         key_env or passphrase_env, set {MASTER_KEY_VAR}, or put the key in {}",
-                        store.display(),
-                        default.display()
-                    )))
-                }
-                Err(err) => Err(key_error(err)),
-            }
-        }
+        Err(err) => Err(key_error(err)),
     }
 }
 
@@ -209,6 +221,7 @@ mod tests {
             (MASTER_KEY_VAR, key_b64()),
         ]);
         let all = KeySource {
+            keys: Vec::new(),
             key_file: Some(file.clone()),
             key_env: Some("APP_KEY".into()),
             passphrase_env: Some("APP_PASS".into()),

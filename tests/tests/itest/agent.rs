@@ -294,7 +294,7 @@ fn serve_over_localstack_answers_rust_and_python_callers() {
 
 /// A private dev server with a file audit device, so the test can count the reads that
 /// really reached OpenBao.
-async fn audited_dev_server(dir: &Path) -> (DevServer, String, PathBuf) {
+pub(crate) async fn audited_dev_server(dir: &Path) -> (DevServer, String, PathBuf) {
     let root = raw::unique("root");
     let audit = dir.join("audit.log");
     let config = format!(

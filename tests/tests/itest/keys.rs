@@ -85,7 +85,7 @@ const UNREACHABLE_BOUND: Duration = Duration::from_secs(20);
 
 // ---- AWS KMS on moto ---------------------------------------------------------------------
 
-fn var<'a>(env: &'a ItestEnv, name: &str) -> &'a str {
+pub(crate) fn var<'a>(env: &'a ItestEnv, name: &str) -> &'a str {
     env.var(name)
         .unwrap_or_else(|| panic!("{name} is not set: rerun `cargo xtask services up`"))
 }
@@ -319,7 +319,7 @@ fn python() -> PathBuf {
 }
 
 /// Runs `script` with boto3's KMS client on moto as `c`; returns stdout.
-fn boto3(env: &ItestEnv, script: &str) -> String {
+pub(crate) fn boto3(env: &ItestEnv, script: &str) -> String {
     let program = format!(
         "import base64, boto3, os, sys\n\
          c = boto3.client('kms', endpoint_url=os.environ['E'], region_name=os.environ['R'], \
@@ -343,7 +343,7 @@ fn boto3(env: &ItestEnv, script: &str) -> String {
 }
 
 /// The encryption context as the Python literal docs/keys-providers.md shows.
-fn python_context(ctx: &KeyContext) -> String {
+pub(crate) fn python_context(ctx: &KeyContext) -> String {
     let pairs: Vec<String> = ctx
         .pairs()
         .map(|(name, value)| format!("{name:?}: {value:?}"))
@@ -411,7 +411,7 @@ fn root_client(env: &ItestEnv) -> VaultClient {
 
 /// Enables Transit at `mount` (once; tests share mounts) and creates a fresh key there,
 /// derived unless `derived` is false; returns its name.
-async fn transit_key(env: &ItestEnv, mount: &str, derived: bool) -> String {
+pub(crate) async fn transit_key(env: &ItestEnv, mount: &str, derived: bool) -> String {
     let root = root_client(env);
     match root
         .request_json(
