@@ -25,7 +25,7 @@ use crate::keys::{boto3, python_context, var};
 use crate::{agent, raw};
 
 /// Exit codes of docs/cli.md.
-const AUTH: i32 = 5;
+const AUTH: i32 = 4;
 const DECRYPT: i32 = 7;
 
 /// Runs the CLI on the store `store` with only `vars` in its environment.
