@@ -12,6 +12,7 @@ mod cluster;
 mod conformance;
 mod facade;
 mod faults;
+mod gcp;
 mod least_privilege;
 mod prefix;
 mod raw;
