@@ -457,9 +457,12 @@ impl Api {
             if response.is_success() {
                 return Ok(response.body);
             }
-            if response.status == StatusCode::UNAUTHORIZED && token.is_some() && !refreshed {
+            if response.status == StatusCode::UNAUTHORIZED
+                && let Some(refused) = &token
+                && !refreshed
+            {
                 refreshed = true;
-                self.credentials.invalidate();
+                self.credentials.invalidate(refused);
                 continue;
             }
             let err = error::from_response(operation, &response);
@@ -469,9 +472,15 @@ impl Api {
     }
 }
 
-/// A path segment or query value, percent-encoded.
+/// A path segment or query value, percent-encoded (RFC 3986's unreserved characters kept,
+/// so that a secret id is sent as it is).
 fn segment(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 fn json<T: serde::de::DeserializeOwned>(operation: &'static str, body: &[u8]) -> Result<T, Error> {

@@ -601,3 +601,7 @@ impl SecretStore for GcpStore {
         Ok(out.into_iter().map(|(_, info)| info).collect())
     }
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

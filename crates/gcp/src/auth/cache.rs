@@ -81,9 +81,13 @@ impl TokenCache {
         }
     }
 
-    /// Forgets the token (the server refused it).
-    pub(crate) fn invalidate(&self) {
-        *self.lock() = None;
+    /// Forgets `refused` (the server refused it), unless another caller has replaced it
+    /// already: two requests refused with one token must not throw away each other's new one.
+    pub(crate) fn invalidate(&self, refused: &AccessToken) {
+        let mut cached = self.lock();
+        if cached.as_ref().is_some_and(|c| c.token.same(refused)) {
+            *cached = None;
+        }
     }
 
     fn current(&self, now: Instant, until_expiry: bool) -> Option<AccessToken> {
@@ -162,10 +166,15 @@ mod tests {
             assert_eq!(task.await.unwrap().expose(), "token-0");
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        cache.token().await.unwrap();
+        let first = cache.token().await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1, "a valid token is reused");
-        cache.invalidate();
+        cache.invalidate(&first);
+        let second = cache.token().await.unwrap();
+        assert_eq!(second.expose(), "token-1");
+        // A late refusal of the old token leaves the new one alone.
+        cache.invalidate(&first);
         assert_eq!(cache.token().await.unwrap().expose(), "token-1");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

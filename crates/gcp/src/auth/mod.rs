@@ -52,6 +52,11 @@ const MAX_TOKEN_BODY: usize = 64 * 1024;
 pub struct AccessToken(Arc<Zeroizing<String>>);
 
 impl AccessToken {
+    /// True when both are the same fetched token (not merely equal text).
+    fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     fn new(value: Zeroizing<String>) -> Self {
         Self(Arc::new(value))
     }
@@ -235,10 +240,11 @@ impl Credentials {
         }
     }
 
-    /// Drops a cached token the server refused, so that the next call fetches a new one.
-    pub(crate) fn invalidate(&self) {
+    /// Drops `refused` from the cache if it is still the cached token, so that the next
+    /// call fetches a new one (and a token another caller already replaced stays).
+    pub(crate) fn invalidate(&self, refused: &AccessToken) {
         if let Source::Fetched(cache) = &self.0 {
-            cache.invalidate();
+            cache.invalidate(refused);
         }
     }
 
