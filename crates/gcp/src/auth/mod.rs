@@ -170,9 +170,11 @@ impl Credentials {
     /// # Errors
     /// [`Error::Config`] when `GCE_METADATA_HOST` is not a `host[:port]`.
     pub fn metadata_server() -> Result<Self, Error> {
-        let host = std::env::var("GCE_METADATA_HOST")
-            .ok()
-            .filter(|h| !h.is_empty());
+        Self::metadata_server_from(&process_env)
+    }
+
+    fn metadata_server_from(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let host = var("GCE_METADATA_HOST");
         Self::metadata_server_at(host.as_deref().unwrap_or(DEFAULT_METADATA_HOST))
     }
 
@@ -201,20 +203,25 @@ impl Credentials {
     /// # Errors
     /// [`Error::Credentials`] / [`Error::Config`] when a variable names something unusable.
     pub fn from_env() -> Result<Self, Error> {
-        if let Some(token) = env("GOOGLE_OAUTH_ACCESS_TOKEN") {
+        Self::from_vars(&process_env)
+    }
+
+    /// [`from_env`](Self::from_env) with the variables `var` gives.
+    pub(crate) fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        if let Some(token) = var("GOOGLE_OAUTH_ACCESS_TOKEN") {
             return Self::access_token(token).map_err(|_| {
                 Error::Credentials("GOOGLE_OAUTH_ACCESS_TOKEN is not a usable token".into())
             });
         }
-        if let Some(path) = env("GOOGLE_APPLICATION_CREDENTIALS") {
+        if let Some(path) = var("GOOGLE_APPLICATION_CREDENTIALS") {
             return Self::from_file(path);
         }
-        if let Some(path) = well_known_file()
+        if let Some(path) = well_known_file(var)
             && path.is_file()
         {
             return Self::from_file(path);
         }
-        Self::metadata_server()
+        Self::metadata_server_from(var)
     }
 
     /// What these credentials are: `anonymous`, `access-token`, `service-account`,
@@ -253,20 +260,24 @@ impl Credentials {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// A variable of this process, `None` when unset, not Unicode or blank (trimmed otherwise).
+pub(crate) fn process_env(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// gcloud's application default credentials file.
-fn well_known_file() -> Option<PathBuf> {
+fn well_known_file(var: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     const FILE: &str = "application_default_credentials.json";
-    if let Some(dir) = env("CLOUDSDK_CONFIG") {
+    if let Some(dir) = var("CLOUDSDK_CONFIG") {
         return Some(PathBuf::from(dir).join(FILE));
     }
     if cfg!(windows) {
-        return env("APPDATA").map(|d| PathBuf::from(d).join("gcloud").join(FILE));
+        return var("APPDATA").map(|d| PathBuf::from(d).join("gcloud").join(FILE));
     }
-    env("HOME").map(|h| PathBuf::from(h).join(".config").join("gcloud").join(FILE))
+    var("HOME").map(|h| PathBuf::from(h).join(".config").join("gcloud").join(FILE))
 }
 
 /// Reads a credentials file of at most [`MAX_FILE_BYTES`] into a wiped buffer.
@@ -450,6 +461,71 @@ mod tests {
                 .contains("64 KiB")
         );
         assert!(Credentials::from_file(dir.path().join("none.json")).is_err());
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn the_environment_is_searched_in_google_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let adc = serde_json::json!({
+            "type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"
+        });
+        std::fs::write(
+            dir.path().join("application_default_credentials.json"),
+            adc.to_string(),
+        )
+        .unwrap();
+        let config = dir.path().to_str().unwrap();
+        let missing = dir.path().join("missing.json");
+        let missing = missing.to_str().unwrap();
+        let kind = |pairs: &[(&str, &str)]| Credentials::from_vars(&vars(pairs)).map(|c| c.kind());
+
+        assert_eq!(
+            kind(&[
+                ("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.t"),
+                ("GOOGLE_APPLICATION_CREDENTIALS", missing)
+            ])
+            .unwrap(),
+            "access-token"
+        );
+        // Named but missing: an error, not a silent fall through to another identity.
+        assert!(
+            kind(&[
+                ("GOOGLE_APPLICATION_CREDENTIALS", missing),
+                ("CLOUDSDK_CONFIG", config)
+            ])
+            .is_err()
+        );
+        assert_eq!(
+            kind(&[("CLOUDSDK_CONFIG", config)]).unwrap(),
+            "authorized-user"
+        );
+        let home = tempfile::tempdir().unwrap();
+        let gcloud = home.path().join(".config/gcloud");
+        std::fs::create_dir_all(&gcloud).unwrap();
+        std::fs::write(
+            gcloud.join("application_default_credentials.json"),
+            adc.to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            kind(&[("HOME", home.path().to_str().unwrap())]).unwrap(),
+            "authorized-user"
+        );
+        assert_eq!(kind(&[("HOME", missing)]).unwrap(), "metadata-server");
+        assert_eq!(
+            kind(&[("GCE_METADATA_HOST", "127.0.0.1:9")]).unwrap(),
+            "metadata-server"
+        );
+        assert!(kind(&[("GCE_METADATA_HOST", "not a host")]).is_err());
+        assert!(kind(&[("GOOGLE_OAUTH_ACCESS_TOKEN", "two words")]).is_err());
     }
 
     #[test]
