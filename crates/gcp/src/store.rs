@@ -36,12 +36,15 @@
 //!
 //! `:addVersion` takes no condition, so `if_version(v)` is three steps: read the secret
 //! (with its etag) and `latest`, refuse unless `latest` is `v`, then `PATCH` the secret's
-//! annotation `strongroom-cas` to `v + 1` *with the etag read*, and only then add the
-//! version. Secret Manager refuses the `PATCH` when anything changed the secret since the
-//! read, so of two check-and-set writers expecting `v`, one wins and the other gets
-//! [`Error::Conflict`]. A plain `put` does not touch the etag: one racing a check-and-set
-//! writer between its `PATCH` and its `:addVersion` is not detected (the new version then
-//! is not `v + 1`; this is logged as a warning).
+//! annotation `strongroom-cas` to `v + 1` and the time (`5@1733130000`) *with the etag
+//! read*, and only then add the version. Secret Manager refuses the `PATCH` when anything
+//! changed the secret since the read, so of two check-and-set writers that read the same
+//! state, one wins and the other gets [`Error::Conflict`]. A writer that reads after
+//! another's claim but before its `:addVersion` sees a claim above `latest` and gets
+//! [`Error::Conflict`] too; a claim older than a minute is taken for the leftover of a
+//! writer that died between the two steps and ignored. A plain `put` neither claims nor
+//! looks: one racing a check-and-set writer between its `PATCH` and its `:addVersion` is
+//! not detected (the new version then is not `v + 1`; this is logged as a warning).
 //!
 //! # Checksums
 //!
@@ -256,7 +259,7 @@ impl GcpStore {
         secret: &SecretResource,
         metadata: Option<&Metadata>,
         deleted: Option<Option<u64>>,
-        cas: Option<u64>,
+        cas: Option<String>,
         etag: Option<&str>,
     ) -> Result<SecretResource, GcpError> {
         let (user_labels, user_annotations) = match metadata {
@@ -277,8 +280,8 @@ impl GcpStore {
             }
             None => {}
         }
-        if let Some(n) = cas {
-            new_annotations.insert(CAS.to_owned(), n.to_string());
+        if let Some(claim) = cas {
+            new_annotations.insert(CAS.to_owned(), claim);
         }
         self.api()
             .update_secret(&t.id, &new_labels, &new_annotations, etag)
@@ -356,13 +359,22 @@ impl GcpStore {
             return Err(conflict(&format!("the current version is not {expected}")));
         }
         let next = current.unwrap_or_default().saturating_add(1);
+        let now = unix_now();
+        if secret
+            .annotations
+            .get(CAS)
+            .and_then(|claim| parse_claim(claim))
+            .is_some_and(|(claimed, at)| claimed >= next && claim_is_live(at, now))
+        {
+            return Err(conflict("another check-and-set write is in flight"));
+        }
         match self
             .update(
                 t,
                 &secret,
                 metadata,
                 None,
-                Some(next),
+                Some(format!("{next}@{now}")),
                 secret.etag.as_deref(),
             )
             .await
@@ -410,6 +422,27 @@ async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
         }
     })
     .await
+}
+
+/// How long a check-and-set claim holds off other check-and-set writers.
+const CLAIM_TTL_SECS: u64 = 60;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `N@SECS`: the version claimed and when.
+fn parse_claim(claim: &str) -> Option<(u64, u64)> {
+    let (version, at) = claim.split_once('@')?;
+    Some((version.parse().ok()?, at.parse().ok()?))
+}
+
+/// A claim made less than [`CLAIM_TTL_SECS`] ago. One dated further in the future than that
+/// (a skewed clock, a forged value) does not hold anyone off.
+fn claim_is_live(at: u64, now: u64) -> bool {
+    at <= now.saturating_add(CLAIM_TTL_SECS) && now.saturating_sub(at) < CLAIM_TTL_SECS
 }
 
 /// A version id as a Secret Manager version number; anything else names no version.

@@ -147,22 +147,33 @@ async fn checksums_are_sent_and_checked() {
     assert_eq!(added.load(Ordering::SeqCst), 1);
 }
 
-/// A secret at version 3 with etag `"e1"`, whose PATCH answers `patch_status`.
-async fn cas_responder(
-    patch_status: u16,
-) -> (
+/// What a check-and-set test watches: versions added, PATCH bodies.
+type Watched = (
     Responder,
     Arc<AtomicUsize>,
     Arc<Mutex<Vec<serde_json::Value>>>,
-) {
+);
+
+/// A secret at version 3 with etag `"e1"`, whose PATCH answers `patch_status`.
+async fn cas_responder(patch_status: u16) -> Watched {
+    cas_responder_claimed(patch_status, None).await
+}
+
+/// As [`cas_responder`], the secret carrying the check-and-set claim `claim`.
+async fn cas_responder_claimed(patch_status: u16, claim: Option<String>) -> Watched {
+    let mut secret = serde_json::json!({
+        "name": "projects/p/secrets/k", "etag": "\"e1\"",
+        "labels": {"team": "core"}, "annotations": {"strongroom-description": "d"}
+    });
+    if let Some(claim) = claim {
+        secret["annotations"]["strongroom-cas"] = claim.into();
+    }
+    let secret = secret.to_string();
     let added = Arc::new(AtomicUsize::new(0));
     let patches = Arc::new(Mutex::new(Vec::new()));
     let (seen_added, seen_patches) = (Arc::clone(&added), Arc::clone(&patches));
     let responder = Responder::start(move |request| match (request.method.as_str(), request.path.as_str()) {
-        ("GET", "/v1/projects/p/secrets/k") => Reply::json(
-            200,
-            r#"{"name":"projects/p/secrets/k","etag":"\"e1\"","labels":{"team":"core"},"annotations":{"strongroom-description":"d"}}"#,
-        ),
+        ("GET", "/v1/projects/p/secrets/k") => Reply::json(200, &secret),
         ("GET", "/v1/projects/p/secrets/k/versions/latest") => Reply::json(200, r#"{"name":"projects/p/secrets/k/versions/3","state":"ENABLED"}"#),
         ("PATCH", "/v1/projects/p/secrets/k?updateMask=labels,annotations") => {
             seen_patches.lock().unwrap().push(body(&request));
@@ -199,7 +210,8 @@ async fn check_and_set_claims_the_next_version_with_the_etag() {
     assert_eq!(added.load(Ordering::SeqCst), 1);
     let patch = patches.lock().unwrap()[0].clone();
     assert_eq!(patch["etag"], "\"e1\"");
-    assert_eq!(patch["annotations"]["strongroom-cas"], "4");
+    let claim = patch["annotations"]["strongroom-cas"].as_str().unwrap();
+    assert!(claim.starts_with("4@"), "{claim}");
     // The user's labels and description are kept.
     assert_eq!(patch["labels"]["team"], "core");
     assert_eq!(patch["annotations"]["strongroom-description"], "d");
@@ -380,4 +392,37 @@ async fn lying_answers_are_errors_not_panics() {
         store.versions(&name("vers")).await,
         Err(Error::Backend { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_live_claim_of_another_writer_holds_check_and_set_off() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let if_3 = PutOptions::default().if_version(VersionId::from(3));
+    for (claim, refused) in [
+        (format!("4@{now}"), true), // in flight: version 4 is being written
+        (format!("4@{}", now - 120), false), // its writer died two minutes ago
+        (format!("3@{now}"), false), // fulfilled: version 3 exists
+        (format!("4@{}", now + 86_400), false), // from a skewed clock: not believed
+        ("garbage".to_owned(), false),
+    ] {
+        let (responder, added, patches) = cas_responder_claimed(200, Some(claim.clone())).await;
+        let result = store(&responder)
+            .put_with(&name("k"), "x".into(), &if_3)
+            .await;
+        if refused {
+            assert!(
+                matches!(result, Err(Error::Conflict { .. })),
+                "{claim}: {result:?}"
+            );
+            assert_eq!(
+                (added.load(Ordering::SeqCst), patches.lock().unwrap().len()),
+                (0, 0)
+            );
+        } else {
+            assert_eq!(result.unwrap(), VersionId::from(4), "{claim}");
+        }
+    }
 }
