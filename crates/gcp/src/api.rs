@@ -437,8 +437,14 @@ impl Api {
                 request = request.header(http::header::CONTENT_TYPE, "application/json");
             }
             if let Some(token) = &token {
-                let mut value = http::HeaderValue::try_from(format!("Bearer {}", token.expose()))
-                    .map_err(|_| {
+                // The header value is a copy the http crate owns; the text it is made from is
+                // wiped here.
+                let mut bearer = Zeroizing::new(String::with_capacity(
+                    token.expose().len().saturating_add(7),
+                ));
+                bearer.push_str("Bearer ");
+                bearer.push_str(token.expose());
+                let mut value = http::HeaderValue::from_str(&bearer).map_err(|_| {
                     Error::Credentials("the access token cannot be sent in a header".into())
                 })?;
                 value.set_sensitive(true);

@@ -622,12 +622,20 @@ impl SecretStore for GcpStore {
             .iter()
             .filter(|s| !s.labels.contains_key(DELETED))
             .filter_map(|s| {
-                secret_id::decode(
+                let name = secret_id::decode(
                     s.id(),
                     s.annotations
                         .get(secret_id::NAME_ANNOTATION)
                         .map(String::as_str),
-                )
+                );
+                if name.is_none() {
+                    tracing::debug!(
+                        backend = BACKEND,
+                        id = s.id(),
+                        "skipping a secret whose id strongroom did not make"
+                    );
+                }
+                name
             })
             .filter_map(|full| {
                 scope

@@ -426,3 +426,32 @@ async fn a_live_claim_of_another_writer_holds_check_and_set_off() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_token_shows_nowhere() {
+    let responder = Responder::start(|request| {
+        assert_eq!(request.header("authorization"), Some("Bearer ya29.do-not-print"));
+        Reply::json(403, r#"{"error":{"code":403,"message":"Permission 'secretmanager.versions.access' denied","status":"PERMISSION_DENIED"}}"#)
+    })
+    .await;
+    let store = GcpStore::builder()
+        .project("p")
+        .endpoint(responder.url(""))
+        .credentials(Credentials::access_token("ya29.do-not-print").unwrap())
+        .build()
+        .unwrap();
+    let err = store.get(&name("k")).await.unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
+    for text in [
+        format!("{store:?}"),
+        format!("{err:?}"),
+        err.to_string(),
+        format!(
+            "{:?}",
+            GcpStore::builder()
+                .credentials(Credentials::access_token("ya29.do-not-print").unwrap())
+        ),
+    ] {
+        assert!(!text.contains("do-not-print"), "{text}");
+    }
+}
