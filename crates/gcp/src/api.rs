@@ -436,6 +436,9 @@ impl Api {
             if body.is_some() {
                 request = request.header(http::header::CONTENT_TYPE, "application/json");
             }
+            if let Some(project) = self.credentials.quota_project() {
+                request = request.header("x-goog-user-project", project);
+            }
             if let Some(token) = &token {
                 // The header value is a copy the http crate owns; the text it is made from is
                 // wiped here.

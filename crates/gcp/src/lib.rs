@@ -39,6 +39,7 @@
 //! | `GOOGLE_OAUTH_ACCESS_TOKEN` | a token given directly |
 //! | `GOOGLE_APPLICATION_CREDENTIALS` | a service-account key or authorized-user file |
 //! | `CLOUDSDK_CONFIG` | where gcloud's `application_default_credentials.json` is (else `~/.config/gcloud`) |
+//! | `GOOGLE_CLOUD_QUOTA_PROJECT` | the project billed for quota (`x-goog-user-project`; else an authorized-user file's `quota_project_id`) |
 //! | `GCE_METADATA_HOST` | the metadata server's `host[:port]` (else `169.254.169.254`) |
 //!
 //! # Names

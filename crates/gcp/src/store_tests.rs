@@ -431,13 +431,18 @@ async fn a_live_claim_of_another_writer_holds_check_and_set_off() {
 async fn the_token_shows_nowhere() {
     let responder = Responder::start(|request| {
         assert_eq!(request.header("authorization"), Some("Bearer ya29.do-not-print"));
+        assert_eq!(request.header("x-goog-user-project"), Some("billing-9"));
         Reply::json(403, r#"{"error":{"code":403,"message":"Permission 'secretmanager.versions.access' denied","status":"PERMISSION_DENIED"}}"#)
     })
     .await;
     let store = GcpStore::builder()
         .project("p")
         .endpoint(responder.url(""))
-        .credentials(Credentials::access_token("ya29.do-not-print").unwrap())
+        .credentials(
+            Credentials::access_token("ya29.do-not-print")
+                .unwrap()
+                .with_quota_project("billing-9"),
+        )
         .build()
         .unwrap();
     let err = store.get(&name("k")).await.unwrap_err();

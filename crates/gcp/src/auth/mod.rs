@@ -82,7 +82,12 @@ pub(crate) trait FetchToken: Send + Sync {
 
 /// Where access tokens come from. Cheap to clone; clones share one token cache.
 #[derive(Clone)]
-pub struct Credentials(Source);
+pub struct Credentials {
+    source: Source,
+    /// The project billed for quota (`x-goog-user-project`): user credentials need one for
+    /// some APIs.
+    quota_project: Option<String>,
+}
 
 #[derive(Clone)]
 enum Source {
@@ -93,14 +98,17 @@ enum Source {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Credentials").field(&self.kind()).finish()
+        f.debug_struct("Credentials")
+            .field("kind", &self.kind())
+            .field("quota_project", &self.quota_project)
+            .finish()
     }
 }
 
 impl Credentials {
     /// No credentials: requests carry no `Authorization` header. Only emulators accept that.
     pub fn anonymous() -> Self {
-        Self(Source::Anonymous)
+        Self::of(Source::Anonymous)
     }
 
     /// A token given directly (as `GOOGLE_OAUTH_ACCESS_TOKEN` does). It is never refreshed.
@@ -111,7 +119,7 @@ impl Credentials {
         let token = Zeroizing::new(token.into());
         token_response::check_token("GOOGLE_OAUTH_ACCESS_TOKEN", &token)
             .map_err(|_| Error::Credentials("the access token given is empty, too long, or has characters a header cannot carry".into()))?;
-        Ok(Self(Source::Static(AccessToken::new(token))))
+        Ok(Self::of(Source::Static(AccessToken::new(token))))
     }
 
     /// A credentials JSON file: a service-account key (`"type": "service_account"`) or
@@ -162,7 +170,22 @@ impl Credentials {
             }
             None => return Err(Error::Credentials("the file has no \"type\"".into())),
         };
-        Ok(Self::fetched(source))
+        let mut credentials = Self::fetched(source);
+        credentials.quota_project = quota_project_of(json);
+        Ok(credentials)
+    }
+
+    /// Bills quota to `project` (the `x-goog-user-project` header), as
+    /// `GOOGLE_CLOUD_QUOTA_PROJECT` or an authorized-user file's `quota_project_id` do.
+    #[must_use]
+    pub fn with_quota_project(mut self, project: impl Into<String>) -> Self {
+        self.quota_project = Some(project.into()).filter(|p| is_header_safe(p));
+        self
+    }
+
+    /// The project quota is billed to, if one is set.
+    pub fn quota_project(&self) -> Option<&str> {
+        self.quota_project.as_deref()
     }
 
     /// The GCE / GKE metadata server at `GCE_METADATA_HOST`, or [`DEFAULT_METADATA_HOST`].
@@ -208,6 +231,14 @@ impl Credentials {
 
     /// [`from_env`](Self::from_env) with the variables `var` gives.
     pub(crate) fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let found = Self::find(var)?;
+        Ok(match var("GOOGLE_CLOUD_QUOTA_PROJECT") {
+            Some(project) => found.with_quota_project(project),
+            None => found,
+        })
+    }
+
+    fn find(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
         if let Some(token) = var("GOOGLE_OAUTH_ACCESS_TOKEN") {
             return Self::access_token(token).map_err(|_| {
                 Error::Credentials("GOOGLE_OAUTH_ACCESS_TOKEN is not a usable token".into())
@@ -227,7 +258,7 @@ impl Credentials {
     /// What these credentials are: `anonymous`, `access-token`, `service-account`,
     /// `authorized-user` or `metadata-server`.
     pub fn kind(&self) -> &'static str {
-        match &self.0 {
+        match &self.source {
             Source::Anonymous => "anonymous",
             Source::Static(_) => "access-token",
             Source::Fetched(cache) => cache.kind(),
@@ -240,7 +271,7 @@ impl Credentials {
     /// # Errors
     /// When the token endpoint or metadata server cannot be reached or refuses.
     pub async fn token(&self) -> Result<Option<AccessToken>, Error> {
-        match &self.0 {
+        match &self.source {
             Source::Anonymous => Ok(None),
             Source::Static(token) => Ok(Some(token.clone())),
             Source::Fetched(cache) => cache.token().await.map(Some),
@@ -250,14 +281,38 @@ impl Credentials {
     /// Drops `refused` from the cache if it is still the cached token, so that the next
     /// call fetches a new one (and a token another caller already replaced stays).
     pub(crate) fn invalidate(&self, refused: &AccessToken) {
-        if let Source::Fetched(cache) = &self.0 {
+        if let Source::Fetched(cache) = &self.source {
             cache.invalidate(refused);
         }
     }
 
     fn fetched(source: Box<dyn FetchToken>) -> Self {
-        Self(Source::Fetched(Arc::new(TokenCache::new(source))))
+        Self::of(Source::Fetched(Arc::new(TokenCache::new(source))))
     }
+
+    fn of(source: Source) -> Self {
+        Self {
+            source,
+            quota_project: None,
+        }
+    }
+}
+
+/// An authorized-user file's `quota_project_id`.
+fn quota_project_of(json: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Quota {
+        quota_project_id: Option<String>,
+    }
+    serde_json::from_slice::<Quota>(json)
+        .ok()?
+        .quota_project_id
+        .filter(|p| is_header_safe(p))
+}
+
+/// Short visible ASCII: what a project id can be, and what a header can carry.
+fn is_header_safe(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 100 && text.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// A variable of this process, `None` when unset, not Unicode or blank (trimmed otherwise).
@@ -526,6 +581,36 @@ mod tests {
         );
         assert!(kind(&[("GCE_METADATA_HOST", "not a host")]).is_err());
         assert!(kind(&[("GOOGLE_OAUTH_ACCESS_TOKEN", "two words")]).is_err());
+
+        // The quota project: from the ADC file, overridden by GOOGLE_CLOUD_QUOTA_PROJECT.
+        let with_quota = serde_json::json!({
+            "type": "authorized_user", "client_id": "c", "client_secret": "s",
+            "refresh_token": "r", "quota_project_id": "billing-1"
+        });
+        std::fs::write(
+            dir.path().join("application_default_credentials.json"),
+            with_quota.to_string(),
+        )
+        .unwrap();
+        let quota = |pairs: &[(&str, &str)]| {
+            Credentials::from_vars(&vars(pairs))
+                .unwrap()
+                .quota_project()
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            quota(&[("CLOUDSDK_CONFIG", config)]).as_deref(),
+            Some("billing-1")
+        );
+        assert_eq!(
+            quota(&[
+                ("CLOUDSDK_CONFIG", config),
+                ("GOOGLE_CLOUD_QUOTA_PROJECT", "billing-2")
+            ])
+            .as_deref(),
+            Some("billing-2")
+        );
+        assert_eq!(quota(&[("GOOGLE_OAUTH_ACCESS_TOKEN", "t")]), None);
     }
 
     #[test]
