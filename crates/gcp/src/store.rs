@@ -58,8 +58,8 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use strongroom_core::{
-    Capabilities, Error, Metadata, Precondition, PutOptions, Scope, Secret, SecretName,
-    SecretStore, SecretValue, VersionId, VersionInfo, async_trait,
+    Capabilities, Error, Precondition, PutOptions, Scope, Secret, SecretName, SecretStore,
+    SecretValue, VersionId, VersionInfo, async_trait,
 };
 
 use crate::api::{Api, MAX_PAYLOAD, Replication, SecretResource};
@@ -106,6 +106,10 @@ impl fmt::Debug for GcpStore {
             .finish()
     }
 }
+
+/// A secret's user labels and annotations, as [`labels::to_gcp`] made them of a
+/// `Metadata`.
+type UserMetadata = (labels::Map, labels::Map);
 
 /// What a name stands for on the server.
 struct Target {
@@ -233,12 +237,9 @@ impl GcpStore {
     async fn create(
         &self,
         t: &Target,
-        metadata: Option<&Metadata>,
+        metadata: Option<&UserMetadata>,
     ) -> Result<SecretResource, GcpError> {
-        let (labels, mut annotations) = match metadata {
-            Some(m) => labels::to_gcp(m).map_err(|e| GcpError::Config(e.to_string()))?,
-            None => Default::default(),
-        };
+        let (labels, mut annotations) = metadata.cloned().unwrap_or_default();
         if secret_id::is_hashed(&t.id) {
             annotations.insert(
                 secret_id::NAME_ANNOTATION.to_owned(),
@@ -257,13 +258,13 @@ impl GcpStore {
         &self,
         t: &Target,
         secret: &SecretResource,
-        metadata: Option<&Metadata>,
+        metadata: Option<&UserMetadata>,
         deleted: Option<Option<u64>>,
         cas: Option<String>,
         etag: Option<&str>,
     ) -> Result<SecretResource, GcpError> {
         let (user_labels, user_annotations) = match metadata {
-            Some(m) => labels::to_gcp(m).map_err(|e| GcpError::Config(e.to_string()))?,
+            Some(m) => m.clone(),
             None => (
                 labels::user_part(&secret.labels),
                 labels::user_part(&secret.annotations),
@@ -301,7 +302,7 @@ impl GcpStore {
         &self,
         t: &Target,
         value: &SecretValue,
-        metadata: Option<&Metadata>,
+        metadata: Option<&UserMetadata>,
     ) -> Result<u64, GcpError> {
         let secret = match self.api().get_secret(&t.id).await {
             Ok(secret) => Some(secret),
@@ -340,7 +341,7 @@ impl GcpStore {
         t: &Target,
         value: &SecretValue,
         expected: &VersionId,
-        metadata: Option<&Metadata>,
+        metadata: Option<&UserMetadata>,
     ) -> Result<u64, Error> {
         let conflict = |message: &str| Error::Conflict {
             key: t.key.to_string(),
@@ -466,12 +467,6 @@ fn deleted(t: &Target, version: Option<&VersionId>) -> Error {
 }
 
 fn core(e: GcpError, t: &Target, version: Option<&VersionId>) -> Error {
-    if let GcpError::Config(message) = &e {
-        // Metadata refused before sending: the caller's value, not the store's setup.
-        return Error::InvalidValue {
-            message: message.clone(),
-        };
-    }
     e.into_core(Some(t.key.as_str()), version)
 }
 
@@ -508,10 +503,9 @@ impl SecretStore for GcpStore {
                 ),
             });
         }
-        if let Some(m) = &options.metadata {
-            labels::to_gcp(m)?;
-        }
-        let metadata = options.metadata.as_ref();
+        // Checked before anything is sent: a tag Secret Manager cannot hold writes nothing.
+        let metadata = options.metadata.as_ref().map(labels::to_gcp).transpose()?;
+        let metadata = metadata.as_ref();
         let n = match &options.precondition {
             None => self
                 .put_plain(&t, &value, metadata)
