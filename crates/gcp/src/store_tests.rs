@@ -55,9 +55,9 @@ async fn list_follows_every_page_and_decodes_every_id_form() {
     ]);
     let responder = Responder::start(move |request| {
         let page = match request.path.as_str() {
-            "/v1/projects/p/secrets?pageSize=250" => 0,
-            "/v1/projects/p/secrets?pageSize=250&pageToken=a%2Bb%2Fc" => 1,
-            "/v1/projects/p/secrets?pageSize=250&pageToken=2" => 2,
+            "/v1/projects/p/secrets?pageSize=100" => 0,
+            "/v1/projects/p/secrets?pageSize=100&pageToken=a%2Bb%2Fc" => 1,
+            "/v1/projects/p/secrets?pageSize=100&pageToken=2" => 2,
             _ => return not_found(),
         };
         if request.header("authorization") != Some("Bearer ya29.test") {
@@ -373,7 +373,7 @@ async fn lying_answers_are_errors_not_panics() {
         "/v1/projects/p/secrets/other/versions/1:access" => {
             Reply::json(200, r#"{"name":"projects/p/secrets/other/versions/2","payload":{"data":"dg=="}}"#)
         }
-        "/v1/projects/p/secrets/vers/versions?pageSize=250" => Reply::json(200, r#"{"versions":[{"name":"projects/p/secrets/vers/versions/x"}]}"#),
+        "/v1/projects/p/secrets/vers/versions?pageSize=100" => Reply::json(200, r#"{"versions":[{"name":"projects/p/secrets/vers/versions/x"}]}"#),
         path if path.starts_with("/v1/projects/p/secrets/") && !path.contains(':') => Reply::json(200, r#"{"name":"projects/p/secrets/s"}"#),
         _ => not_found(),
     })
