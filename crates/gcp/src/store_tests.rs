@@ -460,3 +460,30 @@ async fn the_token_shows_nowhere() {
         assert!(!text.contains("do-not-print"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn a_closed_port_is_unavailable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let store = GcpStore::builder()
+        .project("p")
+        .endpoint(url)
+        .credentials(Credentials::anonymous())
+        .http_client(
+            strongroom_http::HttpClient::builder()
+                .retry_policy(strongroom_http::RetryPolicy::never())
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    assert!(matches!(
+        store.get(&name("x")).await,
+        Err(Error::Unavailable { .. })
+    ));
+    assert!(matches!(
+        store.put(&name("x"), "v".into()).await,
+        Err(Error::Unavailable { .. })
+    ));
+}

@@ -351,16 +351,3 @@ async fn labels_replication_and_limits() {
         Err(Error::NotFound { .. })
     ));
 }
-
-#[tokio::test]
-async fn a_closed_port_is_unavailable() {
-    let Some(_) = endpoint() else { return };
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    let store = store(&url, "");
-    assert!(matches!(
-        store.get(&name("x")).await,
-        Err(Error::Unavailable { .. })
-    ));
-}

@@ -179,14 +179,15 @@ mod tests {
 
     #[tokio::test]
     async fn due_tokens_are_refreshed_and_expired_ones_never_served() {
-        // Two seconds of life: due after one (half), expired after two.
-        let (cache, calls) = cache(Duration::from_secs(2), 1);
+        // Four seconds of life: due after two (half), expired after four. The waits leave
+        // nearly two seconds of slack on each side for a loaded machine.
+        let (cache, calls) = cache(Duration::from_secs(4), 1);
         assert_eq!(cache.token().await.unwrap().expose(), "token-0");
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        tokio::time::sleep(Duration::from_millis(2200)).await;
         // Due, the refresh fails, the old token is still valid: served.
         assert_eq!(cache.token().await.unwrap().expose(), "token-0");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        tokio::time::sleep(Duration::from_millis(2000)).await;
         assert!(
             cache.token().await.is_err(),
             "an expired token must not be served"
