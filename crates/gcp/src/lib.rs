@@ -72,6 +72,19 @@
 //! `undelete` and `purge` do (a recoverable delete disables the current version), and how
 //! check-and-set uses the secret's etag.
 //!
+//! # What is tested where
+//!
+//! No test here talks to Google. `tests/drongo.rs` runs against drongo, the Secret Manager
+//! emulator: the conformance checks except `metadata` and `longest_name` (drongo drops
+//! annotations, which both need), scoping, ids as other clients see them, delete / put /
+//! undelete, per-version disable / enable / destroy, labels, replication, the 64 KiB limit.
+//! What drongo does not do (etags, annotations, paging, `dataCrc32c`) and what no emulator
+//! here serves (Google's token endpoint, the metadata server) is tested against a loopback
+//! responder inside the unit tests that checks each request as Google would: it verifies the
+//! service-account JWT's RS256 signature with the key's public half and its claims (`iss`,
+//! `scope`, `aud`, `iat`, `exp`), the refresh-token form, the `Metadata-Flavor` header, the
+//! etag and claim of a check-and-set, the CRC32C of a payload.
+//!
 //! # Secrets
 //!
 //! Access tokens, private keys, refresh tokens and client secrets are held zeroized, print
