@@ -69,12 +69,11 @@ impl GcpStoreBuilder {
     /// - credentials: [`Credentials::from_env`] when [`build`](Self::build) runs, unless
     ///   set with [`credentials`](Self::credentials).
     pub fn from_env() -> Self {
-        let var = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        Self::from_vars(&crate::auth::process_env)
+    }
+
+    /// [`from_env`](Self::from_env) with the variables `var` gives.
+    pub(crate) fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Self {
         let mut builder = Self::new();
         builder.project = var("GOOGLE_CLOUD_PROJECT")
             .or_else(|| var("GCLOUD_PROJECT"))
@@ -274,6 +273,50 @@ mod tests {
         ] {
             assert!(normalize_endpoint(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_environment_fills_the_builder() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let b = GcpStoreBuilder::from_vars(&vars(&[
+            ("GCLOUD_PROJECT", "second"),
+            ("GOOGLE_CLOUD_PROJECT", "first"),
+            (
+                "CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER",
+                "https://gcloud.example/",
+            ),
+            ("STRONGROOM_GCP_ENDPOINT", "http://127.0.0.1:9/"),
+            ("STRONGROOM_GCP_PREFIX", "app"),
+            ("STRONGROOM_GCP_REPLICATION", "us-east1, europe-west4"),
+        ]));
+        assert_eq!(b.project.as_deref(), Some("first"));
+        assert_eq!(b.endpoint.as_deref(), Some("http://127.0.0.1:9/"));
+        assert_eq!(b.prefix.as_deref(), Some("app"));
+        assert_eq!(
+            b.replication,
+            Replication::UserManaged(vec!["us-east1".into(), "europe-west4".into()])
+        );
+        let g = GcpStoreBuilder::from_vars(&vars(&[
+            ("CLOUDSDK_CORE_PROJECT", "third"),
+            (
+                "CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER",
+                "https://secretmanager.me-central2.rep.googleapis.com/",
+            ),
+            ("STRONGROOM_GCP_REPLICATION", "AUTOMATIC"),
+        ]));
+        assert_eq!(g.project.as_deref(), Some("third"));
+        assert_eq!(g.replication, Replication::Automatic);
+        let store = g.credentials(Credentials::anonymous()).build().unwrap();
+        assert!(
+            format!("{store:?}").contains("https://secretmanager.me-central2.rep.googleapis.com\"")
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //!
 //! strongroom's own: the label `strongroom-deleted` (the version `delete` disabled; see the
 //! store), the annotations `strongroom-name` (the name behind a hashed id) and
-//! `strongroom-cas` (the version a check-and-set write claimed).
+//! `strongroom-cas` (the version a check-and-set write claimed, and when: `5@1733130000`).
 
 use std::collections::BTreeMap;
 

@@ -39,6 +39,7 @@
 //! | `GOOGLE_OAUTH_ACCESS_TOKEN` | a token given directly |
 //! | `GOOGLE_APPLICATION_CREDENTIALS` | a service-account key or authorized-user file |
 //! | `CLOUDSDK_CONFIG` | where gcloud's `application_default_credentials.json` is (else `~/.config/gcloud`) |
+//! | `GOOGLE_CLOUD_QUOTA_PROJECT` | the project billed for quota (`x-goog-user-project`; else an authorized-user file's `quota_project_id`) |
 //! | `GCE_METADATA_HOST` | the metadata server's `host[:port]` (else `169.254.169.254`) |
 //!
 //! # Names
@@ -70,6 +71,19 @@
 //! See [`GcpStore`]'s module docs for the mapping of each operation, what `delete`,
 //! `undelete` and `purge` do (a recoverable delete disables the current version), and how
 //! check-and-set uses the secret's etag.
+//!
+//! # What is tested where
+//!
+//! No test here talks to Google. `tests/drongo.rs` runs against drongo, the Secret Manager
+//! emulator: the conformance checks except `metadata` and `longest_name` (drongo drops
+//! annotations, which both need), scoping, ids as other clients see them, delete / put /
+//! undelete, per-version disable / enable / destroy, labels, replication, the 64 KiB limit.
+//! What drongo does not do (etags, annotations, paging, `dataCrc32c`) and what no emulator
+//! here serves (Google's token endpoint, the metadata server) is tested against a loopback
+//! responder inside the unit tests that checks each request as Google would: it verifies the
+//! service-account JWT's RS256 signature with the key's public half and its claims (`iss`,
+//! `scope`, `aud`, `iat`, `exp`), the refresh-token form, the `Metadata-Flavor` header, the
+//! etag and claim of a check-and-set, the CRC32C of a payload.
 //!
 //! # Secrets
 //!

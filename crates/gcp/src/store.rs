@@ -36,12 +36,15 @@
 //!
 //! `:addVersion` takes no condition, so `if_version(v)` is three steps: read the secret
 //! (with its etag) and `latest`, refuse unless `latest` is `v`, then `PATCH` the secret's
-//! annotation `strongroom-cas` to `v + 1` *with the etag read*, and only then add the
-//! version. Secret Manager refuses the `PATCH` when anything changed the secret since the
-//! read, so of two check-and-set writers expecting `v`, one wins and the other gets
-//! [`Error::Conflict`]. A plain `put` does not touch the etag: one racing a check-and-set
-//! writer between its `PATCH` and its `:addVersion` is not detected (the new version then
-//! is not `v + 1`; this is logged as a warning).
+//! annotation `strongroom-cas` to `v + 1` and the time (`5@1733130000`) *with the etag
+//! read*, and only then add the version. Secret Manager refuses the `PATCH` when anything
+//! changed the secret since the read, so of two check-and-set writers that read the same
+//! state, one wins and the other gets [`Error::Conflict`]. A writer that reads after
+//! another's claim but before its `:addVersion` sees a claim above `latest` and gets
+//! [`Error::Conflict`] too; a claim older than a minute is taken for the leftover of a
+//! writer that died between the two steps and ignored. A plain `put` neither claims nor
+//! looks: one racing a check-and-set writer between its `PATCH` and its `:addVersion` is
+//! not detected (the new version then is not `v + 1`; this is logged as a warning).
 //!
 //! # Checksums
 //!
@@ -50,11 +53,13 @@
 //! payload, and a mismatch is an error, never a value.
 
 use std::fmt;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use strongroom_core::{
-    Capabilities, Error, Metadata, Precondition, PutOptions, Scope, Secret, SecretName,
-    SecretStore, SecretValue, VersionId, VersionInfo, async_trait,
+    Capabilities, Error, Precondition, PutOptions, Scope, Secret, SecretName, SecretStore,
+    SecretValue, VersionId, VersionInfo, async_trait,
 };
 
 use crate::api::{Api, MAX_PAYLOAD, Replication, SecretResource};
@@ -101,6 +106,10 @@ impl fmt::Debug for GcpStore {
             .finish()
     }
 }
+
+/// A secret's user labels and annotations, as [`labels::to_gcp`] made them of a
+/// `Metadata`.
+type UserMetadata = (labels::Map, labels::Map);
 
 /// What a name stands for on the server.
 struct Target {
@@ -204,10 +213,11 @@ impl GcpStore {
             Some(v) => number(&t, v)?.to_string(),
             None => "latest".to_owned(),
         };
-        let (secret, access) = tokio::join!(
+        let (secret, access) = both(
             self.api().get_secret(&t.id),
-            self.api().access(&t.id, &selector)
-        );
+            self.api().access(&t.id, &selector),
+        )
+        .await;
         let secret = secret.map_err(|e| core(e, &t, version))?;
         if secret.labels.contains_key(DELETED) {
             return Err(deleted(&t, version));
@@ -227,12 +237,9 @@ impl GcpStore {
     async fn create(
         &self,
         t: &Target,
-        metadata: Option<&Metadata>,
+        metadata: Option<&UserMetadata>,
     ) -> Result<SecretResource, GcpError> {
-        let (labels, mut annotations) = match metadata {
-            Some(m) => labels::to_gcp(m).map_err(|e| GcpError::Config(e.to_string()))?,
-            None => Default::default(),
-        };
+        let (labels, mut annotations) = metadata.cloned().unwrap_or_default();
         if secret_id::is_hashed(&t.id) {
             annotations.insert(
                 secret_id::NAME_ANNOTATION.to_owned(),
@@ -251,13 +258,13 @@ impl GcpStore {
         &self,
         t: &Target,
         secret: &SecretResource,
-        metadata: Option<&Metadata>,
+        metadata: Option<&UserMetadata>,
         deleted: Option<Option<u64>>,
-        cas: Option<u64>,
+        cas: Option<String>,
         etag: Option<&str>,
     ) -> Result<SecretResource, GcpError> {
         let (user_labels, user_annotations) = match metadata {
-            Some(m) => labels::to_gcp(m).map_err(|e| GcpError::Config(e.to_string()))?,
+            Some(m) => m.clone(),
             None => (
                 labels::user_part(&secret.labels),
                 labels::user_part(&secret.annotations),
@@ -274,8 +281,8 @@ impl GcpStore {
             }
             None => {}
         }
-        if let Some(n) = cas {
-            new_annotations.insert(CAS.to_owned(), n.to_string());
+        if let Some(claim) = cas {
+            new_annotations.insert(CAS.to_owned(), claim);
         }
         self.api()
             .update_secret(&t.id, &new_labels, &new_annotations, etag)
@@ -295,7 +302,7 @@ impl GcpStore {
         &self,
         t: &Target,
         value: &SecretValue,
-        metadata: Option<&Metadata>,
+        metadata: Option<&UserMetadata>,
     ) -> Result<u64, GcpError> {
         let secret = match self.api().get_secret(&t.id).await {
             Ok(secret) => Some(secret),
@@ -334,7 +341,7 @@ impl GcpStore {
         t: &Target,
         value: &SecretValue,
         expected: &VersionId,
-        metadata: Option<&Metadata>,
+        metadata: Option<&UserMetadata>,
     ) -> Result<u64, Error> {
         let conflict = |message: &str| Error::Conflict {
             key: t.key.to_string(),
@@ -353,13 +360,22 @@ impl GcpStore {
             return Err(conflict(&format!("the current version is not {expected}")));
         }
         let next = current.unwrap_or_default().saturating_add(1);
+        let now = unix_now();
+        if secret
+            .annotations
+            .get(CAS)
+            .and_then(|claim| parse_claim(claim))
+            .is_some_and(|(claimed, at)| claimed >= next && claim_is_live(at, now))
+        {
+            return Err(conflict("another check-and-set write is in flight"));
+        }
         match self
             .update(
                 t,
                 &secret,
                 metadata,
                 None,
-                Some(next),
+                Some(format!("{next}@{now}")),
                 secret.etag.as_deref(),
             )
             .await
@@ -380,6 +396,54 @@ impl GcpStore {
         }
         Ok(n)
     }
+}
+
+/// Runs two futures at once and waits for both: a read's two requests take the time of one.
+/// (`tokio::join!` would need tokio's `macros` feature, a proc-macro build, for this alone.)
+async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut first, mut second) = (None, None);
+    std::future::poll_fn(|cx| {
+        if first.is_none()
+            && let Poll::Ready(out) = a.as_mut().poll(cx)
+        {
+            first = Some(out);
+        }
+        if second.is_none()
+            && let Poll::Ready(out) = b.as_mut().poll(cx)
+        {
+            second = Some(out);
+        }
+        match (first.take(), second.take()) {
+            (Some(x), Some(y)) => Poll::Ready((x, y)),
+            (x, y) => {
+                (first, second) = (x, y);
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
+/// How long a check-and-set claim holds off other check-and-set writers.
+const CLAIM_TTL_SECS: u64 = 60;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `N@SECS`: the version claimed and when.
+fn parse_claim(claim: &str) -> Option<(u64, u64)> {
+    let (version, at) = claim.split_once('@')?;
+    Some((version.parse().ok()?, at.parse().ok()?))
+}
+
+/// A claim made less than [`CLAIM_TTL_SECS`] ago. One dated further in the future than that
+/// (a skewed clock, a forged value) does not hold anyone off.
+fn claim_is_live(at: u64, now: u64) -> bool {
+    at <= now.saturating_add(CLAIM_TTL_SECS) && now.saturating_sub(at) < CLAIM_TTL_SECS
 }
 
 /// A version id as a Secret Manager version number; anything else names no version.
@@ -403,12 +467,6 @@ fn deleted(t: &Target, version: Option<&VersionId>) -> Error {
 }
 
 fn core(e: GcpError, t: &Target, version: Option<&VersionId>) -> Error {
-    if let GcpError::Config(message) = &e {
-        // Metadata refused before sending: the caller's value, not the store's setup.
-        return Error::InvalidValue {
-            message: message.clone(),
-        };
-    }
     e.into_core(Some(t.key.as_str()), version)
 }
 
@@ -445,10 +503,9 @@ impl SecretStore for GcpStore {
                 ),
             });
         }
-        if let Some(m) = &options.metadata {
-            labels::to_gcp(m)?;
-        }
-        let metadata = options.metadata.as_ref();
+        // Checked before anything is sent: a tag Secret Manager cannot hold writes nothing.
+        let metadata = options.metadata.as_ref().map(labels::to_gcp).transpose()?;
+        let metadata = metadata.as_ref();
         let n = match &options.precondition {
             None => self
                 .put_plain(&t, &value, metadata)
@@ -559,12 +616,20 @@ impl SecretStore for GcpStore {
             .iter()
             .filter(|s| !s.labels.contains_key(DELETED))
             .filter_map(|s| {
-                secret_id::decode(
+                let name = secret_id::decode(
                     s.id(),
                     s.annotations
                         .get(secret_id::NAME_ANNOTATION)
                         .map(String::as_str),
-                )
+                );
+                if name.is_none() {
+                    tracing::debug!(
+                        backend = BACKEND,
+                        id = s.id(),
+                        "skipping a secret whose id strongroom did not make"
+                    );
+                }
+                name
             })
             .filter_map(|full| {
                 scope
@@ -601,3 +666,7 @@ impl SecretStore for GcpStore {
         Ok(out.into_iter().map(|(_, info)| info).collect())
     }
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

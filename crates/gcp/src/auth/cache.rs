@@ -81,9 +81,13 @@ impl TokenCache {
         }
     }
 
-    /// Forgets the token (the server refused it).
-    pub(crate) fn invalidate(&self) {
-        *self.lock() = None;
+    /// Forgets `refused` (the server refused it), unless another caller has replaced it
+    /// already: two requests refused with one token must not throw away each other's new one.
+    pub(crate) fn invalidate(&self, refused: &AccessToken) {
+        let mut cached = self.lock();
+        if cached.as_ref().is_some_and(|c| c.token.same(refused)) {
+            *cached = None;
+        }
     }
 
     fn current(&self, now: Instant, until_expiry: bool) -> Option<AccessToken> {
@@ -162,22 +166,28 @@ mod tests {
             assert_eq!(task.await.unwrap().expose(), "token-0");
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        cache.token().await.unwrap();
+        let first = cache.token().await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1, "a valid token is reused");
-        cache.invalidate();
+        cache.invalidate(&first);
+        let second = cache.token().await.unwrap();
+        assert_eq!(second.expose(), "token-1");
+        // A late refusal of the old token leaves the new one alone.
+        cache.invalidate(&first);
         assert_eq!(cache.token().await.unwrap().expose(), "token-1");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
     async fn due_tokens_are_refreshed_and_expired_ones_never_served() {
-        // Two seconds of life: due after one (half), expired after two.
-        let (cache, calls) = cache(Duration::from_secs(2), 1);
+        // Four seconds of life: due after two (half), expired after four. The waits leave
+        // nearly two seconds of slack on each side for a loaded machine.
+        let (cache, calls) = cache(Duration::from_secs(4), 1);
         assert_eq!(cache.token().await.unwrap().expose(), "token-0");
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        tokio::time::sleep(Duration::from_millis(2200)).await;
         // Due, the refresh fails, the old token is still valid: served.
         assert_eq!(cache.token().await.unwrap().expose(), "token-0");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        tokio::time::sleep(Duration::from_millis(2000)).await;
         assert!(
             cache.token().await.is_err(),
             "an expired token must not be served"

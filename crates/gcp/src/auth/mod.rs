@@ -52,6 +52,11 @@ const MAX_TOKEN_BODY: usize = 64 * 1024;
 pub struct AccessToken(Arc<Zeroizing<String>>);
 
 impl AccessToken {
+    /// True when both are the same fetched token (not merely equal text).
+    fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     fn new(value: Zeroizing<String>) -> Self {
         Self(Arc::new(value))
     }
@@ -77,7 +82,12 @@ pub(crate) trait FetchToken: Send + Sync {
 
 /// Where access tokens come from. Cheap to clone; clones share one token cache.
 #[derive(Clone)]
-pub struct Credentials(Source);
+pub struct Credentials {
+    source: Source,
+    /// The project billed for quota (`x-goog-user-project`): user credentials need one for
+    /// some APIs.
+    quota_project: Option<String>,
+}
 
 #[derive(Clone)]
 enum Source {
@@ -88,14 +98,17 @@ enum Source {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Credentials").field(&self.kind()).finish()
+        f.debug_struct("Credentials")
+            .field("kind", &self.kind())
+            .field("quota_project", &self.quota_project)
+            .finish()
     }
 }
 
 impl Credentials {
     /// No credentials: requests carry no `Authorization` header. Only emulators accept that.
     pub fn anonymous() -> Self {
-        Self(Source::Anonymous)
+        Self::of(Source::Anonymous)
     }
 
     /// A token given directly (as `GOOGLE_OAUTH_ACCESS_TOKEN` does). It is never refreshed.
@@ -106,7 +119,7 @@ impl Credentials {
         let token = Zeroizing::new(token.into());
         token_response::check_token("GOOGLE_OAUTH_ACCESS_TOKEN", &token)
             .map_err(|_| Error::Credentials("the access token given is empty, too long, or has characters a header cannot carry".into()))?;
-        Ok(Self(Source::Static(AccessToken::new(token))))
+        Ok(Self::of(Source::Static(AccessToken::new(token))))
     }
 
     /// A credentials JSON file: a service-account key (`"type": "service_account"`) or
@@ -157,7 +170,22 @@ impl Credentials {
             }
             None => return Err(Error::Credentials("the file has no \"type\"".into())),
         };
-        Ok(Self::fetched(source))
+        let mut credentials = Self::fetched(source);
+        credentials.quota_project = quota_project_of(json);
+        Ok(credentials)
+    }
+
+    /// Bills quota to `project` (the `x-goog-user-project` header), as
+    /// `GOOGLE_CLOUD_QUOTA_PROJECT` or an authorized-user file's `quota_project_id` do.
+    #[must_use]
+    pub fn with_quota_project(mut self, project: impl Into<String>) -> Self {
+        self.quota_project = Some(project.into()).filter(|p| is_header_safe(p));
+        self
+    }
+
+    /// The project quota is billed to, if one is set.
+    pub fn quota_project(&self) -> Option<&str> {
+        self.quota_project.as_deref()
     }
 
     /// The GCE / GKE metadata server at `GCE_METADATA_HOST`, or [`DEFAULT_METADATA_HOST`].
@@ -165,9 +193,11 @@ impl Credentials {
     /// # Errors
     /// [`Error::Config`] when `GCE_METADATA_HOST` is not a `host[:port]`.
     pub fn metadata_server() -> Result<Self, Error> {
-        let host = std::env::var("GCE_METADATA_HOST")
-            .ok()
-            .filter(|h| !h.is_empty());
+        Self::metadata_server_from(&process_env)
+    }
+
+    fn metadata_server_from(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let host = var("GCE_METADATA_HOST");
         Self::metadata_server_at(host.as_deref().unwrap_or(DEFAULT_METADATA_HOST))
     }
 
@@ -196,26 +226,39 @@ impl Credentials {
     /// # Errors
     /// [`Error::Credentials`] / [`Error::Config`] when a variable names something unusable.
     pub fn from_env() -> Result<Self, Error> {
-        if let Some(token) = env("GOOGLE_OAUTH_ACCESS_TOKEN") {
+        Self::from_vars(&process_env)
+    }
+
+    /// [`from_env`](Self::from_env) with the variables `var` gives.
+    pub(crate) fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let found = Self::find(var)?;
+        Ok(match var("GOOGLE_CLOUD_QUOTA_PROJECT") {
+            Some(project) => found.with_quota_project(project),
+            None => found,
+        })
+    }
+
+    fn find(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        if let Some(token) = var("GOOGLE_OAUTH_ACCESS_TOKEN") {
             return Self::access_token(token).map_err(|_| {
                 Error::Credentials("GOOGLE_OAUTH_ACCESS_TOKEN is not a usable token".into())
             });
         }
-        if let Some(path) = env("GOOGLE_APPLICATION_CREDENTIALS") {
+        if let Some(path) = var("GOOGLE_APPLICATION_CREDENTIALS") {
             return Self::from_file(path);
         }
-        if let Some(path) = well_known_file()
+        if let Some(path) = well_known_file(var)
             && path.is_file()
         {
             return Self::from_file(path);
         }
-        Self::metadata_server()
+        Self::metadata_server_from(var)
     }
 
     /// What these credentials are: `anonymous`, `access-token`, `service-account`,
     /// `authorized-user` or `metadata-server`.
     pub fn kind(&self) -> &'static str {
-        match &self.0 {
+        match &self.source {
             Source::Anonymous => "anonymous",
             Source::Static(_) => "access-token",
             Source::Fetched(cache) => cache.kind(),
@@ -228,39 +271,68 @@ impl Credentials {
     /// # Errors
     /// When the token endpoint or metadata server cannot be reached or refuses.
     pub async fn token(&self) -> Result<Option<AccessToken>, Error> {
-        match &self.0 {
+        match &self.source {
             Source::Anonymous => Ok(None),
             Source::Static(token) => Ok(Some(token.clone())),
             Source::Fetched(cache) => cache.token().await.map(Some),
         }
     }
 
-    /// Drops a cached token the server refused, so that the next call fetches a new one.
-    pub(crate) fn invalidate(&self) {
-        if let Source::Fetched(cache) = &self.0 {
-            cache.invalidate();
+    /// Drops `refused` from the cache if it is still the cached token, so that the next
+    /// call fetches a new one (and a token another caller already replaced stays).
+    pub(crate) fn invalidate(&self, refused: &AccessToken) {
+        if let Source::Fetched(cache) = &self.source {
+            cache.invalidate(refused);
         }
     }
 
     fn fetched(source: Box<dyn FetchToken>) -> Self {
-        Self(Source::Fetched(Arc::new(TokenCache::new(source))))
+        Self::of(Source::Fetched(Arc::new(TokenCache::new(source))))
+    }
+
+    fn of(source: Source) -> Self {
+        Self {
+            source,
+            quota_project: None,
+        }
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// An authorized-user file's `quota_project_id`.
+fn quota_project_of(json: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Quota {
+        quota_project_id: Option<String>,
+    }
+    serde_json::from_slice::<Quota>(json)
+        .ok()?
+        .quota_project_id
+        .filter(|p| is_header_safe(p))
+}
+
+/// Short visible ASCII: what a project id can be, and what a header can carry.
+fn is_header_safe(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 100 && text.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A variable of this process, `None` when unset, not Unicode or blank (trimmed otherwise).
+pub(crate) fn process_env(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// gcloud's application default credentials file.
-fn well_known_file() -> Option<PathBuf> {
+fn well_known_file(var: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     const FILE: &str = "application_default_credentials.json";
-    if let Some(dir) = env("CLOUDSDK_CONFIG") {
+    if let Some(dir) = var("CLOUDSDK_CONFIG") {
         return Some(PathBuf::from(dir).join(FILE));
     }
     if cfg!(windows) {
-        return env("APPDATA").map(|d| PathBuf::from(d).join("gcloud").join(FILE));
+        return var("APPDATA").map(|d| PathBuf::from(d).join("gcloud").join(FILE));
     }
-    env("HOME").map(|h| PathBuf::from(h).join(".config").join("gcloud").join(FILE))
+    var("HOME").map(|h| PathBuf::from(h).join(".config").join("gcloud").join(FILE))
 }
 
 /// Reads a credentials file of at most [`MAX_FILE_BYTES`] into a wiped buffer.
@@ -444,6 +516,101 @@ mod tests {
                 .contains("64 KiB")
         );
         assert!(Credentials::from_file(dir.path().join("none.json")).is_err());
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn the_environment_is_searched_in_google_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let adc = serde_json::json!({
+            "type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"
+        });
+        std::fs::write(
+            dir.path().join("application_default_credentials.json"),
+            adc.to_string(),
+        )
+        .unwrap();
+        let config = dir.path().to_str().unwrap();
+        let missing = dir.path().join("missing.json");
+        let missing = missing.to_str().unwrap();
+        let kind = |pairs: &[(&str, &str)]| Credentials::from_vars(&vars(pairs)).map(|c| c.kind());
+
+        assert_eq!(
+            kind(&[
+                ("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.t"),
+                ("GOOGLE_APPLICATION_CREDENTIALS", missing)
+            ])
+            .unwrap(),
+            "access-token"
+        );
+        // Named but missing: an error, not a silent fall through to another identity.
+        assert!(
+            kind(&[
+                ("GOOGLE_APPLICATION_CREDENTIALS", missing),
+                ("CLOUDSDK_CONFIG", config)
+            ])
+            .is_err()
+        );
+        assert_eq!(
+            kind(&[("CLOUDSDK_CONFIG", config)]).unwrap(),
+            "authorized-user"
+        );
+        let home = tempfile::tempdir().unwrap();
+        let gcloud = home.path().join(".config/gcloud");
+        std::fs::create_dir_all(&gcloud).unwrap();
+        std::fs::write(
+            gcloud.join("application_default_credentials.json"),
+            adc.to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            kind(&[("HOME", home.path().to_str().unwrap())]).unwrap(),
+            "authorized-user"
+        );
+        assert_eq!(kind(&[("HOME", missing)]).unwrap(), "metadata-server");
+        assert_eq!(
+            kind(&[("GCE_METADATA_HOST", "127.0.0.1:9")]).unwrap(),
+            "metadata-server"
+        );
+        assert!(kind(&[("GCE_METADATA_HOST", "not a host")]).is_err());
+        assert!(kind(&[("GOOGLE_OAUTH_ACCESS_TOKEN", "two words")]).is_err());
+
+        // The quota project: from the ADC file, overridden by GOOGLE_CLOUD_QUOTA_PROJECT.
+        let with_quota = serde_json::json!({
+            "type": "authorized_user", "client_id": "c", "client_secret": "s",
+            "refresh_token": "r", "quota_project_id": "billing-1"
+        });
+        std::fs::write(
+            dir.path().join("application_default_credentials.json"),
+            with_quota.to_string(),
+        )
+        .unwrap();
+        let quota = |pairs: &[(&str, &str)]| {
+            Credentials::from_vars(&vars(pairs))
+                .unwrap()
+                .quota_project()
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            quota(&[("CLOUDSDK_CONFIG", config)]).as_deref(),
+            Some("billing-1")
+        );
+        assert_eq!(
+            quota(&[
+                ("CLOUDSDK_CONFIG", config),
+                ("GOOGLE_CLOUD_QUOTA_PROJECT", "billing-2")
+            ])
+            .as_deref(),
+            Some("billing-2")
+        );
+        assert_eq!(quota(&[("GOOGLE_OAUTH_ACCESS_TOKEN", "t")]), None);
     }
 
     #[test]

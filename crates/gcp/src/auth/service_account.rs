@@ -98,12 +98,12 @@ impl ServiceAccount {
         URL_SAFE_NO_PAD.encode_string(header.to_string(), &mut jwt);
         jwt.push('.');
         URL_SAFE_NO_PAD.encode_string(claims.to_string(), &mut jwt);
-        let mut signature = vec![0; self.key.public().modulus_len()];
+        let mut signature = Zeroizing::new(vec![0; self.key.public().modulus_len()]);
         self.key
             .sign(&RSA_PKCS1_SHA256, &self.rng, jwt.as_bytes(), &mut signature)
             .map_err(|_| Error::Credentials("signing the token request failed".into()))?;
         jwt.push('.');
-        URL_SAFE_NO_PAD.encode_string(&signature, &mut jwt);
+        URL_SAFE_NO_PAD.encode_string(&*signature, &mut jwt);
         Ok(jwt)
     }
 
