@@ -3,7 +3,7 @@
 //!
 //! 1. Build cost (first, before anything else loads the machine): cold release builds of
 //!    `strongroom` with only the `aws` / `vault` feature against aws-sdk-secretsmanager +
-//!    aws-config / vaultrs, each a scratch package under `target/bench/build-cost/` with its
+//!    aws-config / vaultrs, and with only `gcp` against google-cloud-secretmanager-v1, each a scratch package under `target/bench/build-cost/` with its
 //!    own clean target folder; wall time and unique crates (`cargo tree`).
 //! 2. In-process paths: the criterion benchmarks of `benches/` (`strongroom-benches`), read
 //!    back from `target/criterion/*/new/estimates.json`, and its `probe` binary (single
@@ -433,6 +433,12 @@ fn build_cost() -> Result<Value, String> {
         ),
         strongroom_case("strongroom_vault", "vault", "strongroom-vault"),
         peer_case("vaultrs", r#"vaultrs = "0.8""#),
+        strongroom_case("strongroom_gcp", "gcp", "strongroom-gcp"),
+        // Google's Rust client for Secret Manager (google-cloud-rust), default features.
+        peer_case(
+            "google_cloud_secretmanager",
+            r#"google-cloud-secretmanager-v1 = "1""#,
+        ),
     ];
     let base = layout::target_dir().join("bench/build-cost");
     let mut out = serde_json::Map::new();
@@ -916,6 +922,11 @@ fn render(results: &Value, aws_note: &Option<String>, skipped_build: bool) -> St
             "aws-sdk-secretsmanager + aws-config",
         ),
         ("strongroom_vault", "vaultrs", "vaultrs"),
+        (
+            "strongroom_gcp",
+            "google_cloud_secretmanager",
+            "google-cloud-secretmanager-v1",
+        ),
     ] {
         if skipped_build {
             break;

@@ -181,6 +181,8 @@ fn reseed(server: &services::Running) -> Result<(), String> {
             );
         }
         Service::LocalStack => localstack::warm(server.addr())?,
+        // A restarted drongo is empty and needs no seeding; its address did not change.
+        Service::Drongo => {}
     }
     services::write_env(&env)
 }

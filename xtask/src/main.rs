@@ -12,7 +12,7 @@
 //!   tests, then the integration suites against real servers (`itest`): native, then docker
 //!   (only the runtime asked for with `--runtime`).
 //! - `cargo xtask services up|down|status|env [--runtime docker|native|auto]`: the real
-//!   OpenBao, LocalStack and moto servers the suites use (see docs/testing.md).
+//!   OpenBao, LocalStack, moto and drongo servers the suites use (see docs/testing.md).
 //! - `cargo xtask services pause|resume|stop|start|disconnect|connect <server> [--for SECS]`:
 //!   faults for the reliability suites, on either runtime.
 //! - `cargo xtask services up --vault-nodes 3 [--runtime R]`: a three-node OpenBao Raft
@@ -35,6 +35,7 @@ mod cluster;
 mod crash;
 mod demo;
 mod docker;
+mod drongo;
 mod faults;
 mod features;
 mod fuzz;
@@ -65,7 +66,7 @@ usage:
   cargo xtask fuzz [--seconds N] [--target NAME]
   cargo xtask ci [--runtime docker|native|auto]
   cargo xtask services up|down|status|env [--runtime docker|native|auto]   (default native)
-  cargo xtask services pause|resume|stop|start|disconnect|connect openbao|localstack|moto [--for SECS]
+  cargo xtask services pause|resume|stop|start|disconnect|connect openbao|localstack|moto|drongo [--for SECS]
   cargo xtask services up --vault-nodes 3 [--runtime docker|native|auto]   (an OpenBao Raft cluster)
   cargo xtask services kill|restart|pause|resume|disconnect|connect openbao-1|openbao-2|openbao-3|leader
   cargo xtask images

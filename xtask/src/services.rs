@@ -1,6 +1,6 @@
 //! `cargo xtask services up|down|status|env`: the real servers the integration suites use.
 //!
-//! `up` provisions what is missing, starts OpenBao, LocalStack and moto on free loopback
+//! `up` provisions what is missing, starts OpenBao, LocalStack, moto and drongo on free loopback
 //! ports, waits (bounded) until each is healthy, seeds them, then writes
 //! target/xtask/services.env and prints it. `down` stops exactly what `up` recorded.
 
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::process::{self, Launch};
 use crate::provision::{self, Venv};
-use crate::{docker, layout, localstack, moto, openbao, versions};
+use crate::{docker, drongo, layout, localstack, moto, openbao, versions};
 
 /// Where the servers run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,17 +44,19 @@ impl RuntimeChoice {
     }
 }
 
-/// The three servers.
+/// The servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Service {
     OpenBao,
     LocalStack,
     Moto,
+    /// Google Cloud Secret Manager's REST API (drongo).
+    Drongo,
 }
 
 impl Service {
     /// Every server, in start order (the slowest first, so the others start meanwhile).
-    pub(crate) const ALL: [Self; 3] = [Self::LocalStack, Self::OpenBao, Self::Moto];
+    pub(crate) const ALL: [Self; 4] = [Self::LocalStack, Self::OpenBao, Self::Moto, Self::Drongo];
 
     /// Name in messages, logs, state and compose.
     pub(crate) fn name(self) -> &'static str {
@@ -62,6 +64,7 @@ impl Service {
             Self::OpenBao => "openbao",
             Self::LocalStack => "localstack",
             Self::Moto => "moto",
+            Self::Drongo => "drongo",
         }
     }
 
@@ -88,6 +91,11 @@ impl Service {
                 pins: versions::MOTO_PIP,
                 needs_python: None,
             },
+            Self::Drongo => Venv {
+                name: "drongo",
+                pins: versions::DRONGO_PIP,
+                needs_python: None,
+            },
         }
     }
 
@@ -97,6 +105,7 @@ impl Service {
             Self::OpenBao => openbao::healthy(addr),
             Self::LocalStack => localstack::healthy(addr),
             Self::Moto => moto::healthy(addr),
+            Self::Drongo => drongo::healthy(addr),
         }
     }
 
@@ -106,6 +115,7 @@ impl Service {
             Self::OpenBao => Duration::from_secs(60),
             Self::LocalStack => Duration::from_secs(180),
             Self::Moto => Duration::from_secs(90),
+            Self::Drongo => Duration::from_secs(60),
         }
     }
 }
@@ -355,6 +365,7 @@ pub(crate) fn native_launch(service: Service, port: u16, token: &str) -> Result<
             localstack::launch(&dir, port, &volume)
         }
         Service::Moto => moto::launch(&dir, port),
+        Service::Drongo => drongo::launch(&dir, port),
     })
 }
 
@@ -564,6 +575,7 @@ fn container_env(service: Service, host_port: u16) -> BTreeMap<String, String> {
             env.insert("MOTO_PORT".to_owned(), port.to_string());
             env
         }
+        Service::Drongo => BTreeMap::new(),
     }
 }
 
@@ -580,7 +592,7 @@ fn container_args(service: Service, token: &str) -> Vec<String> {
             ),
             "-dev-no-store-token".into(),
         ],
-        Service::LocalStack | Service::Moto => Vec::new(),
+        Service::LocalStack | Service::Moto | Service::Drongo => Vec::new(),
     }
 }
 
@@ -595,6 +607,7 @@ fn seed(state: &State, token: &str) -> Result<BTreeMap<String, String>, String> 
                 localstack::env(server.addr())
             }
             Service::Moto => moto::seed(server.addr())?,
+            Service::Drongo => drongo::seed(server.addr(), &interop_python()?)?,
         };
         env.extend(more);
     }
@@ -603,6 +616,13 @@ fn seed(state: &State, token: &str) -> Result<BTreeMap<String, String>, String> 
         layout::env_file().display().to_string(),
     );
     Ok(env)
+}
+
+/// The Python with the official Google client, for the interop suite: the native drongo
+/// venv's, provisioned here on the docker runtime too (reused when present).
+fn interop_python() -> Result<PathBuf, String> {
+    let (dir, _) = provision::ensure(&Service::Drongo.venv())?;
+    Ok(dir.join("bin/python"))
 }
 
 /// Writes the env file the suites fall back to: `KEY=VALUE` lines.

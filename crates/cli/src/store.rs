@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use strongroom_core::{Error, SecretStore};
 use strongroom_facade::{
-    AwsConfig, BackendConfig, Config, DirConfig, EnvConfig, KeyOrigin, KeySource, LocalConfig,
-    SsmConfig, VaultConfig, open_store, scoped,
+    AwsConfig, BackendConfig, Config, DirConfig, EnvConfig, GcpConfig, KeyOrigin, KeySource,
+    LocalConfig, SsmConfig, VaultConfig, open_store, scoped,
 };
 use strongroom_local::FileStore;
 
@@ -50,6 +50,7 @@ pub(crate) fn backend_config(global: &Global) -> Result<BackendConfig, Error> {
             Backend::Vault => BackendConfig::Vault(VaultConfig::default()),
             Backend::Aws => BackendConfig::Aws(AwsConfig::default()),
             Backend::Ssm => BackendConfig::Ssm(SsmConfig::default()),
+            Backend::Gcp => BackendConfig::Gcp(GcpConfig::default()),
         },
     };
     let prefix = global.scope.clone();
@@ -95,6 +96,10 @@ pub(crate) fn backend_config(global: &Global) -> Result<BackendConfig, Error> {
             set(&mut ssm.prefix, prefix);
             set(&mut ssm.region, remote.aws_region.clone());
             set(&mut ssm.profile, remote.aws_profile.clone());
+        }
+        BackendConfig::Gcp(gcp) => {
+            set(&mut gcp.prefix, prefix);
+            set(&mut gcp.project, remote.gcp_project.clone());
         }
         _ => {}
     }

@@ -15,7 +15,7 @@ use crate::master_key::{KeyOrigin, PassphrasePrompt, resolve_key};
 ///
 /// # Errors
 /// [`Error::Config`] for a missing key or store file, a prefix that is not a folder name,
-/// or a backend this build lacks (`vault`, `aws` without the cargo feature); the backend's
+/// or a backend this build lacks (`vault`, `aws`, `gcp` without the cargo feature); the backend's
 /// own errors otherwise.
 pub fn open_store(config: &BackendConfig) -> Result<Arc<dyn SecretStore>, Error> {
     match config {
@@ -48,6 +48,12 @@ pub fn open_store(config: &BackendConfig) -> Result<Arc<dyn SecretStore>, Error>
         #[cfg(not(feature = "aws"))]
         BackendConfig::Ssm(_) => Err(Error::config(
             "built without the aws feature (which holds SSM): enable strongroom-facade's `aws` feature",
+        )),
+        #[cfg(feature = "gcp")]
+        BackendConfig::Gcp(gcp) => crate::gcp::open(gcp),
+        #[cfg(not(feature = "gcp"))]
+        BackendConfig::Gcp(_) => Err(Error::config(
+            "built without the gcp feature: enable strongroom-facade's `gcp` feature",
         )),
     }
 }

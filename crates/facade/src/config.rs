@@ -119,7 +119,9 @@ impl Config {
     /// environment for [`from_env`](Self::from_env); a map in tests).
     ///
     /// - `STRONGROOM_CONFIG`: a TOML file; when set, the other variables are ignored.
-    /// - `STRONGROOM_BACKEND`: `local` (default), `env`, `dir`, `vault`, `aws` or `ssm`.
+    /// - `STRONGROOM_BACKEND`: `local` (default), `env`, `dir`, `vault`, `aws`, `ssm` or
+    ///   `gcp` (project, endpoint and credentials from `GOOGLE_CLOUD_PROJECT`,
+    ///   `STRONGROOM_GCP_ENDPOINT` and Google's own variables: docs/gcp.md).
     /// - `STRONGROOM_STORE`: the store file (`local`), the directory (`dir`) or the variable
     ///   prefix (`env`). Vault and AWS read their own variables (`VAULT_ADDR`,
     ///   `VAULT_KV_MOUNT`, `STRONGROOM_VAULT_PREFIX`, `AWS_REGION`, `STRONGROOM_AWS_PREFIX`,
@@ -189,9 +191,13 @@ impl Config {
                 prefix,
                 ..SsmConfig::default()
             }),
+            "gcp" => BackendConfig::Gcp(GcpConfig {
+                prefix,
+                ..GcpConfig::default()
+            }),
             other => {
                 return Err(Error::config(format!(
-                    "STRONGROOM_BACKEND={other:?}: expected local, env, dir, vault, aws or ssm"
+                    "STRONGROOM_BACKEND={other:?}: expected local, env, dir, vault, aws, ssm or gcp"
                 )));
             }
         };
@@ -263,10 +269,12 @@ pub enum BackendConfig {
     Aws(AwsConfig),
     /// AWS SSM Parameter Store (needs the `aws` feature).
     Ssm(SsmConfig),
+    /// Google Cloud Secret Manager (needs the `gcp` feature).
+    Gcp(GcpConfig),
 }
 
 impl BackendConfig {
-    /// The backend's short name: `local`, `env`, `dir`, `vault`, `aws`, `ssm`.
+    /// The backend's short name: `local`, `env`, `dir`, `vault`, `aws`, `ssm`, `gcp`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Local(_) => "local",
@@ -275,6 +283,7 @@ impl BackendConfig {
             Self::Vault(_) => "vault",
             Self::Aws(_) => "aws",
             Self::Ssm(_) => "ssm",
+            Self::Gcp(_) => "gcp",
         }
     }
 }
@@ -601,6 +610,27 @@ pub struct SsmConfig {
     /// `standard` (values up to 4096 bytes, the default) or `advanced` (8192).
     #[serde(default)]
     pub tier: Option<String>,
+}
+
+/// `[backend] kind = "gcp"`: Google Cloud Secret Manager (key `app/db/pw` is a secret id
+/// by the reversible encoding docs/gcp.md describes). Unset fields come from
+/// `GOOGLE_CLOUD_PROJECT` and `STRONGROOM_GCP_ENDPOINT` (or
+/// `CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER`); credentials always come the Google
+/// way (`GOOGLE_OAUTH_ACCESS_TOKEN`, `GOOGLE_APPLICATION_CREDENTIALS`, application default
+/// credentials, the metadata server).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GcpConfig {
+    /// The project id (`my-project`) the secrets live in.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// The folder every key is relative to (`prod/app`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// An endpoint URL (an emulator such as drongo, a private endpoint).
+    #[serde(default)]
+    pub endpoint: Option<String>,
 }
 
 /// `[backend.assume_role]`: STS AssumeRole on top of the credentials found otherwise.
@@ -1040,6 +1070,7 @@ mod tests {
             ("vault", "vault"),
             ("aws", "aws"),
             ("ssm", "ssm"),
+            ("gcp", "gcp"),
             ("dir", "dir"),
             ("env", "env"),
         ] {
@@ -1054,6 +1085,7 @@ mod tests {
                 BackendConfig::Vault(v) => v.prefix.clone(),
                 BackendConfig::Aws(a) => a.prefix.clone(),
                 BackendConfig::Ssm(s) => s.prefix.clone(),
+                BackendConfig::Gcp(g) => g.prefix.clone(),
                 BackendConfig::Dir(d) => d.prefix.clone(),
                 BackendConfig::Env(e) => e.prefix.clone(),
                 BackendConfig::Local(l) => l.prefix.clone(),

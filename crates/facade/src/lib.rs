@@ -68,6 +68,8 @@ mod audit;
 mod aws;
 mod backend;
 mod config;
+#[cfg(feature = "gcp")]
+mod gcp;
 mod health;
 mod json;
 mod key_arg;
@@ -90,8 +92,8 @@ pub use audit::AUDIT_TARGET;
 pub use backend::{open_local, open_store, scoped};
 pub use config::{
     AssumeRoleConfig, AuditSettings, AwsConfig, BackendConfig, CONFIG_VAR, CacheSettings, Config,
-    DirConfig, EnvConfig, HealthSettings, KeySource, LocalConfig, MirrorSettings, PREFIX_VAR,
-    RequestSettings, RotationSettings, SsmConfig, VaultAuthConfig, VaultConfig,
+    DirConfig, EnvConfig, GcpConfig, HealthSettings, KeySource, LocalConfig, MirrorSettings,
+    PREFIX_VAR, RequestSettings, RotationSettings, SsmConfig, VaultAuthConfig, VaultConfig,
 };
 pub use health::{Health, HealthStatus};
 pub use key_arg::IntoSecretName;

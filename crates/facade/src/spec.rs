@@ -10,7 +10,8 @@ use strongroom_core::{Error, SecretStore};
 
 use crate::backend::open_store;
 use crate::config::{
-    AwsConfig, BackendConfig, DirConfig, EnvConfig, KeySource, LocalConfig, SsmConfig, VaultConfig,
+    AwsConfig, BackendConfig, DirConfig, EnvConfig, GcpConfig, KeySource, LocalConfig, SsmConfig,
+    VaultConfig,
 };
 
 /// A store named by a short string:
@@ -23,6 +24,7 @@ use crate::config::{
 /// | `vault:` / `vault:MOUNT` / `vault:MOUNT/PREFIX` | Vault KV v2; address and auth from `VAULT_*` |
 /// | `aws:` / `aws:PREFIX` | Secrets Manager; region and credentials from `AWS_*` |
 /// | `ssm:` / `ssm:/PREFIX` | SSM Parameter Store; region and credentials from `AWS_*` |
+/// | `gcp:` / `gcp:PROJECT` / `gcp:PROJECT/PREFIX` / `gcp:/PREFIX` | Google Cloud Secret Manager; project (when not given), endpoint and credentials from Google's variables |
 ///
 /// ```
 /// use strongroom_facade::StoreSpec;
@@ -71,6 +73,14 @@ pub enum StoreSpec {
         /// The parameter folder keys are relative to, without slashes around it.
         prefix: Option<String>,
     },
+    /// `gcp:`, `gcp:PROJECT`, `gcp:PROJECT/PREFIX` or `gcp:/PREFIX` (project from
+    /// `GOOGLE_CLOUD_PROJECT`).
+    Gcp {
+        /// The project id (else `GOOGLE_CLOUD_PROJECT`).
+        project: Option<String>,
+        /// The folder keys are relative to.
+        prefix: Option<String>,
+    },
 }
 
 impl StoreSpec {
@@ -82,7 +92,7 @@ impl StoreSpec {
         let (scheme, rest) = text.split_once(':').ok_or_else(|| {
             Error::config(format!(
                 "store spec {text:?} has no scheme: use local:PATH, env:[PREFIX], dir:PATH, \
-                 vault:[MOUNT[/PREFIX]], aws:[PREFIX] or ssm:[/PREFIX]"
+                 vault:[MOUNT[/PREFIX]], aws:[PREFIX], ssm:[/PREFIX] or gcp:[PROJECT[/PREFIX]]"
             ))
         })?;
         let optional = |s: &str| {
@@ -120,8 +130,18 @@ impl StoreSpec {
             "ssm" => Ok(Self::Ssm {
                 prefix: optional(rest),
             }),
+            "gcp" => {
+                // A leading `/` is an empty project: `gcp:/prod/app` is GOOGLE_CLOUD_PROJECT's
+                // folder `prod/app`, as the spec of no project and that folder prints.
+                let rest = rest.trim_end_matches('/');
+                let (project, prefix) = match rest.split_once('/') {
+                    Some((project, prefix)) => (optional(project), optional(prefix)),
+                    None => (optional(rest), None),
+                };
+                Ok(Self::Gcp { project, prefix })
+            }
             other => Err(Error::config(format!(
-                "unknown store scheme {other:?} in {text:?}: expected local, env, dir, vault, aws or ssm"
+                "unknown store scheme {other:?} in {text:?}: expected local, env, dir, vault, aws, ssm or gcp"
             ))),
         }
     }
@@ -149,6 +169,11 @@ impl StoreSpec {
             Self::Ssm { prefix } => BackendConfig::Ssm(SsmConfig {
                 prefix: prefix.clone(),
                 ..SsmConfig::default()
+            }),
+            Self::Gcp { project, prefix } => BackendConfig::Gcp(GcpConfig {
+                project: project.clone(),
+                prefix: prefix.clone(),
+                ..GcpConfig::default()
             }),
         }
     }
@@ -188,6 +213,13 @@ impl fmt::Display for StoreSpec {
                 Some(prefix) => write!(f, "ssm:/{prefix}"),
                 None => f.write_str("ssm:"),
             },
+            Self::Gcp { project, prefix } => {
+                write!(f, "gcp:{}", project.as_deref().unwrap_or(""))?;
+                match prefix {
+                    Some(prefix) => write!(f, "/{prefix}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -215,6 +247,46 @@ mod tests {
             assert_eq!(spec.to_string(), shown);
             match spec.to_backend_config() {
                 BackendConfig::Ssm(c) => assert_eq!(c.prefix.as_deref(), prefix),
+                other => panic!("{}", other.kind()),
+            }
+        }
+    }
+
+    #[test]
+    fn gcp_specs_parse_print_and_configure() {
+        for (text, project, prefix, shown) in [
+            ("gcp:", None, None, "gcp:"),
+            ("gcp:my-proj", Some("my-proj"), None, "gcp:my-proj"),
+            ("gcp:my-proj/", Some("my-proj"), None, "gcp:my-proj"),
+            (
+                "gcp:my-proj/prod/app/",
+                Some("my-proj"),
+                Some("prod/app"),
+                "gcp:my-proj/prod/app",
+            ),
+            ("gcp:/prod/app", None, Some("prod/app"), "gcp:/prod/app"),
+        ] {
+            let spec = StoreSpec::parse(text).unwrap();
+            assert_eq!(
+                spec,
+                StoreSpec::Gcp {
+                    project: project.map(str::to_owned),
+                    prefix: prefix.map(str::to_owned)
+                },
+                "{text}"
+            );
+            assert_eq!(spec.to_string(), shown);
+            assert_eq!(
+                StoreSpec::parse(shown).unwrap(),
+                spec,
+                "{shown} round-trips"
+            );
+            match spec.to_backend_config() {
+                BackendConfig::Gcp(c) => {
+                    assert_eq!(c.project.as_deref(), project);
+                    assert_eq!(c.prefix.as_deref(), prefix);
+                    assert_eq!(c.endpoint, None);
+                }
                 other => panic!("{}", other.kind()),
             }
         }

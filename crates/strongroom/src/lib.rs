@@ -9,10 +9,11 @@
 //! | `envelope` | [`envelope`]: AES-256-GCM envelope, master keys, passphrases | with `local` |
 //! | `vault` | [`vault`]: Vault / OpenBao KV v2, token, AppRole and Kubernetes auth | no |
 //! | `aws` | [`aws`]: AWS Secrets Manager, credential providers (and `sigv4`) | no |
+//! | `gcp` | [`gcp`]: Google Cloud Secret Manager, Google credentials | no |
 //! | `sigv4` | [`sigv4`]: SigV4 signing and offline credential providers, alone | with `aws` |
 //! | `cache` | [`cache`]: `CachedStore`, a TTL cache with single flight over any store | no |
 //! | `facade` | [`facade`]: `Secrets`, the one object an application holds | no |
-//! | `http2` | HTTP/2 (by ALPN over TLS) for `vault` and `aws`; HTTP/1.1 only without it | no |
+//! | `http2` | HTTP/2 (by ALPN over TLS) for `vault`, `aws` and `gcp`; HTTP/1.1 only without it | no |
 //!
 //! The vocabulary every store shares is re-exported at the root from `strongroom-core`:
 //! [`SecretStore`], [`SecretName`], [`SecretValue`], [`Secret`], [`Error`].
@@ -95,6 +96,14 @@ pub mod vault {
 #[cfg(feature = "aws")]
 pub mod aws {
     pub use strongroom_aws::*;
+}
+
+/// Google Cloud Secret Manager: [`GcpStore`](gcp::GcpStore) and the Google credentials
+/// (service-account keys, application default credentials, the metadata server)
+/// (`strongroom-gcp`).
+#[cfg(feature = "gcp")]
+pub mod gcp {
+    pub use strongroom_gcp::*;
 }
 
 /// SigV4 request signing with the offline credential providers (`strongroom-sigv4`): sign

@@ -12,6 +12,7 @@ mod cluster;
 mod conformance;
 mod facade;
 mod faults;
+mod gcp;
 mod key_slots;
 mod keys;
 mod least_privilege;
