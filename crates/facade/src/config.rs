@@ -391,7 +391,7 @@ impl DirConfig {
 
 /// Timeouts and retry budget of a remote backend's requests; every field optional (unset
 /// ones keep the backend's defaults: 5 s per attempt, 2 s to connect, 3 attempts, 10 s in
-/// all). The same four keys sit in `[backend]` for `vault` and `aws`.
+/// all). The same four keys sit in `[backend]` for `vault`, `aws` and `ssm`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RequestSettings {
@@ -577,6 +577,33 @@ pub struct SsmConfig {
     /// `standard` (values up to 4096 bytes, the default) or `advanced` (8192).
     #[serde(default)]
     pub tier: Option<String>,
+    /// Assume this IAM role with the credentials found otherwise.
+    #[serde(default)]
+    pub assume_role: Option<AssumeRoleConfig>,
+    /// Seconds for one attempt of one request (default 5).
+    #[serde(default)]
+    pub request_timeout_secs: Option<u64>,
+    /// Seconds to open a connection (default 2).
+    #[serde(default)]
+    pub connect_timeout_secs: Option<u64>,
+    /// Attempts per request, the first included (default 3).
+    #[serde(default)]
+    pub retry_max_attempts: Option<u32>,
+    /// Seconds one request may take in all (default 10).
+    #[serde(default)]
+    pub retry_max_total_secs: Option<u64>,
+}
+
+impl SsmConfig {
+    /// The timeouts and retry budget.
+    pub fn requests(&self) -> RequestSettings {
+        RequestSettings {
+            request_timeout_secs: self.request_timeout_secs,
+            connect_timeout_secs: self.connect_timeout_secs,
+            retry_max_attempts: self.retry_max_attempts,
+            retry_max_total_secs: self.retry_max_total_secs,
+        }
+    }
 }
 
 /// `[backend.assume_role]`: STS AssumeRole on top of the credentials found otherwise.
