@@ -12,7 +12,8 @@
 //!    `benches/peers` (its own workspace, built with `--target-dir target/peers` so it never
 //!    holds the main target lock and never reaches `cargo build` or `cargo xtask ci`), and
 //!    the Python peers (hvac, boto3) from a venv pinned in this file ([`PYTHON_PEERS`]; kept
-//!    here, not in versions.rs, so the bench pins move with the bench).
+//!    here, not in versions.rs, so the bench pins move with the bench). SSM Parameter
+//!    Store's uncached read on moto has its own tables ([`ssm`]).
 //!
 //! Every figure is a ratio of two things measured in the same run. The generated tables go
 //! between the `bench:begin` / `bench:end` markers of docs/performance.md; the text around
@@ -48,6 +49,7 @@ const AGENTS_BEGIN: &str =
 const AGENTS_END: &str = "<!-- bench-agents:end -->";
 
 mod agents;
+mod ssm;
 
 /// What `cargo xtask bench` was asked to do.
 pub(crate) struct BenchArgs {
@@ -105,9 +107,10 @@ pub(crate) fn run(choice: RuntimeChoice, args: &BenchArgs) -> Result<(), String>
     let (venv, _) = provision::ensure(&PYTHON_VENV)?;
     let (cli, bao) = agent_binaries()?;
 
-    let (end_to_end, agents) = with_services(choice, |env| {
+    let (end_to_end, ssm, agents) = with_services(choice, |env| {
         Ok((
             end_to_end(&peers_bin, &venv, env)?,
+            ssm::run(&peers_bin, env, &aws_note)?,
             agents::run(&peers_bin, &cli, &bao, env)?,
         ))
     })?;
@@ -116,6 +119,9 @@ pub(crate) fn run(choice: RuntimeChoice, args: &BenchArgs) -> Result<(), String>
     results.insert("single_flight", single_flight);
     results.insert("memory", memory);
     results.insert("end_to_end", end_to_end);
+    if let Some(ssm) = ssm {
+        results.insert("ssm", ssm);
+    }
     results.insert("agents", agents.clone());
     if let Some(cost) = build_cost {
         results.insert("build_cost", cost);
@@ -811,6 +817,7 @@ fn render(results: &Value, aws_note: &Option<String>, skipped_build: bool) -> St
             doc.push_str(&t.0);
         }
     }
+    doc.push_str(&ssm::render(&results["ssm"], aws_note));
 
     // Signing and envelope.
     let mut t = Table::new("Signing and envelope (criterion medians)");

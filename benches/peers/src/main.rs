@@ -7,6 +7,8 @@
 //! - `strongroom-bench-peers aws`: LocalStack GetSecretValue: aws-sdk-secretsmanager, raw
 //!   hyper (aws-sigv4 signing + POST + JSON parse) and, built with `--features aws`,
 //!   strongroom-aws.
+//! - `strongroom-bench-peers ssm` (`--features aws`): moto GetParameter: strongroom-aws's
+//!   `SsmStore`, raw hyper, and `SecretsManagerStore` on the same server; see [`ssm`].
 //!
 //! - `strongroom-bench-peers http-load|http-sweep|http-put ...`: one HTTP client against
 //!   local agents (`strongroom serve`, `bao proxy`); see [`http_load`].
@@ -352,6 +354,8 @@ async fn aws() -> Result<Value, String> {
 include!("strongroom_aws.rs");
 
 mod http_load;
+#[cfg(feature = "aws")]
+mod ssm;
 
 /// The `http-*` modes: one 2-worker runtime, JSON on stdout.
 fn http_mode(what: &str, args: &[String]) -> ! {
@@ -403,7 +407,9 @@ fn main() {
             // this thread and the I/O driver on the workers.
             "vault" => rt.block_on(vault()),
             "aws" => rt.block_on(aws()),
-            other => Err(format!("expected vault or aws, got {other:?}")),
+            #[cfg(feature = "aws")]
+            "ssm" => rt.block_on(ssm::ssm()),
+            other => Err(format!("expected vault, aws or ssm, got {other:?}")),
         };
         match result {
             Ok(value) => {

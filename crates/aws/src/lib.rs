@@ -143,6 +143,7 @@
 #![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod chain;
+mod client_settings;
 mod credentials_json;
 mod ecs;
 mod endpoint;

@@ -72,7 +72,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -85,12 +85,13 @@ use strongroom_core::{
     SecretValue, VersionId, VersionInfo, async_trait,
 };
 use strongroom_http::{HttpClient, Retry};
-use strongroom_sigv4::{CachingProvider, Env, ProvideCredentials};
+use strongroom_sigv4::{Env, ProvideCredentials};
 use zeroize::Zeroizing;
 
+use crate::client_settings::ClientSettings;
 use crate::error::AwsError;
 use crate::json_api::{JsonApi, Service, Settings, check_credentials, elapsed_ms};
-use crate::profile::ProfileChainProvider;
+use crate::sts::AssumeRoleRequest;
 use crate::timestamp::from_epoch_seconds;
 
 const SERVICE: &str = "ssm";
@@ -724,16 +725,15 @@ impl fmt::Debug for SsmStore {
 }
 
 /// Configures an [`SsmStore`]. Region, endpoint and credentials no setter names are found
-/// the AWS way (`AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL_SSM`, the default chain).
+/// the AWS way (`AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL_SSM`, the default chain);
+/// timeouts, retries and AssumeRole work as for Secrets Manager's
+/// [`StoreBuilder`](crate::StoreBuilder), from the same variables.
 #[derive(Default)]
 #[must_use]
 pub struct SsmStoreBuilder {
     client: Option<SsmClient>,
-    env: Option<Env>,
-    region: Option<String>,
+    connection: ClientSettings,
     endpoint: Option<String>,
-    profile: Option<String>,
-    credentials: Option<Arc<dyn ProvideCredentials>>,
     prefix: String,
     kms_key_id: Option<String>,
     tier: ParameterTier,
@@ -743,9 +743,8 @@ pub struct SsmStoreBuilder {
 impl fmt::Debug for SsmStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SsmStoreBuilder")
-            .field("region", &self.region)
+            .field("connection", &self.connection)
             .field("endpoint", &self.endpoint)
-            .field("profile", &self.profile)
             .field("prefix", &self.prefix)
             .field("kms_key_id", &self.kms_key_id)
             .field("tier", &self.tier)
@@ -754,15 +753,27 @@ impl fmt::Debug for SsmStoreBuilder {
 }
 
 impl SsmStoreBuilder {
-    /// A builder with the strongroom settings `env` holds: `STRONGROOM_SSM_PREFIX`
-    /// ([`prefix`](Self::prefix)), `STRONGROOM_SSM_KMS_KEY_ID`
-    /// ([`kms_key_id`](Self::kms_key_id)), `STRONGROOM_SSM_TIER` (`standard` or `advanced`,
-    /// [`tier`](Self::tier)); AWS's own variables are read from `env` when the store is built.
+    /// A builder with the strongroom settings `env` holds; AWS's own variables (region,
+    /// profile, endpoint, credentials) are read from `env` when the store is built.
+    ///
+    /// | Variable | Setter |
+    /// |---|---|
+    /// | `STRONGROOM_SSM_PREFIX` | [`prefix`](Self::prefix) |
+    /// | `STRONGROOM_SSM_KMS_KEY_ID` | [`kms_key_id`](Self::kms_key_id) |
+    /// | `STRONGROOM_SSM_TIER` (`standard` or `advanced`) | [`tier`](Self::tier) |
+    /// | `STRONGROOM_AWS_ASSUME_ROLE_ARN`, `STRONGROOM_AWS_ROLE_SESSION_NAME`, `STRONGROOM_AWS_ROLE_DURATION_SECS`, `STRONGROOM_AWS_ROLE_EXTERNAL_ID` | [`assume_role`](Self::assume_role) |
+    /// | `STRONGROOM_REQUEST_TIMEOUT_SECS` | [`request_timeout`](Self::request_timeout) |
+    /// | `STRONGROOM_CONNECT_TIMEOUT_SECS` | [`connect_timeout`](Self::connect_timeout) |
+    /// | `STRONGROOM_RETRY_MAX_ATTEMPTS` (else `AWS_MAX_ATTEMPTS`) | [`retry_max_attempts`](Self::retry_max_attempts) |
+    /// | `STRONGROOM_RETRY_MAX_TOTAL_SECS` | [`retry_max_total`](Self::retry_max_total) |
     ///
     /// # Errors
-    /// [`Error::Config`] for a tier that is neither.
+    /// [`Error::Config`] for a tier that is neither, or a number that does not parse.
     pub fn from_env_with(env: Env) -> Result<Self, Error> {
-        let mut builder = Self::default();
+        let mut builder = Self {
+            connection: ClientSettings::from_env(&env)?,
+            ..Self::default()
+        };
         if let Some(prefix) = env.get(SSM_PREFIX_VAR) {
             builder = builder.prefix(prefix);
         }
@@ -783,13 +794,13 @@ impl SsmStoreBuilder {
 
     /// Reads the AWS variables from `env` instead of the process environment.
     pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
+        self.connection.env = Some(env);
         self
     }
 
-    /// The region.
+    /// The region (else `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region`).
     pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.region = Some(region.into());
+        self.connection.region = Some(region.into());
         self
     }
 
@@ -799,15 +810,48 @@ impl SsmStoreBuilder {
         self
     }
 
-    /// The shared-config profile whose credentials are used (instead of the default chain).
+    /// The shared-config profile whose credentials (and region, unless `AWS_REGION` or
+    /// [`region`](Self::region) says otherwise) are used, instead of `AWS_PROFILE` and the
+    /// default chain.
     pub fn profile(mut self, profile: impl Into<String>) -> Self {
-        self.profile = Some(profile.into());
+        self.connection.profile = Some(profile.into());
         self
     }
 
-    /// The credentials provider.
+    /// The credentials provider (else the profile's, else the default chain).
     pub fn credentials(mut self, provider: impl ProvideCredentials + 'static) -> Self {
-        self.credentials = Some(Arc::new(provider));
+        self.connection.credentials = Some(Arc::new(provider));
+        self
+    }
+
+    /// Assume this IAM role (STS AssumeRole) with the credentials found otherwise; the
+    /// role's credentials are cached and refreshed before they expire.
+    pub fn assume_role(mut self, request: AssumeRoleRequest) -> Self {
+        self.connection.assume_role = Some(request);
+        self
+    }
+
+    /// Time for one attempt of one request (default 5 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.connection.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Time to open a connection (default 2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connection.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Attempts per call, the first included (default 3; 1 never retries).
+    pub fn retry_max_attempts(mut self, attempts: u32) -> Self {
+        self.connection.retry_max_attempts = Some(attempts);
+        self
+    }
+
+    /// Budget of one call, every attempt and wait included (default 10 s).
+    pub fn retry_max_total(mut self, total: Duration) -> Self {
+        self.connection.retry_max_total = Some(total);
         self
     }
 
@@ -864,26 +908,9 @@ impl SsmStoreBuilder {
         })?;
         let client = match self.client {
             Some(c) => c,
-            None => {
-                let env = self.env.unwrap_or_else(Env::process);
-                let mut builder = SsmClient::builder().env(env.clone());
-                if let Some(r) = self.region {
-                    builder = builder.region(r);
-                }
-                if let Some(e) = self.endpoint {
-                    builder = builder.endpoint(e);
-                }
-                if let Some(c) = self.credentials {
-                    builder = builder.credentials_arc(c);
-                } else if let Some(profile) = self.profile {
-                    builder = builder.credentials(CachingProvider::new(
-                        ProfileChainProvider::with_env(env).with_profile(profile.as_str()),
-                    ));
-                }
-                builder
-                    .build()
-                    .map_err(|e| Error::config(format!("AWS SSM: {e}")))?
-            }
+            None => Self::client_builder(self.connection, self.endpoint)
+                .and_then(SsmClientBuilder::build)
+                .map_err(|e| Error::config(format!("AWS SSM: {e}")))?,
         };
         if !scope.is_root() {
             let folder = format!("/{}", scope.as_str());
@@ -897,6 +924,28 @@ impl SsmStoreBuilder {
             kms_key_id: self.kms_key_id,
             tier: self.tier,
         })
+    }
+
+    /// The client settings, with the profile's region and credentials and the role resolved.
+    fn client_builder(
+        connection: ClientSettings,
+        endpoint: Option<String>,
+    ) -> Result<SsmClientBuilder, AwsError> {
+        let resolved = connection.resolve()?;
+        let mut builder = SsmClient::builder().env(resolved.env);
+        if let Some(region) = resolved.region {
+            builder = builder.region(region);
+        }
+        if let Some(endpoint) = endpoint {
+            builder = builder.endpoint(endpoint);
+        }
+        if let Some(credentials) = resolved.credentials {
+            builder = builder.credentials_arc(credentials);
+        }
+        if let Some(http) = resolved.http {
+            builder = builder.http_client(http);
+        }
+        Ok(builder)
     }
 }
 
@@ -1462,5 +1511,140 @@ mod tests {
             store.put_with(&key, "v".into(), &options).await,
             Err(Error::Unsupported { .. })
         ));
+    }
+
+    /// A shared config and credentials file under a temporary HOME with the profile `team`.
+    fn team_profile() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let aws = dir.path().join(".aws");
+        std::fs::create_dir(&aws).unwrap();
+        std::fs::write(aws.join("config"), "[profile team]\nregion = eu-north-1\n").unwrap();
+        std::fs::write(
+            aws.join("credentials"),
+            "[team]\naws_access_key_id = AKIDTEAM\naws_secret_access_key = S\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_named_profile_gives_region_and_credentials_without_the_environment() {
+        let dir = team_profile();
+        let home = dir.path().to_str().unwrap();
+        let store = SsmStore::builder()
+            .env(Env::from_vars([("HOME", home)]))
+            .profile("team")
+            .build_lazy()
+            .unwrap();
+        assert_eq!(store.client().region(), "eu-north-1");
+        let credentials = store
+            .client()
+            .credentials_provider()
+            .provide_credentials()
+            .await
+            .unwrap();
+        assert_eq!(credentials.access_key_id(), "AKIDTEAM");
+
+        // AWS_REGION, then the region set, win over the profile's.
+        let env = Env::from_vars([("HOME", home), ("AWS_REGION", "ap-south-1")]);
+        let store = SsmStore::builder()
+            .env(env.clone())
+            .profile("team")
+            .build_lazy()
+            .unwrap();
+        assert_eq!(store.client().region(), "ap-south-1");
+        let store = SsmStore::builder()
+            .env(env)
+            .profile("team")
+            .region("sa-east-1")
+            .build_lazy()
+            .unwrap();
+        assert_eq!(store.client().region(), "sa-east-1");
+    }
+
+    #[test]
+    fn from_env_reads_the_request_and_role_settings_secrets_manager_reads() {
+        let env = Env::from_vars([
+            ("STRONGROOM_REQUEST_TIMEOUT_SECS", "9"),
+            ("STRONGROOM_CONNECT_TIMEOUT_SECS", "1"),
+            ("AWS_MAX_ATTEMPTS", "5"),
+            ("STRONGROOM_RETRY_MAX_TOTAL_SECS", "20"),
+            (
+                "STRONGROOM_AWS_ASSUME_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/app",
+            ),
+            ("STRONGROOM_AWS_ROLE_SESSION_NAME", "app"),
+            ("STRONGROOM_AWS_ROLE_DURATION_SECS", "900"),
+            ("STRONGROOM_AWS_ROLE_EXTERNAL_ID", "ext"),
+        ]);
+        let shown = format!("{:?}", SsmStoreBuilder::from_env_with(env).unwrap());
+        for want in [
+            "request_timeout: Some(9s)",
+            "connect_timeout: Some(1s)",
+            "retry_max_attempts: Some(5)",
+            "retry_max_total: Some(20s)",
+            "role_arn: \"arn:aws:iam::123456789012:role/app\"",
+            "session_name: \"app\"",
+            "duration: Some(900s)",
+            "external_id: Some(\"ext\")",
+        ] {
+            assert!(shown.contains(want), "{want} in {shown}");
+        }
+        for (name, value) in [
+            ("STRONGROOM_REQUEST_TIMEOUT_SECS", "-1"),
+            ("STRONGROOM_RETRY_MAX_ATTEMPTS", "99999999999"),
+            ("STRONGROOM_AWS_ROLE_DURATION_SECS", "soon"),
+        ] {
+            let vars = [("STRONGROOM_AWS_ASSUME_ROLE_ARN", "arn:r"), (name, value)];
+            let err = SsmStoreBuilder::from_env_with(Env::from_vars(vars)).unwrap_err();
+            assert!(
+                matches!(&err, Error::Config { message } if message.contains(name)),
+                "{err}"
+            );
+        }
+    }
+
+    /// A listener that accepts connections and never answers: each attempt of a read runs
+    /// into the request timeout, and the retry budget says how many attempts there are.
+    #[tokio::test]
+    async fn the_request_timeout_and_retry_budget_reach_the_client() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(socket);
+            }
+        });
+        let store = SsmStore::builder()
+            .env(Env::from_vars([("X", "y")]))
+            .region("us-east-1")
+            .endpoint(format!("http://{address}"))
+            .credentials(strongroom_sigv4::StaticProvider::new(
+                strongroom_sigv4::Credentials::new("AKID", "S"),
+            ))
+            .request_timeout(Duration::from_millis(300))
+            .retry_max_attempts(2)
+            .retry_max_total(Duration::from_secs(5))
+            .build_lazy()
+            .unwrap();
+        let started = Instant::now();
+        let err = store
+            .get(&SecretName::new("app/slow").unwrap())
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        server.abort();
+        assert_eq!(err.kind(), strongroom_core::ErrorKind::Unavailable, "{err}");
+        assert!(took < Duration::from_secs(4), "took {took:?}");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "two attempts, then no more"
+        );
     }
 }

@@ -51,17 +51,16 @@ use strongroom_core::{
     Capabilities, Error, Metadata, Precondition, PutOptions, Scope, Secret, SecretName,
     SecretStore, SecretValue, VersionId, VersionInfo, async_trait,
 };
-use strongroom_http::{HttpClient, RetryPolicy};
-use strongroom_sigv4::{CachingProvider, Env, ProfileSet, ProvideCredentials};
+use strongroom_sigv4::{Env, ProvideCredentials};
 
+use crate::client_settings::ClientSettings;
 use crate::error::{AwsError, BACKEND};
-use crate::profile::ProfileChainProvider;
 use crate::secretsmanager::{
     AWSCURRENT, AWSPREVIOUS, ClientBuilder, CreateSecret, DeleteMode, ListSecrets,
     SecretDescription, SecretValueOutput, SecretsManagerClient, VersionSelector,
     new_client_request_token,
 };
-use crate::sts::{AssumeRoleProvider, AssumeRoleRequest, StsClient};
+use crate::sts::AssumeRoleRequest;
 
 /// The recovery window `delete` uses unless configured (the AWS default).
 pub const DEFAULT_RECOVERY_WINDOW_DAYS: u32 = 30;
@@ -172,60 +171,29 @@ impl StoreBuilder {
     /// # Errors
     /// [`Error::Config`] naming the variable whose value is not a number.
     pub fn from_env_with(env: Env) -> Result<Self, Error> {
-        let number = |name: &str| -> Result<Option<u64>, Error> {
-            env.get(name)
-                .map(|v| {
-                    v.trim().parse::<u64>().map_err(|_| {
-                        Error::config(format!("{name} must be a whole number, got {v:?}"))
-                    })
-                })
-                .transpose()
+        let shared = ClientSettings::from_env(&env)?;
+        let mut builder = Self {
+            assume_role: shared.assume_role,
+            request_timeout: shared.request_timeout,
+            connect_timeout: shared.connect_timeout,
+            retry_max_attempts: shared.retry_max_attempts,
+            retry_max_total: shared.retry_max_total,
+            ..Self::default()
         };
-        let small = |name: &str| -> Result<Option<u32>, Error> {
-            number(name)?
-                .map(|n| {
-                    u32::try_from(n).map_err(|_| Error::config(format!("{name} is too large: {n}")))
-                })
-                .transpose()
-        };
-        let mut builder = Self::default();
         if let Some(prefix) = env.get(PREFIX_VAR) {
             builder = builder.prefix(prefix);
         }
         if let Some(key) = env.get("STRONGROOM_AWS_KMS_KEY_ID") {
             builder = builder.kms_key_id(key);
         }
-        if let Some(days) = small("STRONGROOM_AWS_RECOVERY_WINDOW_DAYS")? {
+        if let Some(days) = env.get("STRONGROOM_AWS_RECOVERY_WINDOW_DAYS") {
+            const NAME: &str = "STRONGROOM_AWS_RECOVERY_WINDOW_DAYS";
+            let days = days.trim().parse::<u64>().map_err(|_| {
+                Error::config(format!("{NAME} must be a whole number, got {days:?}"))
+            })?;
+            let days = u32::try_from(days)
+                .map_err(|_| Error::config(format!("{NAME} is too large: {days}")))?;
             builder = builder.recovery_window_days(days);
-        }
-        if let Some(arn) = env.get("STRONGROOM_AWS_ASSUME_ROLE_ARN") {
-            let mut request = AssumeRoleRequest::new(arn);
-            if let Some(name) = env.get("STRONGROOM_AWS_ROLE_SESSION_NAME") {
-                request = request.session_name(name);
-            }
-            if let Some(secs) = number("STRONGROOM_AWS_ROLE_DURATION_SECS")? {
-                request = request.duration(Duration::from_secs(secs));
-            }
-            if let Some(id) = env.get("STRONGROOM_AWS_ROLE_EXTERNAL_ID") {
-                request = request.external_id(id);
-            }
-            builder = builder.assume_role(request);
-        }
-        if let Some(secs) = number("STRONGROOM_REQUEST_TIMEOUT_SECS")? {
-            builder = builder.request_timeout(Duration::from_secs(secs));
-        }
-        if let Some(secs) = number("STRONGROOM_CONNECT_TIMEOUT_SECS")? {
-            builder = builder.connect_timeout(Duration::from_secs(secs));
-        }
-        let attempts = match small("STRONGROOM_RETRY_MAX_ATTEMPTS")? {
-            Some(n) => Some(n),
-            None => small("AWS_MAX_ATTEMPTS")?,
-        };
-        if let Some(attempts) = attempts {
-            builder = builder.retry_max_attempts(attempts);
-        }
-        if let Some(secs) = number("STRONGROOM_RETRY_MAX_TOTAL_SECS")? {
-            builder = builder.retry_max_total(Duration::from_secs(secs));
         }
         Ok(builder.env(env))
     }
@@ -383,81 +351,32 @@ impl StoreBuilder {
         })
     }
 
-    /// The client settings, with the profile and the role turned into a credentials provider.
+    /// The client settings, with the profile and the role turned into a credentials provider
+    /// (resolved as for SSM: [`ClientSettings::resolve`]).
     fn client_builder(self) -> Result<ClientBuilder, AwsError> {
-        let env = self.env.unwrap_or_else(Env::process);
-        let mut region = self.region;
-        if region.is_none()
-            && let Some(profile) = &self.profile
-        {
-            region = match env
-                .get("AWS_REGION")
-                .or_else(|| env.get("AWS_DEFAULT_REGION"))
-            {
-                Some(r) => Some(r),
-                None => ProfileSet::load(&env)
-                    .map_err(|e| AwsError::Config(e.to_string()))?
-                    .with_selected(profile.as_str())
-                    .selected()
-                    .and_then(|p| p.region())
-                    .filter(|r| !r.is_empty())
-                    .map(str::to_owned),
-            };
+        let resolved = ClientSettings {
+            env: self.env,
+            region: self.region,
+            profile: self.profile,
+            credentials: self.credentials,
+            assume_role: self.assume_role,
+            request_timeout: self.request_timeout,
+            connect_timeout: self.connect_timeout,
+            retry_max_attempts: self.retry_max_attempts,
+            retry_max_total: self.retry_max_total,
         }
-        let mut credentials = self.credentials;
-        if credentials.is_none()
-            && let Some(profile) = &self.profile
-        {
-            credentials = Some(Arc::new(CachingProvider::new(
-                ProfileChainProvider::with_env(env.clone()).with_profile(profile.as_str()),
-            )));
-        }
-        if let Some(request) = self.assume_role {
-            let base: Arc<dyn ProvideCredentials> = match credentials {
-                Some(c) => c,
-                None => Arc::new(crate::chain::default_provider(env.clone())?),
-            };
-            let sts = match &region {
-                Some(r) => StsClient::for_region(&env, r)?,
-                None => StsClient::from_env(&env)?,
-            };
-            credentials = Some(Arc::new(CachingProvider::new(AssumeRoleProvider::new(
-                sts, base, request,
-            ))));
-        }
-        let mut builder = SecretsManagerClient::builder().env(env);
-        if let Some(region) = region {
+        .resolve()?;
+        let mut builder = SecretsManagerClient::builder().env(resolved.env);
+        if let Some(region) = resolved.region {
             builder = builder.region(region);
         }
         if let Some(endpoint) = self.endpoint {
             builder = builder.endpoint(endpoint);
         }
-        if let Some(credentials) = credentials {
+        if let Some(credentials) = resolved.credentials {
             builder = builder.credentials(credentials);
         }
-        if self.request_timeout.is_some()
-            || self.connect_timeout.is_some()
-            || self.retry_max_attempts.is_some()
-            || self.retry_max_total.is_some()
-        {
-            let mut http = HttpClient::builder();
-            if let Some(t) = self.request_timeout {
-                http = http.request_timeout(t);
-            }
-            if let Some(t) = self.connect_timeout {
-                http = http.connect_timeout(t);
-            }
-            let mut retry = RetryPolicy::default();
-            if let Some(n) = self.retry_max_attempts {
-                retry = retry.with_max_attempts(n);
-            }
-            if let Some(t) = self.retry_max_total {
-                retry = retry.with_max_total(t);
-            }
-            let http = http
-                .retry_policy(retry)
-                .build()
-                .map_err(|e| AwsError::Config(format!("HTTP client: {e}")))?;
+        if let Some(http) = resolved.http {
             builder = builder.http_client(http);
         }
         Ok(builder)

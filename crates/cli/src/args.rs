@@ -201,7 +201,7 @@ pub(crate) enum Command {
         #[arg(long, value_name = "AGE", value_parser = age_arg)]
         if_older_than: Option<std::time::Duration>,
     },
-    /// The rotation policies of the configuration file ([[rotation]] tables).
+    /// The rotation policies of the configuration file ([[rotation]] tables) or STRONGROOM_ROTATION.
     Rotation {
         /// What to do with them.
         #[command(subcommand)]

@@ -1,11 +1,14 @@
-//! `rotate --if-older-than` and `rotation status`: rotation policies by the store's age
-//! (strongroom-facade's [`RotationPolicy`]), applied once or shown.
+//! `rotate --if-older-than` and `rotation status`: rotation policies by the store's age or
+//! on a cron schedule (strongroom-facade's [`RotationPolicy`]), applied once or shown.
 
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use strongroom_core::{Error, SecretName, SecretStore};
-use strongroom_facade::{Config, Generator, RotationOutcome, RotationPolicy, rotate_if_due};
+use strongroom_facade::{
+    Config, Generator, ROTATION_VAR, RotationOutcome, RotationPolicy, RotationSchedule,
+    RotationSettings, rotate_if_due,
+};
 
 use crate::args::Global;
 use crate::output::{Printer, rfc3339};
@@ -50,15 +53,22 @@ pub(crate) async fn rotate_if_older(
     out.done(&message, fields)
 }
 
-/// `rotation status`: every `[[rotation]]` policy of the configuration file, its key's
-/// current version and when it falls due.
+/// `rotation status`: every policy of the configuration file's `[[rotation]]` tables (or,
+/// without a file, of `STRONGROOM_ROTATION`), its key's current version and when it falls due.
 pub(crate) async fn status(global: &Global, out: &Printer) -> Result<(), Error> {
-    let file = global.config.as_ref().ok_or_else(|| {
-        Error::config(
-            "rotation status reads the [[rotation]] tables of --config FILE (or STRONGROOM_CONFIG)",
-        )
-    })?;
-    let policies = Config::from_toml_file(file)?.rotation_policies()?;
+    let policies = match (&global.config, std::env::var(ROTATION_VAR)) {
+        (Some(file), _) => Config::from_toml_file(file)?.rotation_policies()?,
+        (None, Ok(list)) if !list.trim().is_empty() => RotationSettings::parse_list(&list)?
+            .iter()
+            .map(RotationSettings::policy)
+            .collect::<Result<_, _>>()?,
+        (None, _) => {
+            return Err(Error::config(format!(
+                "rotation status reads the [[rotation]] tables of --config FILE (or \
+                 STRONGROOM_CONFIG), or the policies of {ROTATION_VAR}"
+            )));
+        }
+    };
     let store = store::open(global)?;
     let now = SystemTime::now();
     let mut lines = String::new();
@@ -66,10 +76,10 @@ pub(crate) async fn status(global: &Global, out: &Printer) -> Result<(), Error> 
     for policy in &policies {
         let row = policy_status(&*store, policy, now).await?;
         lines.push_str(&format!(
-            "{}\t{}\tevery {}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\t{}\n",
             policy.name(),
             policy.key(),
-            humantime::format_duration(policy.max_age()),
+            policy.schedule(),
             row["version"].as_str().unwrap_or("-"),
             match (row["due"].as_bool(), row["next_due"].as_str()) {
                 (Some(true), _) => "due now".to_owned(),
@@ -80,7 +90,7 @@ pub(crate) async fn status(global: &Global, out: &Printer) -> Result<(), Error> 
         rows.push(row);
     }
     if policies.is_empty() {
-        lines.push_str("no [[rotation]] policies in the configuration\n");
+        lines.push_str("no rotation policies in the configuration\n");
     }
     out.done(lines.trim_end(), json!({ "policies": rows }))
 }
@@ -94,15 +104,19 @@ async fn policy_status(
     let mut row = json!({
         "name": policy.name(),
         "key": policy.key().as_str(),
-        "every_secs": policy.max_age().as_secs(),
     });
+    match policy.schedule() {
+        RotationSchedule::OlderThan(age) => row["every_secs"] = json!(age.as_secs()),
+        RotationSchedule::Cron(cron) => row["cron"] = json!(cron.as_str()),
+        _ => {}
+    }
     match store.get(policy.key()).await {
         Ok(secret) => {
             row["version"] = Value::String(secret.version.to_string());
             let Some(created) = secret.created else {
                 return Err(Error::Unsupported {
                     backend: store.backend(),
-                    operation: "rotation by age (the backend gives no creation time)",
+                    operation: "rotation policies (the backend gives no creation time)",
                 });
             };
             let due = policy.due_at(created);

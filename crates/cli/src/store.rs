@@ -96,6 +96,9 @@ pub(crate) fn backend_config(global: &Global) -> Result<BackendConfig, Error> {
             set(&mut ssm.prefix, prefix);
             set(&mut ssm.region, remote.aws_region.clone());
             set(&mut ssm.profile, remote.aws_profile.clone());
+            set(&mut ssm.request_timeout_secs, remote.request_timeout);
+            set(&mut ssm.retry_max_attempts, remote.retry_max_attempts);
+            set(&mut ssm.retry_max_total_secs, remote.retry_max_total);
         }
         BackendConfig::Gcp(gcp) => {
             set(&mut gcp.prefix, prefix);

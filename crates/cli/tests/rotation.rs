@@ -1,6 +1,7 @@
 //! `strongroom rotate --if-older-than` and `strongroom rotation status` end to end, over a
 //! local store in a temporary directory: due by the store's age, once across several
-//! processes racing, and the policies of a configuration file with their next due times.
+//! processes racing, and the policies of a configuration file or of `STRONGROOM_ROTATION`
+//! (ages and cron schedules) with their next due times.
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -152,6 +153,11 @@ key = "app/db/password"
 every = "30d"
 generator = "password"
 length = 20
+
+[[rotation]]
+name = "new-year"
+key = "app/api-key"
+cron = "@yearly"
 "#,
             store = home.store()
         ),
@@ -160,7 +166,7 @@ length = 20
     let config = config.to_str().unwrap();
     let status = home.json(&["--config", config, "rotation", "status"]);
     let rows = status["policies"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{status}");
+    assert_eq!(rows.len(), 3, "{status}");
     assert_eq!(rows[0]["name"], "app/api-key");
     assert_eq!(rows[0]["version"], "1");
     assert_eq!(rows[0]["due"], false);
@@ -170,10 +176,24 @@ length = 20
     assert!(next_due > created && next_due.ends_with('Z'), "{next_due}");
     assert_eq!(rows[1]["name"], "db-monthly");
     assert_eq!(rows[1]["due"], true, "a missing key is due now");
+    // On a cron schedule: due at the first instant after the version was created.
+    assert_eq!(rows[2]["cron"], "@yearly", "{status}");
+    assert!(rows[2].get("every_secs").is_none(), "{status}");
+    assert_eq!(rows[2]["created"], created);
+    let year: u32 = created[..4].parse().unwrap();
+    assert_eq!(rows[2]["next_due"], format!("{}-01-01T00:00:00Z", year + 1));
+    assert_eq!(rows[2]["due"], false);
 
     let text = home.ok(&["--config", config, "rotation", "status"]);
     assert!(
         text.contains("db-monthly\tapp/db/password\tevery 30days\t-\tdue now"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "new-year\tapp/api-key\tcron @yearly\t1\tdue {}-01-01T00:00:00Z",
+            year + 1
+        )),
         "{text}"
     );
 
@@ -192,5 +212,60 @@ length = 20
         stderr(&bad).contains("alphabet and length belong to"),
         "{}",
         stderr(&bad)
+    );
+}
+
+#[test]
+fn rotation_status_reads_the_policies_of_the_environment_without_a_file() {
+    let home = Home::new();
+    home.ok(&["put", "app/token", "--value", "v"]);
+    let status = {
+        let out = home
+            .command(&["--output", "json", "rotation", "status"])
+            .env(
+                "STRONGROOM_ROTATION",
+                "app/token=cron:0 3 * * 1&generator=hex; app/new=12h&name=twice-daily",
+            )
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let rows = status["policies"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{status}");
+    assert_eq!(rows[0]["cron"], "0 3 * * 1");
+    assert_eq!(rows[0]["due"], false, "{status}");
+    let format = time::format_description::well_known::Rfc3339;
+    let created =
+        time::OffsetDateTime::parse(rows[0]["created"].as_str().unwrap(), &format).unwrap();
+    let next = time::OffsetDateTime::parse(rows[0]["next_due"].as_str().unwrap(), &format).unwrap();
+    assert_eq!(next.weekday(), time::Weekday::Monday, "{status}");
+    assert_eq!((next.hour(), next.minute(), next.second()), (3, 0, 0));
+    assert!(
+        next > created && next - created <= time::Duration::days(7),
+        "the first Monday 03:00 after {created}: {next}"
+    );
+    assert_eq!(rows[1]["name"], "twice-daily");
+    assert_eq!(rows[1]["every_secs"], 12 * 3600);
+    assert_eq!(rows[1]["due"], true, "a missing key is due now");
+
+    let bad = home
+        .command(&["rotation", "status"])
+        .env("STRONGROOM_ROTATION", "app/token=cron:0 3 * * 8")
+        .output()
+        .unwrap();
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(
+        stderr(&bad)
+            .contains(r#"STRONGROOM_ROTATION policy 1 key = "app/token": the cron schedule"#),
+        "{}",
+        stderr(&bad)
+    );
+    let none = home.command(&["rotation", "status"]).output().unwrap();
+    assert_ne!(none.status.code(), Some(0));
+    assert!(
+        stderr(&none).contains("STRONGROOM_ROTATION"),
+        "{}",
+        stderr(&none)
     );
 }

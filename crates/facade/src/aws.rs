@@ -1,4 +1,5 @@
-//! Opening an AWS Secrets Manager store from an [`AwsConfig`] (the `aws` feature).
+//! Opening an AWS Secrets Manager store from an [`AwsConfig`], or an SSM Parameter Store
+//! from an [`SsmConfig`] (the `aws` feature).
 //!
 //! The store builder starts from what the environment says
 //! ([`StoreBuilder::from_env_with`]: `STRONGROOM_AWS_PREFIX`, ...; region, endpoint,
@@ -14,7 +15,7 @@ use strongroom_aws::{
 use strongroom_core::{Error, SecretStore};
 use strongroom_sigv4::Env;
 
-use crate::config::{AwsConfig, SsmConfig};
+use crate::config::{AssumeRoleConfig, AwsConfig, SsmConfig};
 
 pub(crate) fn open(config: &AwsConfig) -> Result<Arc<dyn SecretStore>, Error> {
     // Credentials load on the first call: a facade is built synchronously at startup, and
@@ -45,17 +46,7 @@ pub(crate) fn builder(config: &AwsConfig, env: Env) -> Result<StoreBuilder, Erro
         builder = builder.recovery_window_days(days);
     }
     if let Some(role) = &config.assume_role {
-        let mut request = AssumeRoleRequest::new(&role.role_arn);
-        if let Some(name) = &role.session_name {
-            request = request.session_name(name);
-        }
-        if let Some(secs) = role.duration_secs {
-            request = request.duration(Duration::from_secs(secs));
-        }
-        if let Some(id) = &role.external_id {
-            request = request.external_id(id);
-        }
-        builder = builder.assume_role(request);
+        builder = builder.assume_role(assume_role_request(role));
     }
     let requests = config.requests();
     if let Some(secs) = requests.request_timeout_secs {
@@ -100,7 +91,38 @@ pub(crate) fn ssm_builder(config: &SsmConfig, env: Env) -> Result<SsmStoreBuilde
     if let Some(tier) = &config.tier {
         builder = builder.tier(ParameterTier::parse(tier)?);
     }
+    if let Some(role) = &config.assume_role {
+        builder = builder.assume_role(assume_role_request(role));
+    }
+    let requests = config.requests();
+    if let Some(secs) = requests.request_timeout_secs {
+        builder = builder.request_timeout(Duration::from_secs(secs));
+    }
+    if let Some(secs) = requests.connect_timeout_secs {
+        builder = builder.connect_timeout(Duration::from_secs(secs));
+    }
+    if let Some(n) = requests.retry_max_attempts {
+        builder = builder.retry_max_attempts(n);
+    }
+    if let Some(secs) = requests.retry_max_total_secs {
+        builder = builder.retry_max_total(Duration::from_secs(secs));
+    }
     Ok(builder)
+}
+
+/// The STS AssumeRole request of a `[backend.assume_role]` table (Secrets Manager and SSM).
+fn assume_role_request(role: &AssumeRoleConfig) -> AssumeRoleRequest {
+    let mut request = AssumeRoleRequest::new(&role.role_arn);
+    if let Some(name) = &role.session_name {
+        request = request.session_name(name);
+    }
+    if let Some(secs) = role.duration_secs {
+        request = request.duration(Duration::from_secs(secs));
+    }
+    if let Some(id) = &role.external_id {
+        request = request.external_id(id);
+    }
+    request
 }
 
 #[cfg(test)]
@@ -180,6 +202,15 @@ mod tests {
             prefix = "/prod/app"
             kms_key_id = "alias/app"
             tier = "advanced"
+            request_timeout_secs = 9
+            connect_timeout_secs = 1
+            retry_max_attempts = 5
+            retry_max_total_secs = 20
+            [backend.assume_role]
+            role_arn = "arn:aws:iam::123456789012:role/app"
+            session_name = "app"
+            duration_secs = 900
+            external_id = "ext"
         "#,
         )
         .unwrap()
@@ -190,6 +221,8 @@ mod tests {
         let env = Env::from_vars([
             ("STRONGROOM_SSM_PREFIX", "other"),
             ("STRONGROOM_SSM_TIER", "standard"),
+            ("STRONGROOM_REQUEST_TIMEOUT_SECS", "3"),
+            ("STRONGROOM_AWS_ROLE_SESSION_NAME", "from-env"),
         ]);
         let shown = format!("{:?}", ssm_builder(&config, env).unwrap());
         for want in [
@@ -198,6 +231,14 @@ mod tests {
             "prefix: \"/prod/app\"",
             "kms_key_id: Some(\"alias/app\")",
             "tier: Advanced",
+            "request_timeout: Some(9s)",
+            "connect_timeout: Some(1s)",
+            "retry_max_attempts: Some(5)",
+            "retry_max_total: Some(20s)",
+            "role_arn: \"arn:aws:iam::123456789012:role/app\"",
+            "session_name: \"app\"",
+            "duration: Some(900s)",
+            "external_id: Some(\"ext\")",
         ] {
             assert!(shown.contains(want), "{want} in {shown}");
         }

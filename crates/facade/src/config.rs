@@ -9,7 +9,9 @@ use strongroom_cache::CacheConfig;
 use strongroom_core::{Error, SecretName};
 
 use crate::key_spec::{KEY_VAR, KeySpec};
-use crate::rotation::{DEFAULT_PASSWORD_ALPHABET, Generator, RotationPolicy, parse_age};
+use crate::rotation::{
+    CronSchedule, DEFAULT_PASSWORD_ALPHABET, Generator, RotationPolicy, RotationSchedule, parse_age,
+};
 
 /// The environment variable naming a TOML config file; when set, [`Config::from_env`] reads
 /// that file and nothing else.
@@ -137,10 +139,12 @@ impl Config {
     ///   `STRONGROOM_MIRROR_KEY_FILE`, else `STRONGROOM_MASTER_KEY`, else `<mirror>.key`.
     /// - `STRONGROOM_MIRROR_MAX_AGE`: how old a mirrored copy may be and still be served
     ///   (`24h`, `90m`, or whole seconds; default 24 hours).
+    /// - `STRONGROOM_ROTATION`: rotation policies, `app/api-key=90d;app/token=cron:0 3 * * 1`
+    ///   (see [`RotationSettings::parse_list`]), checked now.
     ///
     /// # Errors
-    /// [`Error::Config`] for an unknown backend, a missing `STRONGROOM_STORE`, or a number
-    /// or duration that does not parse.
+    /// [`Error::Config`] for an unknown backend, a missing `STRONGROOM_STORE`, a number
+    /// or duration that does not parse, or a rotation policy that is wrong.
     pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
         if let Some(path) = var(CONFIG_VAR) {
@@ -247,7 +251,10 @@ impl Config {
             audit,
             mirror,
             health: HealthSettings::default(),
-            rotation: Vec::new(),
+            rotation: match var(ROTATION_VAR) {
+                Some(policies) => RotationSettings::parse_list(&policies)?,
+                None => Vec::new(),
+            },
         })
     }
 }
@@ -424,7 +431,7 @@ impl DirConfig {
 
 /// Timeouts and retry budget of a remote backend's requests; every field optional (unset
 /// ones keep the backend's defaults: 5 s per attempt, 2 s to connect, 3 attempts, 10 s in
-/// all). The same four keys sit in `[backend]` for `vault` and `aws`.
+/// all). The same four keys sit in `[backend]` for `vault`, `aws` and `ssm`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RequestSettings {
@@ -610,6 +617,33 @@ pub struct SsmConfig {
     /// `standard` (values up to 4096 bytes, the default) or `advanced` (8192).
     #[serde(default)]
     pub tier: Option<String>,
+    /// Assume this IAM role with the credentials found otherwise.
+    #[serde(default)]
+    pub assume_role: Option<AssumeRoleConfig>,
+    /// Seconds for one attempt of one request (default 5).
+    #[serde(default)]
+    pub request_timeout_secs: Option<u64>,
+    /// Seconds to open a connection (default 2).
+    #[serde(default)]
+    pub connect_timeout_secs: Option<u64>,
+    /// Attempts per request, the first included (default 3).
+    #[serde(default)]
+    pub retry_max_attempts: Option<u32>,
+    /// Seconds one request may take in all (default 10).
+    #[serde(default)]
+    pub retry_max_total_secs: Option<u64>,
+}
+
+impl SsmConfig {
+    /// The timeouts and retry budget.
+    pub fn requests(&self) -> RequestSettings {
+        RequestSettings {
+            request_timeout_secs: self.request_timeout_secs,
+            connect_timeout_secs: self.connect_timeout_secs,
+            retry_max_attempts: self.retry_max_attempts,
+            retry_max_total_secs: self.retry_max_total_secs,
+        }
+    }
 }
 
 /// `[backend] kind = "gcp"`: Google Cloud Secret Manager (key `app/db/pw` is a secret id
@@ -1139,7 +1173,8 @@ mod tests {
     }
 }
 
-/// One `[[rotation]]` table: "rotate `key` when its current version is older than `every`".
+/// One `[[rotation]]` table: "rotate `key` when its current version is older than `every`",
+/// or "... when an instant of the UTC schedule `cron` has passed since it was created".
 ///
 /// ```
 /// use strongroom_facade::Config;
@@ -1160,10 +1195,16 @@ mod tests {
 ///     generator = "password"
 ///     alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 ///     length = 24
+///
+///     [[rotation]]
+///     key = "app/token"
+///     cron = "0 3 * * 1"   # Mondays, 03:00 UTC
+///     generator = "hex"
 /// "#)?;
 /// let policies = config.rotation_policies()?;
 /// assert_eq!(policies[1].name(), "db-password-monthly");
-/// assert_eq!(policies[0].max_age().as_secs(), 90 * 86_400);
+/// assert_eq!(policies[0].max_age().unwrap().as_secs(), 90 * 86_400);
+/// assert_eq!(policies[2].schedule().to_string(), "cron 0 3 * * 1");
 /// # Ok::<(), strongroom_core::Error>(())
 /// ```
 #[derive(Debug, Clone, Deserialize)]
@@ -1173,8 +1214,13 @@ pub struct RotationSettings {
     /// The secret rotated.
     pub key: String,
     /// The age at which its current version is due: a humantime duration (`90d`, `12h`)
-    /// or whole seconds.
-    pub every: String,
+    /// or whole seconds. Exactly one of `every` and `cron` is set.
+    #[serde(default)]
+    pub every: Option<String>,
+    /// A cron schedule in UTC (`0 3 * * 1`; see [`CronSchedule`](crate::CronSchedule)):
+    /// due once one of its instants has passed since the current version was created.
+    #[serde(default)]
+    pub cron: Option<String>,
     /// The name audit lines and logs give the policy (default: the key).
     #[serde(default)]
     pub name: Option<String>,
@@ -1190,19 +1236,47 @@ pub struct RotationSettings {
     /// How many characters a `password` has (default 32).
     #[serde(default)]
     pub length: Option<usize>,
+    /// Where the policy was written, for errors: `None` for a `[[rotation]]` table,
+    /// else e.g. `STRONGROOM_ROTATION policy 2`.
+    #[serde(skip)]
+    origin: Option<String>,
 }
 
 impl RotationSettings {
     /// The policy this table describes.
     ///
     /// # Errors
-    /// [`Error::Config`] for a bad key, age or generator, or settings that do not belong to
-    /// the generator chosen.
+    /// [`Error::Config`] naming the policy, for a bad key, age, cron schedule or generator,
+    /// neither or both of `every` and `cron`, or settings that do not belong to the
+    /// generator chosen.
     pub fn policy(&self) -> Result<RotationPolicy, Error> {
-        let wrong =
-            |what: String| Error::config(format!("[[rotation]] key = {:?}: {what}", self.key));
+        let wrong = |what: String| {
+            let origin = self.origin.as_deref().unwrap_or("[[rotation]]");
+            Error::config(match &self.name {
+                Some(name) => format!("{origin} name = {name:?} key = {:?}: {what}", self.key),
+                None => format!("{origin} key = {:?}: {what}", self.key),
+            })
+        };
         let key = SecretName::new(self.key.as_str()).map_err(|e| wrong(e.to_string()))?;
-        let every = parse_age(&self.every).map_err(|e| wrong(e.to_string()))?;
+        let schedule = match (&self.every, &self.cron) {
+            (Some(every), None) => {
+                RotationSchedule::OlderThan(parse_age(every).map_err(|e| wrong(message(e)))?)
+            }
+            (None, Some(cron)) => {
+                RotationSchedule::Cron(CronSchedule::parse(cron).map_err(|e| wrong(message(e)))?)
+            }
+            (Some(_), Some(_)) => {
+                return Err(wrong(
+                    "set either every (an age) or cron (a schedule), not both".to_owned(),
+                ));
+            }
+            (None, None) => {
+                return Err(wrong(
+                    "say when: every = \"90d\" (an age) or cron = \"0 3 * * 1\" (a UTC schedule)"
+                        .to_owned(),
+                ));
+            }
+        };
         let kind = self.generator.as_deref().unwrap_or("base64");
         let generator = match kind {
             "base64" | "hex" | "bytes" => {
@@ -1236,7 +1310,7 @@ impl RotationSettings {
                         .unwrap_or(DEFAULT_PASSWORD_ALPHABET),
                     self.length.unwrap_or(32),
                 )
-                .map_err(|e| wrong(e.to_string()))?
+                .map_err(|e| wrong(message(e)))?
             }
             other => {
                 return Err(wrong(format!(
@@ -1244,10 +1318,139 @@ impl RotationSettings {
                 )));
             }
         };
-        let mut policy = RotationPolicy::older_than(key, every).generator(generator);
+        let mut policy = RotationPolicy::on_schedule(key, schedule).generator(generator);
         if let Some(name) = &self.name {
             policy = policy.named(name.clone());
         }
         Ok(policy)
     }
+
+    /// The policies of a [`ROTATION_VAR`] value, each checked as
+    /// [`policy`](Self::policy) checks a table; the grammar is in docs/configuration.md:
+    ///
+    /// ```text
+    /// STRONGROOM_ROTATION = policy *( ";" policy )
+    /// policy  = KEY "=" ( AGE / "cron:" CRON ) *( "&" option )
+    /// option  = ( "name" / "generator" / "bytes" / "alphabet" / "length" ) "=" VALUE
+    /// ```
+    ///
+    /// Spaces around `;`, `&` and `=` are ignored and empty policies skipped. A `%`, `;`, `&`
+    /// or `=` inside a key or value is written `%25`, `%3B`, `%26`, `%3D` (any byte may be
+    /// written `%XX`), so every character a key or an alphabet can hold can be said.
+    ///
+    /// ```
+    /// use strongroom_facade::RotationSettings;
+    ///
+    /// let settings = RotationSettings::parse_list(
+    ///     "app/api-key=90d; app/token=cron:0 3 * * 1&generator=hex&bytes=16",
+    /// )?;
+    /// assert_eq!(settings[1].cron.as_deref(), Some("0 3 * * 1"));
+    /// assert_eq!(settings[1].policy()?.name(), "app/token");
+    /// # Ok::<(), strongroom_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming [`ROTATION_VAR`], the policy's position and what is wrong.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, Error> {
+        let mut out = Vec::new();
+        for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+            let origin = format!("{ROTATION_VAR} policy {}", out.len() + 1);
+            let wrong = |what: &str| Error::config(format!("{origin}: {what}"));
+            let mut parts = entry.split('&').map(str::trim);
+            let head = parts.next().unwrap_or_default();
+            let (key, schedule) = head.split_once('=').ok_or_else(|| {
+                wrong(&format!(
+                    "{head:?} is not KEY=SCHEDULE (e.g. app/api-key=90d or app/api-key=cron:0 3 * * 1)"
+                ))
+            })?;
+            let decoded = |what: &str, text: &str| {
+                percent_decoded(text.trim()).map_err(|e| wrong(&format!("{what}: {e}")))
+            };
+            let schedule = decoded("the schedule", schedule)?;
+            let (every, cron) = match schedule.strip_prefix("cron:") {
+                Some(cron) => (None, Some(cron.trim().to_owned())),
+                None => (Some(schedule), None),
+            };
+            let mut settings = Self {
+                key: decoded("the key", key)?,
+                every,
+                cron,
+                name: None,
+                generator: None,
+                bytes: None,
+                alphabet: None,
+                length: None,
+                origin: Some(origin.clone()),
+            };
+            for option in parts.filter(|o| !o.is_empty()) {
+                let (option, value) = option
+                    .split_once('=')
+                    .ok_or_else(|| wrong(&format!("the option {option:?} is not NAME=VALUE")))?;
+                let option = option.trim();
+                let value = decoded(option, value)?;
+                let number = |value: &str| {
+                    value.parse::<usize>().map_err(|_| {
+                        wrong(&format!("{option} must be a whole number, not {value:?}"))
+                    })
+                };
+                let twice = match option {
+                    "name" => settings.name.replace(value).is_some(),
+                    "generator" => settings.generator.replace(value).is_some(),
+                    "alphabet" => settings.alphabet.replace(value).is_some(),
+                    "bytes" => settings.bytes.replace(number(&value)?).is_some(),
+                    "length" => settings.length.replace(number(&value)?).is_some(),
+                    other => {
+                        return Err(wrong(&format!(
+                            "unknown option {other:?}: expected name, generator, bytes, alphabet or length"
+                        )));
+                    }
+                };
+                if twice {
+                    return Err(wrong(&format!("{option} is given twice")));
+                }
+            }
+            settings.policy()?;
+            out.push(settings);
+        }
+        Ok(out)
+    }
+}
+
+/// The message of a [`Error::Config`] (without its "configuration error: " prefix, which
+/// the error it goes into has already), or the whole error.
+fn message(err: Error) -> String {
+    match err {
+        Error::Config { message } => message,
+        other => other.to_string(),
+    }
+}
+
+/// The environment variable of rotation policies (see [`RotationSettings::parse_list`]),
+/// read by [`Config::from_env`] like the `[[rotation]]` tables of a file.
+pub const ROTATION_VAR: &str = "STRONGROOM_ROTATION";
+
+/// `text` with each `%XX` replaced by the byte `XX` (hex); a `%` not followed by two hex
+/// digits, or bytes that are not UTF-8, are refused rather than guessed at.
+fn percent_decoded(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        if byte == b'%' {
+            let hex = bytes
+                .get(at + 1..at + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| {
+                    "a % must be followed by two hex digits (write % itself as %25)".to_owned()
+                })?;
+            out.push(hex);
+            at += 3;
+        } else {
+            out.push(byte);
+            at += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "the %XX escapes do not make UTF-8 text".to_owned())
 }

@@ -9,7 +9,7 @@
 //!   cache status, latency; never the value) to `tracing` under the target
 //!   [`AUDIT_TARGET`], and optionally as JSON lines appended to a file by a writer thread;
 //! - **metrics** through the `metrics` facade (see [`meter`] for the names), so any exporter works;
-//! - **rotation** ([`Secrets::rotate`], policies by age: [`Secrets::start_rotation`]) and change notifications
+//! - **rotation** ([`Secrets::rotate`], policies by age or cron schedule: [`Secrets::start_rotation`]) and change notifications
 //!   ([`Secrets::subscribe`]);
 //! - **health** ([`Secrets::health`]) and [`Secrets::stats`];
 //! - **degradation**: while the primary is unavailable, reads come from the cache (stale) and
@@ -93,7 +93,8 @@ pub use backend::{open_local, open_store, scoped};
 pub use config::{
     AssumeRoleConfig, AuditSettings, AwsConfig, BackendConfig, CONFIG_VAR, CacheSettings, Config,
     DirConfig, EnvConfig, GcpConfig, HealthSettings, KeySource, LocalConfig, MirrorSettings,
-    PREFIX_VAR, RequestSettings, RotationSettings, SsmConfig, VaultAuthConfig, VaultConfig,
+    PREFIX_VAR, ROTATION_VAR, RequestSettings, RotationSettings, SsmConfig, VaultAuthConfig,
+    VaultConfig,
 };
 pub use health::{Health, HealthStatus};
 pub use key_arg::IntoSecretName;
@@ -113,9 +114,9 @@ pub use mirror::{DEFAULT_MIRROR_MAX_AGE, MIRROR_CONFIRMED_TAG, MIRROR_VERSION_TA
 )]
 pub type Prefixed<S> = Scoped<S>;
 pub use rotation::{
-    DEFAULT_PASSWORD_ALPHABET, DEFAULT_ROTATION_BYTES, Generator, MAX_CHECK_INTERVAL,
+    CronSchedule, DEFAULT_PASSWORD_ALPHABET, DEFAULT_ROTATION_BYTES, Generator, MAX_CHECK_INTERVAL,
     MAX_GENERATED_LEN, MIN_CHECK_INTERVAL, RETRY_AFTER_FAILURE, RotationHandle, RotationOutcome,
-    RotationPolicy, parse_age, rotate_if_due,
+    RotationPolicy, RotationSchedule, parse_age, rotate_if_due,
 };
 pub use secrets::{CacheControl, DEFAULT_HEALTH_KEY, DEFAULT_MAX_STALE, Secrets, SecretsBuilder};
 pub use spec::StoreSpec;

@@ -1,6 +1,8 @@
-//! Rotation: the [`Generator`] of new values and the [`RotationHandle`] of a schedule.
+//! Rotation: the [`Generator`] of new values, the [`RotationPolicy`] that says when a key is
+//! due (by age or on a [`CronSchedule`]), and the [`RotationHandle`] that follows one.
 
 use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -260,7 +262,13 @@ impl RotationHandle {
                         .unwrap_or(Duration::ZERO),
                     Ok(outcome) => {
                         tracing::info!(policy = policy.name(), key = %policy.key(), version = %outcome.version(), rotated_here = outcome.rotated(), "rotation policy applied");
-                        policy.max_age()
+                        // The version now current is about this old: next due one age (or
+                        // the next scheduled instant) from now; the cap below re-checks sooner.
+                        let now = SystemTime::now();
+                        policy
+                            .due_at(now)
+                            .duration_since(now)
+                            .unwrap_or(Duration::ZERO)
                     }
                     Err(err) => {
                         tracing::warn!(policy = policy.name(), key = %policy.key(), error = %err, "rotation policy check failed");
@@ -339,7 +347,188 @@ pub fn parse_age(text: &str) -> Result<Duration, Error> {
     Ok(age)
 }
 
-/// "Rotate `key` when its current version is older than `max_age`."
+/// A point far in the future that stands for "never" when a due time overflows.
+fn far_future() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX) * 64)
+}
+
+/// The longest cron expression accepted (far more than any real one needs).
+const MAX_CRON_LEN: usize = 256;
+
+/// A cron schedule in UTC: five fields, `minute hour day-of-month month day-of-week`
+/// (`0 3 * * 1` is Mondays at 03:00 UTC), parsed and searched by the `cron-parser` crate.
+///
+/// Fields take numbers, `*`, lists (`1,15`), ranges (`1-5`) and steps (`*/15`, `0-30/10`);
+/// day-of-week is `0`-`6` (Sunday is `0`) or `Sun`-`Sat`. The shorthands `@hourly`,
+/// `@daily` (`@midnight`), `@weekly`, `@monthly` and `@yearly` (`@annually`) stand for
+/// their usual five fields. Times are UTC, so there is no daylight-saving gap or repeat.
+///
+/// An expression that restricts both day-of-month and day-of-week (`0 0 1 * 1`) is refused:
+/// Vixie cron runs it on either day, other crons only on days that are both, and a rotation
+/// schedule should not depend on which reading its author had in mind. Write one of the two
+/// as `*`.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use strongroom_facade::CronSchedule;
+///
+/// let mondays: CronSchedule = "0 3 * * 1".parse()?;
+/// // 2026-12-02 is a Wednesday; the next Monday 03:00 UTC is 2026-12-07.
+/// let wednesday = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_212_800);
+/// let next = mondays.next_after(wednesday).unwrap();
+/// assert_eq!(next, SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_612_400));
+/// assert!("0 0 1 * 1".parse::<CronSchedule>().is_err());
+/// # Ok::<(), strongroom_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct CronSchedule {
+    text: Arc<str>,
+    schedule: Arc<cron_parser::Schedule>,
+}
+
+impl CronSchedule {
+    /// Parses a five-field expression (or an `@` shorthand) in UTC.
+    ///
+    /// # Errors
+    /// [`Error::Config`] saying what is wrong: the number of fields, a value out of range,
+    /// a schedule no calendar date matches, both day fields restricted.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let text = text.trim();
+        let wrong = |what: &dyn fmt::Display| {
+            Error::config(format!("the cron schedule {text:?} is not valid: {what}"))
+        };
+        if text.len() > MAX_CRON_LEN {
+            return Err(Error::config(format!(
+                "a cron schedule has at most {MAX_CRON_LEN} characters, not {}",
+                text.len()
+            )));
+        }
+        let expanded = match text {
+            "@yearly" | "@annually" => "0 0 1 1 *",
+            "@monthly" => "0 0 1 * *",
+            "@weekly" => "0 0 * * 0",
+            "@daily" | "@midnight" => "0 0 * * *",
+            "@hourly" => "0 * * * *",
+            other if other.starts_with('@') => {
+                return Err(wrong(
+                    &"the shorthands are @hourly, @daily, @midnight, @weekly, @monthly, @yearly and @annually",
+                ));
+            }
+            other => other,
+        };
+        let fields: Vec<&str> = expanded.split_whitespace().collect();
+        if fields.contains(&"?") {
+            return Err(wrong(
+                &"? is Quartz's \"no specific value\", not cron's: write * instead",
+            ));
+        }
+        if let [_, _, day_of_month, _, day_of_week] = fields[..]
+            && !day_of_month.starts_with('*')
+            && !day_of_week.starts_with('*')
+        {
+            return Err(wrong(&format_args!(
+                "day-of-month ({day_of_month}) and day-of-week ({day_of_week}) are both \
+                 restricted, which crons read differently (either day, or both): write one \
+                 of them as *"
+            )));
+        }
+        let schedule = cron_parser::Schedule::parse(expanded).map_err(|e| {
+            wrong(&format_args!(
+                "{e} (five fields in UTC: minute hour day-of-month month day-of-week, \
+                 e.g. \"0 3 * * 1\")"
+            ))
+        })?;
+        Ok(Self {
+            text: text.into(),
+            schedule: Arc::new(schedule),
+        })
+    }
+
+    /// The expression as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The first scheduled instant strictly after `after`; `None` when there is none that a
+    /// calendar can represent. A time before 1970 counts as 1970-01-01.
+    pub fn next_after(&self, after: SystemTime) -> Option<SystemTime> {
+        let since_epoch = after
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        let after = chrono::DateTime::from_timestamp(
+            i64::try_from(since_epoch.as_secs()).ok()?,
+            since_epoch.subsec_nanos(),
+        )?;
+        let next = self.schedule.next_after(&after)?;
+        let secs = u64::try_from(next.timestamp()).ok()?;
+        SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, next.timestamp_subsec_nanos()))
+    }
+}
+
+impl FromStr for CronSchedule {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        Self::parse(text)
+    }
+}
+
+impl fmt::Debug for CronSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CronSchedule").field(&self.text).finish()
+    }
+}
+
+impl fmt::Display for CronSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl PartialEq for CronSchedule {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for CronSchedule {}
+
+/// When a [`RotationPolicy`]'s key falls due, measured from the creation time of its current
+/// version (the store's, not a process's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RotationSchedule {
+    /// Due once the current version is older than this.
+    OlderThan(Duration),
+    /// Due once an instant of this schedule has passed since the current version was
+    /// created: a version written at 02:59 is due at 03:00 on `0 3 * * *`, one written at
+    /// 03:00:05 (by that rotation) at 03:00 the next day.
+    Cron(CronSchedule),
+}
+
+impl RotationSchedule {
+    /// When a version created at `created` is due (saturating far in the future).
+    pub fn due_at(&self, created: SystemTime) -> SystemTime {
+        match self {
+            Self::OlderThan(age) => created.checked_add(*age),
+            Self::Cron(cron) => cron.next_after(created),
+        }
+        .unwrap_or_else(far_future)
+    }
+}
+
+impl fmt::Display for RotationSchedule {
+    /// `every 90days` or `cron 0 3 * * 1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OlderThan(age) => write!(f, "every {}", humantime::format_duration(*age)),
+            Self::Cron(cron) => write!(f, "cron {cron}"),
+        }
+    }
+}
+
+/// "Rotate `key` when its current version is older than `max_age`", or "... when an instant
+/// of a cron schedule has passed since its current version was created".
 ///
 /// The age is the store's: the creation time of the current version
 /// ([`Secret::created`](strongroom_core::Secret::created)), not the time a process started.
@@ -359,13 +548,17 @@ pub fn parse_age(text: &str) -> Result<Duration, Error> {
 /// .generator(Generator::hex(32))
 /// .named("api-key-quarterly");
 /// assert_eq!(policy.name(), "api-key-quarterly");
+///
+/// // Mondays at 03:00 UTC.
+/// let weekly = RotationPolicy::cron("app/token".parse()?, "0 3 * * 1")?;
+/// assert_eq!(weekly.max_age(), None);
 /// # Ok::<(), strongroom_core::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct RotationPolicy {
     name: Option<String>,
     key: SecretName,
-    max_age: Duration,
+    schedule: RotationSchedule,
     generator: Generator,
 }
 
@@ -374,10 +567,28 @@ impl RotationPolicy {
     /// `max_age`. A key that does not exist yet is due at once (its first value is written
     /// with [`PutOptions::if_absent`]).
     pub fn older_than(key: SecretName, max_age: Duration) -> Self {
+        Self::on_schedule(key, RotationSchedule::OlderThan(max_age))
+    }
+
+    /// Rotate `key` with the default generator once an instant of the cron schedule
+    /// `expression` (UTC; see [`CronSchedule`]) has passed since its current version was
+    /// created. A key that does not exist yet is due at once.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the expression is not valid.
+    pub fn cron(key: SecretName, expression: &str) -> Result<Self, Error> {
+        Ok(Self::on_schedule(
+            key,
+            RotationSchedule::Cron(CronSchedule::parse(expression)?),
+        ))
+    }
+
+    /// Rotate `key` with the default generator when `schedule` says.
+    pub fn on_schedule(key: SecretName, schedule: RotationSchedule) -> Self {
         Self {
             name: None,
             key,
-            max_age,
+            schedule,
             generator: Generator::default(),
         }
     }
@@ -406,9 +617,17 @@ impl RotationPolicy {
         &self.key
     }
 
-    /// The age at which the current version is due.
-    pub fn max_age(&self) -> Duration {
-        self.max_age
+    /// When the key falls due.
+    pub fn schedule(&self) -> &RotationSchedule {
+        &self.schedule
+    }
+
+    /// The age at which the current version is due; `None` for a cron schedule.
+    pub fn max_age(&self) -> Option<Duration> {
+        match &self.schedule {
+            RotationSchedule::OlderThan(age) => Some(*age),
+            RotationSchedule::Cron(_) => None,
+        }
     }
 
     /// Where new values come from.
@@ -418,9 +637,12 @@ impl RotationPolicy {
 
     /// When a version created at `created` is due (saturating far in the future).
     pub fn due_at(&self, created: SystemTime) -> SystemTime {
-        created.checked_add(self.max_age).unwrap_or_else(|| {
-            SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX) * 64)
-        })
+        self.schedule.due_at(created)
+    }
+
+    /// Whether a version created at `created` is due at `now`.
+    pub fn is_due(&self, created: SystemTime, now: SystemTime) -> bool {
+        self.due_at(created) <= now
     }
 
     /// Decides from a fresh read of the key whether it is due at `now`.
@@ -442,7 +664,14 @@ impl RotationPolicy {
         let Some(created) = secret.created else {
             return Err(Error::Unsupported {
                 backend,
-                operation: "rotation by age (the backend gives no creation time)",
+                operation: match self.schedule {
+                    RotationSchedule::OlderThan(_) => {
+                        "rotation by age (the backend gives no creation time)"
+                    }
+                    RotationSchedule::Cron(_) => {
+                        "rotation on a cron schedule (the backend gives no creation time)"
+                    }
+                },
             });
         };
         let next_due = self.due_at(created);
@@ -489,7 +718,8 @@ impl Check {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RotationOutcome {
-    /// The current version is younger than the policy's age; nothing was written.
+    /// The current version is not due yet (younger than the policy's age, or no scheduled
+    /// instant since it was created); nothing was written.
     NotDue {
         /// The current version.
         version: VersionId,

@@ -539,7 +539,8 @@ impl Secrets {
     }
 
     /// Applies `policy` once: reads the key from the store (not the cache), and when its
-    /// current version is older than the policy's age (or the key does not exist) writes a
+    /// current version is due (older than the policy's age, or created before an instant of
+    /// its cron schedule that has passed; or the key does not exist) writes a
     /// new value with a check-and-set on the version read. Subscribers are notified of a
     /// rotation; the audit line (op `rotate`) names the policy. When another process wins
     /// the race the write is refused (audited as `conflict`), nothing more is written, and

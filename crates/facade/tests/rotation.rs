@@ -1,6 +1,8 @@
-//! Rotation by age against local encrypted files in temporary directories: the due check,
-//! the generators, a race between independent `Secrets` and between separate processes
-//! over one store file, and a policy that falls due while its process is down.
+//! Rotation by age and on cron schedules against local encrypted files in temporary
+//! directories: the due check (a table of UTC instants across month and year ends), the
+//! generators, a race between independent `Secrets` and between separate processes over
+//! one store file, policies that fall due while their process is down, and policies from
+//! TOML and from `STRONGROOM_ROTATION`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,7 +11,8 @@ use std::time::{Duration, SystemTime};
 use strongroom_core::{Error, SecretName, SecretStore};
 use strongroom_envelope::MasterKey;
 use strongroom_facade::{
-    ChangeCause, Config, Generator, RotationOutcome, RotationPolicy, Secrets, rotate_if_due,
+    ChangeCause, Config, CronSchedule, Generator, RotationOutcome, RotationPolicy,
+    RotationSchedule, RotationSettings, Secrets, rotate_if_due,
 };
 use strongroom_local::{EnvStore, FileStore};
 use tempfile::TempDir;
@@ -315,17 +318,24 @@ async fn separate_processes_over_one_store_rotate_once() {
     assert_eq!(history.len(), 2, "one rotation in the store's history");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_policy_due_while_down_fires_once_after_restart() {
+/// Three lives of a process following `policy` over one store file: the first writes the
+/// key and stops before it is due; the process stays down past the due time; the second
+/// rotates at start, once; the third, at once after, finds nothing due. One audited
+/// rotation, naming the policy.
+async fn a_policy_due_while_down_fires_once(policy: RotationPolicy) {
     let place = Place::new();
     let audit = place.dir.path().join("audit.jsonl");
-    let k = key("restart/key");
-    let age = Duration::from_millis(1500);
-    let policy = RotationPolicy::older_than(k.clone(), age).named("nightly-restart-test");
+    let k = policy.key().clone();
 
     // First life: the key is young, the policy waits; the process stops before it is due.
     let first = open_secrets(&place.store_path(), &place.key_file, Some(&audit));
     let v1 = first.put(&k, "first").await.unwrap();
+    let created = first.get(&k).await.unwrap().created.unwrap();
+    let due = policy.due_at(created);
+    assert!(
+        due > SystemTime::now() + Duration::from_millis(500),
+        "the test needs time before the policy is due"
+    );
     let handle = first.start_rotation(policy.clone());
     tokio::time::sleep(Duration::from_millis(150)).await;
     handle.stop().await;
@@ -333,7 +343,10 @@ async fn a_policy_due_while_down_fires_once_after_restart() {
     assert_eq!(place.secrets().versions(&k).await.unwrap().len(), 1);
 
     // Down past the due time.
-    tokio::time::sleep(Duration::from_millis(1400)).await;
+    let down = (due + Duration::from_millis(100))
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    tokio::time::sleep(down).await;
 
     // Second life: the due rotation happens at start, once.
     let second = open_secrets(&place.store_path(), &place.key_file, Some(&audit));
@@ -367,12 +380,41 @@ async fn a_policy_due_while_down_fires_once_after_restart() {
         .collect();
     assert_eq!(rotations.len(), 1, "{audit}");
     assert!(
-        rotations[0].contains(r#""policy":"nightly-restart-test""#)
-            && rotations[0].contains(r#""key":"restart/key""#)
+        rotations[0].contains(&format!(r#""policy":"{}""#, policy.name()))
+            && rotations[0].contains(&format!(r#""key":"{k}""#))
             && rotations[0].contains(r#""outcome":"ok""#),
         "{}",
         rotations[0]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_due_while_down_fires_once_after_restart() {
+    let policy = RotationPolicy::older_than(key("restart/key"), Duration::from_millis(1500))
+        .named("nightly-restart-test");
+    a_policy_due_while_down_fires_once(policy).await;
+}
+
+/// The same three lives on `* * * * *`: due at the first minute boundary after the key was
+/// written (so this test waits up to a minute).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_policy_due_while_down_fires_once_after_restart() {
+    let policy = RotationPolicy::cron(key("restart/cron"), "* * * * *")
+        .unwrap()
+        .named("every-minute-restart-test");
+    // Write the key at least a second before the next boundary, so the first life ends
+    // before it.
+    let now = SystemTime::now();
+    let boundary = policy.due_at(now);
+    if boundary.duration_since(now).unwrap_or_default() < Duration::from_millis(1500) {
+        tokio::time::sleep(
+            (boundary + Duration::from_millis(100))
+                .duration_since(SystemTime::now())
+                .unwrap_or_default(),
+        )
+        .await;
+    }
+    a_policy_due_while_down_fires_once(policy).await;
 }
 
 #[tokio::test]
@@ -407,9 +449,12 @@ fn rotation_tables_become_policies_and_mistakes_are_named() {
     let policies = config.rotation_policies().unwrap();
     assert_eq!(policies.len(), 3);
     assert_eq!(policies[0].name(), "app/api-key");
-    assert_eq!(policies[0].max_age(), Duration::from_secs(90 * 86_400));
+    assert_eq!(
+        policies[0].max_age(),
+        Some(Duration::from_secs(90 * 86_400))
+    );
     assert_eq!(policies[1].name(), "hex-weekly");
-    assert_eq!(policies[1].max_age(), Duration::from_secs(7 * 86_400));
+    assert_eq!(policies[1].max_age(), Some(Duration::from_secs(7 * 86_400)));
     let token = policies[1].value_generator().generate().unwrap();
     assert_eq!(token.expose_str().unwrap().len(), 32);
     let pw = policies[2].value_generator().generate().unwrap();
@@ -453,9 +498,366 @@ fn rotation_tables_become_policies_and_mistakes_are_named() {
             .unwrap_err();
         assert!(err.to_string().contains(expected), "{table}: {err}");
     }
-    // cron schedules are not implemented: the field is refused, not ignored.
     let cron = Config::from_toml_str(&format!(
-        "{base}[[rotation]]\nkey = \"k\"\ncron = \"0 3 * * *\"\n"
-    ));
-    assert!(cron.is_err());
+        "{base}[[rotation]]\nname = \"weekly\"\nkey = \"k\"\ncron = \" 0 3 * * 1 \"\n"
+    ))
+    .unwrap()
+    .rotation_policies()
+    .unwrap();
+    assert_eq!(
+        cron[0].schedule(),
+        &RotationSchedule::Cron("0 3 * * 1".parse().unwrap())
+    );
+    assert_eq!(cron[0].max_age(), None);
+}
+
+/// A date and time in UTC.
+fn utc(text: &str) -> SystemTime {
+    let format = time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(text, &format).unwrap().into()
+}
+
+#[test]
+fn cron_policies_fall_due_at_the_first_instant_after_the_version_was_created() {
+    // (schedule, current version created, next due): due at that instant and after, not a
+    // nanosecond before. All UTC: no daylight-saving gap or repeat.
+    let table = [
+        // Mondays 03:00, from a Wednesday.
+        ("0 3 * * 1", "2026-12-02T12:00:00Z", "2026-12-07T03:00:00Z"),
+        (
+            "0 3 * * MON",
+            "2026-12-07T02:59:59.999Z",
+            "2026-12-07T03:00:00Z",
+        ),
+        // A version written by the 03:00 rotation itself is due a week later, not again.
+        ("0 3 * * 1", "2026-12-07T03:00:00Z", "2026-12-14T03:00:00Z"),
+        (
+            "0 3 * * 1",
+            "2026-12-07T03:00:04.2Z",
+            "2026-12-14T03:00:00Z",
+        ),
+        // Month ends: the 1st after the 31st, a 31st skips the months without one, the
+        // 29th of February waits for a leap year.
+        (
+            "0 0 1 * *",
+            "2026-01-31T23:59:59.999Z",
+            "2026-02-01T00:00:00Z",
+        ),
+        ("0 0 1 * *", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"),
+        ("@monthly", "2026-02-28T23:00:00Z", "2026-03-01T00:00:00Z"),
+        ("0 0 31 * *", "2026-01-31T00:00:01Z", "2026-03-31T00:00:00Z"),
+        ("0 0 31 * *", "2026-04-01T00:00:00Z", "2026-05-31T00:00:00Z"),
+        (
+            "0 12 29 2 *",
+            "2026-03-01T00:00:00Z",
+            "2028-02-29T12:00:00Z",
+        ),
+        ("0 0 L * *", "2026-03-01T00:00:00Z", "-"),
+        // Year end.
+        (
+            "30 23 * * *",
+            "2026-12-31T23:30:00.5Z",
+            "2027-01-01T23:30:00Z",
+        ),
+        ("@yearly", "2026-12-31T23:59:59Z", "2027-01-01T00:00:00Z"),
+        ("@yearly", "2027-01-01T00:00:00Z", "2028-01-01T00:00:00Z"),
+        // The nights Europe and the US change their clocks: UTC has every hour once.
+        ("0 2 * * *", "2026-03-29T01:30:00Z", "2026-03-29T02:00:00Z"),
+        ("30 1 * * *", "2026-10-25T01:00:00Z", "2026-10-25T01:30:00Z"),
+        ("30 1 * * *", "2026-10-25T01:30:00Z", "2026-10-26T01:30:00Z"),
+        ("0 2 * * *", "2026-03-08T01:00:00Z", "2026-03-08T02:00:00Z"),
+        // Steps, lists and ranges.
+        (
+            "*/15 * * * *",
+            "2026-06-01T10:07:00Z",
+            "2026-06-01T10:15:00Z",
+        ),
+        (
+            "0 9-17/4 * * 1-5",
+            "2026-06-05T17:00:00Z",
+            "2026-06-08T09:00:00Z",
+        ),
+        (
+            "0 0 1,15 * *",
+            "2026-06-01T00:00:01Z",
+            "2026-06-15T00:00:00Z",
+        ),
+        // A version from long ago is due at once.
+        ("0 3 * * 1", "2019-01-01T00:00:00Z", "2019-01-07T03:00:00Z"),
+    ];
+    for (expression, created, next_due) in table {
+        let policy = match RotationPolicy::cron(key("k"), expression) {
+            Ok(policy) => policy,
+            Err(err) if next_due == "-" => {
+                assert!(err.to_string().contains(expression), "{err}");
+                continue;
+            }
+            Err(err) => panic!("{expression}: {err}"),
+        };
+        assert_ne!(next_due, "-", "{expression} should be refused");
+        let created = utc(created);
+        let next_due = utc(next_due);
+        assert_eq!(
+            policy.due_at(created),
+            next_due,
+            "{expression} after {created:?}"
+        );
+        assert!(policy.is_due(created, next_due), "{expression}");
+        assert!(
+            policy.is_due(created, next_due + Duration::from_secs(86_400 * 400)),
+            "{expression}"
+        );
+        assert!(
+            !policy.is_due(created, next_due - Duration::from_nanos(1)),
+            "{expression}"
+        );
+        assert!(!policy.is_due(created, created), "{expression}");
+    }
+}
+
+#[test]
+fn a_schedule_whose_day_fields_crons_read_differently_is_refused() {
+    for ambiguous in ["0 0 1 * 1", "0 0 1-7 * MON", "0 0 15 * 1-5"] {
+        let err = CronSchedule::parse(ambiguous).unwrap_err();
+        assert!(err.to_string().contains("both"), "{ambiguous}: {err}");
+    }
+    // One of them unrestricted (`*`, or a step of `*`) has one reading everywhere.
+    for fine in ["0 0 1 * *", "0 0 * * 1", "0 0 */2 * 1", "0 0 1 * */2"] {
+        CronSchedule::parse(fine).unwrap();
+    }
+    let schedule: CronSchedule = "  0 3 * * 1 ".parse().unwrap();
+    assert_eq!(schedule.as_str(), "0 3 * * 1");
+    assert_eq!(format!("{schedule:?}"), "CronSchedule(\"0 3 * * 1\")");
+    assert_eq!(
+        RotationSchedule::Cron(schedule).to_string(),
+        "cron 0 3 * * 1"
+    );
+    assert_eq!(
+        RotationSchedule::OlderThan(Duration::from_secs(86_400)).to_string(),
+        "every 1day"
+    );
+    // Before 1970 counts as 1970: the first instant of the schedule is long past.
+    let early = SystemTime::UNIX_EPOCH - Duration::from_secs(86_400);
+    assert_eq!(
+        CronSchedule::parse("@daily").unwrap().next_after(early),
+        Some(SystemTime::UNIX_EPOCH + Duration::from_secs(86_400))
+    );
+}
+
+#[test]
+fn a_bad_cron_schedule_is_a_config_error_naming_the_policy() {
+    let base = "[backend]\nkind = \"local\"\npath = \"/s.enc\"\n";
+    for (schedule, expected) in [
+        ("0 3 * *", "expected 5 fields, found 4"),
+        ("0 3 * * * *", "expected 5 fields, found 6"),
+        ("61 * * * *", "outside 0..=59"),
+        ("0 24 * * *", "outside 0..=23"),
+        ("0 3 * * 7", "outside 0..=6"),
+        ("0 3 32 * *", "outside 1..=31"),
+        ("0 3 ? * MON", "Quartz"),
+        ("0 3 * * Funday", "unknown name"),
+        ("0 0 30 2 *", "can never"),
+        ("0 0 1 * 1", "both"),
+        ("@fortnightly", "shorthands"),
+        ("", "expected 5 fields, found 0"),
+    ] {
+        let text = format!(
+            "{base}[[rotation]]\nname = \"weekly\"\nkey = \"app/k\"\ncron = {schedule:?}\n"
+        );
+        let err = Config::from_toml_str(&text)
+            .and_then(|c| c.rotation_policies())
+            .unwrap_err();
+        assert_eq!(err.kind(), strongroom_core::ErrorKind::Config);
+        let message = err.to_string();
+        assert!(
+            message.contains(r#"[[rotation]] name = "weekly" key = "app/k""#),
+            "{schedule}: {message}"
+        );
+        assert!(
+            message.to_lowercase().contains(&expected.to_lowercase()),
+            "{schedule}: expected {expected:?} in {message}"
+        );
+    }
+    for (table, expected) in [
+        ("key = \"k\"\nevery = \"1d\"\ncron = \"@daily\"", "not both"),
+        ("key = \"k\"\ngenerator = \"hex\"", "say when"),
+    ] {
+        let err = Config::from_toml_str(&format!("{base}[[rotation]]\n{table}\n"))
+            .and_then(|c| c.rotation_policies())
+            .unwrap_err();
+        assert!(err.to_string().contains(expected), "{table}: {err}");
+    }
+}
+
+/// `Config::from_env_with` over a map of variables.
+fn from_vars(vars: &[(&str, &str)]) -> Result<Config, Error> {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Config::from_env_with(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+}
+
+#[test]
+fn policies_from_the_environment_are_the_policies_of_the_same_tables() {
+    let env = from_vars(&[
+        ("STRONGROOM_BACKEND", "env"),
+        (
+            "STRONGROOM_ROTATION",
+            " app/api-key=90d ; app/token = cron:0 3 * * 1,4 & generator=hex & bytes=16 ;\
+             app/pw=30d&generator=password&length=12&alphabet=a%3Bb%26%25=&name=pw-monthly;\
+             we%3Dird/key=3600&generator=bytes;;",
+        ),
+    ])
+    .unwrap();
+    let file = Config::from_toml_str(
+        r#"
+        [backend]
+        kind = "env"
+        [[rotation]]
+        key = "app/api-key"
+        every = "90d"
+        [[rotation]]
+        key = "app/token"
+        cron = "0 3 * * 1,4"
+        generator = "hex"
+        bytes = 16
+        [[rotation]]
+        name = "pw-monthly"
+        key = "app/pw"
+        every = "30d"
+        generator = "password"
+        alphabet = "a;b&%="
+        length = 12
+        [[rotation]]
+        key = "we=ird/key"
+        every = "3600"
+        generator = "bytes"
+    "#,
+    )
+    .unwrap();
+    let from_env = env.rotation_policies().unwrap();
+    let from_file = file.rotation_policies().unwrap();
+    assert_eq!(from_env.len(), 4);
+    assert_eq!(format!("{from_env:?}"), format!("{from_file:?}"));
+    assert_eq!(from_env[2].name(), "pw-monthly");
+    assert_eq!(from_env[3].key().as_str(), "we=ird/key");
+    let pw = from_env[2].value_generator().generate().unwrap();
+    assert!(
+        pw.expose_str()
+            .unwrap()
+            .chars()
+            .all(|c| "a;b&%=".contains(c)),
+        "the alphabet decoded"
+    );
+    assert_eq!(
+        from_env[1]
+            .value_generator()
+            .generate()
+            .unwrap()
+            .expose()
+            .len(),
+        32,
+        "16 bytes in hex"
+    );
+    // The settings keep their fields, as a file's do.
+    assert_eq!(env.rotation[1].cron.as_deref(), Some("0 3 * * 1,4"));
+    assert_eq!(env.rotation[1].every, None);
+
+    // One policy a line, as a shell's quoted multi-line value gives them.
+    let lines =
+        RotationSettings::parse_list("a=1d;\n  b = cron:@daily\n  &generator=hex;\n").unwrap();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1].generator.as_deref(), Some("hex"));
+
+    // Unset or blank: no policies.
+    assert!(
+        from_vars(&[("STRONGROOM_BACKEND", "env")])
+            .unwrap()
+            .rotation
+            .is_empty()
+    );
+    assert!(
+        from_vars(&[
+            ("STRONGROOM_BACKEND", "env"),
+            ("STRONGROOM_ROTATION", " ; ")
+        ])
+        .unwrap()
+        .rotation
+        .is_empty()
+    );
+}
+
+#[test]
+fn a_bad_policy_in_the_environment_is_a_config_error_naming_it() {
+    for (value, expected) in [
+        (
+            "app=soon",
+            r#"STRONGROOM_ROTATION policy 1 key = "app": the rotation age "soon""#,
+        ),
+        (
+            "a=1d; b",
+            r#"STRONGROOM_ROTATION policy 2: "b" is not KEY=SCHEDULE"#,
+        ),
+        (
+            "a=1d;b=cron:0 0 1 * 1",
+            r#"policy 2 key = "b": the cron schedule"#,
+        ),
+        ("a=cron:0 3 * *", "expected 5 fields, found 4"),
+        ("a=1d&colour=red", r#"unknown option "colour""#),
+        ("a=1d&bytes=x", "bytes must be a whole number"),
+        ("a=1d&bytes=8&bytes=9", "bytes is given twice"),
+        ("a=1d&hex", r#"the option "hex" is not NAME=VALUE"#),
+        ("a=1d&alphabet=%zz", "two hex digits"),
+        ("a=1d&alphabet=%ff%fe", "UTF-8"),
+        ("a=1d&generator=password&bytes=3", "use length"),
+        (
+            "a=1d&generator=uuid",
+            "expected base64, hex, bytes or password",
+        ),
+        ("/a=1d", r#"policy 1 key = "/a""#),
+        ("a=", "is not a duration"),
+        ("a=cron:", "expected 5 fields, found 0"),
+        ("a=1d&name=n&length=3", r#"policy 1 name = "n" key = "a""#),
+    ] {
+        let err = from_vars(&[
+            ("STRONGROOM_BACKEND", "env"),
+            ("STRONGROOM_ROTATION", value),
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), strongroom_core::ErrorKind::Config, "{value}");
+        assert!(err.to_string().contains(expected), "{value}: {err}");
+    }
+    // The same list, parsed alone.
+    let err = RotationSettings::parse_list("a=1d;b=2d;c=0s").unwrap_err();
+    assert!(err.to_string().contains("policy 3"), "{err}");
+}
+
+#[tokio::test]
+async fn a_cron_policy_rotates_a_key_written_before_its_last_instant() {
+    let place = Place::new();
+    let secrets = place.secrets();
+    let k = key("cron/key");
+    let v1 = secrets.put(&k, "first").await.unwrap();
+    // Every minute: the key is young until the next boundary.
+    let policy = RotationPolicy::cron(k.clone(), "* * * * *").unwrap();
+    match secrets.rotate_if_due(&policy).await.unwrap() {
+        RotationOutcome::NotDue { version, next_due } => {
+            assert_eq!(version, v1);
+            let created = secrets.get(&k).await.unwrap().created.unwrap();
+            assert_eq!(next_due, policy.due_at(created));
+            assert!(next_due <= created + Duration::from_secs(60));
+        }
+        other => panic!("not due before the next minute: {other:?}"),
+    }
+    // Without a creation time the policy cannot be followed, and says why.
+    let env = Secrets::builder()
+        .store(EnvStore::from_vars([("CRON_KEY", "x")]))
+        .build()
+        .unwrap();
+    let err = env.rotate_if_due(&policy).await.unwrap_err();
+    assert!(
+        err.to_string().contains("cron schedule") && err.to_string().contains("creation time"),
+        "{err}"
+    );
 }

@@ -1,7 +1,7 @@
-//! Rotation policies by age across a fleet of processes, over OpenBao's KV v2 and over
-//! Secrets Manager on moto: every process checks the same due key at the same moment, and
-//! exactly one rotates (a check-and-set on the version it saw); the others read the
-//! winner's version.
+//! Rotation policies by age (and on a cron schedule) across a fleet of processes, over
+//! OpenBao's KV v2 and over Secrets Manager on moto: every process checks the same due key
+//! at the same moment, and exactly one rotates (a check-and-set on the version it saw); the
+//! others read the winner's version.
 //!
 //! The processes are this test binary started again, running only `fleet_member`, which
 //! does nothing unless the variables below are set.
@@ -21,9 +21,24 @@ use crate::{aws, raw};
 const MEMBER_BACKEND: &str = "STRONGROOM_ITEST_ROTATION_BACKEND";
 const MEMBER_KEY: &str = "STRONGROOM_ITEST_ROTATION_KEY";
 const MEMBER_START: &str = "STRONGROOM_ITEST_ROTATION_START_MS";
+const MEMBER_SCHEDULE: &str = "STRONGROOM_ITEST_ROTATION_SCHEDULE";
 
 /// The age of the policy every member follows.
 const AGE: Duration = Duration::from_secs(1);
+
+/// The cron schedule of the policy every member follows in the cron race: every minute, so
+/// the key is due at the first minute boundary after it was written.
+const EVERY_MINUTE: &str = "* * * * *";
+
+/// The policy of the fleet: by [`AGE`] (`schedule` "age") or on [`EVERY_MINUTE`] ("cron").
+fn fleet_policy(key: SecretName, schedule: &str) -> RotationPolicy {
+    match schedule {
+        "age" => RotationPolicy::older_than(key, AGE),
+        "cron" => RotationPolicy::cron(key, EVERY_MINUTE).unwrap(),
+        other => panic!("no such fleet schedule {other:?}"),
+    }
+    .named("fleet")
+}
 
 /// How many processes race.
 const FLEET: usize = 5;
@@ -50,10 +65,11 @@ fn store(env: &ItestEnv, backend: &str) -> Arc<dyn SecretStore> {
 #[tokio::test]
 #[allow(clippy::print_stdout)] // stdout is how a member reports to the fleet test
 async fn fleet_member() {
-    let (Ok(backend), Ok(key), Ok(start)) = (
+    let (Ok(backend), Ok(key), Ok(start), Ok(schedule)) = (
         std::env::var(MEMBER_BACKEND),
         std::env::var(MEMBER_KEY),
         std::env::var(MEMBER_START),
+        std::env::var(MEMBER_SCHEDULE),
     ) else {
         return;
     };
@@ -66,7 +82,7 @@ async fn fleet_member() {
     if let Ok(wait) = start.duration_since(SystemTime::now()) {
         tokio::time::sleep(wait).await;
     }
-    let policy = RotationPolicy::older_than(SecretName::new(key).unwrap(), AGE).named("fleet");
+    let policy = fleet_policy(SecretName::new(key).unwrap(), &schedule);
     let outcome = secrets.rotate_if_due(&policy).await.unwrap();
     let what = match outcome {
         RotationOutcome::Rotated { .. } => "rotated",
@@ -77,14 +93,18 @@ async fn fleet_member() {
     println!("FLEET-OUTCOME {what} {}", outcome.version());
 }
 
-/// Writes a first version, starts [`FLEET`] members that check it together once it is
-/// due, and returns their outcomes ("rotated VERSION", "elsewhere VERSION", ...).
-async fn race(backend: &str) -> (SecretName, Vec<String>) {
+/// Writes a first version, starts [`FLEET`] members that follow the policy `schedule`
+/// ("age" or "cron") and check it together once it is due, and returns their outcomes
+/// ("rotated VERSION", "elsewhere VERSION", ...).
+async fn race(backend: &str, schedule: &str) -> (SecretName, Vec<String>) {
     let env = ItestEnv::load();
     let key = SecretName::new(format!("rotation/{}", raw::unique(backend))).unwrap();
     let store = store(&env, backend);
     store.put(&key, "first".into()).await.unwrap();
-    let start = SystemTime::now() + AGE + Duration::from_millis(1500);
+    // Due by the server's creation time; the members start together 1.5 s after that.
+    let created = store.get(&key).await.unwrap().created.unwrap();
+    let due = fleet_policy(key.clone(), schedule).due_at(created);
+    let start = due.max(SystemTime::now()) + Duration::from_millis(1500);
     let start_ms = start
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
@@ -103,6 +123,7 @@ async fn race(backend: &str) -> (SecretName, Vec<String>) {
                 .env(MEMBER_BACKEND, backend)
                 .env(MEMBER_KEY, key.as_str())
                 .env(MEMBER_START, &start_ms)
+                .env(MEMBER_SCHEDULE, schedule)
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap()
@@ -142,7 +163,19 @@ async fn race(backend: &str) -> (SecretName, Vec<String>) {
 
 #[tokio::test]
 async fn a_fleet_over_openbao_rotates_once() {
-    let (key, _) = race("openbao").await;
+    let (key, _) = race("openbao", "age").await;
+    let env = ItestEnv::load();
+    let history = store(&env, "openbao").versions(&key).await.unwrap();
+    assert_eq!(history.len(), 2, "one rotation in KV v2's history");
+}
+
+/// The same race on a cron schedule (every minute): due once the minute after the write
+/// begins, by KV v2's `created_time`; one member rotates. Waits up to a minute.
+#[tokio::test]
+async fn a_fleet_over_openbao_rotates_once_on_a_cron_schedule() {
+    // A member that checks after the winner sees a version from this minute: not due,
+    // with the winner's version, which race() accepts.
+    let (key, _) = race("openbao", "cron").await;
     let env = ItestEnv::load();
     let history = store(&env, "openbao").versions(&key).await.unwrap();
     assert_eq!(history.len(), 2, "one rotation in KV v2's history");
@@ -150,7 +183,7 @@ async fn a_fleet_over_openbao_rotates_once() {
 
 #[tokio::test]
 async fn a_fleet_over_moto_secrets_manager_rotates_once() {
-    let (key, _) = race("moto").await;
+    let (key, _) = race("moto", "age").await;
     let env = ItestEnv::load();
     let store = store(&env, "moto");
     // A loser's version is written without stages before its move of AWSCURRENT is

@@ -466,3 +466,48 @@ async fn the_cli_reads_and_writes_ssm_and_boto3_agrees() {
         copied.delete(&key(k)).await.expect("clean up");
     }
 }
+
+/// The store builder's AssumeRole on moto: the builder's own path (an STS client from the
+/// environment it is given, the role provider on top of the seeded user's key), then a
+/// write and a read signed with the role's session credentials, which moto checks against
+/// the role's policy.
+#[tokio::test]
+async fn the_builder_assumes_a_role_as_secrets_manager_does() {
+    let env = ItestEnv::load();
+    let role_arn = env
+        .var("STRONGROOM_ITEST_MOTO_ROLE_ARN")
+        .expect("cargo xtask seeds a role in moto")
+        .to_owned();
+    // STS and SSM both at moto, through AWS_ENDPOINT_URL: nothing leaves loopback.
+    let aws_env = strongroom_sigv4::Env::from_vars([
+        ("AWS_ENDPOINT_URL", env.moto_endpoint.as_str()),
+        ("AWS_REGION", env.aws_region.as_str()),
+    ]);
+    let folder = format!("itest/{}", raw::unique("ssm-role"));
+    let store = SsmStore::builder()
+        .env(aws_env)
+        .credentials(StaticProvider::new(Credentials::new(
+            &env.moto_access_key_id,
+            &env.moto_secret_access_key,
+        )))
+        .assume_role(strongroom_aws::AssumeRoleRequest::new(&role_arn).session_name("itest-ssm"))
+        .prefix(folder.as_str())
+        .build()
+        .await
+        .expect("store with a role");
+    let session = store
+        .client()
+        .credentials_provider()
+        .provide_credentials()
+        .await
+        .expect("AssumeRole on moto");
+    assert_ne!(session.access_key_id(), env.moto_access_key_id);
+    assert!(session.session_token().is_some_and(|t| !t.is_empty()));
+
+    let k = key("db/password");
+    let version = store.put(&k, "via role".into()).await.unwrap();
+    let got = store.get(&k).await.unwrap();
+    assert_eq!(got.value.expose_str().unwrap(), "via role");
+    assert_eq!(got.version, version);
+    store.delete(&k).await.unwrap();
+}

@@ -1,0 +1,104 @@
+//! The SSM Parameter Store rows of `cargo xtask bench`: an uncached `SsmStore::get` from
+//! moto (the only server here that serves SSM), next to the same GetParameter built by hand
+//! (raw hyper + aws-sigv4) and to strongroom's Secrets Manager store reading from the same
+//! moto, all measured in one process by `strongroom-bench-peers ssm` (benches/peers).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::{Table, fmt_ratio, fmt_us, json_line, ratio, run_ok};
+
+/// Runs `strongroom-bench-peers ssm` against the servers of `env`; `None` (and no run) when
+/// the peers were built without strongroom-aws.
+pub(super) fn run(
+    peers: &Path,
+    env: &BTreeMap<String, String>,
+    aws_note: &Option<String>,
+) -> Result<Option<Value>, String> {
+    if aws_note.is_some() {
+        return Ok(None);
+    }
+    eprintln!("bench: end to end, ssm (moto): Rust peers");
+    let out = run_ok(Command::new(peers).arg("ssm").envs(env), "peers ssm")?;
+    json_line(&out, "peers ssm").map(Some)
+}
+
+/// The SSM tables, one per tokio runtime flavour; `ssm` is what [`run`] returned.
+pub(super) fn render(ssm: &Value, aws_note: &Option<String>) -> String {
+    let mut doc = String::new();
+    for flavor in ["current_thread", "multi_thread"] {
+        let mut t = Table::new(&format!(
+            "moto SSM GetParameter (SecureString, decrypted), uncached, reused connection: \
+             tokio {flavor} runtime"
+        ));
+        let rust = &ssm[flavor];
+        let p50 = |name: &str| rust[name]["p50_us"].as_f64();
+        let cpu = |name: &str| rust[name]["cpu_us_per_read"].as_f64();
+        let show = |v: Option<f64>| match (aws_note, v) {
+            (Some(note), None) => note.clone(),
+            _ => fmt_us(v),
+        };
+        let ours_p50 = p50("strongroom_ssm");
+        let ours_cpu = cpu("strongroom_ssm");
+        for (peer, label) in [
+            (
+                "raw_hyper",
+                "the same GetParameter by hand (raw hyper + aws-sigv4)",
+            ),
+            (
+                "strongroom_aws",
+                "strongroom's Secrets Manager GetSecretValue on the same moto",
+            ),
+        ] {
+            t.row([
+                &format!("SsmStore::get p50 vs {label}"),
+                &show(ours_p50),
+                &fmt_us(p50(peer)),
+                &fmt_ratio(ratio(ours_p50, p50(peer))),
+                "reported",
+                "",
+            ]);
+            t.row([
+                &format!("SsmStore::get client CPU per read vs {label}"),
+                &show(ours_cpu),
+                &fmt_us(cpu(peer)),
+                &fmt_ratio(ratio(ours_cpu, cpu(peer))),
+                "reported",
+                "",
+            ]);
+        }
+        doc.push_str(&t.0);
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tables_show_each_figure_and_say_why_one_is_missing() {
+        let figures = serde_json::json!({
+            "current_thread": {
+                "strongroom_ssm": {"p50_us": 2000.0, "cpu_us_per_read": 100.0},
+                "raw_hyper": {"p50_us": 1000.0, "cpu_us_per_read": 50.0},
+                "strongroom_aws": {"p50_us": 4000.0, "cpu_us_per_read": 100.0},
+            }
+        });
+        let doc = render(&figures, &None);
+        assert!(doc.contains("current_thread"), "{doc}");
+        assert!(
+            doc.contains("| 2.00x |") && doc.contains("| 0.50x |"),
+            "ratios: {doc}"
+        );
+        let note = Some("not measured: no strongroom-aws".to_owned());
+        let missing = render(&Value::Null, &note);
+        assert!(
+            missing.contains("not measured: no strongroom-aws"),
+            "{missing}"
+        );
+    }
+}
