@@ -70,6 +70,7 @@
 //! - **A hit** takes quick_cache's shard read lock and nothing else, allocates nothing, and
 //!   bumps a per-thread counter; [`CachedStore::get_if_cached`] is the same without a future.
 
+mod breaker;
 mod change;
 mod clock;
 mod config;
@@ -79,10 +80,17 @@ mod flight;
 mod stats;
 mod store;
 mod striped;
+mod sweep;
+mod table;
 
+pub use breaker::{BreakerState, DEFAULT_BREAKER_COOL_DOWN, DEFAULT_BREAKER_THRESHOLD};
 pub use change::{CHANGE_CAPACITY, Change, ChangeCause};
 pub use clock::{COARSE_RESOLUTION, Clock, ManualClock};
-pub use config::{Bound, CacheConfig, CacheConfigBuilder, DEFAULT_MAX_ENTRIES, DEFAULT_TTL};
+pub use config::{
+    Bound, CacheConfig, CacheConfigBuilder, DEFAULT_MAX_ENTRIES, DEFAULT_SWEEP_INTERVAL,
+    DEFAULT_THREAD_COPIES, DEFAULT_TTL,
+};
 pub use error::ConfigError;
 pub use stats::CacheStats;
 pub use store::{CacheStatus, CachedStore};
+pub use table::MAX_COPY_BYTES;
