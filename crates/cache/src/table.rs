@@ -27,8 +27,8 @@
 //!   every copy of every key check back once: a lookup in quick_cache, and no copy when the
 //!   entry found is the one already copied.)
 //! - **Bounded memory**: at most [`CacheConfig::thread_copies`](crate::CacheConfig::thread_copies)
-//!   copies per thread and cache (the table is emptied when full), of values up to
-//!   [`MAX_COPY_BYTES`]; larger values are served from quick_cache as before.
+//!   copies per thread and cache, of values up to [`MAX_COPY_BYTES`]; keys beyond that,
+//!   and larger values, are served from quick_cache as before.
 //! - **Zeroized, and gone when stale**: the sweep drops copies that are expired or that no
 //!   longer match their entry, and the tables of threads that have ended; dropping the cache
 //!   empties every thread's table. The sweep takes each table's lock (a hit that finds it
@@ -190,14 +190,16 @@ impl Table {
                 copy.refresh = entry.refresh;
                 return;
             }
+            if copies.len() >= self.per_thread && !copies.contains_key(key) {
+                // Full: this key is read from quick_cache, as before copies existed, until
+                // the sweep frees room (copies leave when their entry expires or changes).
+                // Emptying the table instead would make a thread that reads many keys
+                // copy a value on almost every read.
+                return;
+            }
             let Some(secret) = private_copy(secret) else {
                 return;
             };
-            if copies.len() >= self.per_thread && !copies.contains_key(key) {
-                // Full: start over rather than track recency on every hit. A thread that
-                // reads more hot keys than this reads quick_cache for some of them.
-                copies.clear();
-            }
             copies.insert(
                 secret.key.clone(),
                 Copy {
