@@ -81,11 +81,20 @@ impl fmt::Display for CacheStatus {
 ///   value never changes, but it can be deleted or destroyed elsewhere, and the TTL bounds how
 ///   long that goes unnoticed). `list` and `versions` are not cached.
 ///
-/// Values stay the backend's zeroizing [`SecretValue`]s: a hit hands out a clone of the
-/// [`Secret`], which shares the value's allocation rather than copying the bytes.
+/// - **Circuit breaker**: after consecutive `Unavailable` answers calls are refused without
+///   reaching the store for a cool-down; reads answer from stale entries, one probe at a
+///   time notices recovery ([`CacheConfigBuilder::breaker`](crate::CacheConfigBuilder::breaker)).
+/// - **Sweep**: entries past TTL + `max_stale` are dropped, their values wiped, every
+///   [`CacheConfig::sweep_interval`].
 ///
-/// Clones share one cache. A hit takes no lock but quick_cache's shard read lock, allocates
-/// nothing and bumps a per-thread counter.
+/// Values stay zeroizing [`SecretValue`]s: a hit hands out a clone of the [`Secret`], which
+/// shares the value's allocation rather than copying the bytes; from a thread's second hit
+/// on a key on, the allocation is that thread's own copy (see
+/// [`CacheConfig::thread_copies`]).
+///
+/// Clones share one cache. A hit on a thread's copy writes only memory of that thread (its
+/// table's lock word, the copy's reference counts) and bumps a per-thread counter; it
+/// allocates nothing.
 pub struct CachedStore<S> {
     shared: Arc<Shared<S>>,
 }
