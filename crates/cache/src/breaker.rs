@@ -161,6 +161,10 @@ impl Permit<'_> {
             return;
         }
         if reached {
+            // Most calls find the count at zero: reading first spares the shared line a write.
+            if breaker.failures.load(Ordering::Acquire) == 0 {
+                return;
+            }
             let before = breaker.failures.swap(0, Ordering::AcqRel);
             if before >= breaker.threshold {
                 tracing::info!(backend, "store reachable again: circuit breaker closed");
