@@ -131,15 +131,20 @@ impl Table {
         if self.per_thread == 0 {
             return None;
         }
-        TABLES.with(|tables| {
-            let tables = tables.try_borrow().ok()?;
-            let (_, table) = tables.iter().find(|(id, _)| *id == self.id)?;
-            let copies = table.copies.try_lock().ok()?;
-            let copy = copies.get(key)?;
-            let current = self.generation.0.load(Ordering::Acquire);
-            (copy.generation == current && now < copy.expires && now < copy.refresh)
-                .then(|| copy.secret.clone())
-        })
+        // `try_with`: a read from another thread-local's destructor, after this one is gone,
+        // reads quick_cache instead of panicking.
+        TABLES
+            .try_with(|tables| {
+                let tables = tables.try_borrow().ok()?;
+                let (_, table) = tables.iter().find(|(id, _)| *id == self.id)?;
+                let copies = table.copies.try_lock().ok()?;
+                let copy = copies.get(key)?;
+                let current = self.generation.0.load(Ordering::Acquire);
+                (copy.generation == current && now < copy.expires && now < copy.refresh)
+                    .then(|| copy.secret.clone())
+            })
+            .ok()
+            .flatten()
     }
 
     /// The generation to tag a copy with: read before the entry is looked up, so that a
