@@ -2,12 +2,18 @@
 
 use std::time::Duration;
 
+use crate::breaker::{DEFAULT_BREAKER_COOL_DOWN, DEFAULT_BREAKER_THRESHOLD};
 use crate::{Clock, ConfigError};
 
 /// The TTL when none is set: five minutes.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 /// The entry bound when none is set.
 pub const DEFAULT_MAX_ENTRIES: u64 = 10_000;
+/// How often expired entries are swept out when not configured otherwise.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// How many current-version entries each reading thread keeps its own copy of, unless
+/// configured otherwise (see [`CacheConfigBuilder::thread_copies`]).
+pub const DEFAULT_THREAD_COPIES: usize = 256;
 
 /// What bounds the cache's size. One bound applies at a time: the last one set wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +33,9 @@ pub enum Bound {
 
 /// How a [`CachedStore`](crate::CachedStore) behaves. Build one with [`CacheConfig::builder`];
 /// [`CacheConfig::default`] is a 300 s TTL, 10,000 entries, no stale serving, no
-/// refresh-ahead, no negative caching.
+/// refresh-ahead, no negative caching, a circuit breaker that opens after 5 consecutive
+/// `Unavailable` answers for 1 s, a sweep of expired entries every second, and 256 copies
+/// per reading thread.
 ///
 /// ```
 /// use std::time::Duration;
@@ -50,6 +58,10 @@ pub struct CacheConfig {
     max_stale: Duration,
     refresh_ahead: Option<f64>,
     negative_ttl: Option<Duration>,
+    breaker_threshold: u32,
+    breaker_cool_down: Duration,
+    sweep_interval: Duration,
+    thread_copies: usize,
     clock: Clock,
 }
 
@@ -61,6 +73,10 @@ impl Default for CacheConfig {
             max_stale: Duration::ZERO,
             refresh_ahead: None,
             negative_ttl: None,
+            breaker_threshold: DEFAULT_BREAKER_THRESHOLD,
+            breaker_cool_down: DEFAULT_BREAKER_COOL_DOWN,
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            thread_copies: DEFAULT_THREAD_COPIES,
             clock: Clock::default(),
         }
     }
@@ -96,6 +112,27 @@ impl CacheConfig {
     /// How long a `NotFound` is remembered, if at all.
     pub fn negative_ttl(&self) -> Option<Duration> {
         self.negative_ttl
+    }
+
+    /// Consecutive `Unavailable` answers that open the circuit breaker (0: no breaker).
+    pub fn breaker_threshold(&self) -> u32 {
+        self.breaker_threshold
+    }
+
+    /// How long an open breaker refuses calls before one probe goes to the store; also the
+    /// time between probes while the store stays down.
+    pub fn breaker_cool_down(&self) -> Duration {
+        self.breaker_cool_down
+    }
+
+    /// How often entries past their TTL plus `max_stale` are swept out (real time).
+    pub fn sweep_interval(&self) -> Duration {
+        self.sweep_interval
+    }
+
+    /// How many current-version entries each reading thread keeps its own copy of (0: none).
+    pub fn thread_copies(&self) -> usize {
+        self.thread_copies
     }
 
     /// The time source.
@@ -165,6 +202,41 @@ impl CacheConfigBuilder {
         self
     }
 
+    /// The circuit breaker: after `threshold` consecutive `Unavailable` answers from the
+    /// store, calls are refused at once for `cool_down` (reads answer from a stale entry when
+    /// they have one, writes fail with `Unavailable` without reaching the store), then one
+    /// probe at a time goes through; the first answer that is not `Unavailable` closes it.
+    /// Default: 5 answers, 1 s.
+    pub fn breaker(mut self, threshold: u32, cool_down: Duration) -> Self {
+        self.0.breaker_threshold = threshold;
+        self.0.breaker_cool_down = cool_down;
+        self
+    }
+
+    /// No circuit breaker: every call goes to the store, however often it failed.
+    pub fn no_breaker(mut self) -> Self {
+        self.0.breaker_threshold = 0;
+        self
+    }
+
+    /// How often a background sweep drops entries past their TTL plus `max_stale`, wiping
+    /// their values (default 1 s). A value leaves memory at most about this long after it
+    /// may no longer be served. The sweep runs on one thread shared by every cache in the
+    /// process and visits the entries one shard at a time.
+    pub fn sweep_interval(mut self, interval: Duration) -> Self {
+        self.0.sweep_interval = interval;
+        self
+    }
+
+    /// How many current-version entries each thread that reads keeps a private copy of
+    /// (default 256; 0 turns the copies off). A hit on a copy writes no memory another
+    /// thread reads, so a hot key scales with cores; each copy is a second zeroizing copy of
+    /// the value, wiped by the sweep once stale and when the cache drops.
+    pub fn thread_copies(mut self, copies: usize) -> Self {
+        self.0.thread_copies = copies;
+        self
+    }
+
     /// The time source (default [`Clock::coarse`]).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.0.clock = clock;
@@ -174,8 +246,8 @@ impl CacheConfigBuilder {
     /// Checks the settings.
     ///
     /// # Errors
-    /// [`ConfigError`] for a zero TTL or bound, a refresh fraction outside (0, 1), or a zero
-    /// negative TTL.
+    /// [`ConfigError`] for a zero TTL or bound, a refresh fraction outside (0, 1), a zero
+    /// negative TTL, breaker cool-down or sweep interval.
     pub fn build(self) -> Result<CacheConfig, ConfigError> {
         let config = self.0;
         if config.ttl.is_zero() {
@@ -200,6 +272,16 @@ impl CacheConfigBuilder {
         if config.negative_ttl.is_some_and(|ttl| ttl.is_zero()) {
             return Err(ConfigError::ZeroNegativeTtl);
         }
+        if config.breaker_threshold > 0 && config.breaker_cool_down.is_zero() {
+            return Err(ConfigError::ZeroDuration {
+                what: "breaker cool_down",
+            });
+        }
+        if config.sweep_interval.is_zero() {
+            return Err(ConfigError::ZeroDuration {
+                what: "sweep_interval",
+            });
+        }
         Ok(config)
     }
 }
@@ -217,6 +299,10 @@ mod tests {
         assert_eq!(config.refresh_ahead(), None);
         assert_eq!(config.negative_ttl(), None);
         assert_eq!(config.refresh_after(), None);
+        assert_eq!(config.breaker_threshold(), 5);
+        assert_eq!(config.breaker_cool_down(), Duration::from_secs(1));
+        assert_eq!(config.sweep_interval(), Duration::from_secs(1));
+        assert_eq!(config.thread_copies(), 256);
     }
 
     #[test]
@@ -259,6 +345,22 @@ mod tests {
         assert_eq!(
             b().negative_ttl(Duration::ZERO).build().unwrap_err(),
             ConfigError::ZeroNegativeTtl
+        );
+        assert!(matches!(
+            b().breaker(3, Duration::ZERO).build(),
+            Err(ConfigError::ZeroDuration { .. })
+        ));
+        assert!(matches!(
+            b().sweep_interval(Duration::ZERO).build(),
+            Err(ConfigError::ZeroDuration { .. })
+        ));
+        assert_eq!(
+            b().breaker(0, Duration::ZERO)
+                .build()
+                .unwrap()
+                .breaker_threshold(),
+            0,
+            "a breaker that is off needs no cool-down"
         );
         let err: strongroom_core::Error = ConfigError::ZeroTtl.into();
         assert!(matches!(err, strongroom_core::Error::Config { .. }));

@@ -22,6 +22,12 @@ pub enum ConfigError {
     /// The negative-caching TTL is zero (leave it unset to turn negative caching off).
     #[error("negative_ttl must be greater than zero; leave it unset to disable negative caching")]
     ZeroNegativeTtl,
+    /// A duration that must be more than zero is zero.
+    #[error("{what} must be greater than zero")]
+    ZeroDuration {
+        /// Which setting.
+        what: &'static str,
+    },
 }
 
 impl From<ConfigError> for strongroom_core::Error {

@@ -4,8 +4,9 @@
 //!
 //! It is built on [quick_cache] and adds what a secrets cache needs: a TTL, a bound on entries
 //! or bytes, single flight for concurrent misses (errors included), stale-if-error while the
-//! backend is unavailable, refresh-ahead for hot keys, optional negative caching, invalidation
-//! on writes made through it, [`CacheStats`], and a feed of [`Change`]s.
+//! backend is unavailable, a circuit breaker, refresh-ahead for hot keys, optional negative
+//! caching, invalidation on writes made through it, a sweep of expired values, per-thread
+//! copies of hot entries, [`CacheStats`], and a feed of [`Change`]s.
 //! [`CachedStore::get_with_status`] tells the caller whether a read was a hit, a miss or
 //! stale, for audit trails.
 //!
@@ -67,9 +68,25 @@
 //!   `Instant::now()` costs as much as a whole hit. One bound applies at a time ([`Bound`]).
 //! - **Stale serving and negative caching are off by default**: serving a secret past its TTL
 //!   or hiding a new one is a choice the application makes.
-//! - **A hit** takes quick_cache's shard read lock and nothing else, allocates nothing, and
-//!   bumps a per-thread counter; [`CachedStore::get_if_cached`] is the same without a future.
+//! - **A hit writes no memory another thread reads.** Each reading thread keeps its own
+//!   copy of the entries it reads (a second zeroizing copy of each value, per thread, up to
+//!   [`CacheConfig::thread_copies`]), valid while a generation counter that every change to
+//!   the entries bumps is unchanged; so one hot key read on every core scales with the
+//!   cores instead of passing quick_cache's lock word and the `Arc` counts between them.
+//!   An invalidation or write is seen by every read that starts after it returns. The first
+//!   hit on a thread reads quick_cache (its shard read lock) and makes the copy; neither
+//!   path allocates after that. [`CachedStore::get_if_cached`] is the same without a future.
+//! - **A circuit breaker per store**: after consecutive `Unavailable` answers the store is
+//!   not asked for a cool-down ([`CacheConfigBuilder::breaker`]); reads answer from stale
+//!   entries in microseconds, writes fail fast with `Unavailable`, one probe at a time
+//!   notices recovery. An open breaker refuses writes rather than letting them wait out the
+//!   client's timeout and retries: the store did not answer the last several calls, and a
+//!   write that cannot be served locally is better refused at once than late.
+//! - **Expired values leave memory on a schedule**: a sweep thread shared by every cache
+//!   drops entries past TTL + `max_stale` every [`CacheConfig::sweep_interval`] and wipes
+//!   their values, not only when the bound forces an eviction.
 
+mod breaker;
 mod change;
 mod clock;
 mod config;
@@ -79,10 +96,17 @@ mod flight;
 mod stats;
 mod store;
 mod striped;
+mod sweep;
+mod table;
 
+pub use breaker::{BreakerState, DEFAULT_BREAKER_COOL_DOWN, DEFAULT_BREAKER_THRESHOLD};
 pub use change::{CHANGE_CAPACITY, Change, ChangeCause};
 pub use clock::{COARSE_RESOLUTION, Clock, ManualClock};
-pub use config::{Bound, CacheConfig, CacheConfigBuilder, DEFAULT_MAX_ENTRIES, DEFAULT_TTL};
+pub use config::{
+    Bound, CacheConfig, CacheConfigBuilder, DEFAULT_MAX_ENTRIES, DEFAULT_SWEEP_INTERVAL,
+    DEFAULT_THREAD_COPIES, DEFAULT_TTL,
+};
 pub use error::ConfigError;
 pub use stats::CacheStats;
 pub use store::{CacheStatus, CachedStore};
+pub use table::MAX_COPY_BYTES;

@@ -16,9 +16,12 @@ pub(crate) enum Counter {
     Evictions,
     NegativeHits,
     Refreshes,
+    BreakerOpened,
+    BreakerRefused,
+    Swept,
 }
 
-const COUNTERS: usize = 8;
+const COUNTERS: usize = 11;
 
 /// The cache's counters, striped per thread (see [`StripedCounters`]).
 #[derive(Default)]
@@ -64,6 +67,17 @@ pub struct CacheStats {
     pub negative_hits: u64,
     /// Background refresh-ahead reloads started.
     pub refreshes: u64,
+    /// True while the circuit breaker is open or half-open: the store failed too often and
+    /// calls are refused without reaching it (reads answer from stale entries).
+    pub breaker_open: bool,
+    /// Times the circuit breaker opened.
+    pub breaker_opened: u64,
+    /// Calls the open breaker answered with `Unavailable` without asking the store.
+    pub breaker_refused: u64,
+    /// Entries the background sweep dropped because they were past TTL plus `max_stale`.
+    pub swept: u64,
+    /// Private per-thread copies of current-version entries held now, over all threads.
+    pub thread_copies: u64,
     /// Entries in the cache now (expired ones included until replaced or evicted).
     pub entries: u64,
     /// Their total weight: bytes of key and value, or the entry count, as configured.

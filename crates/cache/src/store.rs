@@ -13,11 +13,13 @@ use strongroom_core::{
     SecretValue, VersionId, VersionInfo,
 };
 
+use crate::breaker::{Breaker, BreakerState};
 use crate::change::{CHANGE_CAPACITY, Change, ChangeCause};
 use crate::clock::nanos;
 use crate::entry::{Answer, Entry, EvictionCounter, LatestQuery, Slot, Weigher};
 use crate::flight::{Flight, Outcome};
 use crate::stats::{Counter, Counters};
+use crate::table::Table;
 use crate::{Bound, CacheConfig, CacheStats, Clock};
 
 /// Where a read's answer came from; for audit events and metrics.
@@ -57,8 +59,6 @@ impl fmt::Display for CacheStatus {
     }
 }
 
-type EntryCache = Cache<Slot, Entry, Weigher, DefaultHashBuilder, EvictionCounter>;
-
 /// A [`SecretStore`] that caches the reads of another one.
 ///
 /// - **TTL**: a value read from the backend is served for [`CacheConfig::ttl`] (default 300 s).
@@ -81,11 +81,20 @@ type EntryCache = Cache<Slot, Entry, Weigher, DefaultHashBuilder, EvictionCounte
 ///   value never changes, but it can be deleted or destroyed elsewhere, and the TTL bounds how
 ///   long that goes unnoticed). `list` and `versions` are not cached.
 ///
-/// Values stay the backend's zeroizing [`SecretValue`]s: a hit hands out a clone of the
-/// [`Secret`], which shares the value's allocation rather than copying the bytes.
+/// - **Circuit breaker**: after consecutive `Unavailable` answers calls are refused without
+///   reaching the store for a cool-down; reads answer from stale entries, one probe at a
+///   time notices recovery ([`CacheConfigBuilder::breaker`](crate::CacheConfigBuilder::breaker)).
+/// - **Sweep**: entries past TTL + `max_stale` are dropped, their values wiped, every
+///   [`CacheConfig::sweep_interval`].
 ///
-/// Clones share one cache. A hit takes no lock but quick_cache's shard read lock, allocates
-/// nothing and bumps a per-thread counter.
+/// Values stay zeroizing [`SecretValue`]s: a hit hands out a clone of the [`Secret`], which
+/// shares the value's allocation rather than copying the bytes; from a thread's second hit
+/// on a key on, the allocation is that thread's own copy (see
+/// [`CacheConfig::thread_copies`]).
+///
+/// Clones share one cache. A hit on a thread's copy writes only memory of that thread (its
+/// table's lock word, the copy's reference counts) and bumps a per-thread counter; it
+/// allocates nothing.
 pub struct CachedStore<S> {
     shared: Arc<Shared<S>>,
 }
@@ -100,7 +109,9 @@ impl<S> Clone for CachedStore<S> {
 
 struct Shared<S> {
     inner: S,
-    cache: EntryCache,
+    /// The entries, the per-thread copies of them and their sweep.
+    table: Arc<Table>,
+    breaker: Breaker,
     flights: Mutex<HashMap<Slot, Arc<Flight>>>,
     counters: Arc<Counters>,
     clock: Clock,
@@ -158,16 +169,26 @@ impl<S: SecretStore + 'static> CachedStore<S> {
         let refresh_retry = refresh_after
             .map_or(0, |after| (ttl - after.min(ttl)) / 4)
             .max(1);
+        let max_stale = nanos(config.max_stale());
+        let table = Arc::new(Table::new(
+            cache,
+            config.thread_copies(),
+            Arc::clone(&counters),
+            config.clock().clone(),
+            max_stale,
+        ));
+        table.start_sweeping(config.sweep_interval());
         let shared = Shared {
             clock: config.clock().clone(),
             ttl,
             negative_ttl: config.negative_ttl().map(nanos),
-            max_stale: nanos(config.max_stale()),
+            max_stale,
+            breaker: Breaker::new(config.breaker_threshold(), config.breaker_cool_down()),
             refresh_after,
             refresh_retry,
             config,
             inner,
-            cache,
+            table,
             flights: Mutex::new(HashMap::new()),
             counters,
             next_load: AtomicU64::new(1),
@@ -208,7 +229,13 @@ impl<S: SecretStore + 'static> CachedStore<S> {
     /// store-to-load forwarding (`perf annotate` of `probe facade-get`).
     #[inline]
     pub fn cached(&self, key: &SecretName) -> Option<Secret> {
-        match self.shared.fresh(&LatestQuery(key))? {
+        let shared = &*self.shared;
+        // This thread's own copy first: a hit there writes no memory another thread reads.
+        if let Some(secret) = shared.table.copy_hit(key, shared.clock.now()) {
+            shared.counters.add(Counter::Hits);
+            return Some(secret);
+        }
+        match shared.fresh_latest(key)? {
             Fresh::Found {
                 secret,
                 refresh_due,
@@ -227,7 +254,12 @@ impl<S: SecretStore + 'static> CachedStore<S> {
     /// awaiting anything; `None` (and nothing counted) otherwise.
     #[inline]
     pub fn get_if_cached(&self, key: &SecretName) -> Option<(Result<Secret>, CacheStatus)> {
-        let fresh = self.shared.fresh(&LatestQuery(key))?;
+        let shared = &*self.shared;
+        if let Some(secret) = shared.table.copy_hit(key, shared.clock.now()) {
+            shared.counters.add(Counter::Hits);
+            return Some((Ok(secret), CacheStatus::Hit));
+        }
+        let fresh = shared.fresh_latest(key)?;
         Some(self.answer(key, fresh))
     }
 
@@ -259,7 +291,7 @@ impl<S: SecretStore + 'static> CachedStore<S> {
             flight.invalidate();
         }
         flights.clear();
-        shared.cache.clear();
+        shared.table.clear();
         shared.versions_cached.store(false, Ordering::Relaxed);
     }
 
@@ -283,9 +315,28 @@ impl<S: SecretStore + 'static> CachedStore<S> {
             evictions: c.sum(Counter::Evictions),
             negative_hits: c.sum(Counter::NegativeHits),
             refreshes: c.sum(Counter::Refreshes),
-            entries: u64::try_from(self.shared.cache.len()).unwrap_or(u64::MAX),
-            weight: self.shared.cache.weight(),
+            breaker_open: self.shared.breaker.is_open(),
+            breaker_opened: c.sum(Counter::BreakerOpened),
+            breaker_refused: c.sum(Counter::BreakerRefused),
+            swept: c.sum(Counter::Swept),
+            thread_copies: self.shared.table.copies(),
+            entries: u64::try_from(self.shared.table.cache.len()).unwrap_or(u64::MAX),
+            weight: self.shared.table.cache.weight(),
         }
+    }
+
+    /// The circuit breaker's state now: `Open` or `HalfOpen` while the store failed too often
+    /// and calls are refused without reaching it (see
+    /// [`CacheConfigBuilder::breaker`](crate::CacheConfigBuilder::breaker)).
+    pub fn breaker_state(&self) -> BreakerState {
+        self.shared.breaker.state(self.shared.clock.now())
+    }
+
+    /// Drops the entries past their TTL plus `max_stale` and the per-thread copies that may
+    /// no longer be served, now; the background sweep does the same every
+    /// [`CacheConfig::sweep_interval`].
+    pub fn sweep(&self) {
+        self.shared.table.sweep();
     }
 
     /// The configuration in force.
@@ -328,6 +379,11 @@ impl<S: SecretStore + 'static> CachedStore<S> {
     /// The slow path: join the slot's flight (or start one) and wait for its outcome.
     async fn read(&self, slot: Slot) -> (Result<Secret>, CacheStatus) {
         let shared = &*self.shared;
+        if shared.breaker.is_open()
+            && let Some(answer) = self.stale_while_open(&slot)
+        {
+            return answer;
+        }
         let flight = {
             let mut flights = shared.lock_flights();
             // A load may have finished between the lookup and taking the lock: it inserts its
@@ -353,14 +409,46 @@ impl<S: SecretStore + 'static> CachedStore<S> {
         }
     }
 
+    /// While the breaker is open: the stale entry of `slot` to answer at once, if it has one
+    /// within `max_stale`, instead of joining a load that would wait for the store (a probe
+    /// can take the client's whole timeout). When a probe is due, one starts in the
+    /// background, and its success fills the cache and closes the breaker.
+    #[cold]
+    #[inline(never)]
+    fn stale_while_open(&self, slot: &Slot) -> Option<(Result<Secret>, CacheStatus)> {
+        let shared = &*self.shared;
+        // Without a runtime there is nothing to probe in the background: the read takes the
+        // normal path, where the load asks the breaker itself.
+        tokio::runtime::Handle::try_current().ok()?;
+        let now = shared.clock.now();
+        let entry = shared.table.cache.peek(slot)?;
+        let Answer::Found(secret) = entry.answer else {
+            return None;
+        };
+        if now < entry.expires || now >= entry.expires.saturating_add(shared.max_stale) {
+            return None;
+        }
+        if shared.breaker.probe_due(now) {
+            self.spawn_load(slot.clone(), None);
+        }
+        shared.counters.add(Counter::Misses);
+        shared.counters.add(Counter::StaleServed);
+        Some((Ok(secret), CacheStatus::Stale))
+    }
+
     /// Starts one background reload of `key`, unless one is running or there is no runtime.
     #[cold]
     #[inline(never)]
     fn start_refresh(&self, key: &SecretName) {
+        self.spawn_load(Slot::Latest(key.clone()), Some(Counter::Refreshes));
+    }
+
+    /// Starts one background load of `slot` (counting it in `counter`), unless one is
+    /// running or there is no runtime.
+    fn spawn_load(&self, slot: Slot, counter: Option<Counter>) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let slot = Slot::Latest(key.clone());
         let flight = {
             // A busy lock means another reader is in there, most likely starting this very
             // refresh; the next hit in the window looks again, so skipping loses nothing.
@@ -374,7 +462,9 @@ impl<S: SecretStore + 'static> CachedStore<S> {
             flights.insert(slot.clone(), Arc::clone(&flight));
             flight
         };
-        self.shared.counters.add(Counter::Refreshes);
+        if let Some(counter) = counter {
+            self.shared.counters.add(counter);
+        }
         let shared = Arc::clone(&self.shared);
         runtime.spawn(async move {
             flight
@@ -386,35 +476,83 @@ impl<S: SecretStore + 'static> CachedStore<S> {
 }
 
 impl<S: SecretStore> Shared<S> {
+    /// Runs `call` to the store through the breaker: the outer error is the open breaker's
+    /// refusal (the store was not asked), the inner result the store's answer.
+    async fn guarded<T>(&self, call: impl Future<Output = Result<T>>) -> Result<Result<T>> {
+        let backend = self.inner.backend();
+        let permit = self
+            .breaker
+            .admit(self.clock.now(), backend, &self.counters)?;
+        let result = call.await;
+        let reached = !matches!(&result, Err(err) if err.is_retryable());
+        permit.finish(reached, self.clock.now(), backend, &self.counters);
+        Ok(result)
+    }
+
     fn lock_flights(&self) -> MutexGuard<'_, HashMap<Slot, Arc<Flight>>> {
         // The map stays consistent even if a holder panicked: every change is one call.
         self.flights.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The fresh current-version entry of `key`, if any; a fresh secret found is also
+    /// copied for this thread (see [`Table`]).
+    #[inline]
+    fn fresh_latest(&self, key: &SecretName) -> Option<Fresh> {
+        let generation = self.table.generation();
+        let now = self.clock.now();
+        let entry = self.table.cache.get(&LatestQuery(key))?;
+        if now >= entry.expires {
+            return None;
+        }
+        if now < entry.refresh {
+            self.table.install(key, &entry, generation);
+        }
+        Some(Self::fresh_answer(entry, now))
     }
 
     /// The fresh entry for `query`, if any.
     #[inline]
     fn fresh<Q: std::hash::Hash + Equivalent<Slot> + ?Sized>(&self, query: &Q) -> Option<Fresh> {
         let now = self.clock.now();
-        let entry = self.cache.get(query)?;
+        let entry = self.table.cache.get(query)?;
         if now >= entry.expires {
             return None;
         }
-        Some(match entry.answer {
+        Some(Self::fresh_answer(entry, now))
+    }
+
+    #[inline]
+    fn fresh_answer(entry: Entry, now: u64) -> Fresh {
+        match entry.answer {
             Answer::Found(secret) => Fresh::Found {
                 secret,
                 refresh_due: now >= entry.refresh,
             },
             Answer::Missing { deleted } => Fresh::Missing { deleted },
-        })
+        }
     }
 
     /// The one backend call of a flight: reads, updates the cache, removes the flight from the
     /// map, and returns what every reader of the flight gets.
     async fn load(&self, slot: &Slot, flight: &Arc<Flight>) -> Outcome {
-        self.counters.add(Counter::Loads);
-        let result = match slot {
-            Slot::Latest(key) => self.inner.get(key).await,
-            Slot::Version(key, version) => self.inner.get_version(key, version).await,
+        let backend = self.inner.backend();
+        // An open breaker answers `Unavailable` without asking the store; the failure path
+        // below then serves a stale entry as for any other outage.
+        let result = match self
+            .breaker
+            .admit(self.clock.now(), backend, &self.counters)
+        {
+            Ok(permit) => {
+                self.counters.add(Counter::Loads);
+                let result = match slot {
+                    Slot::Latest(key) => self.inner.get(key).await,
+                    Slot::Version(key, version) => self.inner.get_version(key, version).await,
+                };
+                let reached = !matches!(&result, Err(err) if err.is_retryable());
+                permit.finish(reached, self.clock.now(), backend, &self.counters);
+                result
+            }
+            Err(refused) => Err(refused),
         };
         let now = self.clock.now();
         let load = self.next_load.fetch_add(1, Ordering::Relaxed);
@@ -434,7 +572,8 @@ impl<S: SecretStore> Shared<S> {
                     if matches!(slot, Slot::Version(..)) {
                         self.versions_cached.store(true, Ordering::Relaxed);
                     }
-                    if let (Slot::Latest(key), Some(previous)) = (slot, self.cache.peek(slot)) {
+                    if let (Slot::Latest(key), Some(previous)) = (slot, self.table.cache.peek(slot))
+                    {
                         self.discovered(key, &previous, Some(&secret));
                     }
                     let entry = Entry {
@@ -443,7 +582,7 @@ impl<S: SecretStore> Shared<S> {
                         refresh,
                         load,
                     };
-                    self.cache.insert(slot.clone(), entry);
+                    self.table.insert(slot.clone(), entry);
                 }
                 tracing::debug!(key = %slot.key(), backend = self.inner.backend(), "cache load");
                 Outcome::Loaded(secret)
@@ -476,7 +615,7 @@ impl<S: SecretStore> Shared<S> {
         load: u64,
         current: bool,
     ) -> Option<Outcome> {
-        let previous = self.cache.peek(slot);
+        let previous = self.table.cache.peek(slot);
         if err.is_not_found() {
             if current {
                 if let (Slot::Latest(key), Some(previous)) = (slot, &previous) {
@@ -491,12 +630,10 @@ impl<S: SecretStore> Shared<S> {
                             refresh: u64::MAX,
                             load,
                         };
-                        self.cache.insert(slot.clone(), entry);
+                        self.table.insert(slot.clone(), entry);
                     }
                     // The secret is gone: whatever was cached for it must not be served.
-                    _ => {
-                        self.cache.remove(slot);
-                    }
+                    _ => self.table.remove(slot),
                 }
             }
             return None;
@@ -512,11 +649,11 @@ impl<S: SecretStore> Shared<S> {
                 // while before the next refresh so a failing backend is not asked on every hit.
                 let mut retry = previous.clone();
                 retry.refresh = now.saturating_add(self.refresh_retry);
-                let _ = self.cache.replace(slot.clone(), retry, true);
+                self.table.replace(slot.clone(), retry);
             } else if now >= stale_until {
                 // Too old to ever be served again: let it go (and its value be zeroized).
                 let load = previous.load;
-                self.cache.remove_if(slot, |e| e.load == load);
+                self.table.remove_if(slot, load);
             }
         }
         let stale = err.is_retryable() && now < stale_until;
@@ -551,7 +688,7 @@ impl<S: SecretStore> Shared<S> {
         if self.changes.receiver_count() == 0 {
             return;
         }
-        let previous = match self.cache.peek(&LatestQuery(key)) {
+        let previous = match self.table.cache.peek(&LatestQuery(key)) {
             Some(Entry {
                 answer: Answer::Found(old),
                 ..
@@ -581,7 +718,7 @@ impl<S: SecretStore> Shared<S> {
         options: &PutOptions,
     ) {
         let caps = self.inner.capabilities();
-        let metadata = match (&options.metadata, self.cache.peek(&LatestQuery(key))) {
+        let metadata = match (&options.metadata, self.table.cache.peek(&LatestQuery(key))) {
             // A store whose reads carry no metadata (Secrets Manager) must look the same
             // cached or not: the entry holds none either.
             _ if caps.metadata && !caps.metadata_on_read => Some(Arc::default()),
@@ -612,18 +749,18 @@ impl<S: SecretStore> Shared<S> {
                 .map_or(u64::MAX, |after| now.saturating_add(after)),
             load: self.next_load.fetch_add(1, Ordering::Relaxed),
         };
-        self.cache.insert(Slot::Latest(key.clone()), entry);
+        self.table.insert(Slot::Latest(key.clone()), entry);
     }
 
     /// Marks the key's current-version entry expired without dropping it: the next read
     /// goes to the backend, and the entry is served only as a stale fallback.
     fn expire(&self, key: &SecretName) {
         let _flights = self.lock_flights();
-        if let Some(mut entry) = self.cache.peek(&LatestQuery(key)) {
+        if let Some(mut entry) = self.table.cache.peek(&LatestQuery(key)) {
             let now = self.clock.now();
             if entry.expires > now {
                 entry.expires = now;
-                self.cache.insert(Slot::Latest(key.clone()), entry);
+                self.table.insert(Slot::Latest(key.clone()), entry);
             }
         }
     }
@@ -642,9 +779,9 @@ impl<S: SecretStore> Shared<S> {
             }
             !hit
         });
-        self.cache.remove(&LatestQuery(key));
+        self.table.remove(&LatestQuery(key));
         if versions && self.versions_cached.load(Ordering::Relaxed) {
-            self.cache
+            self.table
                 .retain(|slot, _| !matches!(slot, Slot::Version(k, _) if k == key));
         }
     }
@@ -657,8 +794,8 @@ impl<S: SecretStore> fmt::Debug for CachedStore<S> {
         f.debug_struct("CachedStore")
             .field("backend", &shared.inner.backend())
             .field("config", &shared.config)
-            .field("entries", &shared.cache.len())
-            .field("weight", &shared.cache.weight())
+            .field("entries", &shared.table.cache.len())
+            .field("weight", &shared.table.cache.weight())
             .finish_non_exhaustive()
     }
 }
@@ -691,11 +828,12 @@ impl<S: SecretStore + 'static> SecretStore for CachedStore<S> {
         value: SecretValue,
         options: &PutOptions,
     ) -> Result<VersionId> {
+        // Refused by an open breaker, the write never reached the store: the cached value
+        // stays as it was.
         let result = self
             .shared
-            .inner
-            .put_with(key, value.clone(), options)
-            .await;
+            .guarded(self.shared.inner.put_with(key, value.clone(), options))
+            .await?;
         match &result {
             Ok(version) => {
                 self.shared
@@ -713,7 +851,7 @@ impl<S: SecretStore + 'static> SecretStore for CachedStore<S> {
     }
 
     async fn delete(&self, key: &SecretName) -> Result<()> {
-        let result = self.shared.inner.delete(key).await;
+        let result = self.shared.guarded(self.shared.inner.delete(key)).await?;
         if result.is_ok() {
             self.shared.written(key, None, ChangeCause::Delete);
         }
@@ -722,15 +860,15 @@ impl<S: SecretStore + 'static> SecretStore for CachedStore<S> {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
-        self.shared.inner.list(prefix).await
+        self.shared.guarded(self.shared.inner.list(prefix)).await?
     }
 
     async fn versions(&self, key: &SecretName) -> Result<Vec<VersionInfo>> {
-        self.shared.inner.versions(key).await
+        self.shared.guarded(self.shared.inner.versions(key)).await?
     }
 
     async fn undelete(&self, key: &SecretName) -> Result<()> {
-        let result = self.shared.inner.undelete(key).await;
+        let result = self.shared.guarded(self.shared.inner.undelete(key)).await?;
         if result.is_ok() {
             self.shared.written(key, None, ChangeCause::Undelete);
         }
@@ -739,7 +877,7 @@ impl<S: SecretStore + 'static> SecretStore for CachedStore<S> {
     }
 
     async fn purge(&self, key: &SecretName) -> Result<()> {
-        let result = self.shared.inner.purge(key).await;
+        let result = self.shared.guarded(self.shared.inner.purge(key)).await?;
         if result.is_ok() {
             self.shared.written(key, None, ChangeCause::Purge);
         }

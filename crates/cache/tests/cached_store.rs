@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use strongroom_cache::{
-    CacheConfig, CacheStatus, CachedStore, Change, ChangeCause, Clock, ManualClock,
+    BreakerState, CacheConfig, CacheStatus, CachedStore, Change, ChangeCause, Clock, ManualClock,
 };
 use strongroom_core::testing::{Hook, MemoryStore, Operation, conformance};
 use strongroom_core::{
@@ -30,6 +30,7 @@ const DENIED: u8 = 2;
 #[derive(Default)]
 struct Probe {
     gets: AtomicUsize,
+    puts: AtomicUsize,
     version_gets: AtomicUsize,
     mode: AtomicU8,
     delay_ms: AtomicU64,
@@ -69,7 +70,10 @@ impl Hook for Probe {
                 self.version_gets.fetch_add(1, Ordering::SeqCst);
                 self.error(key)
             }
-            Operation::Put => self.error(key),
+            Operation::Put => {
+                self.puts.fetch_add(1, Ordering::SeqCst);
+                self.error(key)
+            }
             _ => Ok(()),
         }
     }
@@ -105,6 +109,9 @@ impl Deref for Backend {
 }
 
 impl Backend {
+    fn puts(&self) -> usize {
+        self.probe.puts.load(Ordering::SeqCst)
+    }
     /// Writes a version behind the cache's back.
     fn set(&self, key: &SecretName, value: &str) {
         self.store.insert(key, value);
@@ -806,7 +813,7 @@ async fn works_over_a_trait_object_and_as_one() {
 }
 
 #[tokio::test]
-async fn a_hit_shares_the_value_instead_of_copying_it() {
+async fn hits_on_one_thread_share_the_value_instead_of_copying_it() {
     let (cache, store, _) = cached(CacheConfig::builder());
     let k = key("app/shared");
     store.set(&k, "bytes");
@@ -816,6 +823,15 @@ async fn a_hit_shares_the_value_instead_of_copying_it() {
         a.value.expose().as_ptr(),
         b.value.expose().as_ptr()
     ));
+    // From the third read on, this thread reads its own copy: one more allocation, shared
+    // by every later hit on this thread.
+    let c = cache.get(&k).await.unwrap();
+    let d = cache.get(&k).await.unwrap();
+    assert!(std::ptr::eq(
+        c.value.expose().as_ptr(),
+        d.value.expose().as_ptr()
+    ));
+    assert_eq!((text(&c), cache.stats().thread_copies), ("bytes", 1));
 }
 
 #[tokio::test]
@@ -950,4 +966,306 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+// ---- circuit breaker ----
+
+/// A cache with a breaker of 3 failures and a 5 s cool-down, holding `app/db` = "old",
+/// expired (but within max_stale) and the backend down.
+async fn open_breaker() -> (CachedStore<MemoryStore>, Backend, ManualClock, SecretName) {
+    let (cache, store, clock) = cached(
+        CacheConfig::builder()
+            .ttl(SECS(10))
+            .max_stale(SECS(600))
+            .breaker(3, SECS(5)),
+    );
+    let k = key("app/db");
+    store.set(&k, "old");
+    cache.get(&k).await.unwrap();
+    clock.advance(SECS(11));
+    store.fail(UNAVAILABLE);
+    for n in 1..=3 {
+        let (secret, status) = cache.get_with_status(&k).await;
+        assert_eq!(
+            (text(&secret.unwrap()), status),
+            ("old", CacheStatus::Stale)
+        );
+        assert_eq!(store.gets(), 1 + n, "read {n} asked the store");
+    }
+    assert_eq!(cache.breaker_state(), BreakerState::Open);
+    (cache, store, clock, k)
+}
+
+#[tokio::test]
+async fn an_open_breaker_answers_stale_reads_without_asking_the_store() {
+    let (cache, store, _clock, k) = open_breaker().await;
+    for _ in 0..100 {
+        let (secret, status) = cache.get_with_status(&k).await;
+        assert_eq!(
+            (text(&secret.unwrap()), status),
+            ("old", CacheStatus::Stale)
+        );
+    }
+    assert_eq!(store.gets(), 4, "an open breaker let reads through");
+    let stats = cache.stats();
+    assert!(stats.breaker_open, "{stats:?}");
+    assert_eq!((stats.breaker_opened, stats.stale_served), (1, 103));
+
+    // A key with nothing stale fails at once, without a call.
+    let cold = key("app/cold");
+    store.set(&cold, "never-read");
+    let err = cache.get(&cold).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("circuit breaker open"), "{err}");
+    assert_eq!(store.gets(), 4);
+    assert_eq!(cache.stats().breaker_refused, 1);
+}
+
+#[tokio::test]
+async fn an_open_breaker_fails_writes_fast_without_touching_the_cache() {
+    let (cache, store, _clock, k) = open_breaker().await;
+    let err = cache.put(&k, SecretValue::from("new")).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert_eq!(
+        store.puts(),
+        0,
+        "a write reached the store while the breaker was open"
+    );
+    assert!(cache.delete(&k).await.unwrap_err().is_retryable());
+    assert!(cache.list("app").await.unwrap_err().is_retryable());
+    // The stale entry is still there to serve.
+    let (secret, status) = cache.get_with_status(&k).await;
+    assert_eq!(
+        (text(&secret.unwrap()), status),
+        ("old", CacheStatus::Stale)
+    );
+    assert_eq!(cache.stats().breaker_refused, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_probe_per_cool_down_and_a_success_closes_the_breaker() {
+    let (cache, store, clock, k) = open_breaker().await;
+    // Cool-down over, store still down: the next read answers stale at once and one probe
+    // goes out in the background; it fails and the breaker opens again.
+    clock.advance(SECS(5));
+    assert_eq!(cache.breaker_state(), BreakerState::HalfOpen);
+    store.delay(50);
+    for _ in 0..20 {
+        let (secret, status) = cache.get_with_status(&k).await;
+        assert_eq!(
+            (text(&secret.unwrap()), status),
+            ("old", CacheStatus::Stale)
+        );
+    }
+    eventually("the probe", || store.gets() == 5).await;
+    eventually("the breaker to open again", || {
+        cache.breaker_state() == BreakerState::Open
+    })
+    .await;
+    assert_eq!(store.gets(), 5, "more than one probe in a cool-down");
+
+    // The store is back; within one cool-down a probe finds it, fills the cache and
+    // closes the breaker, and reads are fresh again.
+    store.delay(0);
+    store.fail(OK);
+    store.set(&k, "new");
+    clock.advance(SECS(5));
+    let (secret, status) = cache.get_with_status(&k).await;
+    assert_eq!(
+        (text(&secret.unwrap()), status),
+        ("old", CacheStatus::Stale)
+    );
+    eventually("the breaker to close", || {
+        cache.breaker_state() == BreakerState::Closed
+    })
+    .await;
+    let (secret, status) = cache.get_with_status(&k).await;
+    assert_eq!((text(&secret.unwrap()), status), ("new", CacheStatus::Hit));
+    assert_eq!(store.gets(), 6);
+    assert!(!cache.stats().breaker_open);
+}
+
+#[tokio::test]
+async fn only_unavailable_counts_toward_the_breaker() {
+    let (cache, store, clock) = cached(CacheConfig::builder().ttl(SECS(10)).breaker(2, SECS(5)));
+    let k = key("app/denied");
+    store.set(&k, "v");
+    store.fail(DENIED);
+    for _ in 0..10 {
+        assert!(cache.get(&k).await.is_err());
+    }
+    assert_eq!(cache.breaker_state(), BreakerState::Closed);
+    assert_eq!(store.gets(), 10);
+
+    // Failures must be consecutive: one success in between resets the count.
+    store.fail(UNAVAILABLE);
+    assert!(cache.get(&k).await.is_err());
+    store.fail(OK);
+    cache.get(&k).await.unwrap();
+    clock.advance(SECS(11));
+    store.fail(UNAVAILABLE);
+    assert!(cache.get(&k).await.is_err());
+    assert_eq!(cache.breaker_state(), BreakerState::Closed);
+
+    let (off, store, _) = cached(CacheConfig::builder().no_breaker());
+    store.fail(UNAVAILABLE);
+    for _ in 0..20 {
+        assert!(off.get(&k).await.is_err());
+    }
+    assert_eq!(
+        (store.gets(), off.breaker_state()),
+        (20, BreakerState::Closed)
+    );
+}
+
+// ---- sweeping ----
+
+#[tokio::test]
+#[allow(clippy::print_stderr)]
+async fn expired_values_are_swept_within_one_interval_of_no_longer_being_servable() {
+    const INTERVAL: Duration = Duration::from_millis(20);
+    let (cache, store, clock) = cached(
+        CacheConfig::builder()
+            .ttl(SECS(10))
+            .max_stale(SECS(20))
+            .sweep_interval(INTERVAL),
+    );
+    let k = key("app/short-lived");
+    store.set(&k, "wipe-me");
+    cache.get(&k).await.unwrap();
+    cache.get(&k).await.unwrap();
+    cache.get(&k).await.unwrap(); // from this thread's copy
+    assert_eq!((cache.stats().entries, cache.stats().thread_copies), (1, 1));
+
+    // Past the TTL the copy may not be served any more, and goes; the entry stays as a
+    // stale fallback until TTL + max_stale.
+    clock.advance(SECS(10));
+    tokio::time::sleep(INTERVAL * 5).await;
+    let stats = cache.stats();
+    assert_eq!((stats.entries, stats.thread_copies), (1, 0), "{stats:?}");
+    clock.advance(SECS(20) - Duration::from_nanos(1));
+    tokio::time::sleep(INTERVAL * 5).await;
+    assert_eq!(cache.stats().entries, 1, "swept while still servable");
+
+    clock.advance(Duration::from_nanos(1));
+    let servable_until = std::time::Instant::now();
+    eventually("the sweep", || cache.stats().entries == 0).await;
+    let took = servable_until.elapsed();
+    // The measured bound, for the report.
+    eprintln!(
+        "value left memory {took:?} after it could no longer be served (interval {INTERVAL:?})"
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let stats = cache.stats();
+    assert_eq!((stats.swept, stats.weight), (1, 0), "{stats:?}");
+}
+
+#[tokio::test]
+async fn copies_of_threads_that_ended_are_swept_and_cleared_with_the_cache() {
+    let (cache, store, _) =
+        cached(CacheConfig::builder().sweep_interval(Duration::from_millis(20)));
+    let k = key("app/thread");
+    store.set(&k, "v");
+    cache.get(&k).await.unwrap();
+    let reader = cache.clone();
+    let k2 = k.clone();
+    std::thread::spawn(move || {
+        for _ in 0..3 {
+            assert_eq!(text(&reader.cached(&k2).unwrap()), "v");
+        }
+    })
+    .join()
+    .unwrap();
+    eventually("the ended thread's copy to be swept", || {
+        cache.stats().thread_copies == 0
+    })
+    .await;
+
+    cache.get(&k).await.unwrap();
+    cache.get(&k).await.unwrap();
+    assert_eq!(cache.stats().thread_copies, 1);
+    cache.clear();
+    assert_eq!(cache.stats().thread_copies, 0);
+}
+
+// ---- per-thread copies ----
+
+#[test]
+fn every_thread_sees_an_invalidation_and_a_write_at_once() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (cache, store, _) = cached(CacheConfig::builder().ttl(SECS(3600)));
+    let k = key("app/rotated");
+    store.set(&k, "v0");
+    runtime.block_on(cache.get(&k)).unwrap();
+    let round = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let total = Arc::new(AtomicU64::new(0));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (cache, k, round, stop) = (cache.clone(), k.clone(), round.clone(), stop.clone());
+            let total = Arc::clone(&total);
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    // The round is read before the value: a write that finished before this
+                    // read started must be seen, never the value before it.
+                    let at_least = round.load(Ordering::SeqCst);
+                    if let Some(secret) = cache.cached(&k) {
+                        let seen: u64 = text(&secret)[1..].parse().unwrap();
+                        assert!(
+                            seen >= at_least,
+                            "read v{seen} after v{at_least} was written"
+                        );
+                        reads += 1;
+                        total.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                reads
+            })
+        })
+        .collect();
+    'writes: for n in 1..=200u64 {
+        // Let the readers read (from their copies) between writes; a reader that stopped
+        // has failed, and joining it below says why.
+        let before = total.load(Ordering::SeqCst);
+        while total.load(Ordering::SeqCst) < before + 4 {
+            if readers.iter().any(std::thread::JoinHandle::is_finished) {
+                break 'writes;
+            }
+            std::thread::yield_now();
+        }
+        runtime
+            .block_on(cache.put(&k, SecretValue::from(format!("v{n}"))))
+            .unwrap();
+        round.store(n, Ordering::SeqCst);
+        if n % 50 == 0 {
+            cache.invalidate(&k);
+            runtime.block_on(cache.get(&k)).unwrap();
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    for reader in readers {
+        assert!(reader.join().unwrap() > 0);
+    }
+}
+
+#[tokio::test]
+async fn copies_are_bounded_per_thread_and_can_be_turned_off() {
+    let (cache, store, _) = cached(CacheConfig::builder().thread_copies(4));
+    for n in 0..10 {
+        let k = key(&format!("app/k{n}"));
+        store.set(&k, "v");
+        for _ in 0..3 {
+            cache.get(&k).await.unwrap();
+        }
+        assert!(cache.stats().thread_copies <= 4, "{:?}", cache.stats());
+    }
+    let (off, store, _) = cached(CacheConfig::builder().thread_copies(0));
+    let k = key("app/k");
+    store.set(&k, "v");
+    for _ in 0..5 {
+        off.get(&k).await.unwrap();
+    }
+    assert_eq!(off.stats().thread_copies, 0);
+    assert_eq!(off.stats().hits, 4);
 }

@@ -50,6 +50,10 @@ pub struct Health {
     /// Each server of a store that runs as several (a Vault/OpenBao cluster given as
     /// several addresses), as its own health endpoint answered; empty otherwise.
     pub nodes: Vec<NodeReport>,
+    /// True while the cache's circuit breaker is open (or half-open): the primary failed
+    /// too often, and reads are answered from stale entries and the mirror without asking
+    /// it; one probe at a time checks whether it is back.
+    pub breaker_open: bool,
 }
 
 impl Health {
@@ -59,6 +63,7 @@ impl Health {
         backend: &'static str,
         latency: Duration,
         nodes: Vec<NodeReport>,
+        breaker_open: bool,
     ) -> Self {
         Self {
             status,
@@ -66,6 +71,7 @@ impl Health {
             backend,
             latency,
             nodes,
+            breaker_open,
         }
     }
 

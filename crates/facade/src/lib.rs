@@ -121,6 +121,8 @@ pub use rotation::{
 pub use secrets::{CacheControl, DEFAULT_HEALTH_KEY, DEFAULT_MAX_STALE, Secrets, SecretsBuilder};
 pub use spec::StoreSpec;
 pub use stats::Stats;
-pub use strongroom_cache::{CacheConfig, CacheStats, CacheStatus, Change, ChangeCause};
+pub use strongroom_cache::{
+    BreakerState, CacheConfig, CacheStats, CacheStatus, Change, ChangeCause,
+};
 pub use strongroom_core::{Scope, Scoped};
 pub use subscription::Subscription;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use strongroom_cache::{CacheConfig, CacheStats, CacheStatus, CachedStore, Change};
+use strongroom_cache::{BreakerState, CacheConfig, CacheStats, CacheStatus, CachedStore, Change};
 use strongroom_core::{
     Capabilities, Error, ErrorKind, NodeReport, PutOptions, Secret, SecretName, SecretStore,
     SecretValue, VersionId, VersionInfo,
@@ -689,7 +689,8 @@ impl Secrets {
             }
             Err(err) => (HealthStatus::Unhealthy, Some(err.to_string())),
         };
-        Health::new(status, reason, inner.backend, latency, nodes)
+        let breaker_open = inner.cache.breaker_state() != BreakerState::Closed;
+        Health::new(status, reason, inner.backend, latency, nodes, breaker_open)
     }
 
     /// True while the primary is known to be unavailable (set by any operation or probe

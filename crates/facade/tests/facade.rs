@@ -633,8 +633,11 @@ async fn stale_cache_and_mirror_serve_reads_while_the_primary_is_down() {
     assert_eq!(err.kind(), ErrorKind::Unavailable);
     assert_eq!(secrets.health().await.status, HealthStatus::Degraded);
 
-    // Recovery is automatic.
+    // Recovery is automatic, within one cool-down of the circuit breaker that the failures
+    // above opened.
+    assert!(secrets.stats().cache.breaker_open);
     mode.store(UP, Ordering::SeqCst);
+    clock.advance(strongroom_cache::DEFAULT_BREAKER_COOL_DOWN);
     let before = calls.load(Ordering::SeqCst);
     secrets.cache().invalidate(&stale);
     assert_eq!(

@@ -7,6 +7,7 @@
 
 mod agent;
 mod aws;
+mod breaker;
 mod cli;
 mod cluster;
 mod conformance;
