@@ -49,6 +49,7 @@ const AGENTS_BEGIN: &str =
 const AGENTS_END: &str = "<!-- bench-agents:end -->";
 
 mod agents;
+mod gcp;
 mod ssm;
 
 /// What `cargo xtask bench` was asked to do.
@@ -107,10 +108,11 @@ pub(crate) fn run(choice: RuntimeChoice, args: &BenchArgs) -> Result<(), String>
     let (venv, _) = provision::ensure(&PYTHON_VENV)?;
     let (cli, bao) = agent_binaries()?;
 
-    let (end_to_end, ssm, agents) = with_services(choice, |env| {
+    let (end_to_end, ssm, gcp, agents) = with_services(choice, |env| {
         Ok((
             end_to_end(&peers_bin, &venv, env)?,
             ssm::run(&peers_bin, env, &aws_note)?,
+            gcp::run(&peers_bin, env, &aws_note)?,
             agents::run(&peers_bin, &cli, &bao, env)?,
         ))
     })?;
@@ -121,6 +123,9 @@ pub(crate) fn run(choice: RuntimeChoice, args: &BenchArgs) -> Result<(), String>
     results.insert("end_to_end", end_to_end);
     if let Some(ssm) = ssm {
         results.insert("ssm", ssm);
+    }
+    if let Some(gcp) = gcp {
+        results.insert("gcp", gcp);
     }
     results.insert("agents", agents.clone());
     if let Some(cost) = build_cost {
@@ -309,8 +314,8 @@ fn peers_target() -> PathBuf {
     layout::target_dir().join("peers")
 }
 
-/// Builds benches/peers, with strongroom-aws when crates/aws builds; the binary and a note
-/// saying why strongroom-aws is absent, if it is.
+/// Builds benches/peers, with strongroom-aws and strongroom-gcp when they build; the binary
+/// and a note saying why they are absent, if they are.
 fn build_peers() -> Result<(PathBuf, Option<String>), String> {
     let build = |features: &[&str]| {
         let mut command = crate::cargo::command();
@@ -324,18 +329,25 @@ fn build_peers() -> Result<(PathBuf, Option<String>), String> {
             .status()
     };
     let bin = peers_target().join("release/strongroom-bench-peers");
-    match build(&["--features", "aws"]) {
+    match build(&["--features", "aws,gcp"]) {
         Ok(status) if status.success() => return Ok((bin, None)),
         Ok(_) | Err(_) => {}
     }
-    eprintln!("bench: benches/peers does not build with strongroom-aws; building without it");
+    eprintln!(
+        "bench: benches/peers does not build with strongroom-aws and strongroom-gcp; building \
+         without them"
+    );
     let status = build(&[]).map_err(|e| format!("cannot run cargo build: {e}"))?;
     if !status.success() {
         return Err(format!("building benches/peers failed ({status})"));
     }
     Ok((
         bin,
-        Some("not measured: crates/aws (strongroom-aws) did not build in this run".to_owned()),
+        Some(
+            "not measured: crates/aws or crates/gcp (strongroom-aws, strongroom-gcp) did not \
+             build in this run"
+                .to_owned(),
+        ),
     ))
 }
 
@@ -818,6 +830,7 @@ fn render(results: &Value, aws_note: &Option<String>, skipped_build: bool) -> St
         }
     }
     doc.push_str(&ssm::render(&results["ssm"], aws_note));
+    doc.push_str(&gcp::render(&results["gcp"], aws_note));
 
     // Signing and envelope.
     let mut t = Table::new("Signing and envelope (criterion medians)");

@@ -9,6 +9,8 @@
 //!   strongroom-aws.
 //! - `strongroom-bench-peers ssm` (`--features aws`): moto GetParameter: strongroom-aws's
 //!   `SsmStore`, raw hyper, and `SecretsManagerStore` on the same server; see [`ssm`].
+//! - `strongroom-bench-peers gcp` (`--features gcp`): drongo's Secret Manager: strongroom-gcp's
+//!   `GcpStore` and raw hyper; see `gcp`.
 //!
 //! - `strongroom-bench-peers http-load|http-sweep|http-put ...`: one HTTP client against
 //!   local agents (`strongroom serve`, `bao proxy`); see [`http_load`].
@@ -353,6 +355,8 @@ async fn aws() -> Result<Value, String> {
 #[cfg(feature = "aws")]
 include!("strongroom_aws.rs");
 
+#[cfg(feature = "gcp")]
+mod gcp;
 mod http_load;
 #[cfg(feature = "aws")]
 mod ssm;
@@ -409,7 +413,9 @@ fn main() {
             "aws" => rt.block_on(aws()),
             #[cfg(feature = "aws")]
             "ssm" => rt.block_on(ssm::ssm()),
-            other => Err(format!("expected vault, aws or ssm, got {other:?}")),
+            #[cfg(feature = "gcp")]
+            "gcp" => rt.block_on(gcp::gcp()),
+            other => Err(format!("expected vault, aws, ssm or gcp, got {other:?}")),
         };
         match result {
             Ok(value) => {

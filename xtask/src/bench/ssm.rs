@@ -28,22 +28,12 @@ pub(super) fn run(
 
 /// The SSM tables, one per tokio runtime flavour; `ssm` is what [`run`] returned.
 pub(super) fn render(ssm: &Value, aws_note: &Option<String>) -> String {
-    let mut doc = String::new();
-    for flavor in ["current_thread", "multi_thread"] {
-        let mut t = Table::new(&format!(
-            "moto SSM GetParameter (SecureString, decrypted), uncached, reused connection: \
-             tokio {flavor} runtime"
-        ));
-        let rust = &ssm[flavor];
-        let p50 = |name: &str| rust[name]["p50_us"].as_f64();
-        let cpu = |name: &str| rust[name]["cpu_us_per_read"].as_f64();
-        let show = |v: Option<f64>| match (aws_note, v) {
-            (Some(note), None) => note.clone(),
-            _ => fmt_us(v),
-        };
-        let ours_p50 = p50("strongroom_ssm");
-        let ours_cpu = cpu("strongroom_ssm");
-        for (peer, label) in [
+    store_read_tables(
+        ssm,
+        aws_note,
+        "moto SSM GetParameter (SecureString, decrypted), uncached, reused connection",
+        ("strongroom_ssm", "SsmStore::get"),
+        &[
             (
                 "raw_hyper",
                 "the same GetParameter by hand (raw hyper + aws-sigv4)",
@@ -52,9 +42,37 @@ pub(super) fn render(ssm: &Value, aws_note: &Option<String>) -> String {
                 "strongroom_aws",
                 "strongroom's Secrets Manager GetSecretValue on the same moto",
             ),
-        ] {
+        ],
+    )
+}
+
+/// One store's uncached read against its peers, measured in one process: p50 and client
+/// CPU per read, one table per tokio runtime flavour, ratios reported (the server's own time
+/// dominates these emulators, so no target is set). `ours` is the result's key and how the
+/// rows name it; `peers` the same for each peer.
+pub(super) fn store_read_tables(
+    figures: &Value,
+    note: &Option<String>,
+    title: &str,
+    ours: (&str, &str),
+    peers: &[(&str, &str)],
+) -> String {
+    let mut doc = String::new();
+    for flavor in ["current_thread", "multi_thread"] {
+        let mut t = Table::new(&format!("{title}: tokio {flavor} runtime"));
+        let rust = &figures[flavor];
+        let p50 = |name: &str| rust[name]["p50_us"].as_f64();
+        let cpu = |name: &str| rust[name]["cpu_us_per_read"].as_f64();
+        let show = |v: Option<f64>| match (note, v) {
+            (Some(note), None) => note.clone(),
+            _ => fmt_us(v),
+        };
+        let (key, label) = ours;
+        let ours_p50 = p50(key);
+        let ours_cpu = cpu(key);
+        for &(peer, peer_label) in peers {
             t.row([
-                &format!("SsmStore::get p50 vs {label}"),
+                &format!("{label} p50 vs {peer_label}"),
                 &show(ours_p50),
                 &fmt_us(p50(peer)),
                 &fmt_ratio(ratio(ours_p50, p50(peer))),
@@ -62,7 +80,7 @@ pub(super) fn render(ssm: &Value, aws_note: &Option<String>) -> String {
                 "",
             ]);
             t.row([
-                &format!("SsmStore::get client CPU per read vs {label}"),
+                &format!("{label} client CPU per read vs {peer_label}"),
                 &show(ours_cpu),
                 &fmt_us(cpu(peer)),
                 &fmt_ratio(ratio(ours_cpu, cpu(peer))),
