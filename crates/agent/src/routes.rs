@@ -227,7 +227,7 @@ impl Query {
     }
 }
 
-fn decode<'a>(text: &'a str, what: &str) -> Result<Cow<'a, str>, Refusal> {
+pub(crate) fn decode<'a>(text: &'a str, what: &str) -> Result<Cow<'a, str>, Refusal> {
     percent_decode_str(text)
         .decode_utf8()
         .map_err(|_| Refusal::bad_parameter(format!("{what} is not UTF-8 once percent-decoded")))

@@ -1,4 +1,5 @@
-//! Entry points into the private response parsers, for the cargo-fuzz targets in `fuzz/`
+//! Entry points into the private response parsers (Secrets Manager, credential providers, STS,
+//! KMS, SSM), for the cargo-fuzz targets in `fuzz/`
 //! only (the `fuzzing` feature). Not part of the API: names and shapes may change.
 
 use bytes::Bytes;
@@ -40,4 +41,45 @@ pub fn sts_response(body: &[u8]) {
 /// Parses an RFC 3339 timestamp as AWS writes them.
 pub fn timestamp(text: &str) {
     let _ = crate::timestamp::parse_rfc3339(text);
+}
+
+/// Parses a KMS Encrypt, Decrypt or GenerateDataKey answer and decodes its fields with the
+/// provider's own bounds (`exact`: GenerateDataKey's asked-for length).
+pub fn kms_response(body: &[u8], exact: Option<usize>) {
+    if let Ok(output) = serde_json::from_slice::<crate::kms::Output>(body) {
+        let _ = crate::kms::ciphertext_of(&output, "Encrypt");
+        let max = exact.unwrap_or(crate::kms::MAX_PLAINTEXT_LEN);
+        let _ = crate::kms::plaintext_of(&output, "Decrypt", max, exact);
+    }
+}
+
+/// Parses an SSM GetParameter answer (`{"Parameter": ...}`) or a page of
+/// GetParametersByPath / GetParameterHistory (`{"Parameters": [...], "NextToken": ...}`) and
+/// converts every parameter as the client does. The two outer shapes are restated here (the
+/// client declares them inside its methods); the parameter parser is the client's own.
+pub fn ssm_response(body: &[u8]) {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct One {
+        parameter: Option<crate::ssm::WireParameter>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Page {
+        #[serde(default)]
+        parameters: Vec<crate::ssm::WireParameter>,
+        #[serde(default)]
+        next_token: Option<String>,
+    }
+    if let Ok(one) = serde_json::from_slice::<One>(body)
+        && let Some(parameter) = one.parameter
+    {
+        let _ = parameter.into_parameter("GetParameter");
+    }
+    if let Ok(page) = serde_json::from_slice::<Page>(body) {
+        let _ = page.next_token.filter(|t| !t.is_empty());
+        for parameter in page.parameters {
+            let _ = parameter.into_parameter("GetParametersByPath");
+        }
+    }
 }

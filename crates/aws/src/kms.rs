@@ -372,7 +372,7 @@ fn is_empty_context(context: &WireContext<'_>) -> bool {
 /// What Encrypt, Decrypt and GenerateDataKey answer; each fills the fields it has.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Output {
+pub(crate) struct Output {
     #[serde(default)]
     ciphertext_blob: Option<String>,
     #[serde(default)]
@@ -401,7 +401,7 @@ fn malformed(operation: &'static str, reason: &str) -> Error {
 }
 
 /// The `CiphertextBlob` of an answer, decoded and bounded.
-fn ciphertext_of(output: &Output, operation: &'static str) -> Result<Vec<u8>, Error> {
+pub(crate) fn ciphertext_of(output: &Output, operation: &'static str) -> Result<Vec<u8>, Error> {
     let text = output
         .ciphertext_blob
         .as_deref()
@@ -427,7 +427,7 @@ fn ciphertext_of(output: &Output, operation: &'static str) -> Result<Vec<u8>, Er
 
 /// The `Plaintext` of an answer, decoded into a zeroized buffer and bounded by `max` (and
 /// exactly `exact` bytes when given). The base64 text is wiped when `output` drops.
-fn plaintext_of(
+pub(crate) fn plaintext_of(
     output: &Output,
     operation: &'static str,
     max: usize,

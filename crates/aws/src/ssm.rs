@@ -322,7 +322,7 @@ impl<'a> PutParameter<'a> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct WireParameter {
+pub(crate) struct WireParameter {
     #[serde(default)]
     name: String,
     #[serde(rename = "Type", default)]
@@ -337,7 +337,7 @@ struct WireParameter {
 }
 
 impl WireParameter {
-    fn into_parameter(self, operation: &'static str) -> Result<Parameter, AwsError> {
+    pub(crate) fn into_parameter(self, operation: &'static str) -> Result<Parameter, AwsError> {
         let malformed = |reason: &str| AwsError::Malformed {
             service: SERVICE,
             operation,

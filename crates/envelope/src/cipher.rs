@@ -63,6 +63,12 @@ pub(crate) fn random_nonce(rng: &SystemRandom) -> Result<[u8; NONCE_LEN], Error>
     Ok(nonce)
 }
 
+/// Wycheproof's AES-GCM vectors through the two functions above (the file is kept with the
+/// integration tests' data; see its header for why it is a unit-test module).
+#[cfg(test)]
+#[path = "../tests/vectors/wycheproof_aes_gcm.rs"]
+mod wycheproof_aes_gcm;
+
 #[cfg(test)]
 mod tests {
     use super::*;

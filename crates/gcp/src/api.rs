@@ -111,7 +111,7 @@ struct SecretBody<'a> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct AccessWire {
+pub(crate) struct AccessWire {
     #[serde(default)]
     name: String,
     payload: Option<PayloadWire>,
@@ -126,18 +126,18 @@ struct PayloadWire {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SecretPage {
+pub(crate) struct SecretPage {
     #[serde(default)]
-    secrets: Vec<SecretResource>,
-    next_page_token: Option<String>,
+    pub(crate) secrets: Vec<SecretResource>,
+    pub(crate) next_page_token: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct VersionPage {
+pub(crate) struct VersionPage {
     #[serde(default)]
-    versions: Vec<VersionResource>,
-    next_page_token: Option<String>,
+    pub(crate) versions: Vec<VersionResource>,
+    pub(crate) next_page_token: Option<String>,
 }
 
 /// The Secret Manager REST API of one project.
@@ -300,26 +300,7 @@ impl Api {
         let body = self.call(OP, Method::GET, url, None, Retry::Auto).await?;
         let parsed = serde_json::from_slice::<AccessWire>(&body);
         wipe(body);
-        let wire =
-            parsed.map_err(|_| Error::malformed(OP, "not an AccessSecretVersionResponse"))?;
-        let number = version_number(OP, &wire.name)?;
-        let payload = wire
-            .payload
-            .ok_or_else(|| Error::malformed(OP, "no payload"))?;
-        let data = payload.data.unwrap_or_default();
-        let mut bytes =
-            Zeroizing::new(Vec::with_capacity(base64::decoded_len_estimate(data.len())));
-        STANDARD
-            .decode_vec(data.as_bytes(), &mut bytes)
-            .map_err(|_| Error::malformed(OP, "payload.data is not base64"))?;
-        if let Some(expected) = payload.data_crc32c {
-            let expected = parse_crc(&expected)
-                .ok_or_else(|| Error::malformed(OP, "dataCrc32c is not a 32-bit number"))?;
-            if crc32c::crc32c(&bytes) != expected {
-                return Err(Error::Checksum { operation: OP });
-            }
-        }
-        Ok((number, SecretValue::from(bytes)))
+        access_answer(parsed)
     }
 
     /// A version's description (`latest` or a number).
@@ -482,6 +463,32 @@ impl Api {
     }
 }
 
+/// An AccessSecretVersion answer, already parsed as JSON (the raw body is wiped by then): the
+/// version number, and the payload decoded and checked against its CRC32C when one is given.
+pub(crate) fn access_answer(
+    parsed: Result<AccessWire, serde_json::Error>,
+) -> Result<(u64, SecretValue), Error> {
+    const OP: &str = "access version";
+    let wire = parsed.map_err(|_| Error::malformed(OP, "not an AccessSecretVersionResponse"))?;
+    let number = version_number(OP, &wire.name)?;
+    let payload = wire
+        .payload
+        .ok_or_else(|| Error::malformed(OP, "no payload"))?;
+    let data = payload.data.unwrap_or_default();
+    let mut bytes = Zeroizing::new(Vec::with_capacity(base64::decoded_len_estimate(data.len())));
+    STANDARD
+        .decode_vec(data.as_bytes(), &mut bytes)
+        .map_err(|_| Error::malformed(OP, "payload.data is not base64"))?;
+    if let Some(expected) = payload.data_crc32c {
+        let expected = parse_crc(&expected)
+            .ok_or_else(|| Error::malformed(OP, "dataCrc32c is not a 32-bit number"))?;
+        if crc32c::crc32c(&bytes) != expected {
+            return Err(Error::Checksum { operation: OP });
+        }
+    }
+    Ok((number, SecretValue::from(bytes)))
+}
+
 /// A path segment or query value, percent-encoded (RFC 3986's unreserved characters kept,
 /// so that a secret id is sent as it is).
 fn segment(s: &str) -> String {
@@ -493,7 +500,10 @@ fn segment(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
-fn json<T: serde::de::DeserializeOwned>(operation: &'static str, body: &[u8]) -> Result<T, Error> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
+    operation: &'static str,
+    body: &[u8],
+) -> Result<T, Error> {
     if body.is_empty() {
         return serde_json::from_slice(b"{}")
             .map_err(|_| Error::malformed(operation, "empty answer"));

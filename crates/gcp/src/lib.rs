@@ -100,6 +100,9 @@ mod api;
 mod auth;
 mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod labels;
 mod secret_id;
 mod store;

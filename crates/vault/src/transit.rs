@@ -419,7 +419,7 @@ impl TransitKeyProvider {
 
 /// The key configuration `GET transit/keys/:name` answered, checked: derived, and able to
 /// encrypt and decrypt.
-fn check_key_config(answer: &Value, key: &str, mount: &str) -> Result<(), Error> {
+pub(crate) fn check_key_config(answer: &Value, key: &str, mount: &str) -> Result<(), Error> {
     let data = answer
         .get("data")
         .filter(|d| d.is_object())
@@ -472,7 +472,7 @@ fn derivation_context(context: &KeyContext) -> Result<Zeroizing<String>, Error> 
 }
 
 /// A wrapped key as text, checked to look like a Transit ciphertext.
-fn ciphertext_text<'a>(wrapped: &'a [u8], key: &str) -> Result<&'a str, Error> {
+pub(crate) fn ciphertext_text<'a>(wrapped: &'a [u8], key: &str) -> Result<&'a str, Error> {
     let not_transit = |why: &str| Error::Decrypt {
         what: format!("the data key wrapped by Vault Transit key {key:?} ({why})"),
     };
@@ -495,7 +495,11 @@ fn ciphertext_text<'a>(wrapped: &'a [u8], key: &str) -> Result<&'a str, Error> {
 }
 
 /// The `ciphertext` of an answer, checked and bounded.
-fn ciphertext_of(data: &Value, operation: &'static str, key: &str) -> Result<Vec<u8>, Error> {
+pub(crate) fn ciphertext_of(
+    data: &Value,
+    operation: &'static str,
+    key: &str,
+) -> Result<Vec<u8>, Error> {
     let ctx = Context::key(operation, key);
     let text = data
         .get("ciphertext")
@@ -517,7 +521,7 @@ fn ciphertext_of(data: &Value, operation: &'static str, key: &str) -> Result<Vec
 
 /// The `plaintext` of an answer, moved out of it into a zeroized string, decoded into a
 /// zeroized buffer and bounded by `max` (exactly `exact` bytes when given).
-fn plaintext_of(
+pub(crate) fn plaintext_of(
     data: &mut Value,
     operation: &'static str,
     key: &str,
