@@ -142,7 +142,18 @@ async fn reads_survive_a_paused_and_a_dead_vault_and_health_follows() {
     // Back (a dev server keeps nothing, so the data is written again): recovery is automatic.
     let server = start_dev_server_on(port, &token);
     ready(&vault_store(&server.addr, &token)).await;
-    restarted.put(&names[0], "after-recovery").await.unwrap();
+    // The reads above opened the circuit breaker: until its cool-down (1 s) ends, writes are
+    // refused at once with Unavailable; the first one after it is the probe that closes it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match restarted.put(&names[0], "after-recovery").await {
+            Ok(_) => break,
+            Err(err) if err.kind() == ErrorKind::Unavailable && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("the write after recovery: {err}"),
+        }
+    }
     assert_eq!(
         restarted
             .get(&names[0])
