@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: format check, clippy with warnings denied, unit and doc tests, each
+//! `cargo xtask ci`: format check, clippy with warnings denied, unit and doc tests (which
+//! include the bounded crash-state exploration, `cargo xtask crash --explore --bounded`), each
 //! umbrella feature alone (`features.rs`), docs without warnings and every publishable crate
 //! packaged and built from its tarball (`publish.rs`), a short fuzz run of every target
 //! (`fuzz.rs`), then the

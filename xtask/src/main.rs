@@ -7,7 +7,8 @@
 //! - `cargo xtask fuzz [--seconds N] [--target NAME]`: runs each cargo-fuzz target in `fuzz/`
 //!   for N seconds (docs/reliability.md).
 //! - `cargo xtask crash [--kills N]`: kill -9 the local store's writers N times and check
-//!   the store after each kill (docs/reliability.md).
+//!   the store after each kill (docs/reliability.md); `cargo xtask crash --explore
+//!   [--bounded]`: every crash state of every recorded store operation, checked.
 //! - `cargo xtask ci [--runtime R]`: format check, clippy with warnings denied, unit and doc
 //!   tests, then the integration suites against real servers (`itest`): native, then docker
 //!   (only the runtime asked for with `--runtime`).
@@ -63,6 +64,7 @@ usage:
   cargo xtask demo
   cargo xtask bench [--runtime docker|native|auto] [-- --skip-build-cost | --only-agents]
   cargo xtask crash [--kills N]
+  cargo xtask crash --explore [--bounded]
   cargo xtask fuzz [--seconds N] [--target NAME]
   cargo xtask ci [--runtime docker|native|auto]
   cargo xtask services up|down|status|env [--runtime docker|native|auto]   (default native)
@@ -211,6 +213,10 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
         "crash" => {
             let kills = match rest {
                 [] => crash::DEFAULT_KILLS,
+                [flag] if flag == "--explore" => return Ok(crash::explore(crash::Explore::Full)?),
+                [flag, bounded] if flag == "--explore" && bounded == "--bounded" => {
+                    return Ok(crash::explore(crash::Explore::Bounded)?);
+                }
                 [flag, n] if flag == "--kills" => n
                     .parse()
                     .map_err(|_| Failure::Usage(format!("--kills needs a number, got {n:?}")))?,

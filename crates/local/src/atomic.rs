@@ -5,11 +5,15 @@
 //! directory itself is flushed so the rename survives a power cut. A crash at any instant
 //! leaves either the old file or the new one, never a mix.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Write as _};
+#[cfg(not(unix))]
+use std::fs::OpenOptions;
+use std::fs::{File, TryLockError};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::fs::{FileSystem as _, Fs};
 
 /// Replaces `path` with `contents` atomically; the file gets mode 0600 on Unix.
 ///
@@ -25,21 +29,26 @@ pub(crate) fn replace(path: &Path, contents: &[u8]) -> io::Result<File> {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
 
+    #[cfg(test)]
+    if let Some(broken) = Fs::broken_variant(path) {
+        return crate::crash_explore::broken::replace(broken, path, &temp, contents);
+    }
+
     let written = (|| {
-        let mut file = create_private(&temp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        fs::rename(&temp, path)?;
+        let mut file = Fs::create_private(&temp)?;
+        Fs::write_all(&mut file, &temp, contents)?;
+        Fs::sync_all(&file, &temp)?;
+        Fs::rename(&temp, path)?;
         Ok(file)
     })();
     match written {
         Ok(file) => {
-            sync_dir(dir)?;
+            Fs::sync_dir(dir)?;
             Ok(file)
         }
         Err(err) => {
             // Best effort: the temp file holds only ciphertext, but leaving it would litter.
-            let _ = fs::remove_file(&temp);
+            let _ = Fs::remove_file(&temp);
             Err(err)
         }
     }
@@ -56,12 +65,12 @@ pub(crate) fn remove_stale_temps(path: &Path) -> io::Result<usize> {
         path.file_name().unwrap_or_default().to_string_lossy()
     );
     let mut removed = 0;
-    for entry in fs::read_dir(parent(path))? {
+    for entry in Fs::read_dir(parent(path))? {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if is_own_temp(&name, &prefix) {
-            fs::remove_file(entry.path())?;
+            Fs::remove_file(&entry.path())?;
             removed += 1;
         }
     }
@@ -83,26 +92,8 @@ fn is_own_temp(name: &str, prefix: &str) -> bool {
     matches!(rest.split_once('.'), Some((pid, counter)) if digits(pid) && digits(counter))
 }
 
-/// Creates a new file that only its owner can read and write.
-pub(crate) fn create_private(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
-/// Flushes a directory's entries (the rename) to disk. Only Unix can open a directory for
-/// this; elsewhere the rename's durability is the file system's.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
-fn parent(path: &Path) -> &Path {
+/// The directory holding `path` (`.` for a bare file name).
+pub(crate) fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -128,11 +119,11 @@ pub(crate) enum LockError {
 impl WriterLock {
     /// Waits up to `timeout` for the lock on `path`.
     pub(crate) fn acquire(path: &Path, timeout: Duration) -> Result<Self, LockError> {
-        let file = open_lock_file(path).map_err(LockError::Io)?;
+        let file = Fs::open_lock(path).map_err(LockError::Io)?;
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
-            match file.try_lock() {
+            match Fs::try_lock(&file, path) {
                 Ok(()) => return Ok(Self { _file: file }),
                 Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {
                     std::thread::sleep(pause);
@@ -149,7 +140,7 @@ impl WriterLock {
 /// one that another user owns: a lock file planted by someone else could be held by them
 /// for ever, or point the open at a file of the user's choosing.
 #[cfg(unix)]
-fn open_lock_file(path: &Path) -> io::Result<File> {
+pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
     use rustix::fs::{Mode, OFlags};
     use std::os::unix::fs::MetadataExt as _;
     let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -169,7 +160,7 @@ fn open_lock_file(path: &Path) -> io::Result<File> {
 }
 
 #[cfg(not(unix))]
-fn open_lock_file(path: &Path) -> io::Result<File> {
+pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -187,6 +178,8 @@ pub(crate) fn lock_path(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]

@@ -17,6 +17,7 @@ use strongroom_envelope::{DataKey, SlotTable, WrappingKey};
 
 use crate::atomic::{self, LockError, WriterLock};
 use crate::document::Document;
+use crate::fs::{FileSystem as _, Fs};
 use crate::secret_buf::SecretBuf;
 use crate::slots::FileKeys;
 use crate::snapshot::{Snapshot, Stamp};
@@ -397,7 +398,7 @@ impl Inner {
         if let Some(snapshot) = self.fresh_snapshot()? {
             return Ok(snapshot);
         }
-        let mut file = match File::open(&self.path) {
+        let mut file = match Fs::open_read(&self.path) {
             Ok(file) => file,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(LoadError::Missing),
             Err(err) => return Err(LoadError::Other(self.io_error("read", err))),
@@ -429,7 +430,7 @@ impl Inner {
 
     /// The snapshot if the file is still the one it was taken from.
     fn fresh_snapshot(&self) -> Result<Option<Arc<Snapshot>>, LoadError> {
-        let meta = match std::fs::metadata(&self.path) {
+        let meta = match Fs::metadata(&self.path) {
             Ok(meta) => meta,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(LoadError::Missing),
             Err(err) => return Err(LoadError::Other(self.io_error("read", err))),

@@ -32,10 +32,13 @@
 
 mod atomic;
 mod chunked_map;
+#[cfg(test)]
+mod crash_explore;
 mod dir;
 mod document;
 mod env;
 mod file;
+mod fs;
 mod secret_buf;
 mod slots;
 mod snapshot;
