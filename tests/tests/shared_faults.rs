@@ -65,6 +65,12 @@ fn fault_in_background(fault: &str, server: &str, lasting: Duration) -> std::pro
         .expect("run xtask services")
 }
 
+/// How long load runs after the server is back. The cache's circuit breaker opened during
+/// the outage and refuses writes (Unavailable, at once) until a probe gets through: one
+/// cool-down (1 s) after the last failure, plus a probe that was in flight when the server
+/// came back and fails at its timeout (the request budget, 1.2 s) before the next one.
+const RECOVERY: Duration = Duration::from_secs(4);
+
 fn cache() -> CacheConfig {
     CacheConfig::builder()
         .ttl(Duration::from_millis(200))
@@ -246,14 +252,7 @@ async fn ride_out_a_pause(server: &str, store: Arc<dyn SecretStore>) {
         pause.wait().unwrap().success(),
         "xtask services pause {server} failed"
     );
-    let after = load(
-        &secrets,
-        &keys,
-        &mut writes,
-        "after",
-        Duration::from_secs(1),
-    )
-    .await;
+    let after = load(&secrets, &keys, &mut writes, "after", RECOVERY).await;
 
     eprintln!(
         "faults: {server} paused {PAUSE:?}, {LOADED:?} of load inside the pause from {} tasks: {} reads ({} failed), {} writes acked, \
@@ -341,14 +340,7 @@ async fn secrets_over_localstack_rides_out_a_stop_and_start() {
         outage.wait().unwrap().success(),
         "xtask services stop/start localstack failed"
     );
-    let after = load(
-        &secrets,
-        &keys,
-        &mut writes,
-        "restarted",
-        Duration::from_secs(1),
-    )
-    .await;
+    let after = load(&secrets, &keys, &mut writes, "restarted", RECOVERY).await;
 
     eprintln!(
         "faults: localstack stopped and started, {LOADED:?} of load while down from {} tasks: \
