@@ -138,6 +138,51 @@ async fn raw_json(
     serde_json::from_slice(&body).map_err(|e| e.to_string())
 }
 
+/// An AWS JSON 1.1 POST (`x-amz-target: TARGET`) of `body` to `endpoint`, SigV4-signed by
+/// hand with aws-sigv4 for `service`: the raw floor every AWS comparison measures against.
+fn signed_json_post(
+    endpoint: &str,
+    target: &str,
+    service: &str,
+    body: &str,
+    identity: &aws_smithy_runtime_api::client::identity::Identity,
+    region: &str,
+) -> Result<http::Request<Full<Bytes>>, String> {
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut request = http::Request::post(format!("{endpoint}/"))
+        .header("host", host)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", target)
+        .body(body.to_owned())
+        .map_err(|e| e.to_string())?;
+    let headers: Vec<(&str, &str)> = request
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or_default()))
+        .collect();
+    let signable = aws_sigv4::http_request::SignableRequest::new(
+        "POST",
+        request.uri().to_string(),
+        headers.into_iter(),
+        aws_sigv4::http_request::SignableBody::Bytes(request.body().as_bytes()),
+    )
+    .map_err(|e| e.to_string())?;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(identity)
+        .region(region)
+        .name(service)
+        .time(SystemTime::now())
+        .settings(aws_sigv4::http_request::SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    instructions.apply_to_request_http1x(&mut request);
+    Ok(request.map(|b| Full::new(Bytes::from(b))))
+}
+
 fn env(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("{name} is not set: run through `cargo xtask bench`"))
 }
@@ -299,39 +344,14 @@ async fn aws() -> Result<Value, String> {
             name: "raw_hyper",
             read: Box::new(move || {
                 Box::pin(async move {
-                    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-                    let mut request = http::Request::post(format!("{endpoint}/"))
-                        .header("host", host)
-                        .header("content-type", "application/x-amz-json-1.1")
-                        .header("x-amz-target", "secretsmanager.GetSecretValue")
-                        .body(body.clone())
-                        .map_err(|e| e.to_string())?;
-                    let headers: Vec<(&str, &str)> = request
-                        .headers()
-                        .iter()
-                        .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or_default()))
-                        .collect();
-                    let signable = aws_sigv4::http_request::SignableRequest::new(
-                        "POST",
-                        request.uri().to_string(),
-                        headers.into_iter(),
-                        aws_sigv4::http_request::SignableBody::Bytes(request.body().as_bytes()),
-                    )
-                    .map_err(|e| e.to_string())?;
-                    let params = aws_sigv4::sign::v4::SigningParams::builder()
-                        .identity(identity)
-                        .region(region)
-                        .name("secretsmanager")
-                        .time(SystemTime::now())
-                        .settings(aws_sigv4::http_request::SigningSettings::default())
-                        .build()
-                        .map_err(|e| e.to_string())?
-                        .into();
-                    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
-                        .map_err(|e| e.to_string())?
-                        .into_parts();
-                    instructions.apply_to_request_http1x(&mut request);
-                    let request = request.map(|b| Full::new(Bytes::from(b)));
+                    let request = signed_json_post(
+                        endpoint,
+                        "secretsmanager.GetSecretValue",
+                        "secretsmanager",
+                        body,
+                        identity,
+                        region,
+                    )?;
                     let parsed = raw_json(raw_sender, request).await?;
                     Ok(parsed["SecretString"].as_str().map_or(0, str::len))
                 })

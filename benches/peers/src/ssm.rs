@@ -9,14 +9,10 @@
 //! - `strongroom_aws`: strongroom-aws's `SecretsManagerStore::get` on the same moto, the
 //!   other AWS store's uncached read next to SSM's.
 
-use std::time::SystemTime;
-
-use bytes::Bytes;
-use http_body_util::Full;
 use serde_json::Value;
 use strongroom_core::{SecretName, SecretStore};
 
-use super::{Client, VALUE, env, measure, raw_client, raw_json};
+use super::{Client, VALUE, env, measure, raw_client, raw_json, signed_json_post};
 
 /// The key every client reads; the parameter is `/bench/peer`.
 const KEY: &str = "bench/peer";
@@ -76,39 +72,14 @@ pub(super) async fn ssm() -> Result<Value, String> {
             name: "raw_hyper",
             read: Box::new(move || {
                 Box::pin(async move {
-                    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-                    let mut request = http::Request::post(format!("{endpoint}/"))
-                        .header("host", host)
-                        .header("content-type", "application/x-amz-json-1.1")
-                        .header("x-amz-target", "AmazonSSM.GetParameter")
-                        .body(body.clone())
-                        .map_err(|e| e.to_string())?;
-                    let headers: Vec<(&str, &str)> = request
-                        .headers()
-                        .iter()
-                        .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or_default()))
-                        .collect();
-                    let signable = aws_sigv4::http_request::SignableRequest::new(
-                        "POST",
-                        request.uri().to_string(),
-                        headers.into_iter(),
-                        aws_sigv4::http_request::SignableBody::Bytes(request.body().as_bytes()),
-                    )
-                    .map_err(|e| e.to_string())?;
-                    let params = aws_sigv4::sign::v4::SigningParams::builder()
-                        .identity(identity)
-                        .region(region)
-                        .name("ssm")
-                        .time(SystemTime::now())
-                        .settings(aws_sigv4::http_request::SigningSettings::default())
-                        .build()
-                        .map_err(|e| e.to_string())?
-                        .into();
-                    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
-                        .map_err(|e| e.to_string())?
-                        .into_parts();
-                    instructions.apply_to_request_http1x(&mut request);
-                    let request = request.map(|b| Full::new(Bytes::from(b)));
+                    let request = signed_json_post(
+                        endpoint,
+                        "AmazonSSM.GetParameter",
+                        "ssm",
+                        body,
+                        identity,
+                        region,
+                    )?;
                     let parsed = raw_json(raw_sender, request).await?;
                     Ok(parsed["Parameter"]["Value"].as_str().map_or(0, str::len))
                 })
