@@ -48,12 +48,12 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use strongroom_core::{Error, GeneratedKey, KeyContext, KeyProvider, SecretValue, async_trait};
 use strongroom_http::{HttpClient, Retry};
-use strongroom_sigv4::{CachingProvider, Env, ProfileSet, ProvideCredentials};
+use strongroom_sigv4::{Env, ProvideCredentials};
 use zeroize::Zeroizing;
 
+use crate::client_settings::ClientSettings;
 use crate::error::AwsError;
 use crate::json_api::{JsonApi, Service, Settings, check_credentials, elapsed_ms};
-use crate::profile::ProfileChainProvider;
 
 /// The signing name of KMS, and its name in logs and errors.
 const SERVICE: &str = "kms";
@@ -215,36 +215,21 @@ impl KmsKeyProviderBuilder {
                  ARN, alias name (alias/app) or alias ARN"
             )));
         }
-        let env = self.env.unwrap_or_else(Env::process);
-        let mut region = self.region;
-        let mut credentials = self.credentials;
-        if let Some(profile) = &self.profile {
-            if region.is_none() {
-                region = match env
-                    .get("AWS_REGION")
-                    .or_else(|| env.get("AWS_DEFAULT_REGION"))
-                {
-                    Some(r) => Some(r),
-                    None => ProfileSet::load(&env)
-                        .map_err(|e| Error::config(format!("AWS KMS: {e}")))?
-                        .with_selected(profile.as_str())
-                        .selected()
-                        .and_then(|p| p.region())
-                        .filter(|r| !r.is_empty())
-                        .map(str::to_owned),
-                };
-            }
-            if credentials.is_none() {
-                credentials = Some(Arc::new(CachingProvider::new(
-                    ProfileChainProvider::with_env(env.clone()).with_profile(profile.as_str()),
-                )));
-            }
+        // A named profile's region and credentials, resolved as the store builders do.
+        let resolved = ClientSettings {
+            env: self.env,
+            region: self.region,
+            profile: self.profile,
+            credentials: self.credentials,
+            ..ClientSettings::default()
         }
+        .resolve()
+        .map_err(|e| Error::config(format!("AWS KMS: {e}")))?;
         let settings = Settings {
-            env: Some(env),
-            region,
+            env: Some(resolved.env),
+            region: resolved.region,
             endpoint: self.endpoint,
-            credentials,
+            credentials: resolved.credentials,
             http: self.http,
         };
         let service = Service {
