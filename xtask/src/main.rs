@@ -6,8 +6,9 @@
 //!   strongroom side by side with its peers, written to docs/performance.md.
 //! - `cargo xtask fuzz [--seconds N] [--target NAME]`: runs each cargo-fuzz target in `fuzz/`
 //!   for N seconds (docs/reliability.md).
-//! - `cargo xtask crash [--kills N]`: kill -9 the local store's writers N times and check
-//!   the store after each kill (docs/reliability.md); `cargo xtask crash --explore
+//! - `cargo xtask crash [--kills N] [--only local|mirror]`: kill -9 the local store's
+//!   writers, and a process writing the facade's mirror, N times each and check the stores
+//!   after each kill (docs/reliability.md); `cargo xtask crash --explore
 //!   [--bounded]`: every crash state of every recorded store operation, checked.
 //! - `cargo xtask ci [--runtime R]`: format check, clippy with warnings denied, unit and doc
 //!   tests, then the integration suites against real servers (`itest`): native, then docker
@@ -63,7 +64,7 @@ const USAGE: &str = "\
 usage:
   cargo xtask demo
   cargo xtask bench [--runtime docker|native|auto] [-- --skip-build-cost | --only-agents]
-  cargo xtask crash [--kills N]
+  cargo xtask crash [--kills N] [--only local|mirror]
   cargo xtask crash --explore [--bounded]
   cargo xtask fuzz [--seconds N] [--target NAME]
   cargo xtask ci [--runtime docker|native|auto]
@@ -211,18 +212,31 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
             Ok(fuzz::run(seconds, target)?)
         }
         "crash" => {
-            let kills = match rest {
-                [] => crash::DEFAULT_KILLS,
+            match rest {
                 [flag] if flag == "--explore" => return Ok(crash::explore(crash::Explore::Full)?),
                 [flag, bounded] if flag == "--explore" && bounded == "--bounded" => {
                     return Ok(crash::explore(crash::Explore::Bounded)?);
                 }
-                [flag, n] if flag == "--kills" => n
-                    .parse()
-                    .map_err(|_| Failure::Usage(format!("--kills needs a number, got {n:?}")))?,
-                other => return Err(Failure::Usage(format!("unexpected arguments {other:?}"))),
-            };
-            Ok(crash::run(kills)?)
+                _ => {}
+            }
+            let (mut kills, mut suites) = (crash::DEFAULT_KILLS, crash::Suite::ALL.to_vec());
+            let mut args = rest.iter();
+            while let Some(flag) = args.next() {
+                match (flag.as_str(), args.next()) {
+                    ("--kills", Some(n)) => {
+                        kills = n.parse().map_err(|_| {
+                            Failure::Usage(format!("--kills needs a number, got {n:?}"))
+                        })?;
+                    }
+                    ("--only", Some(name)) => {
+                        suites = vec![crash::Suite::parse(name).ok_or_else(|| {
+                            Failure::Usage(format!("--only takes local or mirror, got {name:?}"))
+                        })?];
+                    }
+                    _ => return Err(Failure::Usage(format!("unexpected arguments {rest:?}"))),
+                }
+            }
+            Ok(crash::run(kills, &suites)?)
         }
         "demo" => {
             if let Some(extra) = rest.first() {
