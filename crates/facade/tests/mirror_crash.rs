@@ -692,6 +692,7 @@ fn the_checks_catch_a_forged_and_a_regressed_entry() {
             .put_with(&key("a", 2), value("a", 42).into(), &tagged("2"))
             .await
             .unwrap();
+        eprintln!("the checker's own test: one lost and one corrupt entry are expected here");
         let mut tally = Tally::default();
         check_mirror(&mirror, &primary, ("a", writer), &[None; 4], &mut tally).await;
         assert_eq!((tally.corrupt, tally.lost), (1, 1));
