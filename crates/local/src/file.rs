@@ -44,6 +44,16 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 /// [envelope](strongroom_envelope), so its size and the number of secrets are visible on
 /// disk, but no name, value or metadata is.
 ///
+/// # Group commit
+///
+/// Writes (`put`, `put_with`, `delete`, `undelete`, `purge`) made at the same time through
+/// one handle or its clones share one write and one fsync: each is queued, one of them
+/// writes the batch, and each is answered `Ok` only once the file holding it is on disk.
+/// Each change is checked alone (a failed check-and-set fails only that put); a failed
+/// write fails the whole batch. A write whose future is dropped after it was queued may
+/// still be applied. Open a store once per process and clone the handle; separate handles
+/// take turns on the lock. docs/local-store.md, "Group commit", has the details.
+///
 /// # Key slots
 ///
 /// The file is a slotted envelope (format version 2, docs/envelope-format.md): one data key
