@@ -6,7 +6,7 @@ use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use strongroom_core::{
@@ -18,6 +18,7 @@ use strongroom_envelope::{DataKey, SlotTable, WrappingKey};
 use crate::atomic::{self, LockError, WriterLock};
 use crate::document::Document;
 use crate::fs::{FileSystem as _, Fs};
+use crate::group_commit::{self, Answer, Change, Queue};
 use crate::secret_buf::SecretBuf;
 use crate::slots::FileKeys;
 use crate::snapshot::{Snapshot, Stamp};
@@ -42,6 +43,16 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 /// readers need no lock because the file is only ever replaced whole. The whole file is one
 /// [envelope](strongroom_envelope), so its size and the number of secrets are visible on
 /// disk, but no name, value or metadata is.
+///
+/// # Group commit
+///
+/// Writes (`put`, `put_with`, `delete`, `undelete`, `purge`) made at the same time through
+/// one handle or its clones share one write and one fsync: each is queued, one of them
+/// writes the batch, and each is answered `Ok` only once the file holding it is on disk.
+/// Each change is checked alone (a failed check-and-set fails only that put); a failed
+/// write fails the whole batch. A write whose future is dropped after it was queued may
+/// still be applied. Open a store once per process and clone the handle; separate handles
+/// take turns on the lock. docs/local-store.md, "Group commit", has the details.
 ///
 /// # Key slots
 ///
@@ -104,6 +115,11 @@ pub(crate) struct Inner {
     /// a fresh buffer the size of the store on every write costs more in page faults (the
     /// allocator maps and unmaps buffers this size) than encoding into it does.
     json: Mutex<SecretBuf>,
+    /// The writes waiting for the next batch; see [`crate::group_commit`].
+    pub(crate) queue: Queue,
+    /// Makes every save fail, as a full or failing disk would (tests of the batch path).
+    #[cfg(test)]
+    pub(crate) fail_saves: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for FileStore {
@@ -251,6 +267,9 @@ impl FileStoreBuilder {
                 snapshot: RwLock::new(None),
                 epoch: Instant::now(),
                 json: Mutex::new(SecretBuf::with_capacity(0)),
+                queue: Queue::new(),
+                #[cfg(test)]
+                fail_saves: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -335,6 +354,16 @@ impl FileStore {
             .await
             .map_err(|join| Error::backend(BACKEND, "a store operation panicked", join))?
     }
+}
+
+/// What a read-modify-write leaves to write.
+enum Outcome {
+    /// Nothing changed: no write.
+    Unchanged,
+    /// The document changed; the slots are as they were.
+    Document,
+    /// The slot table changed (and perhaps the document).
+    Slots(SlotTable),
 }
 
 /// Why a store file could not be read: missing files are the one case `open` treats apart.
@@ -536,6 +565,10 @@ impl Inner {
     /// Seals `doc` with `keys` and replaces the store file with it; returns the new file,
     /// open.
     fn save(&self, doc: &Document, keys: &FileKeys) -> Result<File, Error> {
+        #[cfg(test)]
+        if self.fail_saves.load(Ordering::Relaxed) {
+            return Err(self.io_error("write", io::Error::other("a test made saves fail")));
+        }
         let mut json = self.json.lock().unwrap_or_else(PoisonError::into_inner);
         doc.write_json(&mut json);
         let sealed = strongroom_envelope::seal_slotted(keys.data_key(), keys.slots(), &json);
@@ -590,6 +623,7 @@ impl Inner {
 
     /// Read-modify-write of the document under the writer lock; nothing is written when
     /// `op` fails.
+    #[cfg(test)]
     fn write<T>(&self, op: impl FnOnce(&mut Document) -> Result<T, Error>) -> Result<T, Error> {
         self.transact(|doc, _| Ok((op(doc)?, None)))
     }
@@ -601,6 +635,43 @@ impl Inner {
         &self,
         op: impl FnOnce(&mut Document, &FileKeys) -> Result<(T, Option<SlotTable>), Error>,
     ) -> Result<T, Error> {
+        self.update(|doc, keys| {
+            let (out, slots) = op(doc, keys)?;
+            Ok((out, slots.map_or(Outcome::Document, Outcome::Slots)))
+        })
+    }
+
+    /// Applies a batch of changes in order under one writer lock and writes the file once
+    /// ([`crate::group_commit`]). Each change gets its own answer; if the batch cannot be
+    /// written, every change gets that error. Nothing is written when every change failed.
+    pub(crate) fn apply_batch(&self, changes: Vec<Change>) -> Vec<Answer> {
+        let count = changes.len();
+        let keep = self.keep_versions;
+        let written = self.update(|doc, _| {
+            let answers: Vec<Answer> = changes
+                .into_iter()
+                .map(|change| change.apply(doc, keep))
+                .collect();
+            let outcome = if answers.iter().any(Result::is_ok) {
+                Outcome::Document
+            } else {
+                Outcome::Unchanged
+            };
+            Ok((answers, outcome))
+        });
+        match written {
+            Ok(answers) => answers,
+            Err(err) => (0..count).map(|_| Err(err.clone())).collect(),
+        }
+    }
+
+    /// The read-modify-write under the writer lock that every write is: `op` changes a copy
+    /// of the current document and says what to write. Nothing is written when `op` fails
+    /// or changed nothing.
+    fn update<T>(
+        &self,
+        op: impl FnOnce(&mut Document, &FileKeys) -> Result<(T, Outcome), Error>,
+    ) -> Result<T, Error> {
         let _lock = self.lock()?;
         let snapshot = self.load_snapshot()?;
         let keys = match &snapshot.keys {
@@ -609,10 +680,13 @@ impl Inner {
         };
         let mut doc = Document::clone(&snapshot.doc);
         drop(snapshot);
-        let (out, slots) = op(&mut doc, &keys)?;
-        let keys = match slots {
-            Some(slots) => Arc::new(FileKeys::from_parts(DataKey::clone(keys.data_key()), slots)),
-            None => keys,
+        let (out, outcome) = op(&mut doc, &keys)?;
+        let keys = match outcome {
+            Outcome::Unchanged => return Ok(out),
+            Outcome::Document => keys,
+            Outcome::Slots(slots) => {
+                Arc::new(FileKeys::from_parts(DataKey::clone(keys.data_key()), slots))
+            }
         };
         let file = self.save(&doc, &keys)?;
         self.written(file, Arc::new(doc), keys);
@@ -704,18 +778,24 @@ impl SecretStore for FileStore {
         value: SecretValue,
         options: &PutOptions,
     ) -> Result<VersionId, Error> {
-        let (key, options) = (key.clone(), options.clone());
-        self.blocking(move |inner| {
-            let keep = inner.keep_versions;
-            inner.write(|doc| doc.put(&key, value, &options, SystemTime::now(), keep))
-        })
-        .await
+        let change = Change::Put {
+            key: key.clone(),
+            value,
+            options: options.clone(),
+        };
+        group_commit::commit(&self.inner, change)
+            .await?
+            .ok_or_else(|| Error::Backend {
+                backend: BACKEND,
+                message: "a put returned no version".to_owned(),
+                source: None,
+            })
     }
 
     async fn delete(&self, key: &SecretName) -> Result<(), Error> {
-        let key = key.clone();
-        self.blocking(move |inner| inner.write(|doc| doc.delete(&key, SystemTime::now())))
+        group_commit::commit(&self.inner, Change::Delete(key.clone()))
             .await
+            .map(drop)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<SecretName>, Error> {
@@ -729,15 +809,15 @@ impl SecretStore for FileStore {
     }
 
     async fn undelete(&self, key: &SecretName) -> Result<(), Error> {
-        let key = key.clone();
-        self.blocking(move |inner| inner.write(|doc| doc.undelete(&key)))
+        group_commit::commit(&self.inner, Change::Undelete(key.clone()))
             .await
+            .map(drop)
     }
 
     async fn purge(&self, key: &SecretName) -> Result<(), Error> {
-        let key = key.clone();
-        self.blocking(move |inner| inner.write(|doc| doc.purge(&key)))
+        group_commit::commit(&self.inner, Change::Purge(key.clone()))
             .await
+            .map(drop)
     }
 
     async fn get_many(&self, keys: &[SecretName]) -> Vec<Result<Secret, Error>> {
@@ -795,6 +875,8 @@ pub fn key_error(err: strongroom_envelope::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use strongroom_envelope::MasterKey;
 
     use super::*;

@@ -39,6 +39,7 @@ mod document;
 mod env;
 mod file;
 mod fs;
+mod group_commit;
 mod secret_buf;
 mod slots;
 mod snapshot;

@@ -8,6 +8,10 @@
 //! whole: the master key's slot survives and every passphrase slot unwraps to the same data
 //! key.
 //!
+//! A writer process runs one writer, or several as concurrent tasks on one handle, whose
+//! puts are group-committed (one write and fsync for the batch; docs/local-store.md): each
+//! task prints its own acknowledgements, and the same checks hold for each.
+//!
 //! `cargo test` runs a short round; `STRONGROOM_CRASH_KILLS=500 cargo test -p
 //! strongroom-local --release --test crash -- --nocapture` (what `cargo xtask crash` runs)
 //! gives the figures in docs/reliability.md.
@@ -120,35 +124,67 @@ fn check_slots(path: &Path, master: &MasterKey) -> Result<usize, String> {
     Ok(table.slots().len())
 }
 
-/// The writer: puts n, n+1, ... forever, printing `ack <n>` after each put returns.
+/// One writer: puts n, n+1, ... forever, printing `ack <writer> <n>` after each put
+/// returns; the first writer of a process also changes slots between its puts.
+async fn write_forever(store: FileStore, writer: String, mut n: u64, slots: bool) {
+    loop {
+        store
+            .put(&key(&writer, n), value(&writer, n).into())
+            .await
+            .unwrap();
+        print_line(&format!("ack {writer} {n}"));
+        if slots && let Some(change) = change_slots(&store, n).await {
+            print_line(&format!("slot {change}"));
+        }
+        n += 1;
+    }
+}
+
+/// Prints one whole line (the stdout lock is held for it) and flushes it.
+fn print_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").unwrap();
+    out.flush().unwrap();
+}
+
+/// The writer process: `store|key|writer:start,writer:start,...`. One writer runs on a
+/// current-thread runtime; several run as concurrent tasks on one handle on a multi-thread
+/// runtime, so their puts are batched.
 #[test]
 fn crash_writer_child() {
     let Ok(spec) = std::env::var(WRITER_ENV) else {
         return;
     };
     let parts: Vec<&str> = spec.split('|').collect();
-    let [store_path, key_path, writer, start] = parts[..] else {
+    let [store_path, key_path, writers] = parts[..] else {
         panic!("bad spec {spec}")
     };
-    let mut n: u64 = start.parse().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let writers: Vec<(String, u64)> = writers
+        .split(',')
+        .map(|w| {
+            let (name, start) = w.split_once(':').unwrap();
+            (name.to_owned(), start.parse().unwrap())
+        })
+        .collect();
+    let runtime = if writers.len() == 1 {
+        tokio::runtime::Builder::new_current_thread().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+    }
+    .unwrap();
     runtime.block_on(async {
         let store = FileStore::open(store_path, MasterKey::from_file(key_path).unwrap()).unwrap();
-        let mut out = std::io::stdout().lock();
-        loop {
-            store
-                .put(&key(writer, n), value(writer, n).into())
-                .await
-                .unwrap();
-            writeln!(out, "ack {n}").unwrap();
-            out.flush().unwrap();
-            if let Some(change) = change_slots(&store, n).await {
-                writeln!(out, "slot {change}").unwrap();
-                out.flush().unwrap();
-            }
-            n += 1;
+        let tasks: Vec<_> = writers
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, start))| {
+                tokio::spawn(write_forever(store.clone(), name, start, i == 0))
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
         }
     });
 }
@@ -172,7 +208,10 @@ impl Jitter {
     }
 }
 
-fn run_crash_round(writers: &[&str], kills: usize) {
+/// Kills writer processes `kills` times: each inner list is one process and the writers it
+/// runs (several: concurrent tasks on one handle).
+fn run_crash_round(processes: &[Vec<String>], kills: usize) {
+    let writers: Vec<&str> = processes.iter().flatten().map(String::as_str).collect();
     let dir = tempfile::tempdir().unwrap();
     let store_path = dir.path().join("crash.enc");
     let key_path = dir.path().join("crash.key");
@@ -197,8 +236,14 @@ fn run_crash_round(writers: &[&str], kills: usize) {
 
     for _ in 0..kills {
         let mut children = Vec::new();
-        for (name, writer) in &state {
-            let start = writer.acked.map_or(0, |n| n + 1);
+        for process in processes {
+            let spec: Vec<String> = process
+                .iter()
+                .map(|name| {
+                    let start = state[name.as_str()].acked.map_or(0, |n| n + 1);
+                    format!("{name}:{start}")
+                })
+                .collect();
             let mut child = Command::new(std::env::current_exe().unwrap())
                 .args([
                     "--exact",
@@ -211,9 +256,10 @@ fn run_crash_round(writers: &[&str], kills: usize) {
                 .env(
                     WRITER_ENV,
                     format!(
-                        "{}|{}|{name}|{start}",
+                        "{}|{}|{}",
                         store_path.display(),
-                        key_path.display()
+                        key_path.display(),
+                        spec.join(",")
                     ),
                 )
                 .stdout(Stdio::piped())
@@ -229,17 +275,22 @@ fn run_crash_round(writers: &[&str], kills: usize) {
                 text
             });
             let reader = std::thread::spawn(move || {
-                let (mut acked, mut slot_changes) = (Vec::new(), 0usize);
+                let mut acked: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+                let mut slot_changes = 0usize;
                 for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if let Some(n) = line.strip_prefix("ack ") {
-                        acked.push(n.parse::<u64>().unwrap());
+                    if let Some(ack) = line.strip_prefix("ack ") {
+                        let (writer, n) = ack.split_once(' ').unwrap();
+                        acked
+                            .entry(writer.to_owned())
+                            .or_default()
+                            .push(n.parse::<u64>().unwrap());
                     } else if line.starts_with("slot ") {
                         slot_changes += 1;
                     }
                 }
                 (acked, slot_changes)
             });
-            children.push((*name, child, reader, errors));
+            children.push((process.join(","), child, reader, errors));
         }
         std::thread::sleep(Duration::from_millis(5 + jitter.next_ms(60)));
         for (name, mut child, reader, errors) in children {
@@ -250,11 +301,16 @@ fn run_crash_round(writers: &[&str], kills: usize) {
             let errors = errors.join().unwrap();
             assert!(
                 !errors.contains("panicked"),
-                "writer {name} failed before it was killed:\n{errors}"
+                "writer process {name} failed before it was killed:\n{errors}"
             );
-            acks += u64::try_from(seen.len()).unwrap();
-            if let Some(last) = seen.last() {
-                state.get_mut(name).unwrap().acked = Some(*last);
+            for (writer, numbers) in seen {
+                acks += u64::try_from(numbers.len()).unwrap();
+                let known = state.get_mut(writer.as_str()).unwrap();
+                // Each writer acknowledges its numbers in order, one put at a time.
+                assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1));
+                if let Some(last) = numbers.last() {
+                    known.acked = Some(*last);
+                }
             }
         }
 
@@ -286,9 +342,10 @@ fn run_crash_round(writers: &[&str], kills: usize) {
     }
 
     eprintln!(
-        "crash: {kills} kills of {} writer process(es), {acks} acknowledged puts, \
-         {slot_changes} slot changes (up to {most_slots} slots), {corrupt} corrupt, {lost} lost, \
-         {:.1?} (seed {seed})",
+        "crash: {kills} kills of {} writer process(es) running {} writer(s), {acks} acknowledged \
+         puts, {slot_changes} slot changes (up to {most_slots} slots), {corrupt} corrupt, {lost} \
+         lost, {:.1?} (seed {seed})",
+        processes.len(),
         writers.len(),
         started.elapsed()
     );
@@ -344,14 +401,29 @@ fn kills(default: usize) -> usize {
     std::env::var(KILLS_ENV).map_or(default, |v| v.parse().unwrap())
 }
 
+fn processes(writers: &[&[&str]]) -> Vec<Vec<String>> {
+    writers
+        .iter()
+        .map(|process| process.iter().map(|w| (*w).to_owned()).collect())
+        .collect()
+}
+
 #[test]
 fn a_writer_killed_at_random_instants_loses_nothing_acknowledged() {
-    run_crash_round(&["solo"], kills(40));
+    run_crash_round(&processes(&[&["solo"]]), kills(40));
 }
 
 #[test]
 fn two_writers_killed_at_random_instants_lose_nothing_acknowledged() {
-    run_crash_round(&["left", "right"], kills(25));
+    run_crash_round(&processes(&[&["left"], &["right"]]), kills(25));
+}
+
+/// Concurrent writers in one process share group-committed writes: a batch's puts are
+/// acknowledged together after its fsync, so a kill must never lose one of them.
+#[test]
+fn sixteen_concurrent_writers_in_one_process_killed_at_random_instants_lose_nothing_acknowledged() {
+    let writers: Vec<String> = (0..16).map(|n| format!("group{n:02}")).collect();
+    run_crash_round(&[writers], kills(25));
 }
 
 #[test]
