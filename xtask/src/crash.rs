@@ -193,23 +193,27 @@ pub(crate) enum Explore {
 /// `cargo xtask crash --explore [--bounded]`: every crash state a file system may leave
 /// after each recorded store operation, under strict POSIX and ext4 data=ordered, opened
 /// by the real store code; and the broken write paths, each of which must be reported. See
-/// crates/local/src/crash_explore.
+/// crates/local/src/crash_explore. Then the same for the facade's audit file
+/// (crates/facade/src/audit/crash.rs).
 pub(crate) fn explore(how: Explore) -> Result<(), String> {
-    let mut command = cargo::command();
-    command.args(["test", "-p", "strongroom-local", "--lib"]);
-    if how == Explore::Full {
-        command.arg("--release");
+    for package in ["strongroom-local", "strongroom-facade"] {
+        let mut command = cargo::command();
+        command.args(["test", "-p", package, "--lib"]);
+        if how == Explore::Full {
+            command.arg("--release");
+        }
+        command
+            .args(["crash_explore", "--", "--nocapture", "--test-threads", "1"])
+            .env(
+                "STRONGROOM_CRASH_EXPLORE",
+                match how {
+                    Explore::Bounded => "bounded",
+                    Explore::Full => "full",
+                },
+            );
+        cargo::run(&mut command, "the crash-state exploration")?;
     }
-    command
-        .args(["crash_explore", "--", "--nocapture", "--test-threads", "1"])
-        .env(
-            "STRONGROOM_CRASH_EXPLORE",
-            match how {
-                Explore::Bounded => "bounded",
-                Explore::Full => "full",
-            },
-        );
-    cargo::run(&mut command, "the crash-state exploration")
+    Ok(())
 }
 
 #[cfg(test)]

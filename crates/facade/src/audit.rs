@@ -4,14 +4,24 @@
 //! The file is written by a dedicated thread fed through a bounded channel: the caller's
 //! task never does file I/O. The thread writes each line and flushes whenever it has
 //! drained the channel, so a line is on its way to disk (in the OS's hands) as soon as the
-//! writer is idle; [`Secrets::flush_audit`](crate::Secrets::flush_audit) waits for that, and
-//! dropping the last `Secrets` drains and flushes everything queued before the thread ends.
-//! When the channel is full the caller waits for room: an audit line is never dropped.
+//! writer is idle, without an fsync: a power cut may lose the last lines, or tear the last
+//! one. [`Secrets::flush_audit`](crate::Secrets::flush_audit) waits for the flush and then
+//! fsyncs the file, and dropping the last `Secrets` drains, flushes and fsyncs everything
+//! queued before the thread ends: lines before either are on disk. When the channel is full
+//! the caller waits for room: an audit line is never dropped.
+//!
+//! **After a crash.** A file that does not end in a newline ends in a line torn by a crash
+//! (or a power cut); opening it writes a newline first, so the first line of this process
+//! starts on a line of its own instead of being glued to the torn one and unreadable with
+//! it. The torn line stays as it is: it does not parse, which is how a reader tells it. A
+//! new file's directory entry is fsynced when it is created, so a line fsynced later is not
+//! lost with the name. `crash` (tests) checks every crash state of these writes under the
+//! file-system models of strongroom-local's crash explorer (docs/reliability.md).
 
 use std::fs::File;
 #[cfg(not(unix))]
 use std::fs::OpenOptions;
-use std::io::{self, BufWriter, Write as _};
+use std::io::{self, BufWriter, Read as _, Seek as _, SeekFrom, Write};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Mutex, PoisonError};
@@ -61,30 +71,116 @@ enum Message {
     Flush(SyncSender<()>),
 }
 
-/// Opens the audit log for appending, creating it with mode 0600. A symbolic link is not
-/// followed and a file another user owns is refused: either would let someone else decide
-/// where the record of secret access goes.
+/// The file calls of the audit writer: [`Disk`] in the library. The crash-state tests
+/// (`crash`) pass one that also logs each call for the crash model, and broken ones that
+/// each skip one of the calls. Associated functions on a type, as strongroom-local's
+/// `FileSystem` is: chosen at compile time, nothing between the writer and std.
+pub(crate) trait AuditFs: 'static {
+    /// The open audit file.
+    type File: Write + Send + 'static;
+    /// Opens `path` for appending, creating it (mode 0600 on Unix) when missing; true when
+    /// this call created it.
+    fn open_append(path: &Path) -> io::Result<(Self::File, bool)>;
+    /// The file's last byte; `None` when it is empty.
+    fn last_byte(file: &mut Self::File) -> io::Result<Option<u8>>;
+    /// Flushes the file's data to disk (fdatasync).
+    fn sync(file: &Self::File) -> io::Result<()>;
+    /// Flushes a directory's entries to disk.
+    fn sync_dir(dir: &Path) -> io::Result<()>;
+}
+
+/// The file system itself.
+pub(crate) struct Disk;
+
+impl AuditFs for Disk {
+    type File = File;
+
+    fn open_append(path: &Path) -> io::Result<(File, bool)> {
+        open_append(path)
+    }
+
+    fn last_byte(file: &mut File) -> io::Result<Option<u8>> {
+        if file.metadata()?.len() == 0 {
+            return Ok(None);
+        }
+        // Reading moves the position only: every write of an O_APPEND file goes to its end.
+        file.seek(SeekFrom::End(-1))?;
+        let mut last = [0u8];
+        file.read_exact(&mut last)?;
+        Ok(Some(last[0]))
+    }
+
+    fn sync(file: &File) -> io::Result<()> {
+        file.sync_data()
+    }
+
+    /// Only Unix can open a directory for this; elsewhere the entry's durability is the
+    /// file system's.
+    fn sync_dir(dir: &Path) -> io::Result<()> {
+        #[cfg(unix)]
+        File::open(dir)?.sync_all()?;
+        #[cfg(not(unix))]
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Opens the audit log for appending (and reading its last byte), creating it with mode
+/// 0600; true when this call created it. A symbolic link is not followed and a file
+/// another user owns is refused: either would let someone else decide where the record of
+/// secret access goes.
 #[cfg(unix)]
-fn open_append(path: &Path) -> std::io::Result<File> {
+fn open_append(path: &Path) -> io::Result<(File, bool)> {
     use rustix::fs::{Mode, OFlags};
+    use rustix::io::Errno;
     use std::os::unix::fs::MetadataExt as _;
-    let flags =
-        OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let file = File::from(rustix::fs::open(path, flags, Mode::from_raw_mode(0o600))?);
+    let flags = OFlags::RDWR | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mode = Mode::from_raw_mode(0o600);
+    // Open first, create only when missing: the caller fsyncs the directory of a new file.
+    let (fd, created) = match rustix::fs::open(path, flags, mode) {
+        Ok(fd) => (fd, false),
+        Err(Errno::NOENT) => {
+            match rustix::fs::open(path, flags | OFlags::CREATE | OFlags::EXCL, mode) {
+                Ok(fd) => (fd, true),
+                // Another process created it in between.
+                Err(Errno::EXIST) => (rustix::fs::open(path, flags, mode)?, false),
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let file = File::from(fd);
     let owner = file.metadata()?.uid();
     if owner != rustix::process::geteuid().as_raw() && owner != 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
             format!("it belongs to user id {owner}, not to the user running this program"),
         ));
     }
-    Ok(file)
+    Ok((file, created))
 }
 
 #[cfg(not(unix))]
-fn open_append(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+fn open_append(path: &Path) -> io::Result<(File, bool)> {
+    let mut options = OpenOptions::new();
+    options.read(true).append(true);
+    match options.open(path) {
+        Ok(file) => Ok((file, false)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            match options.clone().create_new(true).open(path) {
+                Ok(file) => Ok((file, true)),
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                    Ok((options.open(path)?, false))
+                }
+                Err(err) => Err(err),
+            }
+        }
+        Err(err) => Err(err),
+    }
 }
+
+#[cfg(test)]
+mod crash;
 
 #[cfg(all(test, unix))]
 mod tests {
@@ -96,7 +192,10 @@ mod tests {
     fn the_audit_log_is_private_and_never_a_symlink() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
-        drop(open_append(&path).unwrap());
+        let (file, created) = open_append(&path).unwrap();
+        assert!(created);
+        drop(file);
+        assert!(!open_append(&path).unwrap().1, "the second open finds it");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
 
@@ -118,13 +217,18 @@ pub(crate) struct AuditFile {
 impl AuditFile {
     /// Opens `path` for appending (creating it) and starts the writer thread.
     pub(crate) fn open(path: &Path) -> Result<Self, Error> {
-        let file = open_append(path).map_err(|e| {
+        Self::open_on::<Disk>(path)
+    }
+
+    /// [`open`](Self::open) through `F`'s file calls.
+    pub(crate) fn open_on<F: AuditFs>(path: &Path) -> Result<Self, Error> {
+        let file = start_file::<F>(path).map_err(|e| {
             Error::config(format!("cannot open audit file {}: {e}", path.display()))
         })?;
         let (sender, receiver) = sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("strongroom-audit".into())
-            .spawn(move || write_lines(&receiver, file))
+            .spawn(move || write_lines::<F>(&receiver, file))
             .map_err(|e| Error::config(format!("cannot start the audit writer: {e}")))?;
         Ok(Self {
             sender: Mutex::new(Some(sender)),
@@ -174,30 +278,57 @@ impl Drop for AuditFile {
     }
 }
 
-fn write_lines(receiver: &Receiver<Message>, file: File) {
+/// Opens the file; fsyncs the directory of a new one, so that lines fsynced later are not
+/// lost with its name; and ends a torn last line, so that the first line written here
+/// starts a line of its own (see the module docs).
+fn start_file<F: AuditFs>(path: &Path) -> io::Result<F::File> {
+    let (mut file, created) = F::open_append(path)?;
+    if created {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        F::sync_dir(dir)?;
+    }
+    if F::last_byte(&mut file)?.is_some_and(|last| last != b'\n') {
+        file.write_all(b"\n")?;
+    }
+    Ok(file)
+}
+
+fn write_lines<F: AuditFs>(receiver: &Receiver<Message>, file: F::File) {
     let mut out = BufWriter::new(file);
     let mut pending = Vec::new();
+    // Writes what is buffered; when someone waits (flush_audit, or the end), fsyncs too.
+    let flush = |out: &mut BufWriter<F::File>, pending: &mut Vec<SyncSender<()>>, sync: bool| {
+        let mut result = out.flush();
+        if result.is_ok() && (sync || !pending.is_empty()) {
+            result = F::sync(out.get_ref());
+        }
+        if let Err(err) = result {
+            tracing::error!(target: AUDIT_TARGET, error = %err, "audit file flush failed");
+        }
+        for done in pending.drain(..) {
+            let _ = SyncSender::send(&done, ());
+        }
+    };
     loop {
         let message = match receiver.try_recv() {
             Ok(message) => message,
             Err(TryRecvError::Empty) => {
-                // Idle: make what was written visible before blocking.
-                if let Err(err) = out.flush() {
-                    tracing::error!(target: AUDIT_TARGET, error = %err, "audit file flush failed");
-                }
-                for done in pending.drain(..) {
-                    let _ = SyncSender::send(&done, ());
-                }
+                // Idle: make what was written visible before blocking (no fsync: the cost
+                // would fall on every quiet moment; flush_audit asks for one).
+                flush(&mut out, &mut pending, false);
                 match receiver.recv() {
                     Ok(message) => message,
-                    Err(_) => return,
+                    Err(_) => {
+                        flush(&mut out, &mut pending, true);
+                        return;
+                    }
                 }
             }
             Err(TryRecvError::Disconnected) => {
-                let _ = out.flush();
-                for done in pending.drain(..) {
-                    let _ = SyncSender::send(&done, ());
-                }
+                flush(&mut out, &mut pending, true);
                 return;
             }
         };
@@ -212,7 +343,7 @@ fn write_lines(receiver: &Receiver<Message>, file: File) {
     }
 }
 
-fn write_line(out: &mut BufWriter<File>, record: &Record) -> io::Result<()> {
+fn write_line(out: &mut impl Write, record: &Record) -> io::Result<()> {
     let time = time::OffsetDateTime::from(record.time)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();

@@ -32,8 +32,11 @@
 
 mod atomic;
 mod chunked_map;
-#[cfg(test)]
-mod crash_explore;
+// The crash-state checker: its pure model is public (hidden) under the `crash-model`
+// feature for the facade's audit-log tests; the rest exists in this crate's tests only.
+#[cfg(any(test, feature = "crash-model"))]
+#[doc(hidden)]
+pub mod crash_explore;
 mod dir;
 mod document;
 mod env;

@@ -30,7 +30,12 @@ pub(crate) fn replace(
             Ok(file)
         }
         Variant::InPlace => {
-            let mut file = Recording::open_truncate(path)?;
+            // A new store is created under its own name and written there.
+            let mut file = if path.exists() {
+                Recording::open_truncate(path)?
+            } else {
+                Recording::create_private(path)?
+            };
             Recording::write_all(&mut file, path, contents)?;
             Recording::sync_all(&file, path)?;
             Recording::sync_dir(dir)?;

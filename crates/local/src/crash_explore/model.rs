@@ -22,20 +22,86 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::recording::Op;
+/// One file-system operation, with paths relative to the recorded directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    missing_docs,
+    reason = "the variants' fields are named for what they are"
+)]
+pub enum Op {
+    /// A new, empty file.
+    Create {
+        name: String,
+    },
+    /// An existing file cut to `len` bytes (opening with `O_TRUNC`).
+    Truncate {
+        name: String,
+        len: u64,
+    },
+    /// `bytes` written at `offset`.
+    Write {
+        name: String,
+        offset: u64,
+        bytes: Vec<u8>,
+    },
+    /// fsync of the file.
+    Fsync {
+        name: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Unlink {
+        name: String,
+    },
+    /// fsync of the directory.
+    DirFsync,
+    /// The writer lock taken (no effect on what a crash leaves).
+    Lock {
+        name: String,
+    },
+    /// The store operation returned success: it is acknowledged from here on.
+    Acknowledged {
+        what: String,
+    },
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::Create { name } => write!(f, "create({name})"),
+            Op::Truncate { name, len } => write!(f, "truncate({name}, {len})"),
+            Op::Write {
+                name,
+                offset,
+                bytes,
+            } => write!(f, "write({name}, offset {offset}, {} bytes)", bytes.len()),
+            Op::Fsync { name } => write!(f, "fsync({name})"),
+            Op::Rename { from, to } => write!(f, "rename({from} -> {to})"),
+            Op::Unlink { name } => write!(f, "unlink({name})"),
+            Op::DirFsync => write!(f, "fsync(dir)"),
+            Op::Lock { name } => write!(f, "lock({name})"),
+            Op::Acknowledged { what } => write!(f, "-- {what} returned Ok --"),
+        }
+    }
+}
 
 /// The block size of the data model: a write persists or not per aligned block of this size.
-pub(crate) const BLOCK: u64 = 4096;
+pub const BLOCK: u64 = 4096;
 
 /// A crash model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Model {
+pub enum Model {
+    /// The strict reading of POSIX (see the module docs).
     Posix,
+    /// ext4 `data=ordered` as commonly relied on (see the module docs).
     Ext4Ordered,
 }
 
 impl Model {
-    pub(crate) fn name(self) -> &'static str {
+    /// The model's name in reports.
+    pub fn name(self) -> &'static str {
         match self {
             Model::Posix => "strict POSIX",
             Model::Ext4Ordered => "ext4 data=ordered",
@@ -45,16 +111,19 @@ impl Model {
 
 /// The files a crash leaves, by name, and which pending operations it kept.
 #[derive(Debug, Clone)]
-pub(crate) struct CrashState {
-    pub(crate) files: BTreeMap<String, Vec<u8>>,
+pub struct CrashState {
+    /// Every file the directory names after the crash, with its content.
+    pub files: BTreeMap<String, Vec<u8>>,
     /// Which pending operations persisted, in words.
-    pub(crate) persisted: String,
+    pub persisted: String,
 }
 
 /// The crash states of one crash point, and whether they are a sample.
-pub(crate) struct PointStates {
-    pub(crate) states: Vec<CrashState>,
-    pub(crate) sampled: bool,
+pub struct PointStates {
+    /// The states (not deduplicated).
+    pub states: Vec<CrashState>,
+    /// True when there were more combinations than the cap and these are a sample.
+    pub sampled: bool,
 }
 
 type Ino = usize;
@@ -283,7 +352,7 @@ fn choices(n: usize, cap: usize, seed: u64) -> (Vec<Vec<bool>>, bool) {
 /// The states a crash right after `ops[..point]` may leave, under `model`, starting from
 /// `initial` (durable when the log began). At most `cap` data combinations per directory
 /// outcome; more are sampled.
-pub(crate) fn crash_states(
+pub fn crash_states(
     initial: &BTreeMap<String, Vec<u8>>,
     ops: &[Op],
     point: usize,

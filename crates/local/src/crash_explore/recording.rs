@@ -12,68 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::Variant;
+use super::model::Op;
 use crate::fs::{FileSystem, StdFs};
-
-/// One file-system operation, with paths relative to the recorded directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Op {
-    /// A new, empty file.
-    Create {
-        name: String,
-    },
-    /// An existing file cut to `len` bytes (opening with `O_TRUNC`).
-    Truncate {
-        name: String,
-        len: u64,
-    },
-    /// `bytes` written at `offset`.
-    Write {
-        name: String,
-        offset: u64,
-        bytes: Vec<u8>,
-    },
-    /// fsync of the file.
-    Fsync {
-        name: String,
-    },
-    Rename {
-        from: String,
-        to: String,
-    },
-    Unlink {
-        name: String,
-    },
-    /// fsync of the directory.
-    DirFsync,
-    /// The writer lock taken (no effect on what a crash leaves).
-    Lock {
-        name: String,
-    },
-    /// The store operation returned success: it is acknowledged from here on.
-    Acknowledged {
-        what: String,
-    },
-}
-
-impl std::fmt::Display for Op {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Op::Create { name } => write!(f, "create({name})"),
-            Op::Truncate { name, len } => write!(f, "truncate({name}, {len})"),
-            Op::Write {
-                name,
-                offset,
-                bytes,
-            } => write!(f, "write({name}, offset {offset}, {} bytes)", bytes.len()),
-            Op::Fsync { name } => write!(f, "fsync({name})"),
-            Op::Rename { from, to } => write!(f, "rename({from} -> {to})"),
-            Op::Unlink { name } => write!(f, "unlink({name})"),
-            Op::DirFsync => write!(f, "fsync(dir)"),
-            Op::Lock { name } => write!(f, "lock({name})"),
-            Op::Acknowledged { what } => write!(f, "-- {what} returned Ok --"),
-        }
-    }
-}
 
 /// The log of one registered directory.
 pub(crate) struct Session {
@@ -253,7 +193,13 @@ impl FileSystem for Recording {
     }
 
     fn open_lock(path: &Path) -> io::Result<File> {
-        StdFs::open_lock(path)
+        // Opening creates the lock file the first time: a directory entry a crash may lose.
+        let existed = path.symlink_metadata().is_ok();
+        let file = StdFs::open_lock(path)?;
+        if !existed {
+            logged(path, |name| Op::Create { name });
+        }
+        Ok(file)
     }
 
     fn try_lock(file: &File, path: &Path) -> Result<(), TryLockError> {
