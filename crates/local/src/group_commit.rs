@@ -224,7 +224,8 @@ mod tests {
     use crate::FileStore;
     use crate::atomic::{WriterLock, lock_path};
     use crate::crash_explore::Variant;
-    use crate::crash_explore::recording::{self, Op};
+    use crate::crash_explore::model::Op;
+    use crate::crash_explore::recording;
 
     fn key(name: &str) -> SecretName {
         SecretName::new(name).unwrap()
