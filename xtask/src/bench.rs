@@ -7,7 +7,9 @@
 //!    own clean target folder; wall time and unique crates (`cargo tree`).
 //! 2. In-process paths: the criterion benchmarks of `benches/` (`strongroom-benches`), read
 //!    back from `target/criterion/*/new/estimates.json`, and its `probe` binary (single
-//!    flight request counts, resident memory).
+//!    flight request counts, resident memory). Cached reads across threads ([`hot_key`],
+//!    with AWS's caching client as the peer) and concurrent puts ([`group_commit`], when
+//!    that bench target exists) have bench targets and tables of their own.
 //! 3. End to end against the real servers (`services up`, as `itest` does): the Rust peers of
 //!    `benches/peers` (its own workspace, built with `--target-dir target/peers` so it never
 //!    holds the main target lock and never reaches `cargo build` or `cargo xtask ci`), and
@@ -49,7 +51,10 @@ const AGENTS_BEGIN: &str =
 const AGENTS_END: &str = "<!-- bench-agents:end -->";
 
 mod agents;
+mod criterion;
 mod gcp;
+mod group_commit;
+mod hot_key;
 mod ssm;
 
 /// What `cargo xtask bench` was asked to do.
@@ -95,6 +100,9 @@ pub(crate) fn run(choice: RuntimeChoice, args: &BenchArgs) -> Result<(), String>
 
     eprintln!("bench: criterion benchmarks (benches/, strongroom-benches)");
     let criterion = run_criterion()?;
+    eprintln!("bench: criterion hot_key (cached reads across threads)");
+    let hot_key = hot_key::run_criterion()?;
+    let group_commit = group_commit::run(criterion["file_store/put_disk"].as_f64())?;
     eprintln!("bench: probes (single flight, memory)");
     let single_flight = probe("single-flight")?;
     let memory = probe("memory")?;
@@ -108,18 +116,21 @@ pub(crate) fn run(choice: RuntimeChoice, args: &BenchArgs) -> Result<(), String>
     let (venv, _) = provision::ensure(&PYTHON_VENV)?;
     let (cli, bao) = agent_binaries()?;
 
-    let (end_to_end, ssm, gcp, agents) = with_services(choice, |env| {
+    let (end_to_end, ssm, gcp, agents, aws_caching) = with_services(choice, |env| {
         Ok((
             end_to_end(&peers_bin, &venv, env)?,
             ssm::run(&peers_bin, env, &aws_note)?,
             gcp::run(&peers_bin, env, &aws_note)?,
             agents::run(&peers_bin, &cli, &bao, env)?,
+            hot_key::run_aws_caching(&peers_bin, env),
         ))
     })?;
 
     results.insert("criterion", criterion);
     results.insert("single_flight", single_flight);
     results.insert("memory", memory);
+    results.insert("hot_key", hot_key::with_aws_caching(hot_key, &aws_caching));
+    results.insert("group_commit", group_commit);
     results.insert("end_to_end", end_to_end);
     if let Some(ssm) = ssm {
         results.insert("ssm", ssm);
@@ -742,6 +753,10 @@ fn render(results: &Value, aws_note: &Option<String>, skipped_build: bool) -> St
         },
     ]);
     doc.push_str(&t.0);
+    doc.push_str(&hot_key::render(
+        &results["hot_key"],
+        &version_of(&peers_lock, "aws_secretsmanager_caching"),
+    ));
 
     // End to end.
     for (server, title, ours, peers) in [
@@ -928,6 +943,7 @@ fn render(results: &Value, aws_note: &Option<String>, skipped_build: bool) -> St
         }
     );
     doc.push_str(&t.0);
+    doc.push_str(&group_commit::render(&results["group_commit"]));
 
     // Build cost.
     let mut t = Table::new("Build cost: cold release build, clean target folder each");
