@@ -12,6 +12,10 @@
 //! - `strongroom-bench-peers gcp` (`--features gcp`): drongo's Secret Manager: strongroom-gcp's
 //!   `GcpStore` and raw hyper; see `gcp`.
 //!
+//! - `strongroom-bench-peers aws-caching`: cache hits of AWS's `aws_secretsmanager_caching`
+//!   client on 1 and 2 threads, one hot key and 64 keys, after one fetch each from
+//!   LocalStack; see [`aws_caching`].
+//!
 //! - `strongroom-bench-peers http-load|http-sweep|http-put ...`: one HTTP client against
 //!   local agents (`strongroom serve`, `bao proxy`); see [`http_load`].
 //!
@@ -375,6 +379,7 @@ async fn aws() -> Result<Value, String> {
 #[cfg(feature = "aws")]
 include!("strongroom_aws.rs");
 
+mod aws_caching;
 #[cfg(feature = "gcp")]
 mod gcp;
 mod http_load;
@@ -412,6 +417,9 @@ fn main() {
     if matches!(what.as_str(), "http-load" | "http-sweep" | "http-put") {
         let args: Vec<String> = std::env::args().skip(2).collect();
         http_mode(&what, &args);
+    }
+    if what == "aws-caching" {
+        aws_caching::run_mode();
     }
     let mut report = BTreeMap::new();
     for flavor in ["current_thread", "multi_thread"] {
