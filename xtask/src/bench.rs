@@ -20,6 +20,7 @@
 //! Every figure is a ratio of two things measured in the same run. The generated tables go
 //! between the `bench:begin` / `bench:end` markers of docs/performance.md; the text around
 //! them (method, analysis of missed targets) is kept.
+//! The same figures are drawn as SVG charts under docs/perf/ ([`charts`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -51,6 +52,7 @@ const AGENTS_BEGIN: &str =
 const AGENTS_END: &str = "<!-- bench-agents:end -->";
 
 mod agents;
+mod charts;
 mod criterion;
 mod gcp;
 mod group_commit;
@@ -156,6 +158,8 @@ pub(crate) fn run(choice: RuntimeChoice, args: &BenchArgs) -> Result<(), String>
     let doc = layout::root().join("docs/performance.md");
     write_between_markers(&doc, &tables, BEGIN, END)?;
     write_between_markers(&doc, &agents::render(&agents), AGENTS_BEGIN, AGENTS_END)?;
+    let charts = charts::write(&results, &layout::root().join("docs"))?;
+    eprintln!("bench: {} charts in docs/perf", charts.len());
     eprintln!(
         "bench: done in {:.0}s; tables in {}, raw figures in {}",
         started.elapsed().as_secs_f64(),

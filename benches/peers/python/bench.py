@@ -1,7 +1,8 @@
 """End-to-end reads with the Python peers (hvac, boto3) against the servers that
 `cargo xtask services up` started, measured like the Rust peers in src/main.rs: warm-up,
-then per-read wall time (p50, p90) and client CPU per read (getrusage, user + system).
-Prints one JSON object. Run by `cargo xtask bench` from the venv it provisions.
+then per-read wall time (p50, p90, and the distribution as 16 percentiles) and client CPU
+per read (getrusage, user + system). Prints one JSON object. Run by `cargo xtask bench`
+from the venv it provisions.
 
 usage: python bench.py vault|aws
 """
@@ -15,6 +16,7 @@ import time
 WARMUP = 200
 READS = 1000
 VALUE = "0123456789abcdef" * 4  # the 64-byte value src/main.rs writes
+PERCENTILES = [0, 1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 99.9, 100]
 
 
 def cpu_seconds():
@@ -43,6 +45,8 @@ def measure(name, read):
             "reads": READS,
             "p50_us": pct(0.5),
             "p90_us": pct(0.9),
+            # the same percentiles as src/main.rs's PERCENTILES, as [percent, us] pairs
+            "latency_percentiles_us": [[p, round(pct(p / 100), 1)] for p in PERCENTILES],
             "cpu_us_per_read": cpu * 1e6 / READS,
         }
     }

@@ -20,7 +20,8 @@
 //!   local agents (`strongroom serve`, `bao proxy`); see [`http_load`].
 //!
 //! Each is run on a current-thread and on a 2-worker multi-thread tokio runtime. For each
-//! client: p50/p90 of per-read wall time, and client CPU per read (user + system time of
+//! client: p50/p90 of per-read wall time, its distribution as 16 percentiles
+//! (`latency_percentiles_us`, min to max), and client CPU per read (user + system time of
 //! this process from getrusage, over all its threads, divided by the reads).
 
 use std::collections::{BTreeMap, HashMap};
@@ -60,6 +61,21 @@ fn cpu_now() -> Duration {
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index].as_secs_f64() * 1e6
+}
+
+/// The percentiles of per-read time each client reports (0 is the fastest read, 100 the
+/// slowest): enough to draw its distribution (xtask/src/bench/charts.rs) without keeping
+/// every sample in results.json. bench.py reports the same set.
+const PERCENTILES: [f64; 16] = [
+    0.0, 1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 99.0, 99.9, 100.0,
+];
+
+/// `[[percent, µs], ...]` for [`PERCENTILES`] of `sorted`, to 0.1 µs (short in results.json).
+fn latency_percentiles(sorted: &[Duration]) -> Value {
+    PERCENTILES
+        .iter()
+        .map(|&p| json!([p, (percentile(sorted, p / 100.0) * 10.0).round() / 10.0]))
+        .collect()
 }
 
 /// Runs every client `WARMUP` times, then `ROUNDS` rounds of `BATCH` reads each, in turn.
@@ -102,6 +118,7 @@ async fn measure(clients: &mut [Client<'_>], expect_len: usize) -> Result<Value,
                 "reads": samples[i].len(),
                 "p50_us": percentile(&samples[i], 0.5),
                 "p90_us": percentile(&samples[i], 0.9),
+                "latency_percentiles_us": latency_percentiles(&samples[i]),
                 "cpu_us_per_read": cpu[i].as_secs_f64() * 1e6 / reads,
             }),
         );
