@@ -655,12 +655,19 @@ impl Secrets {
     /// Probes the primary with a cheap read of the health key (expected absent) and says
     /// whether the primary serves (`Healthy`), reads are being served from the cache or
     /// mirror while it does not (`Degraded`), or nothing can be served (`Unhealthy`).
+    ///
+    /// The probe goes to the primary even while the cache's circuit breaker is open (a
+    /// health check reports the store, not the breaker's memory of it), and the breaker
+    /// hears its answer: a probe that reaches the primary closes an open breaker, so that
+    /// `Healthy` never comes with `breaker_open`, and one that finds it `Unavailable`
+    /// counts towards opening it as any failed read does.
     pub async fn health(&self) -> Health {
         let inner = &*self.inner;
         let started = Instant::now();
         let (probe, nodes) = tokio::join!(
             async {
-                let probe = inner.cache.inner().get(&inner.health_key).await;
+                let read = inner.cache.inner().get(&inner.health_key);
+                let probe = inner.cache.probe(read).await;
                 (probe, started.elapsed())
             },
             inner.cache.inner().nodes()
