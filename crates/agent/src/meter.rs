@@ -8,6 +8,11 @@
 //! - `strongroom_agent_connections_refused_total`: connections turned away with 429 because
 //!   the limit was reached.
 //!
+//! `/metrics` also brings the facade's circuit-breaker metrics up to date before it renders
+//! (`strongroom_breaker_open{backend}`, `strongroom_breaker_opened_total{backend}`,
+//! `strongroom_breaker_refused_total{backend}`: see
+//! [`Secrets::record_metrics`](strongroom_facade::Secrets::record_metrics)).
+//!
 //! `install_prometheus` (cargo feature `prometheus`, on by default) installs the
 //! recorder `/metrics` renders.
 

@@ -171,11 +171,15 @@ async fn serve(
         Route::Path(name) => read(secrets, &name, &Query::parse(query)?).await,
         Route::Health => Ok(response::health(&secrets.health().await, &secrets.stats())),
         Route::Metrics => match &shared.metrics {
-            Some(render) => Ok(response::text(
-                StatusCode::OK,
-                render(),
-                "text/plain; version=0.0.4; charset=utf-8",
-            )),
+            Some(render) => {
+                // The circuit breaker's gauge and counters are read from the cache now.
+                secrets.record_metrics();
+                Ok(response::text(
+                    StatusCode::OK,
+                    render(),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                ))
+            }
             None => Err(Refusal::not_found(
                 "metrics are off: this agent was given no metrics exporter",
             )),

@@ -5,9 +5,13 @@
 mod support;
 
 use std::io::Write;
+use std::net::{Ipv4Addr, TcpListener};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
+use strongroom_facade::{CacheConfig, Secrets};
+use strongroom_vault::VaultStore;
 use support::{Fixture, Running, TOKEN, get, raw};
 
 const VALUE: &str = "correct-horse-battery-staple";
@@ -50,6 +54,7 @@ async fn no_value_or_token_reaches_logs_or_errors_and_metrics_are_exported() {
     )
     .unwrap();
     let handle = strongroom_agent::install_prometheus().unwrap();
+    let breaker_handle = handle.clone();
 
     let fixture = Fixture::new();
     fixture.insert("app/secret", VALUE);
@@ -120,6 +125,8 @@ async fn no_value_or_token_reaches_logs_or_errors_and_metrics_are_exported() {
     assert!(!text.contains(VALUE));
     agent.stop().await;
 
+    breaker_metrics_of_a_store_that_refuses_connections(breaker_handle).await;
+
     let logs = captured.text();
     // The capture works: the audit events and the agent's request lines are there.
     assert!(logs.contains("app/secret"), "nothing captured:\n{logs}");
@@ -135,4 +142,102 @@ async fn no_value_or_token_reaches_logs_or_errors_and_metrics_are_exported() {
         assert!(!body.contains(TOKEN), "the token in an error body: {body}");
         assert!(body.contains("\"message\""), "not a JSON error: {body}");
     }
+}
+
+/// A Vault store whose address is a loopback port nobody listens on: every call is a real
+/// refused connection. Two of them open the breaker; the third read is refused by it
+/// without a connection; `/metrics` shows all three numbers.
+async fn breaker_metrics_of_a_store_that_refuses_connections(
+    handle: strongroom_agent::PrometheusHandle,
+) {
+    // A port the system just gave out and took back: closed, so connecting is refused.
+    let closed = {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let store = VaultStore::builder()
+        .client(|c| {
+            c.address(format!("http://127.0.0.1:{closed}"))
+                .token("not-a-real-token")
+                .retry_max_attempts(1)
+                .connect_timeout(Duration::from_secs(2))
+        })
+        .build()
+        .unwrap();
+    let secrets = Secrets::builder()
+        .store(store)
+        .cache(
+            CacheConfig::builder()
+                // Long enough that no probe goes out during the test.
+                .breaker(2, Duration::from_secs(600))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let agent = Running::start(
+        strongroom_agent::Agent::builder(
+            secrets.clone(),
+            strongroom_agent::Token::new(TOKEN).unwrap(),
+        )
+        .listen("127.0.0.1:0".parse().unwrap())
+        .metrics(handle),
+    )
+    .await;
+    let addr = agent.addr();
+
+    let metrics = || async { get(addr, "/metrics", Some(TOKEN)).await.text() };
+    let closed_yet = metrics().await;
+    for line in [
+        r#"strongroom_breaker_open{backend="vault"} 0"#,
+        r#"strongroom_breaker_opened_total{backend="vault"} 0"#,
+        r#"strongroom_breaker_refused_total{backend="vault"} 0"#,
+    ] {
+        assert!(
+            closed_yet.contains(line),
+            "{line} missing from:\n{closed_yet}"
+        );
+    }
+
+    for _ in 0..2 {
+        let answer = get(addr, "/v1/app/db", Some(TOKEN)).await;
+        assert_eq!(answer.status, 503, "{}", answer.text());
+        assert!(
+            !answer.text().contains("circuit breaker"),
+            "{}",
+            answer.text()
+        );
+    }
+    let refused = get(addr, "/v1/app/db", Some(TOKEN)).await;
+    assert_eq!(refused.status, 503);
+    assert!(
+        refused.text().contains("circuit breaker open"),
+        "{}",
+        refused.text()
+    );
+    let stats = secrets.stats().cache;
+    assert_eq!(
+        (
+            stats.breaker_open,
+            stats.breaker_opened,
+            stats.breaker_refused
+        ),
+        (true, 1, 1)
+    );
+
+    let open = metrics().await;
+    for line in [
+        r#"strongroom_breaker_open{backend="vault"} 1"#,
+        r#"strongroom_breaker_opened_total{backend="vault"} 1"#,
+        r#"strongroom_breaker_refused_total{backend="vault"} 1"#,
+    ] {
+        assert!(open.contains(line), "{line} missing from:\n{open}");
+    }
+    // Rendering again adds nothing that did not happen.
+    let again = metrics().await;
+    assert!(
+        again.contains(r#"strongroom_breaker_refused_total{backend="vault"} 1"#),
+        "{again}"
+    );
+    agent.stop().await;
 }

@@ -144,6 +144,15 @@ impl Breaker {
             ),
         ))
     }
+
+    /// Leave for a call that must reach the store whatever the state (a health probe): it
+    /// is never refused, takes no probe slot, and its answer counts as any other's.
+    pub(crate) fn bypass(&self) -> Permit<'_> {
+        Permit {
+            breaker: self,
+            probe: false,
+        }
+    }
 }
 
 impl Permit<'_> {
@@ -257,6 +266,38 @@ mod tests {
         probe.finish(true, 200 * MS, "test", &counters);
         assert_eq!(breaker.state(200 * MS), BreakerState::Closed);
         assert!(breaker.admit(200 * MS, "test", &counters).is_ok());
+    }
+
+    #[test]
+    fn a_bypass_is_never_refused_and_its_answer_counts() {
+        let counters = Counters::new();
+        let breaker = Breaker::new(2, Duration::from_secs(60));
+        // Two failures through bypasses open it, as any other two would.
+        breaker.bypass().finish(false, 0, "test", &counters);
+        breaker.bypass().finish(false, 0, "test", &counters);
+        assert_eq!(breaker.state(MS), BreakerState::Open);
+        assert!(breaker.admit(MS, "test", &counters).is_err());
+        // Open, a bypass still goes through, and reaching the store closes it.
+        breaker.bypass().finish(true, MS, "test", &counters);
+        assert_eq!(breaker.state(MS), BreakerState::Closed);
+        assert!(breaker.admit(MS, "test", &counters).is_ok());
+
+        // While a probe is out, a bypass neither waits for its slot nor takes it.
+        breaker.bypass().finish(false, 0, "test", &counters);
+        breaker.bypass().finish(false, 0, "test", &counters);
+        let later = 61_000 * MS;
+        let probe = breaker.admit(later, "test", &counters).unwrap();
+        breaker.bypass().finish(false, later, "test", &counters);
+        assert!(
+            breaker.admit(later, "test", &counters).is_err(),
+            "the slot is still taken"
+        );
+        drop(probe);
+        assert_eq!(
+            counters.sum(Counter::BreakerOpened),
+            2,
+            "failed bypasses while open are not new openings"
+        );
     }
 
     #[test]

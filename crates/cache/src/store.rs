@@ -332,6 +332,22 @@ impl<S: SecretStore + 'static> CachedStore<S> {
         self.shared.breaker.state(self.shared.clock.now())
     }
 
+    /// Runs `call`, a request to the store made outside the cache (a health probe), whatever
+    /// the breaker's state, and lets the breaker hear its answer as it hears its own calls':
+    /// one that is not `Unavailable` closes an open breaker; an `Unavailable` counts towards
+    /// opening it, and while it is open starts another cool-down. The call is never refused
+    /// and takes no probe slot: its caller wants to see the store now, not the breaker's
+    /// memory of it.
+    pub async fn probe<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
+        let shared = &*self.shared;
+        let permit = shared.breaker.bypass();
+        let result = call.await;
+        let reached = !matches!(&result, Err(err) if err.is_retryable());
+        let backend = shared.inner.backend();
+        permit.finish(reached, shared.clock.now(), backend, &shared.counters);
+        result
+    }
+
     /// Drops the entries past their TTL plus `max_stale` and the per-thread copies that may
     /// no longer be served, now; the background sweep does the same every
     /// [`CacheConfig::sweep_interval`].

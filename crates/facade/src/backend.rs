@@ -8,8 +8,8 @@ use strongroom_core::{Error, Scoped, SecretStore};
 use strongroom_local::{DirStore, EnvStore, FileStore};
 
 use crate::config::{BackendConfig, KeySource, LocalConfig};
-use crate::keyring::{open_keyed_blocking, opens_through_slots};
-use crate::master_key::{KeyOrigin, PassphrasePrompt, resolve_key};
+use crate::keyring::{StoreFile, open_keyed_blocking, opens_through_slots};
+use crate::master_key::{KeyOrigin, PassphrasePrompt, resolve_in};
 
 /// Opens the store `config` names.
 ///
@@ -70,16 +70,12 @@ pub fn open_local(
 ) -> Result<(FileStore, KeyOrigin), Error> {
     let source = config.key_source();
     let builder = FileStore::builder(&config.path);
-    if opens_through_slots(&config.path, &source) {
-        return open_keyed_blocking(
-            builder,
-            &config.path,
-            &source,
-            config.create_if_missing,
-            prompt,
-        );
+    // Read once for every decision below; the store's own load reads it again.
+    let file = StoreFile::new(&config.path);
+    if opens_through_slots(&file, &source) {
+        return open_keyed_blocking(builder, &file, &source, config.create_if_missing, prompt);
     }
-    let (key, origin) = resolve_key(&source, &config.path, prompt)?;
+    let (key, origin) = resolve_in(&source, &file, prompt)?;
     let store = builder
         .create_if_missing(config.create_if_missing)
         .open(key)?;
@@ -109,9 +105,10 @@ pub fn scoped(
 /// secret: it is a copy of the latest value, not a history.
 pub(crate) fn open_mirror(path: &Path, key: &KeySource) -> Result<FileStore, Error> {
     let builder = FileStore::builder(path).keep_versions(1);
-    if opens_through_slots(path, key) {
-        return open_keyed_blocking(builder, path, key, true, None).map(|(store, _)| store);
+    let file = StoreFile::new(path);
+    if opens_through_slots(&file, key) {
+        return open_keyed_blocking(builder, &file, key, true, None).map(|(store, _)| store);
     }
-    let (key, _) = resolve_key(key, path, None)?;
+    let (key, _) = resolve_in(key, &file, None)?;
     builder.create_if_missing(true).open(key)
 }

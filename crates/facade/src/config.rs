@@ -17,6 +17,17 @@ use crate::rotation::{
 /// that file and nothing else.
 pub const CONFIG_VAR: &str = "STRONGROOM_CONFIG";
 
+/// The environment variable that turns the cache's circuit breaker off (`false`) or on
+/// (`true`, the default): `[cache] breaker` of a file.
+pub const BREAKER_VAR: &str = "STRONGROOM_CACHE_BREAKER";
+
+/// The environment variable of `[cache] breaker_threshold`: consecutive `Unavailable`
+/// answers that open the circuit breaker.
+pub const BREAKER_THRESHOLD_VAR: &str = "STRONGROOM_CACHE_BREAKER_THRESHOLD";
+
+/// The environment variable of `[cache] breaker_cool_down` (`1s`, `500ms`, whole seconds).
+pub const BREAKER_COOL_DOWN_VAR: &str = "STRONGROOM_CACHE_BREAKER_COOL_DOWN";
+
 /// The environment variable naming the folder every backend is scoped to (the `prefix` of
 /// `[backend]`; for Vault and AWS it wins over `STRONGROOM_VAULT_PREFIX` /
 /// `STRONGROOM_AWS_PREFIX`).
@@ -134,6 +145,10 @@ impl Config {
     ///   `STRONGROOM_MASTER_KEY` (base64), `STRONGROOM_PASSPHRASE`, then `<store>.key`.
     /// - `STRONGROOM_CACHE_TTL`, `STRONGROOM_CACHE_MAX_STALE` (seconds),
     ///   `STRONGROOM_CACHE_MAX_ENTRIES`.
+    /// - `STRONGROOM_CACHE_BREAKER` (`false` turns the circuit breaker off),
+    ///   `STRONGROOM_CACHE_BREAKER_THRESHOLD` (1 to [`MAX_BREAKER_THRESHOLD`]),
+    ///   `STRONGROOM_CACHE_BREAKER_COOL_DOWN` (`1s`, `500ms`, whole seconds; within
+    ///   [`MIN_BREAKER_COOL_DOWN`] and [`MAX_BREAKER_COOL_DOWN`]), checked now.
     /// - `STRONGROOM_AUDIT_FILE`: append audit lines to this file.
     /// - `STRONGROOM_MIRROR`: keep the local mirror in this file, under the key from
     ///   `STRONGROOM_MIRROR_KEY_FILE`, else `STRONGROOM_MASTER_KEY`, else `<mirror>.key`.
@@ -144,7 +159,8 @@ impl Config {
     ///
     /// # Errors
     /// [`Error::Config`] for an unknown backend, a missing `STRONGROOM_STORE`, a number
-    /// or duration that does not parse, or a rotation policy that is wrong.
+    /// or duration that does not parse, a breaker setting out of bounds (naming its
+    /// variable), or a rotation policy that is wrong.
     pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
         if let Some(path) = var(CONFIG_VAR) {
@@ -214,10 +230,42 @@ impl Config {
                 })
                 .transpose()
         };
+        // Each breaker variable is checked here, so that its error names it.
+        let named = |name: &'static str| move |e: String| Error::config(format!("{name} {e}"));
+        let breaker = var(BREAKER_VAR)
+            .map(|v| parse_flag(&v).map_err(named(BREAKER_VAR)))
+            .transpose()?;
+        let breaker_threshold = var(BREAKER_THRESHOLD_VAR)
+            .map(|v| {
+                v.parse::<u32>()
+                    .map_err(|_| {
+                        format!(
+                            "must be a whole number from 1 to {MAX_BREAKER_THRESHOLD}, got {v:?}"
+                        )
+                    })
+                    .and_then(check_breaker_threshold)
+                    .map_err(named(BREAKER_THRESHOLD_VAR))
+            })
+            .transpose()?;
+        let breaker_cool_down = var(BREAKER_COOL_DOWN_VAR)
+            .map(|v| {
+                parse_breaker_cool_down(&v)
+                    .map(|_| v)
+                    .map_err(named(BREAKER_COOL_DOWN_VAR))
+            })
+            .transpose()?;
+        if breaker == Some(false) && (breaker_threshold.is_some() || breaker_cool_down.is_some()) {
+            return Err(Error::config(format!(
+                "{BREAKER_VAR}=false turns the circuit breaker off, so {BREAKER_THRESHOLD_VAR} and {BREAKER_COOL_DOWN_VAR} would do nothing: unset them or {BREAKER_VAR}"
+            )));
+        }
         let cache = CacheSettings {
             ttl_secs: number("STRONGROOM_CACHE_TTL")?,
             max_stale_secs: number("STRONGROOM_CACHE_MAX_STALE")?,
             max_entries: number("STRONGROOM_CACHE_MAX_ENTRIES")?,
+            breaker,
+            breaker_threshold,
+            breaker_cool_down,
             ..CacheSettings::default()
         };
         let audit = AuditSettings {
@@ -721,13 +769,120 @@ pub struct CacheSettings {
     /// Seconds a `NotFound` is cached (default: not cached).
     #[serde(default)]
     pub negative_ttl_secs: Option<u64>,
+    /// `false` turns the circuit breaker off: every call goes to the store however often it
+    /// failed (default `true`). With `false`, the two settings below must be left out.
+    #[serde(default)]
+    pub breaker: Option<bool>,
+    /// Consecutive `Unavailable` answers that open the circuit breaker, 1 to
+    /// [`MAX_BREAKER_THRESHOLD`] (default
+    /// [`DEFAULT_BREAKER_THRESHOLD`](strongroom_cache::DEFAULT_BREAKER_THRESHOLD), 5).
+    #[serde(default)]
+    pub breaker_threshold: Option<u32>,
+    /// How long an open breaker refuses calls before one probe goes to the store: a
+    /// humantime duration (`"1s"`, `"500ms"`) or whole seconds (`"2"`), from
+    /// [`MIN_BREAKER_COOL_DOWN`] to [`MAX_BREAKER_COOL_DOWN`] (default
+    /// [`DEFAULT_BREAKER_COOL_DOWN`](strongroom_cache::DEFAULT_BREAKER_COOL_DOWN), 1 s).
+    #[serde(default)]
+    pub breaker_cool_down: Option<String>,
+}
+
+/// The largest `breaker_threshold` a configuration may set. Past it the breaker would in
+/// practice never open: say `breaker = false` instead.
+pub const MAX_BREAKER_THRESHOLD: u32 = 10_000;
+
+/// The shortest `breaker_cool_down` a configuration may set: the cache's clock ticks this
+/// often ([`COARSE_RESOLUTION`](strongroom_cache::COARSE_RESOLUTION)), so a shorter one
+/// could not be told apart from it.
+pub const MIN_BREAKER_COOL_DOWN: Duration = strongroom_cache::COARSE_RESOLUTION;
+
+/// The longest `breaker_cool_down` a configuration may set: a store that came back is not
+/// asked for up to this long, so anything longer is more likely a slip (`"1h"` for `"1s"`)
+/// than a wish.
+pub const MAX_BREAKER_COOL_DOWN: Duration = Duration::from_secs(3600);
+
+/// A breaker threshold, checked against its bounds; the message names no setting (the
+/// caller does).
+fn check_breaker_threshold(threshold: u32) -> Result<u32, String> {
+    if threshold == 0 {
+        return Err(format!(
+            "must be 1 to {MAX_BREAKER_THRESHOLD}, not 0 (to turn the breaker off, set breaker = false, STRONGROOM_CACHE_BREAKER=false)"
+        ));
+    }
+    if threshold > MAX_BREAKER_THRESHOLD {
+        return Err(format!(
+            "must be 1 to {MAX_BREAKER_THRESHOLD}, not {threshold} (past that it would never open: turn it off with breaker = false instead)"
+        ));
+    }
+    Ok(threshold)
+}
+
+/// A breaker cool-down: a humantime duration or whole seconds, within
+/// [`MIN_BREAKER_COOL_DOWN`] and [`MAX_BREAKER_COOL_DOWN`].
+fn parse_breaker_cool_down(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let cool_down = match text.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(text).map_err(|e| {
+            format!(
+                "{text:?} is not a duration ({e}): write e.g. \"1s\", \"500ms\" or whole seconds"
+            )
+        })?,
+    };
+    if cool_down < MIN_BREAKER_COOL_DOWN || cool_down > MAX_BREAKER_COOL_DOWN {
+        return Err(format!(
+            "{text:?} is out of range: write {} to {}",
+            humantime::format_duration(MIN_BREAKER_COOL_DOWN),
+            humantime::format_duration(MAX_BREAKER_COOL_DOWN)
+        ));
+    }
+    Ok(cool_down)
+}
+
+/// `true` or `false` (also `1`/`0`, `yes`/`no`, any case), as the other boolean variables.
+fn parse_flag(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(format!("must be true or false, got {text:?}")),
+    }
 }
 
 impl CacheSettings {
+    /// The circuit breaker these settings describe: `None` when `breaker = false`, else the
+    /// threshold and cool-down (the cache's defaults for those left out).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting, for a threshold of 0 or past
+    /// [`MAX_BREAKER_THRESHOLD`], a cool-down that is not a duration or lies outside
+    /// [`MIN_BREAKER_COOL_DOWN`]..=[`MAX_BREAKER_COOL_DOWN`], or `breaker = false` beside
+    /// either of them.
+    pub fn breaker_settings(&self) -> Result<Option<(u32, Duration)>, Error> {
+        if self.breaker == Some(false) {
+            if self.breaker_threshold.is_some() || self.breaker_cool_down.is_some() {
+                return Err(Error::config(
+                    "[cache] breaker = false turns the circuit breaker off, so breaker_threshold and breaker_cool_down would do nothing: remove them or the breaker = false line",
+                ));
+            }
+            return Ok(None);
+        }
+        let threshold = match self.breaker_threshold {
+            Some(n) => check_breaker_threshold(n)
+                .map_err(|e| Error::config(format!("[cache] breaker_threshold {e}")))?,
+            None => strongroom_cache::DEFAULT_BREAKER_THRESHOLD,
+        };
+        let cool_down = match &self.breaker_cool_down {
+            Some(text) => parse_breaker_cool_down(text)
+                .map_err(|e| Error::config(format!("[cache] breaker_cool_down {e}")))?,
+            None => strongroom_cache::DEFAULT_BREAKER_COOL_DOWN,
+        };
+        Ok(Some((threshold, cool_down)))
+    }
+
     /// The cache configuration these settings describe.
     ///
     /// # Errors
-    /// [`Error::Config`] for a zero TTL or bound, or a refresh fraction outside (0, 1).
+    /// [`Error::Config`] for a zero TTL or bound, a refresh fraction outside (0, 1), or a
+    /// breaker setting [`breaker_settings`](Self::breaker_settings) refuses.
     pub fn to_cache_config(&self) -> Result<CacheConfig, Error> {
         let mut builder = CacheConfig::builder().max_stale(
             self.max_stale_secs
@@ -748,6 +903,10 @@ impl CacheSettings {
         if let Some(ttl) = self.negative_ttl_secs {
             builder = builder.negative_ttl(Duration::from_secs(ttl));
         }
+        builder = match self.breaker_settings()? {
+            Some((threshold, cool_down)) => builder.breaker(threshold, cool_down),
+            None => builder.no_breaker(),
+        };
         Ok(builder.build()?)
     }
 }
@@ -941,6 +1100,9 @@ mod tests {
             refresh_ahead = 0.2
             max_entries = 100
             negative_ttl_secs = 5
+            breaker = true
+            breaker_threshold = 3
+            breaker_cool_down = "2s"
 
             [audit]
             file = "/var/log/a.jsonl"
@@ -981,6 +1143,10 @@ mod tests {
         assert!(matches!(v.auth, Some(VaultAuthConfig::Kubernetes { .. })));
         let cache = vault.cache.to_cache_config().unwrap();
         assert_eq!(cache.ttl(), Duration::from_secs(60));
+        assert_eq!(
+            (cache.breaker_threshold(), cache.breaker_cool_down()),
+            (3, Duration::from_secs(2))
+        );
         assert_eq!(vault.cache.max_stale_secs, Some(600));
         assert_eq!(vault.cache.refresh_ahead, Some(0.2));
         assert_eq!(
@@ -1078,6 +1244,8 @@ mod tests {
             ("STRONGROOM_CACHE_TTL", "60"),
             ("STRONGROOM_CACHE_MAX_STALE", "600"),
             ("STRONGROOM_CACHE_MAX_ENTRIES", "100"),
+            ("STRONGROOM_CACHE_BREAKER_THRESHOLD", "4"),
+            ("STRONGROOM_CACHE_BREAKER_COOL_DOWN", "3s"),
             ("STRONGROOM_AUDIT_FILE", "/var/log/a.jsonl"),
             ("STRONGROOM_MIRROR", "/var/lib/m.enc"),
             ("STRONGROOM_MIRROR_KEY_FILE", "/etc/m.key"),
@@ -1095,6 +1263,11 @@ mod tests {
                 config.cache.max_entries
             ),
             (Some(60), Some(600), Some(100))
+        );
+        let cache = config.cache.to_cache_config().unwrap();
+        assert_eq!(
+            (cache.breaker_threshold(), cache.breaker_cool_down()),
+            (4, Duration::from_secs(3))
         );
         assert!(config.audit.file.is_some());
         let mirror = config.mirror.unwrap();
@@ -1128,6 +1301,185 @@ mod tests {
                 (config.backend.kind(), prefix.as_deref()),
                 (want, Some("prod/app"))
             );
+        }
+    }
+
+    /// The breaker as `[cache]` says it, or the error; the cache configuration agrees.
+    fn breaker_of_toml(cache: &str) -> Result<Option<(u32, Duration)>, String> {
+        let config = Config::from_toml_str(&format!("[backend]\nkind = \"env\"\n[cache]\n{cache}"))
+            .map_err(|e| e.to_string())?;
+        let breaker = config.cache.breaker_settings().map_err(|e| e.to_string())?;
+        let built = config.cache.to_cache_config().map_err(|e| e.to_string())?;
+        let threshold = breaker.map_or(0, |(threshold, _)| threshold);
+        assert_eq!(built.breaker_threshold(), threshold, "{cache}");
+        if let Some((_, cool_down)) = breaker {
+            assert_eq!(built.breaker_cool_down(), cool_down, "{cache}");
+        }
+        Ok(breaker)
+    }
+
+    /// Environment variables of a test case.
+    type Vars = &'static [(&'static str, &'static str)];
+    /// A threshold and cool-down, `None` for no breaker.
+    type Breaker = Option<(u32, Duration)>;
+
+    /// The breaker as the environment says it, or the error.
+    fn breaker_of_env(pairs: &[(&str, &str)]) -> Result<Option<(u32, Duration)>, String> {
+        let config = Config::from_env_with(|name| {
+            match name {
+                "STRONGROOM_BACKEND" => Some("env"),
+                _ => pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
+            }
+            .map(str::to_owned)
+        })
+        .map_err(|e| e.to_string())?;
+        config.cache.breaker_settings().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_breaker_settings_parse_from_a_file_and_bad_ones_are_named() {
+        let secs = Duration::from_secs;
+        let ms = Duration::from_millis;
+        let good: &[(&str, Option<(u32, Duration)>)] = &[
+            ("", Some((5, secs(1)))),
+            ("breaker = true\n", Some((5, secs(1)))),
+            ("breaker = false\n", None),
+            ("breaker_threshold = 3\n", Some((3, secs(1)))),
+            ("breaker_threshold = 1\n", Some((1, secs(1)))),
+            ("breaker_threshold = 10000\n", Some((10_000, secs(1)))),
+            ("breaker_cool_down = \"500ms\"\n", Some((5, ms(500)))),
+            ("breaker_cool_down = \"2\"\n", Some((5, secs(2)))),
+            ("breaker_cool_down = \" 1m \"\n", Some((5, secs(60)))),
+            ("breaker_cool_down = \"10ms\"\n", Some((5, ms(10)))),
+            ("breaker_cool_down = \"1h\"\n", Some((5, secs(3600)))),
+            (
+                "breaker = true\nbreaker_threshold = 7\nbreaker_cool_down = \"250ms\"\n",
+                Some((7, ms(250))),
+            ),
+        ];
+        for (cache, want) in good {
+            assert_eq!(breaker_of_toml(cache).as_ref(), Ok(want), "{cache}");
+        }
+        // Each refusal is a configuration error naming the key and saying what is wrong.
+        let bad: &[(&str, &[&str])] = &[
+            (
+                "breaker_threshold = 0\n",
+                &["breaker_threshold", "not 0", "breaker = false"],
+            ),
+            (
+                "breaker_threshold = 10001\n",
+                &["breaker_threshold", "1 to 10000"],
+            ),
+            ("breaker_threshold = -1\n", &["breaker_threshold"]),
+            ("breaker_threshold = 5000000000\n", &["breaker_threshold"]),
+            ("breaker_threshold = \"5\"\n", &["breaker_threshold"]),
+            (
+                "breaker_cool_down = \"0s\"\n",
+                &["breaker_cool_down", "out of range"],
+            ),
+            (
+                "breaker_cool_down = \"0\"\n",
+                &["breaker_cool_down", "out of range"],
+            ),
+            (
+                "breaker_cool_down = \"9ms\"\n",
+                &["breaker_cool_down", "10ms to 1h"],
+            ),
+            (
+                "breaker_cool_down = \"3601s\"\n",
+                &["breaker_cool_down", "out of range"],
+            ),
+            (
+                "breaker_cool_down = \"1y\"\n",
+                &["breaker_cool_down", "out of range"],
+            ),
+            (
+                "breaker_cool_down = \"99999999999999999999999y\"\n",
+                &["breaker_cool_down", "not a duration"],
+            ),
+            (
+                "breaker_cool_down = \"soon\"\n",
+                &["breaker_cool_down", "not a duration"],
+            ),
+            (
+                "breaker_cool_down = \"-1s\"\n",
+                &["breaker_cool_down", "not a duration"],
+            ),
+            (
+                "breaker_cool_down = \"\"\n",
+                &["breaker_cool_down", "not a duration"],
+            ),
+            ("breaker_cool_down = 1\n", &["breaker_cool_down", "string"]),
+            ("breaker = \"no\"\n", &["breaker"]),
+            (
+                "breaker = false\nbreaker_threshold = 3\n",
+                &["breaker = false", "breaker_threshold"],
+            ),
+            (
+                "breaker = false\nbreaker_cool_down = \"1s\"\n",
+                &["breaker = false", "breaker_cool_down"],
+            ),
+            (
+                "breaker_treshold = 3\n",
+                &["unknown field `breaker_treshold`"],
+            ),
+        ];
+        for (cache, words) in bad {
+            let err = breaker_of_toml(cache).unwrap_err();
+            assert!(err.starts_with("configuration error"), "{cache}: {err}");
+            for word in *words {
+                assert!(err.contains(word), "{cache}: {word:?} not in {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_breaker_settings_parse_from_the_environment_and_bad_ones_name_the_variable() {
+        const OFF: &str = BREAKER_VAR;
+        const THRESHOLD: &str = BREAKER_THRESHOLD_VAR;
+        const COOL_DOWN: &str = BREAKER_COOL_DOWN_VAR;
+        let secs = Duration::from_secs;
+        let good: &[(Vars, Breaker)] = &[
+            (&[], Some((5, secs(1)))),
+            (&[(OFF, "false")], None),
+            (&[(OFF, "FALSE")], None),
+            (&[(OFF, "0")], None),
+            (&[(OFF, "no")], None),
+            (&[(OFF, "true")], Some((5, secs(1)))),
+            (&[(OFF, "")], Some((5, secs(1)))),
+            (&[(THRESHOLD, "3")], Some((3, secs(1)))),
+            (
+                &[(COOL_DOWN, "250ms")],
+                Some((5, Duration::from_millis(250))),
+            ),
+            (&[(COOL_DOWN, "2")], Some((5, secs(2)))),
+            (
+                &[(OFF, "true"), (THRESHOLD, "8"), (COOL_DOWN, "30s")],
+                Some((8, secs(30))),
+            ),
+        ];
+        for (pairs, want) in good {
+            assert_eq!(breaker_of_env(pairs).as_ref(), Ok(want), "{pairs:?}");
+        }
+        let bad: &[(Vars, &[&str])] = &[
+            (&[(OFF, "maybe")], &[OFF, "true or false"]),
+            (&[(THRESHOLD, "0")], &[THRESHOLD, "not 0"]),
+            (&[(THRESHOLD, "-3")], &[THRESHOLD, "whole number"]),
+            (&[(THRESHOLD, "3.5")], &[THRESHOLD, "whole number"]),
+            (&[(THRESHOLD, "99999999999")], &[THRESHOLD, "whole number"]),
+            (&[(THRESHOLD, "10001")], &[THRESHOLD, "1 to 10000"]),
+            (&[(COOL_DOWN, "0")], &[COOL_DOWN, "out of range"]),
+            (&[(COOL_DOWN, "2h")], &[COOL_DOWN, "out of range"]),
+            (&[(COOL_DOWN, "a while")], &[COOL_DOWN, "not a duration"]),
+            (&[(OFF, "false"), (THRESHOLD, "3")], &[OFF, THRESHOLD]),
+            (&[(OFF, "false"), (COOL_DOWN, "1s")], &[OFF, COOL_DOWN]),
+        ];
+        for (pairs, words) in bad {
+            let err = breaker_of_env(pairs).unwrap_err();
+            assert!(err.starts_with("configuration error"), "{pairs:?}: {err}");
+            for word in *words {
+                assert!(err.contains(word), "{pairs:?}: {word:?} not in {err}");
+            }
         }
     }
 

@@ -7,7 +7,7 @@
 //! opens a slot wins, so a recovery passphrase opens the store when KMS is unreachable.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use strongroom_core::{Error, KeyContext, KeyProvider};
 use strongroom_envelope::{DataKey, KEY_LEN, KeySlot, SlotKind, SlotTable, StoreId};
@@ -16,7 +16,49 @@ use zeroize::Zeroizing;
 
 use crate::config::KeySource;
 use crate::key_spec::KeySpec;
-use crate::master_key::{KeyOrigin, PASSPHRASE_VAR, PassphrasePrompt, resolve_key};
+use crate::master_key::{KeyOrigin, PASSPHRASE_VAR, PassphrasePrompt, resolve_in, resolve_key};
+
+/// A store file's slot table (or format-1 header), read at most once however many of the
+/// decisions before opening it ask: whether it opens through key-service slots, which kind
+/// of local key it takes, which slots a key service may unwrap. Opening a store with no key
+/// named used to read the file for each (three times, then the store's own load).
+pub(crate) struct StoreFile<'a> {
+    path: &'a Path,
+    slots: OnceLock<Result<StoreSlots, Error>>,
+    /// How often the file was read, for the test that keeps it at one.
+    #[cfg(test)]
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl<'a> StoreFile<'a> {
+    /// The store at `path`, not read yet.
+    pub(crate) fn new(path: &'a Path) -> Self {
+        Self {
+            path,
+            slots: OnceLock::new(),
+            #[cfg(test)]
+            reads: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &'a Path {
+        self.path
+    }
+
+    /// Its slots as [`FileStore::read_slots`] reads them (an error for a missing or
+    /// unreadable file), read on the first call.
+    pub(crate) fn slots(&self) -> Result<&StoreSlots, Error> {
+        self.slots
+            .get_or_init(|| {
+                #[cfg(test)]
+                self.reads
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                FileStore::read_slots(self.path)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
 
 /// The key service a remote spec names, configured from the process environment (`AWS_*`
 /// for KMS, `VAULT_*` for Transit).
@@ -108,17 +150,17 @@ pub fn local_key(
 /// (`--key`, `STRONGROOM_KEY`, TOML `keys`), or none is, no master key or passphrase source
 /// is named either, and the store's only slots are remote (the store says what opens it).
 /// Otherwise [`resolve_key`]'s order applies.
-pub(crate) fn opens_through_slots(path: &Path, key: &KeySource) -> bool {
+pub(crate) fn opens_through_slots(file: &StoreFile<'_>, key: &KeySource) -> bool {
     if !key.keys.is_empty() {
         return true;
     }
-    !key.names_local_key() && remote_slots_only(path).is_some()
+    !key.names_local_key() && remote_slots_only(file).is_some()
 }
 
 /// The specs of a store's remote slots when it has no local slot (the store says what opens
 /// it); `None` otherwise, or when there is no readable slotted store at `path`.
-fn remote_slots_only(path: &Path) -> Option<Vec<KeySpec>> {
-    let StoreSlots::Slotted(table) = FileStore::read_slots(path).ok()? else {
+fn remote_slots_only(file: &StoreFile<'_>) -> Option<Vec<KeySpec>> {
+    let StoreSlots::Slotted(table) = file.slots().ok()? else {
         return None;
     };
     if table.slots().iter().any(|slot| slot.kind().is_local()) {
@@ -143,11 +185,30 @@ pub async fn open_keyed(
     create_if_missing: bool,
     prompt: PassphrasePrompt<'_>,
 ) -> Result<(FileStore, KeyOrigin), Error> {
+    open_keyed_in(
+        builder,
+        &StoreFile::new(path),
+        key,
+        create_if_missing,
+        prompt,
+    )
+    .await
+}
+
+/// [`open_keyed`] on a store file whose slots may have been read already.
+async fn open_keyed_in(
+    builder: FileStoreBuilder,
+    file: &StoreFile<'_>,
+    key: &KeySource,
+    create_if_missing: bool,
+    prompt: PassphrasePrompt<'_>,
+) -> Result<(FileStore, KeyOrigin), Error> {
+    let path = file.path();
     let specs = if key.keys.is_empty() {
-        match remote_slots_only(path) {
+        match remote_slots_only(file) {
             Some(specs) if !key.names_local_key() => specs,
             _ => {
-                let (wrapping, origin) = resolve_key(key, path, prompt)?;
+                let (wrapping, origin) = resolve_in(key, file, prompt)?;
                 let store = builder
                     .create_if_missing(create_if_missing)
                     .open(wrapping)?;
@@ -167,11 +228,11 @@ pub async fn open_keyed(
         let store = create_keyed(builder, &specs, prompt).await?;
         return Ok((store, KeyOrigin::Spec(specs[0].clone())));
     }
-    let slots = FileStore::read_slots(path)?;
+    let slots = file.slots()?;
     let mut failure: Option<Error> = None;
     for spec in &specs {
         let attempt = if spec.is_remote() {
-            open_remote(builder.clone(), path, spec, &slots).await
+            open_remote(builder.clone(), path, spec, slots).await
         } else {
             local_key(spec, prompt).and_then(|(wrapping, origin)| {
                 builder.clone().open(wrapping).map(|store| (store, origin))
@@ -207,7 +268,7 @@ pub async fn open_keyed(
 /// once, when the store is opened.
 pub(crate) fn open_keyed_blocking(
     builder: FileStoreBuilder,
-    path: &Path,
+    file: &StoreFile<'_>,
     key: &KeySource,
     create_if_missing: bool,
     prompt: PassphrasePrompt<'_>,
@@ -221,7 +282,7 @@ pub(crate) fn open_keyed_blocking(
                     .map_err(|err| {
                         Error::config(format!("cannot start a runtime to open the store: {err}"))
                     })?;
-                runtime.block_on(open_keyed(builder, path, key, create_if_missing, prompt))
+                runtime.block_on(open_keyed_in(builder, file, key, create_if_missing, prompt))
             })
             .join()
             .unwrap_or_else(|_| Err(Error::config("opening the store's key slots panicked")))
@@ -413,7 +474,10 @@ mod tests {
         strongroom_core::SecretStore::put(&store, &name, "v".into())
             .await
             .unwrap();
-        assert!(opens_through_slots(&path, &KeySource::keys([two.clone()])));
+        assert!(opens_through_slots(
+            &StoreFile::new(&path),
+            &KeySource::keys([two.clone()])
+        ));
         for spec in [one, two] {
             let (store, origin) = open_keyed(
                 FileStore::builder(&path),
@@ -471,7 +535,10 @@ mod tests {
         .await
         .unwrap_err();
         assert!(err.to_string().contains("strongroom key add"), "{err}");
-        assert!(!opens_through_slots(&path, &KeySource::default()));
+        assert!(!opens_through_slots(
+            &StoreFile::new(&path),
+            &KeySource::default()
+        ));
     }
 
     #[test]
@@ -485,10 +552,49 @@ mod tests {
         let source = KeySource::keys([spec]);
         let (store, _) = runtime
             .block_on(async {
-                open_keyed_blocking(FileStore::builder(&path), &path, &source, true, None)
+                open_keyed_blocking(
+                    FileStore::builder(&path),
+                    &StoreFile::new(&path),
+                    &source,
+                    true,
+                    None,
+                )
             })
             .unwrap();
         assert_eq!(store.path(), path);
+    }
+
+    /// With no key named, deciding how a store opens (through key-service slots? which
+    /// local key?) reads its file once, whichever kind of key sealed it.
+    #[test]
+    fn deciding_how_a_store_opens_reads_it_once() {
+        use std::sync::atomic::Ordering;
+
+        use strongroom_envelope::Passphrase;
+
+        let dir = tempfile::tempdir().unwrap();
+        let keyed = dir.path().join("keyed.enc");
+        let key = strongroom_envelope::MasterKey::generate().unwrap();
+        key.write_new_file(strongroom_local::default_key_file(&keyed))
+            .unwrap();
+        FileStore::create(&keyed, key).unwrap();
+        let sealed = dir.path().join("sealed.enc");
+        FileStore::create(&sealed, Passphrase::new("pw").with_iterations(1000)).unwrap();
+        let prompt = || Ok(Passphrase::new("pw"));
+        for (path, want) in [
+            (
+                &keyed,
+                KeyOrigin::File(strongroom_local::default_key_file(&keyed)),
+            ),
+            (&sealed, KeyOrigin::Prompt),
+        ] {
+            let file = StoreFile::new(path);
+            let none = KeySource::default();
+            assert!(!opens_through_slots(&file, &none));
+            let (_, origin) = resolve_in(&none, &file, Some(&prompt)).unwrap();
+            assert_eq!(origin, want);
+            assert_eq!(file.reads.load(Ordering::Relaxed), 1, "{}", path.display());
+        }
     }
 
     #[test]

@@ -91,10 +91,11 @@ mod vault;
 pub use audit::AUDIT_TARGET;
 pub use backend::{open_local, open_store, scoped};
 pub use config::{
-    AssumeRoleConfig, AuditSettings, AwsConfig, BackendConfig, CONFIG_VAR, CacheSettings, Config,
-    DirConfig, EnvConfig, GcpConfig, HealthSettings, KeySource, LocalConfig, MirrorSettings,
-    PREFIX_VAR, ROTATION_VAR, RequestSettings, RotationSettings, SsmConfig, VaultAuthConfig,
-    VaultConfig,
+    AssumeRoleConfig, AuditSettings, AwsConfig, BREAKER_COOL_DOWN_VAR, BREAKER_THRESHOLD_VAR,
+    BREAKER_VAR, BackendConfig, CONFIG_VAR, CacheSettings, Config, DirConfig, EnvConfig, GcpConfig,
+    HealthSettings, KeySource, LocalConfig, MAX_BREAKER_COOL_DOWN, MAX_BREAKER_THRESHOLD,
+    MIN_BREAKER_COOL_DOWN, MirrorSettings, PREFIX_VAR, ROTATION_VAR, RequestSettings,
+    RotationSettings, SsmConfig, VaultAuthConfig, VaultConfig,
 };
 pub use health::{Health, HealthStatus};
 pub use key_arg::IntoSecretName;

@@ -18,11 +18,12 @@
 use std::path::{Path, PathBuf};
 
 use strongroom_core::Error;
-use strongroom_envelope::{Header, MasterKey, Passphrase, SlotKind, SlotTable, WrappingKey};
-use strongroom_local::{default_key_file, key_error};
+use strongroom_envelope::{MasterKey, Passphrase, SlotKind, WrappingKey};
+use strongroom_local::{StoreSlots, default_key_file, key_error};
 use zeroize::Zeroizing;
 
 use crate::config::KeySource;
+use crate::keyring::StoreFile;
 
 /// The base64 master key variable tried when a [`KeySource`] names nothing.
 pub const MASTER_KEY_VAR: &str = "STRONGROOM_MASTER_KEY";
@@ -71,6 +72,15 @@ pub fn resolve_key(
     store: &Path,
     prompt: PassphrasePrompt<'_>,
 ) -> Result<(WrappingKey, KeyOrigin), Error> {
+    resolve_in(source, &StoreFile::new(store), prompt)
+}
+
+/// [`resolve_key`] on a store file whose slots may have been read already.
+pub(crate) fn resolve_in(
+    source: &KeySource,
+    store: &StoreFile<'_>,
+    prompt: PassphrasePrompt<'_>,
+) -> Result<(WrappingKey, KeyOrigin), Error> {
     resolve_with(source, store, prompt, &|name| {
         std::env::var_os(name).map(|v| Zeroizing::new(v.into_string().unwrap_or_default()))
     })
@@ -86,26 +96,26 @@ pub fn wrapping_key(source: &KeySource, store: &Path) -> Result<WrappingKey, Err
 
 /// Which local keys open the store: (a passphrase, a master key), from its slots (format 2)
 /// or its header (format 1); `None` when there is no readable store.
-fn local_kinds(store: &Path) -> Option<(bool, bool)> {
-    // Parsing validates the whole envelope's section lengths, so the whole file is read.
-    let bytes = std::fs::read(store).ok()?;
-    if let Ok(table) = SlotTable::parse(&bytes) {
-        let has = |kind| table.slots().iter().any(|slot| slot.kind() == kind);
-        return Some((has(SlotKind::Passphrase), has(SlotKind::MasterKey)));
+fn local_kinds(store: &StoreFile<'_>) -> Option<(bool, bool)> {
+    match store.slots().ok()? {
+        StoreSlots::Slotted(table) => {
+            let has = |kind| table.slots().iter().any(|slot| slot.kind() == kind);
+            Some((has(SlotKind::Passphrase), has(SlotKind::MasterKey)))
+        }
+        StoreSlots::Single(header) => Some((header.is_passphrase(), !header.is_passphrase())),
+        _ => None,
     }
-    Header::parse(&bytes)
-        .ok()
-        .map(|h| (h.is_passphrase(), !h.is_passphrase()))
 }
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<Zeroizing<String>>;
 
 pub(crate) fn resolve_with(
     source: &KeySource,
-    store: &Path,
+    file: &StoreFile<'_>,
     prompt: PassphrasePrompt<'_>,
     lookup: Lookup<'_>,
 ) -> Result<(WrappingKey, KeyOrigin), Error> {
+    let store = file.path();
     if let Some(file) = &source.key_file {
         let key = MasterKey::from_file(file).map_err(key_error)?;
         return Ok((key.into(), KeyOrigin::File(file.clone())));
@@ -117,7 +127,7 @@ pub(crate) fn resolve_with(
         return passphrase_from(var, lookup);
     }
     let set = |var: &str| lookup(var).is_some();
-    let kinds = local_kinds(store);
+    let kinds = local_kinds(file);
     let default = default_key_file(store);
     if let Some((true, master)) = kinds {
         if set(PASSPHRASE_VAR) {
@@ -198,7 +208,7 @@ mod tests {
         }
         fn resolve(&self, source: &KeySource, store: &Path) -> Result<KeyOrigin, Error> {
             let lookup = |name: &str| self.0.get(name).map(|v| Zeroizing::new(v.clone()));
-            resolve_with(source, store, None, &lookup).map(|(_, origin)| origin)
+            resolve_with(source, &StoreFile::new(store), None, &lookup).map(|(_, origin)| origin)
         }
     }
 
@@ -292,9 +302,12 @@ mod tests {
         let key_only = Env::of(&[(MASTER_KEY_VAR, key_b64())]);
         let err = key_only.resolve(&none, &sealed).unwrap_err();
         assert!(err.to_string().contains(PASSPHRASE_VAR), "{err}");
-        let asked = resolve_with(&none, &sealed, Some(&|| Ok(Passphrase::new("pw"))), &|_| {
-            None
-        })
+        let asked = resolve_with(
+            &none,
+            &StoreFile::new(&sealed),
+            Some(&|| Ok(Passphrase::new("pw"))),
+            &|_| None,
+        )
         .unwrap()
         .1;
         assert_eq!(asked, KeyOrigin::Prompt);

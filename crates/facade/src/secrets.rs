@@ -69,6 +69,7 @@ pub(crate) struct Inner {
     counters: Arc<Counters>,
     degraded: AtomicBool,
     health_key: SecretName,
+    breaker_export: meter::BreakerExport,
 }
 
 impl fmt::Debug for Secrets {
@@ -210,6 +211,7 @@ impl SecretsBuilder {
                 counters,
                 degraded: AtomicBool::new(false),
                 health_key,
+                breaker_export: meter::BreakerExport::default(),
             }),
         })
     }
@@ -655,12 +657,19 @@ impl Secrets {
     /// Probes the primary with a cheap read of the health key (expected absent) and says
     /// whether the primary serves (`Healthy`), reads are being served from the cache or
     /// mirror while it does not (`Degraded`), or nothing can be served (`Unhealthy`).
+    ///
+    /// The probe goes to the primary even while the cache's circuit breaker is open (a
+    /// health check reports the store, not the breaker's memory of it), and the breaker
+    /// hears its answer: a probe that reaches the primary closes an open breaker, so that
+    /// `Healthy` never comes with `breaker_open`, and one that finds it `Unavailable`
+    /// counts towards opening it as any failed read does.
     pub async fn health(&self) -> Health {
         let inner = &*self.inner;
         let started = Instant::now();
         let (probe, nodes) = tokio::join!(
             async {
-                let probe = inner.cache.inner().get(&inner.health_key).await;
+                let read = inner.cache.inner().get(&inner.health_key);
+                let probe = inner.cache.probe(read).await;
                 (probe, started.elapsed())
             },
             inner.cache.inner().nodes()
@@ -703,6 +712,19 @@ impl Secrets {
     pub fn stats(&self) -> Stats {
         let inner = &*self.inner;
         Stats::collect(inner.cache.stats(), &inner.counters, self.is_degraded())
+    }
+
+    /// Brings the metrics that report state rather than count operations up to date: the
+    /// circuit breaker's `strongroom_breaker_open{backend}` gauge and its
+    /// `strongroom_breaker_opened_total` / `strongroom_breaker_refused_total` counters
+    /// (see [`meter`](crate::meter)). Call it just before an exporter renders (the agent's
+    /// `/metrics` does), as often as needed: each call adds only what happened since the
+    /// last.
+    pub fn record_metrics(&self) {
+        let inner = &*self.inner;
+        inner
+            .breaker_export
+            .record(inner.backend, &inner.cache.stats());
     }
 
     /// Blocks until every audit line emitted so far is written and flushed to the audit

@@ -573,6 +573,76 @@ async fn health_is_healthy_degraded_or_unhealthy() {
     assert!(!secrets.is_degraded());
 }
 
+/// The health probe sees the primary whatever the circuit breaker says, and the breaker
+/// hears the probe: `Healthy` never comes with `breaker_open`.
+#[tokio::test]
+async fn a_health_probe_counts_for_the_circuit_breaker_and_one_that_reaches_the_primary_closes_it()
+{
+    let (switch, mode, calls) = Switch::store();
+    let clock = ManualClock::new();
+    let secrets = Secrets::builder()
+        .store(switch)
+        .cache(
+            CacheConfig::builder()
+                // A cool-down the test never reaches: only the probe can close it.
+                .breaker(2, Duration::from_secs(600))
+                .clock(clock.clock())
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    secrets.put("app/k", "v").await.unwrap();
+
+    // Two probes that find the primary down open the breaker, as two failed reads would.
+    mode.store(DOWN, Ordering::SeqCst);
+    assert!(!secrets.health().await.breaker_open);
+    let health = secrets.health().await;
+    assert_eq!(health.status, HealthStatus::Unhealthy);
+    assert!(health.breaker_open);
+    assert_eq!(secrets.stats().cache.breaker_opened, 1);
+    // Reads are refused without reaching it; a probe still reaches it.
+    let before = calls.load(Ordering::SeqCst);
+    let err = secrets.get("app/k").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        before,
+        "refused by the breaker"
+    );
+    assert_eq!(secrets.stats().cache.breaker_refused, 1);
+    assert!(secrets.health().await.breaker_open);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        before + 1,
+        "the probe went out"
+    );
+    assert_eq!(
+        secrets.stats().cache.breaker_opened,
+        1,
+        "still the one opening"
+    );
+
+    // The primary is back: the next probe says so and closes the breaker, long before its
+    // cool-down would have let a read through.
+    mode.store(UP, Ordering::SeqCst);
+    let health = secrets.health().await;
+    assert_eq!(
+        (health.status, health.breaker_open),
+        (HealthStatus::Healthy, false)
+    );
+    assert!(!secrets.stats().cache.breaker_open);
+    let before = calls.load(Ordering::SeqCst);
+    let got = secrets.get("app/k").await.unwrap();
+    assert_eq!(got.value.expose_str().unwrap(), "v");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        before + 1,
+        "the read reached it"
+    );
+    assert_eq!(secrets.stats().cache.breaker_refused, 1);
+}
+
 #[tokio::test]
 async fn stale_cache_and_mirror_serve_reads_while_the_primary_is_down() {
     let place = Place::new();
