@@ -9,13 +9,12 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
+use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
 
 use crate::error::{Error, Phase};
+use crate::pool::{Body, Conn, Pool, SendError};
 use crate::response::Response;
 use crate::retry::{Idempotent, Jitter, Retry, RetryPolicy, full_jitter, is_retryable_status};
 use crate::tls::TlsSettings;
@@ -41,7 +40,12 @@ const SENSITIVE_HEADERS: [&str; 7] = [
     "x-aws-ec2-metadata-token-ttl-seconds",
 ];
 
-type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// hyper-util's pooled client, for `https` when HTTP/2 may be negotiated: an HTTP/2
+/// connection carries many requests at once, so it needs a task of its own to drive it,
+/// which is what that client gives it. HTTP/1.1 goes through [`Pool`].
+#[cfg(feature = "http2")]
+type SharedClient =
+    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// An HTTP/1.1 client (HTTP/2 too with the `http2` feature) over rustls, with timeouts,
 /// capped bodies and retries.
@@ -55,7 +59,9 @@ pub struct HttpClient {
 }
 
 struct Inner {
-    client: HyperClient,
+    pool: Pool,
+    #[cfg(feature = "http2")]
+    http2: Option<SharedClient>,
     request_timeout: Duration,
     max_body_bytes: usize,
     retry: RetryPolicy,
@@ -274,27 +280,37 @@ impl ClientBuilder {
         http.enforce_http(false);
         http.set_connect_timeout(Some(self.connect_timeout));
         http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config)
-            .https_or_http();
         #[cfg(feature = "http2")]
-        let connector = if self.http2 {
-            https.enable_http1().enable_http2().wrap_connector(http)
-        } else {
-            https.enable_http1().wrap_connector(http)
-        };
-        #[cfg(not(feature = "http2"))]
-        let connector = https.enable_http1().wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(self.pool_idle_timeout)
-            .pool_max_idle_per_host(self.pool_max_idle_per_host)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
+        let http2 = self.http2.then(|| {
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls_config.clone())
+                .https_or_http()
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(http.clone());
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_idle_timeout(self.pool_idle_timeout)
+                .pool_max_idle_per_host(self.pool_max_idle_per_host)
+                .pool_timer(hyper_util::rt::TokioTimer::new())
+                .timer(hyper_util::rt::TokioTimer::new())
+                .build(connector)
+        });
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let pool = Pool::new(
+            connector,
+            self.pool_idle_timeout,
+            self.pool_max_idle_per_host,
+        );
 
         Ok(HttpClient {
             inner: Arc::new(Inner {
-                client,
+                pool,
+                #[cfg(feature = "http2")]
+                http2,
                 request_timeout: self.request_timeout,
                 max_body_bytes: self.max_body_bytes,
                 retry: self.retry,
@@ -348,10 +364,21 @@ impl<'a> Target<'a> {
     }
 }
 
+/// How a request travels.
+enum Route {
+    /// An HTTP/1.1 connection of the [`Pool`] to this scheme and authority; the request
+    /// line carries the path and query only (origin form), the `Host` header the rest.
+    Pool { https: bool, origin: Uri },
+    /// hyper-util's client, which negotiates HTTP/2 (see [`SharedClient`]).
+    #[cfg(feature = "http2")]
+    Shared,
+}
+
 /// The parts of a request kept to rebuild it for each attempt.
 struct Prepared {
     method: Method,
     uri: Uri,
+    route: Route,
     version: http::Version,
     headers: HeaderMap,
     extensions: http::Extensions,
@@ -359,10 +386,14 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn request(&self) -> Request<Full<Bytes>> {
+    fn request(&self) -> Request<Body> {
         let mut request = Request::new(Full::new(self.body.clone()));
         *request.method_mut() = self.method.clone();
-        *request.uri_mut() = self.uri.clone();
+        *request.uri_mut() = match &self.route {
+            Route::Pool { origin, .. } => origin.clone(),
+            #[cfg(feature = "http2")]
+            Route::Shared => self.uri.clone(),
+        };
         *request.version_mut() = self.version;
         *request.headers_mut() = self.headers.clone();
         *request.extensions_mut() = self.extensions.clone();
@@ -440,9 +471,11 @@ impl HttpClient {
         if !headers.contains_key(header::USER_AGENT) {
             headers.insert(header::USER_AGENT, self.inner.user_agent.clone());
         }
+        let route = self.route(&parts.uri, &mut headers);
         let prepared = Prepared {
             method: parts.method,
             uri: parts.uri,
+            route,
             version: parts.version,
             headers,
             extensions: parts.extensions,
@@ -513,6 +546,38 @@ impl HttpClient {
         }
     }
 
+    /// How a request to `uri` travels; for the pool, the `Host` header it needs (unless the
+    /// caller set one), as hyper-util's client adds it: the host, and the port when it is
+    /// not the scheme's default. An invalid URI is refused afterwards by [`Target::of`].
+    #[cfg_attr(
+        not(feature = "http2"),
+        expect(clippy::unused_self, reason = "the client is asked only with HTTP/2")
+    )]
+    fn route(&self, uri: &Uri, headers: &mut HeaderMap) -> Route {
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        #[cfg(feature = "http2")]
+        if https && self.inner.http2.is_some() {
+            return Route::Shared;
+        }
+        if let Some(authority) = uri.authority()
+            && !headers.contains_key(header::HOST)
+        {
+            let default_port = if https { 443 } else { 80 };
+            let host = match authority.port_u16() {
+                Some(port) if port != default_port => authority.as_str(),
+                _ => authority.host(),
+            };
+            if let Ok(value) = HeaderValue::from_str(host) {
+                headers.insert(header::HOST, value);
+            }
+        }
+        let origin = match uri.path_and_query() {
+            Some(path) if path.as_str() != "/" => Uri::from(path.clone()),
+            _ => Uri::default(),
+        };
+        Route::Pool { https, origin }
+    }
+
     /// One attempt: send, wait for the head, read the body under the cap, all by `deadline`.
     async fn attempt(
         &self,
@@ -525,13 +590,35 @@ impl HttpClient {
             authority: authority.to_owned(),
             phase,
         };
-        let sent = tokio::time::timeout_at(deadline, self.inner.client.request(prepared.request()));
-        let response = match sent.await {
-            Err(_) => return Err(timeout(Phase::Response)),
-            Ok(Err(e)) => return Err(Error::from_client(authority, e)),
-            Ok(Ok(response)) => response,
+        let (parts, body, pooled) = match &prepared.route {
+            Route::Pool { https, .. } => {
+                let head = self.pooled_head(prepared, *https, authority);
+                match tokio::time::timeout_at(deadline, head).await {
+                    Err(_) => return Err(timeout(Phase::Response)),
+                    Ok(Err(e)) => return Err(e),
+                    Ok(Ok((parts, body, conn))) => (parts, body, Some((conn, *https))),
+                }
+            }
+            #[cfg(feature = "http2")]
+            Route::Shared => {
+                let client = self
+                    .inner
+                    .http2
+                    .as_ref()
+                    .ok_or_else(|| Error::InvalidRequest {
+                        reason: "HTTP/2 route without an HTTP/2 client".to_owned(),
+                    })?;
+                let sent = tokio::time::timeout_at(deadline, client.request(prepared.request()));
+                match sent.await {
+                    Err(_) => return Err(timeout(Phase::Response)),
+                    Ok(Err(e)) => return Err(Error::from_client(authority, e)),
+                    Ok(Ok(response)) => {
+                        let (parts, body) = response.into_parts();
+                        (parts, body, None)
+                    }
+                }
+            }
         };
-        let (parts, body) = response.into_parts();
         let limit = self.inner.max_body_bytes;
         let too_large = || Error::BodyTooLarge {
             authority: authority.to_owned(),
@@ -544,13 +631,25 @@ impl HttpClient {
         {
             return Err(too_large());
         }
-        let body =
-            match tokio::time::timeout_at(deadline, Limited::new(body, limit).collect()).await {
-                Err(_) => return Err(timeout(Phase::Body)),
-                Ok(Err(e)) if e.is::<LengthLimitError>() => return Err(too_large()),
-                Ok(Err(e)) => return Err(Error::from_body(authority, e)),
-                Ok(Ok(collected)) => collected.to_bytes(),
-            };
+        let collect = Limited::new(body, limit).collect();
+        let collected = match pooled {
+            Some((mut conn, https)) => {
+                let collected = tokio::time::timeout_at(deadline, conn.drive(collect)).await;
+                // Only a connection whose body was read to the end can take another request.
+                if matches!(collected, Ok(Ok(_))) {
+                    conn.settle().await;
+                    self.inner.pool.checkin(https, authority, conn);
+                }
+                collected
+            }
+            None => tokio::time::timeout_at(deadline, collect).await,
+        };
+        let body = match collected {
+            Err(_) => return Err(timeout(Phase::Body)),
+            Ok(Err(e)) if e.is::<LengthLimitError>() => return Err(too_large()),
+            Ok(Err(e)) => return Err(Error::from_exchange(authority, e)),
+            Ok(Ok(collected)) => collected.to_bytes(),
+        };
         Ok(Response {
             status: parts.status,
             version: parts.version,
@@ -558,6 +657,42 @@ impl HttpClient {
             body,
             attempts: 1,
         })
+    }
+
+    /// Sends the request on a pooled connection (an idle one, or a new one) and waits for
+    /// the response head. A request that an idle connection closed before writing any of it
+    /// never left: it goes out on the next connection, without counting as an attempt.
+    async fn pooled_head(
+        &self,
+        prepared: &Prepared,
+        https: bool,
+        authority: &str,
+    ) -> Result<(http::response::Parts, Incoming, Conn), Error> {
+        let pool = &self.inner.pool;
+        let mut request = prepared.request();
+        loop {
+            let (mut conn, reused) = match pool.checkout(https, authority).await {
+                Some(conn) => (conn, true),
+                None => {
+                    let conn = pool
+                        .connect(&prepared.uri)
+                        .await
+                        .map_err(|e| Error::from_connect(authority, e))?;
+                    (conn, false)
+                }
+            };
+            match conn.send(request).await {
+                Ok(response) => {
+                    let (parts, body) = response.into_parts();
+                    return Ok((parts, body, conn));
+                }
+                Err(SendError {
+                    unsent: Some(unsent),
+                    ..
+                }) if reused => request = unsent,
+                Err(e) => return Err(Error::from_exchange(authority, Box::new(e.error))),
+            }
+        }
     }
 }
 

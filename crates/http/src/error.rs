@@ -173,8 +173,37 @@ impl Error {
         }
     }
 
+    /// Sorts a failure to open a pooled connection (TCP connect, TLS handshake) into this
+    /// crate's variants: nothing was sent.
+    pub(crate) fn from_connect(authority: &str, err: crate::pool::Connect) -> Self {
+        let err: BoxError = match err {
+            crate::pool::Connect::Open(err) => err,
+            crate::pool::Connect::Handshake(err) => Box::new(err),
+        };
+        let authority = authority.to_owned();
+        if let Some(reason) = tls_reason(&*err) {
+            return Self::Tls {
+                authority,
+                reason,
+                source: err,
+            };
+        }
+        if find::<io::Error>(&*err).is_some_and(|e| e.kind() == io::ErrorKind::TimedOut) {
+            return Self::Timeout {
+                authority,
+                phase: Phase::Connect,
+            };
+        }
+        Self::Connect {
+            authority,
+            reason: innermost_reason(&*err),
+            source: err,
+        }
+    }
+
     /// Sorts an error from hyper-util's client (sending the request and receiving the head)
     /// into this crate's variants.
+    #[cfg(feature = "http2")]
     pub(crate) fn from_client(authority: &str, err: hyper_util::client::legacy::Error) -> Self {
         let authority = authority.to_owned();
         if let Some(reason) = tls_reason(&err) {
@@ -213,8 +242,9 @@ impl Error {
         }
     }
 
-    /// Sorts an error met while reading the response body.
-    pub(crate) fn from_body(authority: &str, err: BoxError) -> Self {
+    /// Sorts an error met on an open connection: sending the request, reading the response
+    /// head or body.
+    pub(crate) fn from_exchange(authority: &str, err: BoxError) -> Self {
         let authority = authority.to_owned();
         if let Some(reason) = tls_reason(&*err) {
             return Self::Tls {

@@ -74,6 +74,7 @@
 
 mod client;
 mod error;
+mod pool;
 mod response;
 mod retry;
 mod tls;

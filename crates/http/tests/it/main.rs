@@ -4,5 +4,6 @@
 
 mod faults;
 mod leaks;
+mod pool;
 mod support;
 mod tls;
