@@ -10,7 +10,10 @@
 //! semver with the rest of strongroom.
 //!
 //! - HTTP/1.1, and HTTP/2 negotiated by ALPN over TLS with the `http2` feature; one
-//!   connection pool per client, cheap to clone.
+//!   connection pool per client, cheap to clone. An HTTP/1.1 connection is driven inside the
+//!   request future that is using it (`pool.rs`), not by a task of its own, so a response
+//!   wakes the caller directly: on a multi-thread runtime that saves a hand-off between
+//!   threads per request (docs/performance.md has the client-CPU figures).
 //! - TLS by rustls with the `ring` provider: the Mozilla roots from `webpki-roots`, plus CA
 //!   bundles from PEM files ([`ClientBuilder::add_ca_file`]), plus an optional client
 //!   certificate for mTLS ([`ClientBuilder::client_identity_pem`]). Plain `http` goes only
