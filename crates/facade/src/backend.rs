@@ -60,10 +60,10 @@ pub fn open_store(config: &BackendConfig) -> Result<Arc<dyn SecretStore>, Error>
 
 /// Opens the encrypted file `config` names (unscoped: apply
 /// [`LocalConfig::prefix`] with [`Scoped`]), its key found by
-/// [`resolve_key`] with `prompt` for a passphrase store; also says where the key came from.
+/// [`resolve_key`](crate::resolve_key) with `prompt` for a passphrase store; also says where the key came from.
 ///
 /// # Errors
-/// As [`resolve_key`] and [`FileStore`]'s open.
+/// As [`resolve_key`](crate::resolve_key) and [`FileStore`]'s open.
 pub fn open_local(
     config: &LocalConfig,
     prompt: PassphrasePrompt<'_>,

@@ -20,7 +20,7 @@
 //!   asking the store.
 //!
 //! The breaker lives in the cache, which counts without a recorder (its own striped
-//! counters, read by [`CacheStats`](strongroom_cache::CacheStats)), so these three are
+//! counters, read by [`CacheStats`]), so these three are
 //! brought up to date when an exporter is about to render, by
 //! [`Secrets::record_metrics`](crate::Secrets::record_metrics) (the agent's `/metrics` calls
 //! it), not on every refused call: a refusal costs microseconds and stays that cheap.
